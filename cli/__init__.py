@@ -1,0 +1,41 @@
+"""The ``tunewise`` command: one Typer app; each command is a thin shell over one tool or the advisor.
+
+``tunewise`` with no arguments opens the TUI. Importing this package must stay light (no torch):
+``tunewise --help`` answers in well under a second.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cli import advise, data, doctor, evaluate, prompt_eval, runs, train
+
+app = typer.Typer(
+    name="tunewise",
+    help="Should I fine-tune? tunewise measures prompts first, then cleans data, trains and evaluates.",
+    no_args_is_help=False,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+for module in (advise, data, prompt_eval, train, evaluate, runs, doctor):
+    module.register(app)
+
+
+@app.callback(invoke_without_command=True)
+def _root(ctx: typer.Context) -> None:
+    """Without a command, open the terminal UI."""
+    if ctx.invoked_subcommand is None:
+        from cli.common import open_tui
+
+        open_tui()
+
+
+def main() -> None:
+    """Console-script entry point: user-facing errors become messages, bugs become a short note + log path."""
+    from cli.common import run_guarded
+
+    sys.exit(run_guarded(app))

@@ -1,0 +1,113 @@
+"""What every command shares: JSON output, error rendering, progress bars."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import typer
+from rich.console import Console
+
+# Human output goes to stderr when --json is given, so stdout carries exactly one JSON document.
+out = Console()
+err = Console(stderr=True)
+
+JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout and nothing else there.")
+
+
+def wants_json(argv: list[str] | None = None) -> bool:
+    return "--json" in (argv if argv is not None else sys.argv[1:])
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def human(json_mode: bool) -> Console:
+    """The console for human-readable text: stdout normally, stderr under --json."""
+    return err if json_mode else out
+
+
+def _log_bug(exc: BaseException) -> str:
+    from tools import paths
+
+    path = paths.log_file()
+    logging.basicConfig(filename=path, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("tunewise").error("unhandled error\n%s", "".join(traceback.format_exception(exc)))
+    return str(path)
+
+
+def run_guarded(app: Callable[..., Any], argv: list[str] | None = None) -> int:
+    """Run the Typer app; render TunewiseError as a message and anything else as a short note + log path."""
+    from tools.errors import TunewiseError
+
+    json_mode = wants_json(argv)
+    try:
+        app(args=argv, standalone_mode=False)
+        return 0
+    except TunewiseError as e:
+        if json_mode:
+            print_json({"error": e.to_dict()})
+        err.print(f"[bold red]error:[/] {e.render()}", highlight=False)
+        return e.exit_code
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]")
+        return 130
+    except SystemExit as e:
+        return int(e.code or 0) if not isinstance(e.code, str) else 1
+    except Exception as e:  # click's usage errors carry their own exit code
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if isinstance(e, click.exceptions.Exit):
+            return e.exit_code
+        if isinstance(e, click.exceptions.Abort):
+            err.print("[yellow]aborted[/]")
+            return 130
+        log = _log_bug(e)
+        if json_mode:
+            print_json({"error": {"error": "InternalError", "what": str(e), "log": log}})
+        err.print(f"[bold red]internal error:[/] {e}\nThis is a bug in tunewise; the traceback is in {log}")
+        return 1
+
+
+@contextmanager
+def progress_bar(json_mode: bool, description: str = "working") -> Iterator[Callable[[Any], None]]:
+    """A rich progress bar fed by ProgressEvents (on stderr, so --json output stays clean)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                        console=err, transient=False, disable=not err.is_terminal and json_mode)
+    tasks: dict[str, Any] = {}
+
+    def on_progress(ev: Any) -> None:
+        if ev.stage not in tasks:
+            tasks[ev.stage] = progress.add_task(ev.stage, total=ev.total, info="")
+        info = " ".join(f"{k}={v:.4g}" for k, v in list(ev.metrics.items())[:4]) or ev.message
+        progress.update(tasks[ev.stage], completed=ev.step, total=ev.total, info=info)
+
+    with progress:
+        yield on_progress
+
+
+def open_tui() -> None:
+    """Open the TUI if it is installed; otherwise fall back to the interactive advisor."""
+    try:
+        from tui.app import run as run_tui
+    except ImportError:
+        run_tui = None
+    if run_tui is not None:
+        run_tui()
+        return
+    from cli.advise import interactive
+
+    interactive()

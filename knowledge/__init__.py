@@ -1,0 +1,1 @@
+"""The knowledge base: rules and tables as validated data (being written)."""

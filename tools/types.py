@@ -1,0 +1,113 @@
+"""Shared types: the canonical Example record and the ProgressEvent every long tool emits."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Role = Literal["system", "user", "assistant"]
+ROLES: tuple[str, ...] = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
+
+
+@dataclass
+class Example:
+    """One training/evaluation example in canonical chat form.
+
+    ``meta`` carries provenance and flags: ``source`` (file), ``line`` (1-based line or row),
+    ``label`` (when the output is a label), ``flags`` (list of str), ``synthetic`` (bool).
+    """
+
+    messages: list[Message]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_pair(cls, prompt: str, completion: str, *, system: str | None = None,
+                  meta: dict[str, Any] | None = None) -> Example:
+        msgs = [Message("system", system)] if system else []
+        msgs += [Message("user", prompt), Message("assistant", completion)]
+        return cls(msgs, dict(meta or {}))
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Example:
+        return cls([Message(m["role"], m["content"]) for m in d["messages"]], dict(d.get("meta") or {}))
+
+    def to_dict(self, *, with_meta: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {"messages": [m.to_dict() for m in self.messages]}
+        if with_meta and self.meta:
+            d["meta"] = self.meta
+        return d
+
+    @property
+    def prompt_messages(self) -> list[Message]:
+        """Every message before the last assistant turn (what the model is given)."""
+        idx = self._last_assistant_index()
+        return self.messages[:idx] if idx is not None else list(self.messages)
+
+    @property
+    def input_text(self) -> str:
+        """The last user message before the final assistant turn."""
+        for m in reversed(self.prompt_messages):
+            if m.role == "user":
+                return m.content
+        return ""
+
+    @property
+    def output_text(self) -> str:
+        """The final assistant message (the target)."""
+        idx = self._last_assistant_index()
+        return self.messages[idx].content if idx is not None else ""
+
+    @property
+    def system_text(self) -> str | None:
+        for m in self.messages:
+            if m.role == "system":
+                return m.content
+        return None
+
+    def _last_assistant_index(self) -> int | None:
+        for i in range(len(self.messages) - 1, -1, -1):
+            if self.messages[i].role == "assistant":
+                return i
+        return None
+
+
+@dataclass
+class ProgressEvent:
+    """A small progress report: one type, three renderers (CLI bar, graph stream, TUI widget)."""
+
+    stage: str
+    step: int = 0
+    total: int | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ProgressEvent:
+        return cls(stage=d["stage"], step=int(d.get("step", 0)), total=d.get("total"),
+                   metrics=dict(d.get("metrics") or {}), message=d.get("message", ""))
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def emit(on_progress: ProgressCallback | None, event: ProgressEvent) -> None:
+    """Send an event if anyone listens; a listener's failure never breaks the work."""
+    if on_progress is None:
+        return
+    try:
+        on_progress(event)
+    except Exception:  # noqa: BLE001 - a broken renderer must not kill a training run
+        pass
