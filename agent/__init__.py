@@ -1,0 +1,1 @@
+"""The advisor: a LangGraph state machine over the decision tree in ``knowledge/``."""
