@@ -1,0 +1,173 @@
+"""Row-level checks used by ``clean``: output kinds, error markers, completeness, language, PII, quality.
+
+Each check is a plain method on ``RowChecks`` (built once per config, regexes compiled once) so that the
+cleaning loop stays cheap per row; dataset-level decisions (is this a label data set? which language is the
+majority?) are taken by ``clean`` after the first pass.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import Any
+
+from tools.data.config import CleanConfig
+
+_DIGIT = re.compile(r"\d")
+_DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$|^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}$")
+_ERROR_HINTS = ("rror", "xception", "FAIL", "FATAL", "Traceback", "ERROR")
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn checksum that every payment card number satisfies."""
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(text: str) -> bool:
+    """ISO 13616 mod-97 check of an IBAN."""
+    s = text.replace(" ", "").upper()
+    if not 15 <= len(s) <= 34:
+        return False
+    moved = s[4:] + s[:4]
+    try:
+        return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+    except ValueError:
+        return False
+
+
+def _valid(kind: str, validator: str | None, span: str) -> bool:
+    digits = "".join(c for c in span if c.isdigit())
+    if validator == "luhn":
+        return 13 <= len(digits) <= 19 and luhn_ok(digits)
+    if validator == "iban_mod97":
+        return iban_ok(span)
+    if validator == "min_8_digits":
+        return len(digits) >= 8 and not _DATE.match(span.strip()) and len(set(digits)) > 1
+    return True
+
+
+class RowChecks:
+    """The per-row checks for one ``CleanConfig``."""
+
+    def __init__(self, cfg: CleanConfig) -> None:
+        self.cfg = cfg
+        pats = [p[4:] if p.startswith("(?m)") else p for p in cfg.error_patterns]
+        self.error_re = re.compile("|".join(f"(?:{p})" for p in pats), re.M) if pats else None
+        self.pii = [(k["kind"], re.compile(k["pattern"]), k.get("validator")) for k in cfg.pii_kinds]
+        markers = [m for m in cfg.code_markers if m != "```"]
+        self.code_re = re.compile(r"(?m)^\s*(?:" + "|".join(re.escape(m) for m in markers) + ")") if markers else None
+        self.fence = "```" in cfg.code_markers
+        self.terminal = set(cfg.terminal_chars)
+        self.closers = cfg.trailing_closers
+        self._lang: Any = None
+        self._lang_memo: dict[str, tuple[str, float]] = {}
+
+    # -- kinds ----------------------------------------------------------------------------------------
+    @staticmethod
+    def is_json(text: str) -> bool:
+        s = text.strip()
+        if not s or s[0] not in "{[" or s[-1] not in "}]":
+            return False
+        try:
+            json.loads(s)
+        except ValueError:
+            return False
+        return True
+
+    def is_code(self, text: str) -> bool:
+        if self.fence and "```" in text:
+            return True
+        return bool(self.code_re and self.code_re.search(text))
+
+    # -- filters --------------------------------------------------------------------------------------
+    def has_error_marker(self, text: str) -> bool:
+        if self.error_re is None or not any(h in text for h in _ERROR_HINTS):
+            return False
+        return self.error_re.search(text) is not None
+
+    def is_complete(self, text: str) -> bool:
+        s = text.rstrip().rstrip(self.closers).rstrip()
+        return bool(s) and s[-1] in self.terminal
+
+    def language(self, text: str) -> tuple[str, float]:
+        """(ISO code, probability) by py3langid, which ships its model; memoised for short repeated texts."""
+        memo = len(text) <= 64
+        if memo and text in self._lang_memo:
+            return self._lang_memo[text]
+        if self._lang is None:
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+            self._lang = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+        code, prob = self._lang.classify(text)
+        result = (str(code), float(prob))
+        if memo and len(self._lang_memo) < 100_000:
+            self._lang_memo[text] = result
+        return result
+
+    def pii_spans(self, text: str) -> list[tuple[str, int, int]]:
+        """(kind, start, end) of every personal-data span that passes its validator."""
+        out: list[tuple[str, int, int]] = []
+        has_at = "@" in text
+        has_digit = _DIGIT.search(text) is not None
+        if not has_at and not has_digit:
+            return out
+        for kind, rx, validator in self.pii:
+            if kind == "email" and not has_at:
+                continue
+            if kind != "email" and not has_digit:
+                continue
+            for m in rx.finditer(text):
+                if _valid(kind, validator, m.group(0)):
+                    out.append((kind, m.start(), m.end()))
+        return out
+
+    def mask_pii(self, text: str) -> str:
+        spans = self.pii_spans(text)
+        if not spans:
+            return text
+        # longest first wins where spans overlap (a card number also matches the phone pattern)
+        spans.sort(key=lambda s: (s[1], -(s[2] - s[1])))
+        out, pos = [], 0
+        for kind, a, b in spans:
+            if a < pos:
+                continue
+            out.append(text[pos:a])
+            out.append(f"[{kind.upper()}]")
+            pos = b
+        out.append(text[pos:])
+        return "".join(out)
+
+    def quality_problem(self, text: str) -> str | None:
+        """Why a long free-text output looks low-quality (repetition, symbols, gibberish), or None."""
+        c = self.cfg
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        if len(lines) > 1 and 1 - len(set(lines)) / len(lines) > c.max_duplicate_line_fraction:
+            return "repeated lines"
+        words = text.split()
+        if len(words) >= 10:
+            tri = Counter(zip(words, words[1:], words[2:], strict=False))
+            top = tri.most_common(1)[0][1] if tri else 0
+            if top > 1 and top * 3 / len(words) > c.max_top_trigram_fraction:
+                return "repeated phrase"
+        visible = [ch for ch in text if not ch.isspace()]
+        if visible:
+            symbols = sum(1 for ch in visible if not ch.isalnum())
+            if symbols / len(visible) > c.max_symbol_ratio:
+                return "mostly symbols"
+        if words:
+            alpha = sum(1 for w in words if any(ch.isalpha() for ch in w))
+            if alpha / len(words) < c.min_alpha_word_fraction:
+                return "few real words"
+            mean_len = sum(len(w) for w in words) / len(words)
+            if not c.min_mean_word_length <= mean_len <= c.max_mean_word_length:
+                return "gibberish (word length)"
+        return None
