@@ -52,7 +52,7 @@ def _defaults() -> dict[str, Any]:
         "min_alpha_word_fraction": f.quality_heuristics.min_alpha_word_fraction,
         "min_mean_word_length": f.quality_heuristics.min_mean_word_length,
         "max_mean_word_length": f.quality_heuristics.max_mean_word_length,
-        "label_max_chars": kinds.label.max_chars,
+        "label_max_chars": max(kinds.label.max_chars, ck["label_detection"]["max_chars"]),
         "label_max_distinct": kinds.label.max_distinct_values,
         "label_max_distinct_fraction": kinds.label.max_distinct_fraction,
         "label_min_short_fraction": ck["label_detection"]["min_short_fraction"],

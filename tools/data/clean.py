@@ -1,0 +1,479 @@
+"""``clean``: stream a data set through the filters, deduplicate, and write the kept rows atomically.
+
+Two passes over the input, so memory holds a few numbers per row (hashes, flags, a MinHash signature), never
+the rows themselves:
+
+1. read in batches; per row record the filter results that need only the row, the exact/input/output keys,
+   the language and the MinHash signature;
+2. take the dataset-level decisions (are outputs labels? which language is the majority?), resolve
+   duplicates, conflicts and near-duplicate clusters among the rows still alive;
+3. read again and write the kept rows (PII masked if asked), collecting a few examples per reason.
+
+The input file is never written; the output and the report are written atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tools.data.config import RULE_IDS, CleanConfig
+from tools.data.filters import RowChecks
+from tools.data.formats import Problem, raise_problems, read_records
+from tools.data.near_dups import MinHasher, find_near_duplicates, normalise
+from tools.errors import InputError
+from tools.fileio import atomic_open, sha256_file, write_json, write_text
+from tools.types import Example, ProgressCallback, ProgressEvent, emit
+
+# Removal reasons, in the order they are decided; a row is counted under the first one that applies.
+REASONS = ("empty", "error_marker", "length", "incomplete", "language", "quality", "pii",
+           "exact_duplicate", "conflicting_label", "near_duplicate")
+_R = {r: i + 1 for i, r in enumerate(REASONS)}  # 0 = kept
+
+# per-row bits from pass 1
+B_EMPTY, B_ERROR, B_TOO_LONG, B_INPUT_SHORT, B_OUTPUT_SHORT, B_INCOMPLETE, B_QUALITY, B_JSON, B_CODE, \
+    B_SHORT_OUT = (1 << i for i in range(10))
+PII_KINDS = ("email", "phone", "card", "iban", "ip")
+
+
+@dataclass
+class _Pass1:
+    """Columns gathered in the first pass (one entry per valid row)."""
+
+    lines: list[np.ndarray] = field(default_factory=list)
+    bits: list[np.ndarray] = field(default_factory=list)
+    pii: list[np.ndarray] = field(default_factory=list)
+    lang: list[np.ndarray] = field(default_factory=list)
+    key: list[np.ndarray] = field(default_factory=list)
+    in_key: list[np.ndarray] = field(default_factory=list)
+    out_key: list[np.ndarray] = field(default_factory=list)
+    in_len: list[np.ndarray] = field(default_factory=list)
+    out_len: list[np.ndarray] = field(default_factory=list)
+    sigs: list[np.ndarray] = field(default_factory=list)
+    short_outputs: Counter[str] = field(default_factory=Counter)
+    langs: list[str] = field(default_factory=list)  # code per lang id
+    quality_why: dict[int, str] = field(default_factory=dict)
+
+
+def _prompt_text(ex: Example) -> str:
+    return "\n".join(m.content for m in ex.prompt_messages if m.role != "system") or ex.input_text
+
+
+def clean(path: str | Path, out: str | Path, *, config: CleanConfig | None = None,
+          report_path: str | Path | None = None, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    """Clean a data set: filter, deduplicate, write the kept rows to ``out`` (JSONL, or a datasets folder
+    when ``out`` has no suffix), and return the report (also written to ``report_path`` as JSON + Markdown
+    and logged in the run log with the input's sha256)."""
+    cfg = config or CleanConfig()
+    path, out = Path(path), Path(out)
+    if not path.exists():
+        raise InputError("file not found", where=str(path), fix="check the path")
+    if out.resolve() == path.resolve():
+        raise InputError("the output would overwrite the input", where=str(out),
+                         fix="choose another --out; the input is never modified")
+    t0 = time.perf_counter()
+    sha = sha256_file(path) if path.is_file() else ""
+    checks = RowChecks(cfg)
+    p1, problems, fmt, n_read = _pass1(path, cfg, checks, on_progress)
+    if problems and not cfg.skip_invalid:
+        raise_problems(problems, n_read)
+    n = int(sum(len(x) for x in p1.lines))
+    if n == 0:
+        raise InputError("no valid rows to clean", where=str(path),
+                         fix="check the file's format (see `tunewise data inspect`)")
+    cols = {name: np.concatenate(getattr(p1, name)) for name in
+            ("lines", "bits", "pii", "lang", "key", "in_key", "out_key", "in_len", "out_len")}
+    sigs = np.concatenate(p1.sigs) if cfg.near_duplicates else None
+    emit(on_progress, ProgressEvent("decide", 0, 1, message="deciding"))
+    reason, detail, flagged, info = _decide(cols, sigs, p1, cfg, n)
+    emit(on_progress, ProgressEvent("decide", 1, 1))
+    examples, kept = _pass2(path, out, cfg, checks, reason, detail, cols["lines"], on_progress)
+    report = _report(path, out, sha, fmt, n_read, n, problems, reason, flagged, info, examples, cols, cfg,
+                     time.perf_counter() - t0)
+    if report_path:
+        report_path = Path(report_path)
+        write_json(report_path, report)
+        write_text(report_path.with_suffix(".md"), report_markdown(report))
+    _log(path, out, sha, fmt, report, cfg)
+    return report
+
+
+# ---------------------------------------------------------------------------------------------- pass 1
+def _batches(path: Path, cfg: CleanConfig, problems: list[Problem], counter: list[int],
+             ) -> Iterator[list[tuple[int, Example]]]:
+    batch: list[tuple[int, Example]] = []
+    for line, ex, problem in read_records(path, cfg.fmt, columns=cfg.columns):
+        counter[0] += 1
+        if problem is not None:
+            if len(problems) < 10_000:
+                problems.append(problem)
+            continue
+        assert ex is not None
+        batch.append((line, ex))
+        if len(batch) >= cfg.batch_size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: ProgressCallback | None,
+           ) -> tuple[_Pass1, list[Problem], str, int]:
+    from tools.data.formats import detect_format
+
+    fmt = cfg.fmt or detect_format(path)
+    p1 = _Pass1()
+    problems: list[Problem] = []
+    counter = [0]
+    hasher = MinHasher(num_perm=cfg.num_perm, shingle=cfg.shingle_size, seed=cfg.near_dup_seed)
+    lang_ids: dict[str, int] = {}
+    label_max = cfg.label_max_chars
+    min_chars, max_chars = cfg.min_chars, cfg.max_chars
+    lang_min = cfg.language_min_chars
+    q_min = cfg.quality_min_chars
+    for batch in _batches(path, cfg, problems, counter):
+        m = len(batch)
+        lines = np.empty(m, np.int64)
+        bits = np.zeros(m, np.int32)
+        pii = np.zeros(m, np.int16)
+        lang = np.full(m, -1, np.int16)
+        key = np.empty(m, np.int64)
+        in_key = np.empty(m, np.int64)
+        out_key = np.empty(m, np.int64)
+        in_len = np.empty(m, np.int32)
+        out_len = np.empty(m, np.int32)
+        dedup_texts: list[str] = []
+        base = sum(len(x) for x in p1.lines)
+        for j, (line, ex) in enumerate(batch):
+            prompt = _prompt_text(ex)
+            output = ex.output_text
+            lines[j] = line
+            lp, lo = len(prompt), len(output)
+            in_len[j], out_len[j] = lp, lo
+            b = 0
+            if not prompt.strip() or not output.strip():
+                b |= B_EMPTY
+            if cfg.error_markers and (checks.has_error_marker(output) or checks.has_error_marker(prompt)):
+                b |= B_ERROR
+            if lp > max_chars or lo > max_chars:
+                b |= B_TOO_LONG
+            if lp < min_chars:
+                b |= B_INPUT_SHORT
+            if lo < min_chars:
+                b |= B_OUTPUT_SHORT
+            short = lo <= label_max
+            if short:
+                b |= B_SHORT_OUT
+                p1.short_outputs[output.strip()] += 1
+            is_json = checks.is_json(output)
+            is_code = not is_json and checks.is_code(output)
+            if is_json:
+                b |= B_JSON
+            if is_code:
+                b |= B_CODE
+            free = not is_json and not is_code
+            if free and not checks.is_complete(output):
+                b |= B_INCOMPLETE
+            if cfg.language and free and lo >= lang_min:
+                code, prob = checks.language(output)
+                if prob >= cfg.language_min_probability:
+                    lang[j] = lang_ids.setdefault(code, len(lang_ids))
+            if cfg.quality and free and lo >= q_min:
+                why = checks.quality_problem(output)
+                if why:
+                    b |= B_QUALITY
+                    p1.quality_why[base + j] = why
+            if cfg.pii:
+                mask = 0
+                for kind, _, _ in checks.pii_spans(prompt) + checks.pii_spans(output):
+                    mask |= 1 << PII_KINDS.index(kind)
+                pii[j] = mask
+            bits[j] = b
+            np_ = normalise(prompt)
+            no = normalise(output)
+            key[j] = hash((np_, no))
+            in_key[j] = hash(np_)
+            out_key[j] = hash(no)
+            if cfg.near_duplicates:
+                dedup_texts.append(np_ + " \n " + no)
+        if cfg.near_duplicates:
+            p1.sigs.append(hasher.signatures(dedup_texts))
+        for name, arr in (("lines", lines), ("bits", bits), ("pii", pii), ("lang", lang), ("key", key),
+                          ("in_key", in_key), ("out_key", out_key), ("in_len", in_len), ("out_len", out_len)):
+            getattr(p1, name).append(arr)
+        # cap the label counter: a free-text data set must not grow it without bound
+        if len(p1.short_outputs) > 50_000:
+            p1.short_outputs = Counter(dict(p1.short_outputs.most_common(10_000)))
+        emit(on_progress, ProgressEvent("read", counter[0], None, message=f"{counter[0]} rows read"))
+    p1.langs = sorted(lang_ids, key=lambda c: lang_ids[c])
+    return p1, problems, fmt, counter[0]
+
+
+# ---------------------------------------------------------------------------------------------- decisions
+def outputs_are_labels(short_outputs: Counter[str], n_short: int, n: int, cfg: CleanConfig) -> bool:
+    """True when the outputs look like class labels: almost all short, few distinct values, repeated."""
+    if n == 0 or n_short / n < cfg.label_min_short_fraction:
+        return False
+    distinct = len(short_outputs)
+    few = distinct <= cfg.label_max_distinct and distinct <= max(2, n // 2)
+    return few or distinct / n <= cfg.label_max_distinct_fraction
+
+
+def _decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: _Pass1, cfg: CleanConfig, n: int,
+            ) -> tuple[np.ndarray, dict[int, str], dict[str, int], dict[str, Any]]:
+    bits = cols["bits"]
+    short = (bits & B_SHORT_OUT) != 0
+    labels = outputs_are_labels(p1.short_outputs, int(short.sum()), n, cfg)
+    label_row = short & labels
+    structured = (bits & B_JSON) != 0
+    code = (bits & B_CODE) != 0
+    free = ~label_row & ~structured & ~code
+    reason = np.zeros(n, np.int8)
+    detail: dict[int, str] = {}
+
+    def mark(mask: np.ndarray, name: str) -> None:
+        reason[(reason == 0) & mask] = _R[name]
+
+    if cfg.empty:
+        mark((bits & B_EMPTY) != 0, "empty")
+    if cfg.error_markers:
+        mark((bits & B_ERROR) != 0, "error_marker")
+    if cfg.length:
+        # labels and JSON are exempt from the minimum (data.clean.min_length correction)
+        too_short = ((bits & B_INPUT_SHORT) != 0) | (((bits & B_OUTPUT_SHORT) != 0) & free)
+        mark(too_short | ((bits & B_TOO_LONG) != 0), "length")
+    if cfg.completeness:
+        mark(((bits & B_INCOMPLETE) != 0) & free, "incomplete")
+    lang = cols["lang"]
+    majority = None
+    undetermined = int(((lang < 0) | ~free).sum()) if cfg.language else 0
+    if cfg.language:
+        determined = lang[(lang >= 0) & free]
+        if cfg.expected_language:
+            majority = cfg.expected_language
+        elif len(determined):
+            majority = p1.langs[int(np.bincount(determined).argmax())]
+        if majority is not None:
+            want = p1.langs.index(majority) if majority in p1.langs else -2
+            mark((lang >= 0) & free & (lang != want), "language")
+    flagged: dict[str, int] = {}
+    if cfg.quality:
+        q = ((bits & B_QUALITY) != 0) & free
+        if cfg.quality_action == "remove":
+            mark(q, "quality")
+        else:
+            flagged["quality"] = int(q.sum())
+        for i, why in p1.quality_why.items():
+            detail[i] = why
+    pii = cols["pii"]
+    if cfg.pii:
+        has = pii != 0
+        if cfg.pii_action == "remove":
+            mark(has, "pii")
+        flagged["pii"] = int(has.sum())
+        for k, kind in enumerate(PII_KINDS):
+            c = int(((pii & (1 << k)) != 0).sum())
+            if c:
+                flagged[f"pii_{kind}"] = c
+    if cfg.language:
+        flagged["language_undetermined"] = undetermined
+    # exact duplicates among rows still alive: keep the first occurrence
+    alive = reason == 0
+    key = cols["key"]
+    if cfg.exact_duplicates:
+        idx = np.flatnonzero(alive)
+        _, first = np.unique(key[idx], return_index=True)
+        dup = np.ones(len(idx), bool)
+        dup[first] = False
+        reason[idx[dup]] = _R["exact_duplicate"]
+    # conflicting labels: one input, several label/JSON outputs
+    conflicts = 0
+    if cfg.conflicting_labels:
+        applies = label_row | structured
+        idx = np.flatnonzero((reason == 0) & applies)
+        if len(idx):
+            ik, ok = cols["in_key"][idx], cols["out_key"][idx]
+            order = np.lexsort((ok, ik))
+            ik_s, ok_s = ik[order], ok[order]
+            uniq_in, inv = np.unique(ik_s, return_inverse=True)
+            change = np.concatenate(([True], (ik_s[1:] != ik_s[:-1]) | (ok_s[1:] != ok_s[:-1])))
+            distinct_out = np.bincount(inv, weights=change.astype(np.int64), minlength=len(uniq_in))
+            bad = distinct_out[inv] > 1
+            reason[idx[order[bad]]] = _R["conflicting_label"]
+            conflicts = int(bad.sum())
+    # near duplicates among rows still alive: keep the cluster's first row
+    near: dict[str, Any] = {}
+    if cfg.near_duplicates and sigs is not None:
+        alive = reason == 0
+        res = find_near_duplicates(sigs, threshold=cfg.near_dup_threshold, active=alive,
+                                   max_cluster_size=cfg.max_cluster_size, max_bucket=cfg.max_bucket)
+        root = res.root
+        in_cluster = alive & (root != np.arange(n))
+        oversize = np.isin(root, np.fromiter(res.oversize_roots, np.int64)) if res.oversize_roots else \
+            np.zeros(n, bool)
+        remove = in_cluster & ~oversize
+        reason[remove] = _R["near_duplicate"]
+        for i in np.flatnonzero(remove)[: cfg.examples_per_reason * 4].tolist():
+            detail[i] = f"near-duplicate of line {int(cols['lines'][root[i]])}"
+        flagged["template_cluster"] = int((oversize & alive).sum())
+        near = {"candidates": res.candidates, "verified_pairs": res.pairs,
+                "clusters": int(len(np.unique(root[remove]))), "oversize_clusters": len(res.oversize_roots)}
+    info = {"output_kind": "label" if labels else ("structured" if structured.mean() > 0.5 else "text"),
+            "language": majority, "near_duplicates": near, "conflicting_rows": conflicts,
+            "label_count": len(p1.short_outputs) if labels else None,
+            "label_distribution": dict(p1.short_outputs.most_common(20)) if labels else None}
+    return reason, detail, flagged, info
+
+
+# ---------------------------------------------------------------------------------------------- pass 2
+def _short(text: str, n: int = 200) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: np.ndarray,
+           detail: dict[int, str], lines: np.ndarray, on_progress: ProgressCallback | None,
+           ) -> tuple[dict[str, list[dict[str, Any]]], int]:
+    import json
+
+    examples: dict[str, list[dict[str, Any]]] = {r: [] for r in REASONS}
+    want = cfg.examples_per_reason
+    reasons = reason.tolist()
+    n = len(reasons)
+    mask = cfg.pii and cfg.pii_action == "mask"
+    as_hf = out.suffix == ""
+    hf_rows: list[dict[str, Any]] = []
+    kept = 0
+
+    def rows() -> Iterator[Example]:
+        for _, ex, _ in read_records(path, cfg.fmt, columns=cfg.columns):
+            if ex is not None:
+                yield ex
+
+    def write(f: Any) -> int:
+        nonlocal kept
+        for i, ex in enumerate(rows()):
+            if i >= n:
+                break
+            r = reasons[i]
+            if r == 0:
+                msgs = [{"role": m.role, "content": checks.mask_pii(m.content) if mask else m.content}
+                        for m in ex.messages]
+                if as_hf:
+                    hf_rows.append({"messages": msgs})
+                else:
+                    f.write(json.dumps({"messages": msgs}, ensure_ascii=False) + "\n")
+                kept += 1
+            else:
+                name = REASONS[r - 1]
+                if len(examples[name]) < want:
+                    examples[name].append({"line": int(lines[i]), "input": _short(ex.input_text),
+                                           "output": _short(ex.output_text), "why": detail.get(i, name)})
+            if i % 50_000 == 0:
+                emit(on_progress, ProgressEvent("write", i, n))
+        emit(on_progress, ProgressEvent("write", n, n))
+        return kept
+
+    if as_hf:
+        write(None)
+        import datasets
+        from datasets import Dataset
+
+        from tools.fileio import atomic_dir
+
+        datasets.disable_progress_bars()
+        with atomic_dir(out) as tmp:
+            Dataset.from_list(hf_rows).save_to_disk(str(tmp))
+    else:
+        with atomic_open(out) as f:
+            write(f)
+    return {k: v for k, v in examples.items() if v}, kept
+
+
+# ---------------------------------------------------------------------------------------------- report
+def _histogram(lengths: np.ndarray, bins: list[int]) -> dict[str, int]:
+    edges = [*bins, np.iinfo(np.int64).max]
+    counts, _ = np.histogram(lengths, bins=edges)
+    labels = [f"{a}-{b - 1}" for a, b in zip(bins, bins[1:], strict=False)] + [f"{bins[-1]}+"]
+    return dict(zip(labels, (int(c) for c in counts), strict=True))
+
+
+def _report(path: Path, out: Path, sha: str, fmt: str, n_read: int, n: int, problems: list[Problem],
+            reason: np.ndarray, flagged: dict[str, int], info: dict[str, Any],
+            examples: dict[str, list[dict[str, Any]]], cols: dict[str, np.ndarray], cfg: CleanConfig,
+            seconds: float) -> dict[str, Any]:
+    counts = np.bincount(reason.astype(np.int64), minlength=len(REASONS) + 1)
+    removed = {r: int(counts[i + 1]) for i, r in enumerate(REASONS)}
+    kept = reason == 0
+    if problems:
+        removed["invalid"] = n_read - n
+    bins = cfg.histogram_bins
+    return {
+        "input": str(path),
+        "out": str(out),
+        "dataset_sha256": sha,
+        "format": fmt,
+        "input_rows": n_read,
+        "valid_rows": n,
+        "kept_rows": int(kept.sum()),
+        "removed": removed,
+        "flagged": flagged,
+        "rule_ids": {r: RULE_IDS[r] for r in REASONS if removed.get(r)},
+        "output_kind": info["output_kind"],
+        "language": info["language"],
+        "label_count": info["label_count"],
+        "label_distribution": info["label_distribution"],
+        "near_duplicates": info["near_duplicates"],
+        "problems": [p.to_dict() for p in problems[:20]],
+        "examples": examples,
+        "histograms": {
+            "input_chars": {"all": _histogram(cols["in_len"], bins), "kept": _histogram(cols["in_len"][kept], bins)},
+            "output_chars": {"all": _histogram(cols["out_len"], bins), "kept": _histogram(cols["out_len"][kept], bins)},
+        },
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(n_read / seconds, 1) if seconds > 0 else None,
+        "config": cfg.to_dict(),
+    }
+
+
+def report_markdown(report: dict[str, Any]) -> str:
+    """The cleaning report as Markdown."""
+    lines = [f"# Cleaning report: `{report['input']}`", "",
+             f"- sha256: `{report['dataset_sha256']}`", f"- format: {report['format']}",
+             f"- rows: {report['input_rows']} read, {report['kept_rows']} kept -> `{report['out']}`",
+             f"- outputs look like: {report['output_kind']}; main language: {report['language'] or 'undetermined'}",
+             "", "## Removed", "", "| reason | rows | rule |", "|---|---:|---|"]
+    for r, c in report["removed"].items():
+        if c:
+            lines.append(f"| {r} | {c} | {RULE_IDS.get(r, '')} |")
+    lines += ["", "## Flagged (kept)", "", "| flag | rows |", "|---|---:|"]
+    lines += [f"| {k} | {v} |" for k, v in report["flagged"].items() if v]
+    if report["examples"]:
+        lines += ["", "## Examples"]
+        for r, exs in report["examples"].items():
+            lines += ["", f"### {r}"]
+            for e in exs:
+                lines.append(f"- line {e['line']} ({e['why']}): `{e['input'][:80]}` -> `{e['output'][:80]}`")
+    lines += ["", "## Lengths (characters)", "", "| bin | input (all) | input (kept) | output (all) | output (kept) |",
+              "|---|---:|---:|---:|---:|"]
+    h = report["histograms"]
+    for b in h["input_chars"]["all"]:
+        lines.append(f"| {b} | {h['input_chars']['all'][b]} | {h['input_chars']['kept'][b]} | "
+                     f"{h['output_chars']['all'][b]} | {h['output_chars']['kept'][b]} |")
+    return "\n".join(lines) + "\n"
+
+
+def _log(path: Path, out: Path, sha: str, fmt: str, report: dict[str, Any], cfg: CleanConfig) -> None:
+    from tools.runlog import RunLog
+
+    slim = {k: v for k, v in report.items() if k not in ("examples",)}
+    log = RunLog()
+    log.log_dataset(path, sha256=sha, fmt=fmt, rows=report["input_rows"], kind="input", report=None)
+    out_sha = sha256_file(out) if out.is_file() else ""
+    log.log_dataset(out, sha256=out_sha, fmt="openai" if out.is_file() else "hf", rows=report["kept_rows"],
+                    kind="cleaned", report=slim)
