@@ -1,5 +1,33 @@
-"""Dataset tools: load any supported format into canonical Examples, validate, clean, spot-check, split."""
+"""Dataset tools: load any supported format into canonical Examples, validate, clean, spot-check, split.
 
-from tools.data.formats import load_examples, write_examples
+The heavy parts (numpy MinHash, language ID) load only when a function that needs them runs.
+"""
 
-__all__ = ["load_examples", "write_examples"]
+from __future__ import annotations
+
+from typing import Any
+
+from tools.data.formats import LoadResult, Problem, load, load_examples, read_records, write_examples, write_hf
+
+__all__ = ["LoadResult", "Problem", "CleanConfig", "clean", "inspect", "load", "load_examples", "read_records",
+           "split", "write_examples", "write_hf"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "CleanConfig":
+        from tools.data.config import CleanConfig
+
+        return CleanConfig
+    if name == "clean":
+        from tools.data.clean import clean
+
+        return clean
+    if name == "split":
+        from tools.data.split import split
+
+        return split
+    if name == "inspect":
+        from tools.data.inspect import inspect
+
+        return inspect
+    raise AttributeError(name)
