@@ -37,7 +37,7 @@ def inspect_cmd(file: Path = typer.Argument(..., help="The data file (or dataset
                                                                          "tokenizer (e.g. smollm2-135m-instruct)."),
                 input_col: str = InColOpt, output_col: str = OutColOpt, json_out: bool = JsonOpt) -> None:
     """Show a data file's format, rows, validity problems (file:line:field), lengths, tokens and labels."""
-    from tools.data.inspect import inspect
+    from tools.data.inspection import inspect
 
     r = inspect(file, fmt=fmt, model=model, columns=_columns(input_col, output_col))
     if json_out:
@@ -84,7 +84,7 @@ def clean_cmd(file: Path = typer.Argument(..., help="The data file (or datasets 
                                                             "near_duplicates, conflicting_labels, pii, quality."),
               json_out: bool = JsonOpt) -> None:
     """Filter, deduplicate and write a clean copy, with a report of what was removed and why."""
-    from tools.data.clean import clean
+    from tools.data.cleaning import clean
     from tools.data.config import CleanConfig
     from tools.errors import InputError
 
@@ -135,7 +135,7 @@ def split_cmd(file: Path = typer.Argument(..., help="The (cleaned) data file."),
               skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Leave invalid rows out."),
               json_out: bool = JsonOpt) -> None:
     """Split into train/val/test by the size rule, stratified by label, near duplicates kept together."""
-    from tools.data.split import split
+    from tools.data.splitting import split
 
     r = split(file, out_dir, seed=seed, fmt=fmt, skip_invalid=skip_invalid)
     if json_out:

@@ -19,15 +19,15 @@ def __getattr__(name: str) -> Any:
 
         return CleanConfig
     if name == "clean":
-        from tools.data.clean import clean
+        from tools.data.cleaning import clean
 
         return clean
     if name == "split":
-        from tools.data.split import split
+        from tools.data.splitting import split
 
         return split
     if name == "inspect":
-        from tools.data.inspect import inspect
+        from tools.data.inspection import inspect
 
         return inspect
     raise AttributeError(name)

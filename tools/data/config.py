@@ -58,6 +58,8 @@ def _defaults() -> dict[str, Any]:
         "label_min_short_fraction": ck["label_detection"]["min_short_fraction"],
         "code_markers": list(kinds.code.markers),
         "max_bucket": ck["near_duplicates_lsh"]["max_bucket"],
+        "boilerplate_min_fraction": ck["near_duplicates_lsh"]["boilerplate_min_fraction"],
+        "boilerplate_min_rows": ck["near_duplicates_lsh"]["boilerplate_min_rows"],
         "examples_per_reason": ck["report"]["examples_per_reason"],
         "histogram_bins": list(ck["report"]["histogram_bins"]),
     }
@@ -112,6 +114,8 @@ class CleanConfig:
     max_cluster_size: int = _d("max_cluster_size")
     near_dup_seed: int = _d("near_dup_seed")
     max_bucket: int = _d("max_bucket")
+    boilerplate_min_fraction: float = _d("boilerplate_min_fraction")
+    boilerplate_min_rows: int = _d("boilerplate_min_rows")
     pii_kinds: list[dict[str, Any]] = _d("pii_kinds")
     pii_action: Literal["flag", "mask", "remove"] = _d("pii_action")
     quality_action: Literal["flag", "remove"] = _d("quality_action")

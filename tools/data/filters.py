@@ -7,6 +7,7 @@ majority?) are taken by ``clean`` after the first pass.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
@@ -17,6 +18,14 @@ from tools.data.config import CleanConfig
 _DIGIT = re.compile(r"\d")
 _DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$|^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}$")
 _ERROR_HINTS = ("rror", "xception", "FAIL", "FATAL", "Traceback", "ERROR")
+
+
+@functools.lru_cache(maxsize=1)
+def _identifier() -> Any:
+    """py3langid's identifier with normalised probabilities (loading its model takes ~1-2 s, so once)."""
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
 
 
 def luhn_ok(digits: str) -> bool:
@@ -51,7 +60,7 @@ def _valid(kind: str, validator: str | None, span: str) -> bool:
     if validator == "iban_mod97":
         return iban_ok(span)
     if validator == "min_8_digits":
-        return len(digits) >= 8 and not _DATE.match(span.strip()) and len(set(digits)) > 1
+        return 8 <= len(digits) <= 15 and not _DATE.match(span.strip()) and len(set(digits)) > 1
     return True
 
 
@@ -104,9 +113,7 @@ class RowChecks:
         if memo and text in self._lang_memo:
             return self._lang_memo[text]
         if self._lang is None:
-            from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
-            self._lang = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            self._lang = _identifier()
         code, prob = self._lang.classify(text)
         result = (str(code), float(prob))
         if memo and len(self._lang_memo) < 100_000:

@@ -70,14 +70,32 @@ class MinHasher:
         valid = np.arange(int(n_sh.sum()), dtype=np.int64) + shift
         return (h[valid] & _MASK32), offsets
 
-    def signatures(self, texts: Sequence[str], chunk: int = 4096) -> np.ndarray:
+    def boilerplate(self, texts: Sequence[str], *, min_fraction: float, min_rows: int) -> np.ndarray:
+        """Sorted hashes of shingles found in at least ``min_fraction`` of the texts (and ``min_rows`` of them).
+
+        Templated prompts ("Classify the sentiment of this review: ...") share most of their shingles, so
+        two different reviews under one template look like near duplicates. Ignoring shingles that a large
+        share of the data set contains (a document-frequency cut, as search engines drop stop words) leaves
+        the part that differs, while true copies still agree on it.
+        """
+        if not texts:
+            return np.zeros(0, dtype=np.uint64)
+        h, offsets = self.shingle_hashes(texts)
+        row = np.repeat(np.arange(len(texts), dtype=np.uint64), np.diff(np.append(offsets, len(h))))
+        pairs = np.unique((row << np.uint64(32)) | h)  # one count per (row, shingle)
+        values, counts = np.unique(pairs & _MASK32, return_counts=True)
+        need = max(min_rows, int(np.ceil(min_fraction * len(texts))))
+        return values[counts >= need]
+
+    def signatures(self, texts: Sequence[str], chunk: int = 4096, drop: np.ndarray | None = None) -> np.ndarray:
         """``(len(texts), num_perm)`` uint32 signatures by one-permutation hashing with densification.
 
         Each shingle is hashed once; its top bits pick one of ``num_perm`` bins and the rest is the value; a
         bin keeps its minimum (Li, Owen & Zhang 2012). Empty bins (short texts) borrow the value of the next
         non-empty bin to the right, offset by the distance (Shrivastava & Li 2014 rotation), so two texts
         agree on a bin with probability close to their Jaccard similarity. Cost: O(shingles), not
-        O(shingles x permutations).
+        O(shingles x permutations). Shingles in ``drop`` (see ``boilerplate``) are ignored unless a text has
+        nothing else.
         """
         k_bins = self.num_perm
         bits = int(k_bins).bit_length() - 1
@@ -89,11 +107,20 @@ class MinHasher:
             part = texts[lo:lo + chunk]
             n = len(part)
             h, offsets = self.shingle_hashes(part)
+            counts = np.diff(np.append(offsets, len(h)))
+            if drop is not None and len(drop):
+                keep = ~np.isin(h, drop)
+                kept_per_row = np.add.reduceat(keep.astype(np.int64), offsets)
+                if (kept_per_row == 0).any():  # a text made only of boilerplate keeps all its shingles
+                    keep |= np.repeat(kept_per_row == 0, counts)
+                    kept_per_row = np.add.reduceat(keep.astype(np.int64), offsets)
+                h = h[keep]
+                counts = kept_per_row
+            row = np.repeat(np.arange(n, dtype=np.int64), counts)
             with np.errstate(over="ignore"):
                 h2 = h * np.uint64(0x9E3779B97F4A7C15) + self.b[0]
             bucket = (h2 >> np.uint64(64 - bits)).astype(np.int64)
             val = (h2 & _MASK32).astype(np.uint32)
-            row = np.repeat(np.arange(n, dtype=np.int64), np.diff(np.append(offsets, len(h))))
             sig = np.full(n * k_bins, 0xFFFFFFFF, dtype=np.uint32)
             np.minimum.at(sig, row * k_bins + bucket, val)
             sig = sig.reshape(n, k_bins)

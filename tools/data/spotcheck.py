@@ -38,7 +38,7 @@ class SpotCheck:
 
     def __init__(self, path: str | Path, n: int = 100, seed: int = 0, *, fmt: str | None = None) -> None:
         from tools.data.filters import RowChecks
-        from tools.data.split import example_labels
+        from tools.data.splitting import example_labels
         from tools.data.config import CleanConfig
 
         self.path = Path(path)

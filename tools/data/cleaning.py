@@ -133,6 +133,7 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
     counter = [0]
     hasher = MinHasher(num_perm=cfg.num_perm, shingle=cfg.shingle_size, seed=cfg.near_dup_seed)
     lang_ids: dict[str, int] = {}
+    drop: np.ndarray | None = None
     label_max = cfg.label_max_chars
     min_chars, max_chars = cfg.min_chars, cfg.max_chars
     lang_min = cfg.language_min_chars
@@ -203,7 +204,10 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
             if cfg.near_duplicates:
                 dedup_texts.append(np_ + " \n " + no)
         if cfg.near_duplicates:
-            p1.sigs.append(hasher.signatures(dedup_texts))
+            if drop is None:  # template shingles, estimated on the first batch
+                drop = hasher.boilerplate(dedup_texts, min_fraction=cfg.boilerplate_min_fraction,
+                                          min_rows=cfg.boilerplate_min_rows)
+            p1.sigs.append(hasher.signatures(dedup_texts, drop=drop))
         for name, arr in (("lines", lines), ("bits", bits), ("pii", pii), ("lang", lang), ("key", key),
                           ("in_key", in_key), ("out_key", out_key), ("in_len", in_len), ("out_len", out_len)):
             getattr(p1, name).append(arr)

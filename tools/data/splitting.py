@@ -28,7 +28,7 @@ def example_labels(examples: list[Example]) -> list[str] | None:
     """The label of each example when the outputs are labels (``meta.label`` or a short, repeated output)."""
     from collections import Counter
 
-    from tools.data.clean import outputs_are_labels
+    from tools.data.cleaning import outputs_are_labels
     from tools.data.config import CleanConfig
 
     if examples and all("label" in e.meta for e in examples):
@@ -50,7 +50,9 @@ def _groups(examples: list[Example], threshold: float) -> np.ndarray:
     n = len(examples)
     inputs = [normalise(e.input_text) for e in examples]
     texts = [f"{i} \n {normalise(e.output_text)}" for i, e in zip(inputs, examples, strict=True)]
-    sigs = MinHasher(cfg.num_perm, cfg.shingle_size, cfg.near_dup_seed).signatures(texts)
+    hasher = MinHasher(cfg.num_perm, cfg.shingle_size, cfg.near_dup_seed)
+    drop = hasher.boilerplate(texts, min_fraction=cfg.boilerplate_min_fraction, min_rows=cfg.boilerplate_min_rows)
+    sigs = hasher.signatures(texts, drop=drop)
     root = find_near_duplicates(sigs, threshold=threshold, max_cluster_size=n + 1).root.copy()
     # join rows with equal inputs too (same question, different answers must not straddle splits)
     parent = list(range(n))

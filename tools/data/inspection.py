@@ -54,7 +54,7 @@ def inspect(path: str | Path, *, fmt: str | None = None, model: str | None = Non
             columns: tuple[str, str] | None = None) -> dict[str, Any]:
     """Describe a data file without changing it: format, rows, problems (file:line:field), length and token
     statistics (tokens only when ``model`` is given), and the label distribution when outputs are labels."""
-    from tools.data.clean import outputs_are_labels
+    from tools.data.cleaning import outputs_are_labels
     from tools.data.config import CleanConfig
     from tools.data.filters import RowChecks
 
