@@ -26,7 +26,7 @@ import numpy as np
 from tools.data.config import RULE_IDS, CleanConfig
 from tools.data.filters import RowChecks
 from tools.data.formats import Problem, raise_problems, read_records
-from tools.data.near_dups import MinHasher, find_near_duplicates, normalise
+from tools.data.near_dups import MinHasher, Templates, find_near_duplicates, normalise
 from tools.errors import InputError
 from tools.fileio import atomic_open, sha256_file, write_json, write_text
 from tools.types import Example, ProgressCallback, ProgressEvent, emit
@@ -59,6 +59,7 @@ class _Pass1:
     short_outputs: Counter[str] = field(default_factory=Counter)
     langs: list[str] = field(default_factory=list)  # code per lang id
     quality_why: dict[int, str] = field(default_factory=dict)
+    templates: int = 0
 
 
 def _prompt_text(ex: Example) -> str:
@@ -133,7 +134,7 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
     counter = [0]
     hasher = MinHasher(num_perm=cfg.num_perm, shingle=cfg.shingle_size, seed=cfg.near_dup_seed)
     lang_ids: dict[str, int] = {}
-    drop: np.ndarray | None = None
+    templates: Templates | None = None
     label_max = cfg.label_max_chars
     min_chars, max_chars = cfg.min_chars, cfg.max_chars
     lang_min = cfg.language_min_chars
@@ -149,7 +150,7 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
         out_key = np.empty(m, np.int64)
         in_len = np.empty(m, np.int32)
         out_len = np.empty(m, np.int32)
-        dedup_texts: list[str] = []
+        dedup_texts: list[tuple[str, str]] = []
         base = sum(len(x) for x in p1.lines)
         for j, (line, ex) in enumerate(batch):
             prompt = _prompt_text(ex)
@@ -202,12 +203,14 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
             in_key[j] = hash(np_)
             out_key[j] = hash(no)
             if cfg.near_duplicates:
-                dedup_texts.append(np_ + " \n " + no)
+                dedup_texts.append((np_, no))
         if cfg.near_duplicates:
-            if drop is None:  # template shingles, estimated on the first batch
-                drop = hasher.boilerplate(dedup_texts, min_fraction=cfg.boilerplate_min_fraction,
-                                          min_rows=cfg.boilerplate_min_rows)
-            p1.sigs.append(hasher.signatures(dedup_texts, drop=drop))
+            if templates is None:  # prompt templates, learned on the first batch
+                templates = Templates.learn([t for t, _ in dedup_texts], min_fraction=cfg.boilerplate_min_fraction,
+                                            min_rows=cfg.boilerplate_min_rows)
+                p1.templates = len(templates.prefixes) + len(templates.suffixes)
+            strip = templates.strip if templates else (lambda t: t)
+            p1.sigs.append(hasher.signatures([f"{strip(i)} \n {o}" for i, o in dedup_texts]))
         for name, arr in (("lines", lines), ("bits", bits), ("pii", pii), ("lang", lang), ("key", key),
                           ("in_key", in_key), ("out_key", out_key), ("in_len", in_len), ("out_len", out_len)):
             getattr(p1, name).append(arr)
@@ -326,7 +329,7 @@ def _decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: _Pass1, cf
         for i in np.flatnonzero(remove)[: cfg.examples_per_reason * 4].tolist():
             detail[i] = f"near-duplicate of line {int(cols['lines'][root[i]])}"
         flagged["template_cluster"] = int((oversize & alive).sum())
-        near = {"candidates": res.candidates, "verified_pairs": res.pairs,
+        near = {"templates_stripped": p1.templates, "candidates": res.candidates, "verified_pairs": res.pairs,
                 "clusters": int(len(np.unique(root[remove]))), "oversize_clusters": len(res.oversize_roots)}
     info = {"output_kind": "label" if labels else ("structured" if structured.mean() > 0.5 else "text"),
             "language": majority, "near_duplicates": near, "conflicting_rows": conflicts,

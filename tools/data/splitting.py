@@ -44,15 +44,14 @@ def example_labels(examples: list[Example]) -> list[str] | None:
 def _groups(examples: list[Example], threshold: float) -> np.ndarray:
     """Group id per example: equal normalised inputs and near-duplicate rows share a group."""
     from tools.data.config import CleanConfig
-    from tools.data.near_dups import MinHasher, find_near_duplicates, normalise
+    from tools.data.near_dups import MinHasher, Templates, find_near_duplicates, normalise
 
     cfg = CleanConfig()
     n = len(examples)
     inputs = [normalise(e.input_text) for e in examples]
-    texts = [f"{i} \n {normalise(e.output_text)}" for i, e in zip(inputs, examples, strict=True)]
-    hasher = MinHasher(cfg.num_perm, cfg.shingle_size, cfg.near_dup_seed)
-    drop = hasher.boilerplate(texts, min_fraction=cfg.boilerplate_min_fraction, min_rows=cfg.boilerplate_min_rows)
-    sigs = hasher.signatures(texts, drop=drop)
+    templates = Templates.learn(inputs, min_fraction=cfg.boilerplate_min_fraction, min_rows=cfg.boilerplate_min_rows)
+    texts = [f"{templates.strip(i)} \n {normalise(e.output_text)}" for i, e in zip(inputs, examples, strict=True)]
+    sigs = MinHasher(cfg.num_perm, cfg.shingle_size, cfg.near_dup_seed).signatures(texts)
     root = find_near_duplicates(sigs, threshold=threshold, max_cluster_size=n + 1).root.copy()
     # join rows with equal inputs too (same question, different answers must not straddle splits)
     parent = list(range(n))
