@@ -1,0 +1,96 @@
+"""``tunewise data ...``: one JSON document on stdout under --json, errors as messages, spot-check flow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli import app
+from cli.common import run_guarded
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _data(tmp_path: Path, n: int = 40) -> Path:
+    labels = ["card_arrival", "refund", "pin_blocked"]
+    rows = [{"messages": [{"role": "user", "content": f"Customer asks question {i} about account {i * 91}"},
+                          {"role": "assistant", "content": labels[i % 3]}]} for i in range(n)]
+    p = tmp_path / "d.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return p
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str, stdin: str | None = None,
+         monkeypatch: pytest.MonkeyPatch | None = None) -> tuple[int, str, str]:
+    if stdin is not None and monkeypatch is not None:
+        import io
+
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    code = run_guarded(app, list(args))
+    out = capsys.readouterr()
+    return code, out.out, " ".join(out.err.split())  # rich wraps long lines
+
+
+def test_inspect_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, "data", "inspect", str(_data(tmp_path)), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["rows"] == 40 and doc["format"] == "openai"
+    assert doc["output_kind"] == "label" and doc["labels"] == {"card_arrival": 14, "refund": 13, "pin_blocked": 13}
+
+
+def test_inspect_reports_bad_lines_without_failing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = _data(tmp_path)
+    with p.open("a", encoding="utf-8") as f:
+        f.write('{"messages": [{"role": "robot", "content": "x"}]}\n')
+    code, out, _ = _run(capsys, "data", "inspect", str(p), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["invalid_rows"] == 1
+    assert doc["problems"][0]["where"] == f"{p}:41:messages[0].role"
+
+
+def test_clean_and_split_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = _data(tmp_path)
+    code, out, _ = _run(capsys, "data", "clean", str(src), "--out", str(tmp_path / "c.jsonl"),
+                        "--report", str(tmp_path / "r.json"), "--no", "near_duplicates", "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["kept_rows"] == 40 and doc["removed"]["exact_duplicate"] == 0
+    assert (tmp_path / "r.md").exists()
+    code, out, _ = _run(capsys, "data", "split", str(tmp_path / "c.jsonl"), "--out-dir", str(tmp_path / "s"), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["train"] + doc["val"] + doc["test"] == 40 and doc["warnings"]
+    assert Path(doc["files"]["test"]).exists()
+
+
+def test_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    broken = tmp_path / "b.jsonl"
+    broken.write_text('{"messages": []}\n{not json\n', encoding="utf-8")
+    code, out, err = _run(capsys, "data", "clean", str(broken), "--out", str(tmp_path / "o.jsonl"), "--json")
+    assert code == 2 and "Traceback" not in err
+    assert json.loads(out)["error"]["where"].startswith(f"{broken}:1")
+    code, _, err = _run(capsys, "data", "clean", str(tmp_path / "nope.jsonl"), "--out", str(tmp_path / "o.jsonl"))
+    assert code == 2 and "file not found" in err
+    code, _, err = _run(capsys, "data", "clean", str(broken), "--out", str(tmp_path / "o.jsonl"), "--no", "typo")
+    assert code == 2 and "unknown filter" in err
+
+
+def test_spotcheck_flow_pause_resume_and_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    src = _data(tmp_path, 12)
+    code, out, _ = _run(capsys, "data", "spotcheck", str(src), "--n", "4", "--json", stdin="g\nq\n",
+                        monkeypatch=monkeypatch)
+    assert code == 0 and json.loads(out)["done"] == 1
+    code, out, err = _run(capsys, "data", "spotcheck", str(src), "--n", "4", "--json",
+                          stdin="b\n'question 4'\ng\ns\ny\n", monkeypatch=monkeypatch)
+    doc = json.loads(out)
+    assert code == 0 and "resuming: 1 of 4" in err
+    assert doc["done"] == 4 and doc["bad"] == 1 and doc["rule"]["kind"] == "keyword"
+
+
+def test_help_is_fast_and_light() -> None:
+    r = subprocess.run([sys.executable, "-c", "import sys, cli.data; print([m for m in ('numpy', 'torch', 'py3langid') "
+                        "if m in sys.modules])"], cwd=REPO, capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"
