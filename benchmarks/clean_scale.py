@@ -54,7 +54,7 @@ def jaccard(a: str, b: str) -> float:
 
 
 def sentence_pool() -> list[tuple[str, str]]:
-    """banking77 (text, label) with near-duplicate sentences removed (Jaccard >= 0.6 between sentences)."""
+    """banking77 (text, label), 30-100 characters, with near-duplicate sentences removed (Jaccard >= 0.6)."""
     from tools.data.near_dups import MinHasher, find_near_duplicates, normalise
 
     d = banking77_dir()
@@ -68,7 +68,9 @@ def sentence_pool() -> list[tuple[str, str]]:
             uniq.append((t, lab))
     sigs = MinHasher().signatures([normalise(t) for t, _ in uniq])
     res = find_near_duplicates(sigs, threshold=0.6, max_cluster_size=10**9)
-    return [u for i, u in enumerate(uniq) if res.root[i] == i]
+    # 30-100 characters: two rows sharing one sentence then stay well below Jaccard 0.8, so every near
+    # duplicate in the file is a planted one
+    return [u for i, u in enumerate(uniq) if res.root[i] == i and 30 <= len(u[0]) <= 100]
 
 
 def edit(text: str, rng: random.Random) -> str:

@@ -163,7 +163,7 @@ def test_near_duplicates_removed(tmp_path: Path) -> None:
     assert r["kept_rows"] == len(pairs) - 1
 
 
-REVIEWS = ["great product, works well", "arrived broken and late", "love the colour", "too small for me",
+REVIEWS = ["great product, works well and the battery easily lasts for a whole week of use", "arrived broken and late", "love the colour", "too small for me",
            "battery died after a week", "exactly as described", "would buy again", "cheap plastic feel",
            "fast delivery, thanks", "stopped working in a day", "my kids adore it", "smells strange",
            "five stars from me", "not worth the money", "fits perfectly", "customer service ignored me",

@@ -60,6 +60,7 @@ class _Pass1:
     langs: list[str] = field(default_factory=list)  # code per lang id
     quality_why: dict[int, str] = field(default_factory=dict)
     templates: int = 0
+    template_obj: Templates | None = None
 
 
 def _prompt_text(ex: Example) -> str:
@@ -94,7 +95,10 @@ def clean(path: str | Path, out: str | Path, *, config: CleanConfig | None = Non
     emit(on_progress, ProgressEvent("decide", 0, 1, message="deciding"))
     reason, detail, flagged, info = _decide(cols, sigs, p1, cfg, n)
     emit(on_progress, ProgressEvent("decide", 1, 1))
-    examples, kept = _pass2(path, out, cfg, checks, reason, detail, cols["lines"], on_progress)
+    examples, kept, rejected = _pass2(path, out, cfg, checks, reason, detail, cols["lines"], on_progress,
+                                      info.pop("near_roots"), info.pop("templates"))
+    if info["near_duplicates"]:
+        info["near_duplicates"]["rejected_by_exact_check"] = rejected
     report = _report(path, out, sha, fmt, n_read, n, problems, reason, flagged, info, examples, cols, cfg,
                      time.perf_counter() - t0)
     if report_path:
@@ -209,6 +213,7 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
                 templates = Templates.learn([t for t, _ in dedup_texts], min_fraction=cfg.boilerplate_min_fraction,
                                             min_rows=cfg.boilerplate_min_rows)
                 p1.templates = len(templates.prefixes) + len(templates.suffixes)
+                p1.template_obj = templates
             strip = templates.strip if templates else (lambda t: t)
             p1.sigs.append(hasher.signatures([f"{strip(i)} \n {o}" for i, o in dedup_texts]))
         for name, arr in (("lines", lines), ("bits", bits), ("pii", pii), ("lang", lang), ("key", key),
@@ -316,6 +321,7 @@ def _decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: _Pass1, cf
             conflicts = int(bad.sum())
     # near duplicates among rows still alive: keep the cluster's first row
     near: dict[str, Any] = {}
+    info_roots: dict[int, int] = {}
     if cfg.near_duplicates and sigs is not None:
         alive = reason == 0
         res = find_near_duplicates(sigs, threshold=cfg.near_dup_threshold, active=alive,
@@ -326,15 +332,17 @@ def _decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: _Pass1, cf
             np.zeros(n, bool)
         remove = in_cluster & ~oversize
         reason[remove] = _R["near_duplicate"]
-        for i in np.flatnonzero(remove)[: cfg.examples_per_reason * 4].tolist():
+        for i in np.flatnonzero(remove).tolist():
             detail[i] = f"near-duplicate of line {int(cols['lines'][root[i]])}"
+        info_roots = {int(i): int(root[i]) for i in np.flatnonzero(remove).tolist()}
         flagged["template_cluster"] = int((oversize & alive).sum())
         near = {"templates_stripped": p1.templates, "candidates": res.candidates, "verified_pairs": res.pairs,
                 "clusters": int(len(np.unique(root[remove]))), "oversize_clusters": len(res.oversize_roots)}
     info = {"output_kind": "label" if labels else ("structured" if structured.mean() > 0.5 else "text"),
             "language": majority, "near_duplicates": near, "conflicting_rows": conflicts,
             "label_count": len(p1.short_outputs) if labels else None,
-            "label_distribution": dict(p1.short_outputs.most_common(20)) if labels else None}
+            "label_distribution": dict(p1.short_outputs.most_common(20)) if labels else None,
+            "near_roots": info_roots, "templates": p1.template_obj}
     return reason, detail, flagged, info
 
 
@@ -345,8 +353,24 @@ def _short(text: str, n: int = 200) -> str:
 
 def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: np.ndarray,
            detail: dict[int, str], lines: np.ndarray, on_progress: ProgressCallback | None,
-           ) -> tuple[dict[str, list[dict[str, Any]]], int]:
+           near_roots: dict[int, int], templates: Templates | None,
+           ) -> tuple[dict[str, list[dict[str, Any]]], int, int]:
+    """Write the kept rows. Near duplicates are confirmed here on exact shingle sets: each removed row is
+    compared with its cluster's first row (read earlier in the same pass), and kept if the true Jaccard
+    similarity is below the threshold, so signature noise never costs a row."""
     import json
+
+    roots_needed = set(near_roots.values())
+    root_shingles: dict[int, set[bytes]] = {}
+    k = cfg.shingle_size
+    rejected = 0
+
+    def shingle_set(ex: Example) -> set[bytes]:
+        i_text = normalise(_prompt_text(ex))
+        if templates:
+            i_text = templates.strip(i_text)
+        b = f"{i_text} \n {normalise(ex.output_text)}".encode()
+        return {b[j:j + k] for j in range(max(1, len(b) - k + 1))}
 
     examples: dict[str, list[dict[str, Any]]] = {r: [] for r in REASONS}
     want = cfg.examples_per_reason
@@ -356,6 +380,7 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
     as_hf = out.suffix == ""
     hf_rows: list[dict[str, Any]] = []
     kept = 0
+    near = _R["near_duplicate"]
 
     def rows() -> Iterator[Example]:
         for _, ex, _ in read_records(path, cfg.fmt, columns=cfg.columns):
@@ -363,11 +388,18 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
                 yield ex
 
     def write(f: Any) -> int:
-        nonlocal kept
+        nonlocal kept, rejected
         for i, ex in enumerate(rows()):
             if i >= n:
                 break
             r = reasons[i]
+            if i in roots_needed:
+                root_shingles[i] = shingle_set(ex)
+            if r == near and i in near_roots:
+                a, b = shingle_set(ex), root_shingles.get(near_roots[i], set())
+                if len(a & b) < cfg.near_dup_threshold * len(a | b):
+                    r = reasons[i] = reason[i] = 0
+                    rejected += 1
             if r == 0:
                 msgs = [{"role": m.role, "content": checks.mask_pii(m.content) if mask else m.content}
                         for m in ex.messages]
@@ -399,7 +431,7 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
     else:
         with atomic_open(out) as f:
             write(f)
-    return {k: v for k, v in examples.items() if v}, kept
+    return {k: v for k, v in examples.items() if v}, kept, rejected
 
 
 # ---------------------------------------------------------------------------------------------- report
