@@ -172,13 +172,18 @@ REVIEWS = ["great product, works well and the battery easily lasts for a whole w
 
 
 def test_templated_prompts_are_not_near_duplicates(tmp_path: Path) -> None:
-    template = ("Classify the sentiment of the following customer review as positive or negative. "
-                "Answer with one word.\n\nReview: {}")
+    template = ("You are a careful annotator for an online shop. Classify the sentiment of the following "
+                "customer review as positive or negative. Ignore remarks about delivery unless they are the "
+                "main point, and treat sarcasm as negative. Answer with one word only, in lower case, without "
+                "punctuation or explanation.\n\nReview: {}")
     pairs = [(template.format(r), "positive" if i % 2 == 0 else "negative") for i, r in enumerate(REVIEWS)]
     pairs.append((template.format(REVIEWS[0] + "!"), "positive"))  # a real near copy
     r = _clean(tmp_path, pairs)
     assert r["removed"]["near_duplicate"] == 1, r["examples"]
-    assert r["kept_rows"] == len(REVIEWS)
+    assert r["kept_rows"] == len(REVIEWS) and r["near_duplicates"]["templates_stripped"] == 1
+    # without template stripping, the shared template makes different reviews look like copies
+    naive = _clean(tmp_path, pairs, boilerplate_min_rows=10**6)
+    assert naive["removed"]["near_duplicate"] > 5
 
 
 def test_conflicting_labels_are_removed(tmp_path: Path) -> None:

@@ -25,11 +25,13 @@ import numpy as np
 
 from tools.data.config import RULE_IDS, CleanConfig
 from tools.data.filters import RowChecks
-from tools.data.formats import Problem, raise_problems, read_records
+from tools.data.formats import Problem, raise_problems, read_rows
 from tools.data.near_dups import MinHasher, Templates, find_near_duplicates, normalise
 from tools.errors import InputError
 from tools.fileio import atomic_open, sha256_file, write_json, write_text
-from tools.types import Example, ProgressCallback, ProgressEvent, emit
+from tools.types import ProgressCallback, ProgressEvent, emit
+
+Msgs = list[dict[str, str]]
 
 # Removal reasons, in the order they are decided; a row is counted under the first one that applies.
 REASONS = ("empty", "error_marker", "length", "incomplete", "language", "quality", "pii",
@@ -63,8 +65,11 @@ class _Pass1:
     template_obj: Templates | None = None
 
 
-def _prompt_text(ex: Example) -> str:
-    return "\n".join(m.content for m in ex.prompt_messages if m.role != "system") or ex.input_text
+def _prompt_text(msgs: Msgs) -> str:
+    """Every non-system turn before the final assistant turn (validation guarantees the last is the assistant's)."""
+    if len(msgs) == 2 and msgs[0]["role"] == "user":
+        return msgs[0]["content"]
+    return "\n".join(m["content"] for m in msgs[:-1] if m["role"] != "system")
 
 
 def clean(path: str | Path, out: str | Path, *, config: CleanConfig | None = None,
@@ -111,9 +116,9 @@ def clean(path: str | Path, out: str | Path, *, config: CleanConfig | None = Non
 
 # ---------------------------------------------------------------------------------------------- pass 1
 def _batches(path: Path, cfg: CleanConfig, problems: list[Problem], counter: list[int],
-             ) -> Iterator[list[tuple[int, Example]]]:
-    batch: list[tuple[int, Example]] = []
-    for line, ex, problem in read_records(path, cfg.fmt, columns=cfg.columns):
+             ) -> Iterator[list[tuple[int, Msgs]]]:
+    batch: list[tuple[int, Msgs]] = []
+    for line, ex, _, problem in read_rows(path, cfg.fmt, columns=cfg.columns):
         counter[0] += 1
         if problem is not None:
             if len(problems) < 10_000:
@@ -158,7 +163,7 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
         base = sum(len(x) for x in p1.lines)
         for j, (line, ex) in enumerate(batch):
             prompt = _prompt_text(ex)
-            output = ex.output_text
+            output = ex[-1]["content"]
             lines[j] = line
             lp, lo = len(prompt), len(output)
             in_len[j], out_len[j] = lp, lo
@@ -365,11 +370,11 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
     k = cfg.shingle_size
     rejected = 0
 
-    def shingle_set(ex: Example) -> set[bytes]:
+    def shingle_set(ex: Msgs) -> set[bytes]:
         i_text = normalise(_prompt_text(ex))
         if templates:
             i_text = templates.strip(i_text)
-        b = f"{i_text} \n {normalise(ex.output_text)}".encode()
+        b = f"{i_text} \n {normalise(ex[-1]['content'])}".encode()
         return {b[j:j + k] for j in range(max(1, len(b) - k + 1))}
 
     examples: dict[str, list[dict[str, Any]]] = {r: [] for r in REASONS}
@@ -382,8 +387,8 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
     kept = 0
     near = _R["near_duplicate"]
 
-    def rows() -> Iterator[Example]:
-        for _, ex, _ in read_records(path, cfg.fmt, columns=cfg.columns):
+    def rows() -> Iterator[Msgs]:
+        for _, ex, _, _ in read_rows(path, cfg.fmt, columns=cfg.columns):
             if ex is not None:
                 yield ex
 
@@ -401,8 +406,7 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
                     r = reasons[i] = reason[i] = 0
                     rejected += 1
             if r == 0:
-                msgs = [{"role": m.role, "content": checks.mask_pii(m.content) if mask else m.content}
-                        for m in ex.messages]
+                msgs = [{"role": m["role"], "content": checks.mask_pii(m["content"])} for m in ex] if mask else ex
                 if as_hf:
                     hf_rows.append({"messages": msgs})
                 else:
@@ -411,8 +415,8 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
             else:
                 name = REASONS[r - 1]
                 if len(examples[name]) < want:
-                    examples[name].append({"line": int(lines[i]), "input": _short(ex.input_text),
-                                           "output": _short(ex.output_text), "why": detail.get(i, name)})
+                    examples[name].append({"line": int(lines[i]), "input": _short(_prompt_text(ex)),
+                                           "output": _short(ex[-1]["content"]), "why": detail.get(i, name)})
             if i % 50_000 == 0:
                 emit(on_progress, ProgressEvent("write", i, n))
         emit(on_progress, ProgressEvent("write", n, n))

@@ -341,12 +341,38 @@ def _iter_hf(path: Path, columns: tuple[str, str] | None) -> Iterator[tuple[int,
     yield from _iter_table_rows(iter(ds), list(ds.column_names), path, columns)
 
 
-def read_records(path: str | Path, fmt: str | None = None, *, columns: tuple[str, str] | None = None,
-                 ) -> Iterator[tuple[int, Example | None, Problem | None]]:
-    """Stream ``(line, example, problem)``: exactly one of example/problem is set for each row.
+_ROLE_SET = frozenset(ROLES)
 
-    ``line`` is the file line (JSONL, CSV), or the 1-based row (JSON array, Parquet, datasets folder).
-    Raises ``InputError`` when the file as a whole cannot be read.
+
+def _openai_fast(rec: Any) -> list[dict[str, str]] | None:
+    """Plain role/content dicts for a well-formed OpenAI record, or None (then the slow path names the problem)."""
+    if type(rec) is not dict:
+        return None
+    raw = rec.get("messages")
+    if type(raw) is not list or not raw:
+        return None
+    out = []
+    has_assistant = False
+    for m in raw:
+        if type(m) is not dict:
+            return None
+        role, content = m.get("role"), m.get("content")
+        if role not in _ROLE_SET or type(content) is not str or not content.strip():
+            return None
+        if role == "assistant":
+            has_assistant = True
+        out.append({"role": role, "content": content})
+    if not has_assistant or out[-1]["role"] != "assistant":
+        return None
+    return out
+
+
+def read_rows(path: str | Path, fmt: str | None = None, *, columns: tuple[str, str] | None = None,
+              ) -> Iterator[tuple[int, list[dict[str, str]] | None, dict[str, Any] | None, Problem | None]]:
+    """Stream ``(line, messages, meta, problem)`` with messages as plain ``{"role", "content"}`` dicts.
+
+    The fast path under ``read_records`` and ``clean``: no objects are built per message. ``meta`` holds
+    the record's own ``meta`` and, for label columns, ``label`` (None when there is neither).
     """
     path = Path(path)
     if not path.exists():
@@ -371,22 +397,42 @@ def read_records(path: str | Path, fmt: str | None = None, *, columns: tuple[str
     label_col = cols[1] if cols and (cols[1].lower() in _LABEL_COLUMNS) else None
     for line, rec in it:
         if isinstance(rec, _RowError):
-            yield line, None, Problem(source, line, rec.field, rec.message)
+            yield line, None, None, Problem(source, line, rec.field, rec.message)
             continue
         this_fmt = row_fmt or (record_format(rec) if isinstance(rec, dict) else None) or "openai"
-        try:
-            msgs = record_to_messages(rec, this_fmt, cols)
-        except _RowError as e:
-            yield line, None, Problem(source, line, e.field, e.message)
+        msgs = _openai_fast(rec) if this_fmt == "openai" else None
+        if msgs is None:
+            try:
+                msgs = [m.to_dict() for m in record_to_messages(rec, this_fmt, cols)]
+            except _RowError as e:
+                yield line, None, None, Problem(source, line, e.field, e.message)
+                continue
+        meta: dict[str, Any] | None = None
+        extra = rec.get("meta") if isinstance(rec, dict) else None
+        if isinstance(extra, dict):
+            meta = dict(extra)
+        if label_col is not None:
+            meta = meta or {}
+            meta["label"] = msgs[-1]["content"]
+        yield line, msgs, meta, None
+
+
+def read_records(path: str | Path, fmt: str | None = None, *, columns: tuple[str, str] | None = None,
+                 ) -> Iterator[tuple[int, Example | None, Problem | None]]:
+    """Stream ``(line, example, problem)``: exactly one of example/problem is set for each row.
+
+    ``line`` is the file line (JSONL, CSV), or the 1-based row (JSON array, Parquet, datasets folder).
+    Raises ``InputError`` when the file as a whole cannot be read.
+    """
+    source = str(path)
+    for line, msgs, extra, problem in read_rows(path, fmt, columns=columns):
+        if msgs is None:
+            yield line, None, problem
             continue
         meta: dict[str, Any] = {"source": source, "line": line}
-        if isinstance(rec, dict):
-            extra = rec.get("meta")
-            if isinstance(extra, dict):
-                meta.update(extra)
-            if label_col is not None:
-                meta["label"] = msgs[-1].content
-        yield line, Example(msgs, meta), None
+        if extra:
+            meta.update(extra)
+        yield line, Example([Message(m["role"], m["content"]) for m in msgs], meta), None
 
 
 def load(path: str | Path, fmt: str | None = None, *, skip_invalid: bool = False,
