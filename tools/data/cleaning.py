@@ -96,7 +96,14 @@ def clean(path: str | Path, out: str | Path, *, config: CleanConfig | None = Non
                          fix="check the file's format (see `tunewise data inspect`)")
     cols = {name: np.concatenate(getattr(p1, name)) for name in
             ("lines", "bits", "pii", "lang", "key", "in_key", "out_key", "in_len", "out_len")}
-    sigs = np.concatenate(p1.sigs) if cfg.near_duplicates else None
+    sigs = None
+    if cfg.near_duplicates:  # fill one array chunk by chunk, freeing each chunk (no double copy)
+        sigs = np.empty((n, cfg.num_perm), dtype=np.uint32)
+        pos = 0
+        while p1.sigs:
+            chunk = p1.sigs.pop(0)
+            sigs[pos:pos + len(chunk)] = chunk
+            pos += len(chunk)
     emit(on_progress, ProgressEvent("decide", 0, 1, message="deciding"))
     reason, detail, flagged, info = _decide(cols, sigs, p1, cfg, n)
     emit(on_progress, ProgressEvent("decide", 1, 1))

@@ -17,7 +17,8 @@ from tools.data.config import CleanConfig
 
 _DIGIT = re.compile(r"\d")
 _DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$|^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}$")
-_ERROR_HINTS = ("rror", "xception", "FAIL", "FATAL", "Traceback", "ERROR")
+# cheap pre-check: every error-marker pattern contains one of these
+_ERROR_HINTS = re.compile("rror|RROR|xception|FAIL|FATAL|Traceback")
 
 
 @functools.lru_cache(maxsize=1)
@@ -99,7 +100,7 @@ class RowChecks:
 
     # -- filters --------------------------------------------------------------------------------------
     def has_error_marker(self, text: str) -> bool:
-        if self.error_re is None or not any(h in text for h in _ERROR_HINTS):
+        if self.error_re is None or _ERROR_HINTS.search(text) is None:
             return False
         return self.error_re.search(text) is not None
 

@@ -226,9 +226,9 @@ def find_near_duplicates(sigs: np.ndarray, *, threshold: float = 0.8, active: np
     mult = (rng.integers(1, 2**63, size=rows_per_band, dtype=np.uint64) << np.uint64(1)) | np.uint64(1)
     cand_a: list[np.ndarray] = []
     cand_b: list[np.ndarray] = []
-    sub = sigs[idx_all]
     for band in range(bands):
-        cols = sub[:, band * rows_per_band:(band + 1) * rows_per_band].astype(np.uint64)
+        # one band at a time, so no second copy of all signatures is ever held
+        cols = sigs[idx_all, band * rows_per_band:(band + 1) * rows_per_band].astype(np.uint64)
         with np.errstate(over="ignore"):
             keys = (cols * mult[None, :]).sum(axis=1, dtype=np.uint64)
         order = np.argsort(keys, kind="stable")
