@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
 # ---------------------------------------------------------------------------------------------- inspect
 @data_app.command("inspect")
-def inspect_cmd(file: Path = typer.Argument(..., help="The data file (or datasets folder)."),
+def inspect_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datasets folder).")],
                 fmt: str = FormatOpt, model: str = typer.Option(None, help="Count tokens with this model's "
                                                                          "tokenizer (e.g. smollm2-135m-instruct)."),
                 input_col: str = InColOpt, output_col: str = OutColOpt, json_out: bool = JsonOpt) -> None:
@@ -66,10 +66,10 @@ def inspect_cmd(file: Path = typer.Argument(..., help="The data file (or dataset
 
 # ---------------------------------------------------------------------------------------------- clean
 @data_app.command("clean")
-def clean_cmd(file: Path = typer.Argument(..., help="The data file (or datasets folder); never modified."),
-              out: Path = typer.Option(..., "--out", help="Cleaned OpenAI chat JSONL (a path without a suffix "
-                                                          "writes a datasets folder)."),
-              report: Path = typer.Option(None, "--report", help="Write the report here as JSON (and .md beside)."),
+def clean_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datasets folder); never modified.")],
+              out: Annotated[Path, typer.Option("--out", help="Cleaned OpenAI chat JSONL (a path without a suffix "
+                                                          "writes a datasets folder).")],
+              report: Annotated[Path | None, typer.Option("--report", help="Write the report here as JSON (and .md beside).")] = None,
               fmt: str = FormatOpt, input_col: str = InColOpt, output_col: str = OutColOpt,
               skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Leave invalid rows out instead of "
                                                                               "stopping."),
@@ -79,9 +79,9 @@ def clean_cmd(file: Path = typer.Argument(..., help="The data file (or datasets 
                                                                     "majority language."),
               near_dup_threshold: float = typer.Option(None, "--near-dup-threshold", help="Jaccard threshold "
                                                                                           "(default 0.8)."),
-              off: list[str] = typer.Option([], "--no", help="Switch a filter off (repeatable): empty, error_markers, "
+              off: Annotated[list[str] | None, typer.Option("--no", help="Switch a filter off (repeatable): empty, error_markers, "
                                                             "length, completeness, language, exact_duplicates, "
-                                                            "near_duplicates, conflicting_labels, pii, quality."),
+                                                            "near_duplicates, conflicting_labels, pii, quality.")] = None,
               json_out: bool = JsonOpt) -> None:
     """Filter, deduplicate and write a clean copy, with a report of what was removed and why."""
     from tools.data.cleaning import clean
@@ -89,7 +89,7 @@ def clean_cmd(file: Path = typer.Argument(..., help="The data file (or datasets 
     from tools.errors import InputError
 
     kw: dict[str, Any] = {"fmt": fmt, "skip_invalid": skip_invalid, "columns": _columns(input_col, output_col)}
-    for name in off:
+    for name in off or []:
         name = name.replace("-", "_")
         if name not in CleanConfig.SWITCHES:
             raise InputError(f"unknown filter {name!r}", fix=f"use one of: {', '.join(CleanConfig.SWITCHES)}")
@@ -128,8 +128,8 @@ def clean_cmd(file: Path = typer.Argument(..., help="The data file (or datasets 
 
 # ---------------------------------------------------------------------------------------------- split
 @data_app.command("split")
-def split_cmd(file: Path = typer.Argument(..., help="The (cleaned) data file."),
-              out_dir: Path = typer.Option(..., "--out-dir", help="Folder for train/val/test.jsonl."),
+def split_cmd(file: Annotated[Path, typer.Argument(help="The (cleaned) data file.")],
+              out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for train/val/test.jsonl.")],
               seed: int = typer.Option(None, help="Random seed (default from knowledge: 42)."),
               fmt: str = FormatOpt,
               skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Leave invalid rows out."),
@@ -150,11 +150,11 @@ def split_cmd(file: Path = typer.Argument(..., help="The (cleaned) data file."),
 
 # ---------------------------------------------------------------------------------------------- spotcheck
 @data_app.command("spotcheck")
-def spotcheck_cmd(file: Path = typer.Argument(..., help="The (cleaned) data file."),
+def spotcheck_cmd(file: Annotated[Path, typer.Argument(help="The (cleaned) data file.")],
                   n: int = typer.Option(100, "--n", help="Sample size."),
                   seed: int = typer.Option(0, help="Sample seed."),
-                  out: Path = typer.Option(None, "--out", help="Where to write the file if a proposed rule is "
-                                                               "accepted (default: FILE.spotchecked.jsonl)."),
+                  out: Annotated[Path | None, typer.Option("--out", help="Where to write the file if a proposed rule is "
+                                                               "accepted (default: FILE.spotchecked.jsonl).")] = None,
                   json_out: bool = JsonOpt) -> None:
     """Judge a seeded sample one example at a time (g=good, b=bad, s=skip, q=pause); resumes where you stopped.
 
@@ -200,8 +200,8 @@ def spotcheck_cmd(file: Path = typer.Argument(..., help="The (cleaned) data file
 
 # ---------------------------------------------------------------------------------------------- augment
 @data_app.command("augment")
-def augment_cmd(file: Path = typer.Argument(..., help="The data file to draw from."),
-                out: Path = typer.Option(..., "--out", help="Where to write original + synthetic rows."),
+def augment_cmd(file: Annotated[Path, typer.Argument(help="The data file to draw from.")],
+                out: Annotated[Path, typer.Option("--out", help="Where to write original + synthetic rows.")],
                 method: str = typer.Option("paraphrase", help="paraphrase, back_translation or synthetic."),
                 n: int = typer.Option(20, "--n", help="How many synthetic rows to generate."),
                 model: str = typer.Option(None, help="The generating model (default: the embedded model)."),

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools._data_fixtures import banking77_dir
 from tools.data import load, write_examples, write_hf
 from tools.data.formats import detect_format, load_examples
-from tests.tools._data_fixtures import banking77_dir
 from tools.errors import InputError
 
 PAIR = [{"role": "user", "content": "How do I reset my PIN?"},

@@ -7,7 +7,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tools.data.formats import LoadResult, Problem, load, load_examples, read_records, write_examples, write_hf
+from tools.data.formats import (
+    LoadResult,
+    Problem,
+    load,
+    load_examples,
+    read_records,
+    write_examples,
+    write_hf,
+)
 
 __all__ = ["LoadResult", "Problem", "CleanConfig", "clean", "inspect", "load", "load_examples", "read_records",
            "split", "write_examples", "write_hf"]

@@ -244,8 +244,7 @@ def _iter_json(path: Path) -> Iterator[tuple[int, Any]]:
                 except ValueError as e:
                     raise InputError(f"the file is not valid JSON: {e}", where=str(path),
                                      fix="write one JSON object per line (JSONL) or a valid JSON array") from e
-                for i, item in enumerate(items, 1):
-                    yield i, item
+                yield from enumerate(items, 1)
                 return
             f.seek(0)
             if f.read(1) != "\ufeff":  # utf-8-sig already strips a BOM; seek(0) may bring it back
@@ -255,7 +254,7 @@ def _iter_json(path: Path) -> Iterator[tuple[int, Any]]:
                     continue
                 try:
                     yield lineno, json.loads(raw)
-                except ValueError as e:
+                except json.JSONDecodeError as e:
                     yield lineno, _RowError(None, f"not valid JSON ({e.msg} at column {e.colno})")
         except UnicodeDecodeError as e:
             raise InputError(f"the file is not UTF-8 text ({e.reason} at byte {e.start})", where=str(path),
@@ -305,8 +304,7 @@ def _iter_table_rows(rows: Iterator[dict[str, Any]], cols: list[str], path: Path
         yield 0, _pick_columns(cols, columns, path)
     else:
         yield 0, None
-    for i, row in enumerate(rows, 1):
-        yield i, row
+    yield from enumerate(rows, 1)
 
 
 def _iter_parquet(path: Path, columns: tuple[str, str] | None) -> Iterator[tuple[int, Any]]:

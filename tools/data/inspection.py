@@ -35,8 +35,9 @@ def token_counts(examples: list[Example], model: str | None) -> tuple[list[int],
         ctx = models.describe(spec).get("max_position_embeddings")
     except Exception:  # noqa: BLE001 - a context length is a nice-to-have; tokens still count
         ctx = None
-    if not ctx and getattr(tok, "model_max_length", 0) and tok.model_max_length < 10**7:
-        ctx = int(tok.model_max_length)
+    max_len = int(getattr(tok, "model_max_length", 0) or 0)
+    if not ctx and 0 < max_len < 10**7:
+        ctx = max_len
     counts = []
     for e in examples:
         msgs = [m.to_dict() for m in e.messages]

@@ -146,9 +146,9 @@ class MinHasher:
                 h2 = h * np.uint64(0x9E3779B97F4A7C15) + self.b[0]
             bucket = (h2 >> np.uint64(64 - bits)).astype(np.int64)
             val = (h2 & _MASK32).astype(np.uint32)
-            sig = np.full(n * k_bins, 0xFFFFFFFF, dtype=np.uint32)
-            np.minimum.at(sig, row * k_bins + bucket, val)
-            sig = sig.reshape(n, k_bins)
+            flat = np.full(n * k_bins, 0xFFFFFFFF, dtype=np.uint32)
+            np.minimum.at(flat, row * k_bins + bucket, val)
+            sig = flat.reshape(n, k_bins)
             empty = sig == 0xFFFFFFFF
             ix = np.where(empty, 2 * k_bins, j[None, :])
             nxt = np.minimum.accumulate(ix[:, ::-1], axis=1)[:, ::-1]  # next non-empty bin to the right

@@ -25,8 +25,7 @@ VERDICTS = ("good", "bad", "skip")
 _WORD = re.compile(r"[\w']+", re.UNICODE)
 _QUOTED = re.compile(r"[\"'“‘`]([^\"'”’`]{2,60})[\"'”’`]")
 _REGEX = re.compile(r"/(.+)/")
-_STOP = frozenset("a an the and or of to in on for is are was were it this that with as at by be not no "
-                  "too very has have had i you he she we they my your its bad wrong output input answer row".split())
+_STOP = frozenset(["a", "an", "the", "and", "or", "of", "to", "in", "on", "for", "is", "are", "was", "were", "it", "this", "that", "with", "as", "at", "by", "be", "not", "no", "too", "very", "has", "have", "had", "i", "you", "he", "she", "we", "they", "my", "your", "its", "bad", "wrong", "output", "input", "answer", "row"])
 
 
 def example_key(ex: Example) -> str:
@@ -37,9 +36,9 @@ class SpotCheck:
     """A resumable spot-check over ``path``: ``next()``, ``verdict()``, ``propose_rule()``, ``apply_rule()``."""
 
     def __init__(self, path: str | Path, n: int = 100, seed: int = 0, *, fmt: str | None = None) -> None:
+        from tools.data.config import CleanConfig
         from tools.data.filters import RowChecks
         from tools.data.splitting import example_labels
-        from tools.data.config import CleanConfig
 
         self.path = Path(path)
         self.examples = load(self.path, fmt, skip_invalid=True).examples
@@ -180,16 +179,17 @@ class SpotCheck:
         if outs_good and min(outs_bad) > max(outs_good) or "long" in text:
             limit = max(outs_good) if outs_good else min(outs_bad) - 1
             candidates.append({"kind": "length", "field": "output", "max_chars": min(limit, min(outs_bad) - 1)})
-        best, best_score = None, None
-        for c in candidates:
-            hit_bad = sum(rule_matches(c, e) for e in bad)
-            hit_good = sum(rule_matches(c, e) for e in good)
+        best: dict[str, Any] | None = None
+        best_score: tuple[int, int] | None = None
+        for cand in candidates:
+            hit_bad = sum(rule_matches(cand, e) for e in bad)
+            hit_good = sum(rule_matches(cand, e) for e in good)
             if hit_bad == 0:
                 continue
-            total = sum(rule_matches(c, e) for e in self.examples)
+            total = sum(rule_matches(cand, e) for e in self.examples)
             score = (hit_bad - 2 * hit_good, -total)
             if best_score is None or score > best_score:
-                best, best_score = {**c, "matches_bad": hit_bad, "matches_good": hit_good,
+                best, best_score = {**cand, "matches_bad": hit_bad, "matches_good": hit_good,
                                     "would_remove": total, "would_remove_others": total - hit_bad}, score
         if best is not None:
             best["text"] = describe_rule(best)
