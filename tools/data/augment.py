@@ -77,10 +77,12 @@ def augment(path: str | Path, out: str | Path, *, method: str = "paraphrase", n:
         text = (text or "").strip()
         if not text or text.lower() == e.input_text.strip().lower():
             continue  # nothing new: not worth a row
-        msgs = [m if m.role != "user" or m is not e.prompt_messages[-1] else Message("user", text)
-                for m in e.messages]
-        if not any(m.content == text for m in msgs):
-            msgs = [*e.prompt_messages[:-1], Message("user", text), Message("assistant", e.output_text)]
+        prompt = list(e.prompt_messages)
+        last_user = max((i for i, m in enumerate(prompt) if m.role == "user"), default=None)
+        if last_user is None:
+            continue
+        prompt[last_user] = Message("user", text)
+        msgs = [*prompt, Message("assistant", e.output_text)]
         synthetic.append(Example(msgs, {"synthetic": True, "method": method, "source_line": e.meta.get("line"),
                                         "flags": ["synthetic"]}))
     rows = [e.to_dict(with_meta=False) for e in src] + [s.to_dict(with_meta=True) for s in synthetic]
