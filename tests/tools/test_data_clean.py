@@ -278,3 +278,12 @@ def test_banking77_realistic(tmp_path: Path) -> None:
     assert r["removed"]["exact_duplicate"] >= 50
     assert r["removed"]["length"] == 0 and r["removed"]["incomplete"] == 0  # labels survive
     assert r["kept_rows"] >= 1400
+
+
+def test_clean_writes_a_datasets_folder(tmp_path: Path) -> None:
+    from tools.data import load
+
+    src = _write(tmp_path / "in.jsonl", _base())
+    r = clean(src, tmp_path / "cleaned_ds")
+    res = load(tmp_path / "cleaned_ds")
+    assert res.format == "hf" and len(res.examples) == r["kept_rows"] == 30

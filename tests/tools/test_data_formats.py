@@ -71,7 +71,7 @@ def test_csv_with_named_and_guessed_columns(tmp_path: Path) -> None:
     assert [e.output_text for e in res.examples] == ["card_arrival", "other"]
     assert res.examples[0].meta["label"] == "card_arrival"
     assert res.examples[1].input_text == "Multi\nline question"
-    assert res.examples[1].meta["line"] == 4  # physical line where the row ends
+    assert res.examples[1].meta["line"] == 3  # the line where the (two-line) row starts
 
 
 def test_banking77_csv() -> None:

@@ -288,8 +288,10 @@ def _iter_csv(path: Path, columns: tuple[str, str] | None) -> Iterator[tuple[int
                 raise InputError("the file has no header row", where=where(path, 1),
                                  fix="put the column names on the first line")
             yield 0, _pick_columns(cols, columns, path)
-            for row in reader:
-                yield reader.line_num, row
+            start = reader.line_num + 1
+            for row in reader:  # a quoted field may span lines: report the line where the row starts
+                yield start, row
+                start = reader.line_num + 1
     except UnicodeDecodeError as e:
         raise InputError(f"the file is not UTF-8 text ({e.reason} at byte {e.start})", where=str(path),
                          fix="save the file as UTF-8") from e
@@ -455,11 +457,7 @@ def load(path: str | Path, fmt: str | None = None, *, skip_invalid: bool = False
         raise_problems(problems, rows)
     if rows == 0:
         raise InputError("the file holds no rows", where=str(path), fix="check that it is the right file")
-    return LoadResult(examples, problems, _fmt_name(file_fmt, examples), rows)
-
-
-def _fmt_name(file_fmt: str, examples: list[Example]) -> str:
-    return file_fmt
+    return LoadResult(examples, problems, file_fmt, rows)
 
 
 def raise_problems(problems: list[Problem], rows: int) -> None:
