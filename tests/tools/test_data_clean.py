@@ -150,6 +150,7 @@ def test_exact_duplicates_after_normalisation(tmp_path: Path) -> None:
     r = _clean(tmp_path, pairs, near_duplicates=False)
     assert r["removed"]["exact_duplicate"] == 3
     assert r["examples"]["exact_duplicate"][0]["line"] == 31
+    assert r["examples"]["exact_duplicate"][0]["why"] == "copy of line 1"
 
 
 def test_near_duplicates_removed(tmp_path: Path) -> None:

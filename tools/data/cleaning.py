@@ -312,10 +312,14 @@ def _decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: _Pass1, cf
     key = cols["key"]
     if cfg.exact_duplicates:
         idx = np.flatnonzero(alive)
-        _, first = np.unique(key[idx], return_index=True)
+        _, first, inverse = np.unique(key[idx], return_index=True, return_inverse=True)
         dup = np.ones(len(idx), bool)
         dup[first] = False
         reason[idx[dup]] = _R["exact_duplicate"]
+        original = idx[first[inverse]]
+        for i, o in zip(idx[dup][: cfg.examples_per_reason].tolist(),
+                        original[dup][: cfg.examples_per_reason].tolist(), strict=True):
+            detail[i] = f"copy of line {int(cols['lines'][o])}"
     # conflicting labels: one input, several label/JSON outputs
     conflicts = 0
     if cfg.conflicting_labels:
