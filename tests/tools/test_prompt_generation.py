@@ -77,3 +77,13 @@ def test_batched_equals_sequential_on_real_model(real_model_dir: Path, banking77
     ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=12)
     fast = generation.generate(model, tok, prompts, max_new_tokens=12, batch_size=4)
     assert [g.text for g in fast] == [g.text for g in ref]
+
+
+def test_near_ties_are_recomputed_on_the_reference_path(tiny) -> None:
+    model, tok = tiny
+    prompts = _chats(["one", "two two", "three three three"])
+    ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=6)
+    every = generation.generate(model, tok, prompts, max_new_tokens=6, tie_tolerance=float("inf"))
+    none = generation.generate(model, tok, prompts, max_new_tokens=6, tie_tolerance=0.0)
+    assert all(g.recomputed for g in every) and not any(g.recomputed for g in none)
+    assert [g.text for g in every] == [g.text for g in none] == [g.text for g in ref]
