@@ -28,6 +28,8 @@ def prompt_eval(
     limit: int = typer.Option(None, "--limit", help="Use only the first N test rows."),
     bar: float = typer.Option(None, "--bar", help="Quality bar (default 0.90, rule dt.quality_bar)."),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Longest reply generated."),
+    cot_max_new_tokens: int = typer.Option(192, "--cot-max-new-tokens",
+                                           help="Longest reply under the chain-of-thought variant."),
     batch_size: int = typer.Option(16, "--batch-size", help="Prompts per batch (local models)."),
     sequential: bool = typer.Option(False, "--sequential",
                                     help="One example at a time (true single-request latency; slow)."),
@@ -54,7 +56,8 @@ def prompt_eval(
     config = PromptEvalConfig(
         test=str(test), system=system, shots=shots, shots_from=str(shots_from) if shots_from else None,
         variants=variants, model=model, metric=metric, schema=str(schema) if schema else None, limit=limit,
-        bar=bar, max_new_tokens=max_new_tokens, batch_size=batch_size, sequential=sequential,
+        bar=bar, max_new_tokens=max_new_tokens,
+        cot_max_new_tokens=cot_max_new_tokens, batch_size=batch_size, sequential=sequential,
         base_url=base_url, seed=seed)
     with progress_bar(json_out, "prompt-eval") as on_progress:
         result = run_prompt_eval(config, on_progress=on_progress)

@@ -117,7 +117,7 @@ def test_cli_variants_on_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> Non
     train.write_text("".join(json.dumps({"input": f"question {i}", "output": ["refund", "card_arrival"][i % 2]})
                              + "\n" for i in range(12)))
     r = tw("prompt-eval", "--test", str(_test_file(tmp_path)), "--model", str(tiny_model_dir), "--shots", "1",
-           "--shots-from", str(train), "--variants", "--max-new-tokens", "3", "--json")
+           "--shots-from", str(train), "--variants", "--max-new-tokens", "3", "--cot-max-new-tokens", "6", "--json")
     doc = json.loads(r.stdout)
     assert doc["metric"] == "label_accuracy" and len(doc["variants"]) >= 5
     assert isinstance(doc["reaches_bar"], bool)
