@@ -1,9 +1,102 @@
-"""CLI commands for this area (to be filled in by its issue)."""
+"""``tunewise prompt-eval``: measure a prompt (Step 1) and its cheap improvements (Step 2) before fine-tuning."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from cli.common import JsonOpt, human, print_json, progress_bar
+
+
+def prompt_eval(
+    test: Path = typer.Option(..., "--test", help="Test file: inputs with expected outputs (JSONL or CSV)."),
+    system: str = typer.Option(None, "--system", help="System message."),
+    system_file: Path = typer.Option(None, "--system-file", help="Read the system message from this file."),
+    shots: int = typer.Option(0, "--shots", help="Few-shot examples before each input."),
+    shots_from: Path = typer.Option(None, "--shots-from", help="File to draw the few-shot examples from."),
+    variants: bool = typer.Option(False, "--variants",
+                                  help="Step 2: also try 5/10 shots, chain of thought, an output-format "
+                                       "spec and other system messages; report the best."),
+    model: str = typer.Option(None, "--model",
+                              help="smollm2-135m-instruct (default), a local HF folder, run:ID or openai:MODEL."),
+    metric: str = typer.Option(None, "--metric",
+                               help="exact_match, label_accuracy, macro_f1, contains, regex, json_valid, "
+                                    "json_schema, json_equal or module:function (default: automatic)."),
+    schema: Path = typer.Option(None, "--schema", help="JSON schema file (json_schema metric, format variant)."),
+    limit: int = typer.Option(None, "--limit", help="Use only the first N test rows."),
+    bar: float = typer.Option(None, "--bar", help="Quality bar (default 0.90, rule dt.quality_bar)."),
+    max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Longest reply generated."),
+    cot_max_new_tokens: int = typer.Option(192, "--cot-max-new-tokens",
+                                           help="Longest reply under the chain-of-thought variant."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Prompts per batch (local models)."),
+    sequential: bool = typer.Option(False, "--sequential",
+                                    help="One example at a time (true single-request latency; slow)."),
+    base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the few-shot selection."),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Measure a prompt on a test set: quality with a 95% interval, latency and tokens; with --variants, Step 2.
+
+    Greedy decoding (temperature 0). Predictions and the summary go to the run log (`tunewise runs show ID`).
+    """
+    from agent.prompt_backends import register
+    from tools.errors import InputError
+    from tools.prompt_eval import PromptEvalConfig, run_prompt_eval
+
+    if system is not None and system_file is not None:
+        raise InputError("give --system or --system-file, not both", where="--system-file")
+    if system_file is not None:
+        try:
+            system = system_file.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise InputError(f"cannot read the system message: {e}", where=str(system_file)) from e
+    register()
+    config = PromptEvalConfig(
+        test=str(test), system=system, shots=shots, shots_from=str(shots_from) if shots_from else None,
+        variants=variants, model=model, metric=metric, schema=str(schema) if schema else None, limit=limit,
+        bar=bar, max_new_tokens=max_new_tokens,
+        cot_max_new_tokens=cot_max_new_tokens, batch_size=batch_size, sequential=sequential,
+        base_url=base_url, seed=seed)
+    with progress_bar(json_out, "prompt-eval") as on_progress:
+        result = run_prompt_eval(config, on_progress=on_progress)
+    if json_out:
+        print_json(result)
+    else:
+        _render(result)
+
+
+def _render(r: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    con = human(False)
+    lo, hi = r["ci95"]
+    con.print(f"[bold]{r['metric']}[/] = {r['quality']:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={r['n']}, "
+              f"model {r['model']})")
+    lat, pt = r["latency_ms"], r["prompt_tokens"]
+    con.print(f"latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms ({lat['mode']}); "
+              f"prompt tokens mean {pt['mean']:.0f}, output tokens mean {r['output_tokens']['mean']:.1f}")
+    sv = r.get("savings") or {}
+    if sv:
+        con.print(f"a fine-tuned model would need about {sv['finetuned_prompt_tokens']:.0f} prompt tokens "
+                  f"({sv['token_reduction']:.0%} fewer); p50 latency at most about {sv['est_latency_ms_p50']:.0f} ms")
+    if len(r["variants"]) > 1:
+        t = Table(title="Step 2: prompt variants")
+        for c in ("variant", "quality", "95% CI", "shots", "prompt tokens", "p50 ms"):
+            t.add_column(c)
+        for v in r["variants"]:
+            mark = " *" if v["name"] == r["best"] else ""
+            t.add_row(v["name"] + mark, f"{v['quality']:.3f}", f"{v['ci95'][0]:.3f}-{v['ci95'][1]:.3f}",
+                      str(v["shots"]), f"{v['prompt_tokens']['mean']:.0f}", f"{v['latency_ms']['p50']:.0f}")
+        con.print(t)
+    verdict = "reaches" if r["reaches_bar"] else "does not reach"
+    con.print(f"best: [bold]{r['best']}[/] ({r['best_quality']:.3f}) {verdict} the bar {r['bar']:.2f} "
+              f"[dim]({r['rule']})[/]")
+    con.print(f"[dim]run {r['run_id']}: per-example predictions in the run log (`tunewise runs show "
+              f"{r['run_id']}`)[/]")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("prompt-eval")(prompt_eval)

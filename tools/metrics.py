@@ -124,19 +124,23 @@ def extract_label(pred: str, labels: Sequence[str]) -> str | None:
 
 def label_accuracy(preds: Sequence[str], refs: Sequence[str], labels: Sequence[str] | None = None) -> list[float]:
     labels = list(labels) if labels else sorted(set(refs))
-    return [float(extract_label(p, labels) == r or normalize_label(p) == normalize_label(r))
+    # Compare normalised forms: the label list may spell a label differently from a reference row.
+    return [float(normalize_label(extract_label(p, labels)) == normalize_label(r)
+                  or normalize_label(p) == normalize_label(r))
             for p, r in zip(preds, refs, strict=True)]
 
 
 def macro_f1(preds: Sequence[str], refs: Sequence[str], labels: Sequence[str] | None = None) -> float:
-    """Unweighted mean of per-label F1 over the labels present in the references (sklearn's 'macro')."""
+    """Unweighted mean of per-label F1, as sklearn's ``average="macro"``: over every label that occurs in the
+    references or among the (mapped) predictions. Predictions that map to no label only count as misses."""
     labels = list(labels) if labels else sorted(set(refs))
-    mapped = [extract_label(p, labels) for p in preds]
+    gold = [normalize_label(r) for r in refs]
+    mapped = [normalize_label(m) if (m := extract_label(p, labels)) is not None else None for p in preds]
     f1s = []
-    for lab in sorted(set(refs)):
-        tp = sum(1 for m, r in zip(mapped, refs, strict=True) if m == lab and r == lab)
-        fp = sum(1 for m, r in zip(mapped, refs, strict=True) if m == lab and r != lab)
-        fn = sum(1 for m, r in zip(mapped, refs, strict=True) if m != lab and r == lab)
+    for lab in sorted(set(gold) | {m for m in mapped if m is not None}):
+        tp = sum(1 for m, r in zip(mapped, gold, strict=True) if m == lab and r == lab)
+        fp = sum(1 for m, r in zip(mapped, gold, strict=True) if m == lab and r != lab)
+        fn = sum(1 for m, r in zip(mapped, gold, strict=True) if m != lab and r == lab)
         denom = 2 * tp + fp + fn
         f1s.append(2 * tp / denom if denom else 0.0)
     return sum(f1s) / len(f1s) if f1s else 0.0
@@ -152,7 +156,9 @@ def wilson_ci(k: float, n: int, z: float = 1.959963984540054) -> tuple[float, fl
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    lo, hi = max(0.0, centre - half), min(1.0, centre + half)
+    # At k = 0 or k = n the bound is exactly 0 or 1; rounding must not leave 0.9999999999999999.
+    return (0.0 if k <= 0 else lo, 1.0 if k >= n else hi)
 
 
 def bootstrap_ci(values: Sequence[float], *, stat: Callable[[Sequence[float]], float] | None = None,
@@ -235,10 +241,11 @@ class MetricResult:
 
 def choose_metric(refs: Sequence[str]) -> str:
     """Label accuracy for label outputs, JSON equality for JSON outputs, exact match otherwise."""
-    if looks_like_labels(refs):
-        return "label_accuracy"
+    # JSON first: short JSON objects that repeat would otherwise pass for labels.
     if looks_like_json(refs):
         return "json_equal"
+    if looks_like_labels(refs):
+        return "label_accuracy"
     return "exact_match"
 
 

@@ -1,0 +1,123 @@
+"""``tunewise prompt-eval``: one JSON document, the issue's keys, the OpenAI-compatible path against a local stub."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+ROWS = [("my card has not arrived", "card_arrival"), ("I want a refund", "refund"),
+        ("where is my card", "card_arrival"), ("refund me now", "refund")]
+
+
+def tw(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True,
+                       timeout=600)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def _test_file(tmp_path: Path) -> Path:
+    p = tmp_path / "test.jsonl"
+    p.write_text("".join(json.dumps({"prompt": i, "completion": o}) + "\n" for i, o in ROWS))
+    return p
+
+
+@pytest.fixture()
+def stub_server() -> Iterator[tuple[str, list[dict]]]:
+    """A tiny OpenAI-compatible chat-completions server on 127.0.0.1: 'refund' if the input says so."""
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append({"path": self.path, "body": body})
+            last = body["messages"][-1]["content"]
+            answer = "refund" if "refund" in last else "card_arrival"
+            data = json.dumps({
+                "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
+                             "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 11 + len(body["messages"]), "completion_tokens": 2,
+                          "total_tokens": 13 + len(body["messages"])},
+            }).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    th = threading.Thread(target=srv.serve_forever, daemon=True)
+    th.start()
+    try:
+        yield f"http://127.0.0.1:{srv.server_address[1]}/v1", seen
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_openai_compatible_backend_against_stub(stub_server: tuple[str, list[dict]], tmp_path: Path) -> None:
+    from agent.prompt_backends import register
+    from tools.prompt_eval import PromptEvalConfig, run_prompt_eval
+
+    url, seen = stub_server
+    register()
+    res = run_prompt_eval(PromptEvalConfig(str(_test_file(tmp_path)), system="Label it.", model="openai:stub-1",
+                                           base_url=url, max_new_tokens=7))
+    assert res["quality"] == 1.0 and res["n"] == 4 and res["model"] == "openai:stub-1"
+    assert res["latency_ms"]["mode"] == "endpoint" and res["prompt_tokens"]["mean"] == 13
+    assert len(seen) == 4 and seen[0]["path"] == "/v1/chat/completions"
+    body = seen[0]["body"]
+    assert body["model"] == "stub-1" and body["temperature"] == 0
+    assert body["messages"][0] == {"role": "system", "content": "Label it."}
+    assert 7 in (body.get("max_tokens"), body.get("max_completion_tokens"))
+
+
+def test_cli_json_with_openai_stub(stub_server: tuple[str, list[dict]], tmp_path: Path) -> None:
+    url, _ = stub_server
+    sysfile = tmp_path / "system.txt"
+    sysfile.write_text("Label the banking question.\n")
+    r = tw("prompt-eval", "--test", str(_test_file(tmp_path)), "--system-file", str(sysfile),
+           "--model", "openai:stub", "--base-url", url, "--bar", "0.5", "--json")
+    doc = json.loads(r.stdout)  # exactly one JSON document on stdout
+    for key in ("quality", "ci95", "metric", "n", "latency_ms", "prompt_tokens", "variants", "run_id", "best",
+                "reaches_bar"):
+        assert key in doc
+    assert doc["quality"] == 1.0 and doc["reaches_bar"] is True and doc["best"] == "baseline"
+    assert set(doc["latency_ms"]) >= {"p50", "p95"}
+    shown = json.loads(tw("runs", "show", doc["run_id"], "--json").stdout)
+    assert shown["run"]["kind"] == "prompt_eval"
+
+
+def test_cli_errors_are_messages(tmp_path: Path) -> None:
+    r = tw("prompt-eval", "--test", str(tmp_path / "missing.jsonl"), "--json", check=False)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "not found" in json.loads(r.stdout)["error"]["what"]
+    r = tw("prompt-eval", "--test", str(_test_file(tmp_path)), "--shots", "3", check=False)
+    assert r.returncode == 2 and "--shots-from" in r.stderr
+    r = tw("prompt-eval", "--test", str(_test_file(tmp_path)), "--model", "openai:x", "--base-url",
+           "http://127.0.0.1:9/v1", "--json", check=False)
+    assert r.returncode == 2 and "endpoint failed" in json.loads(r.stdout)["error"]["what"]
+
+
+def test_cli_variants_on_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> None:
+    train = tmp_path / "train.jsonl"
+    train.write_text("".join(json.dumps({"input": f"question {i}", "output": ["refund", "card_arrival"][i % 2]})
+                             + "\n" for i in range(12)))
+    r = tw("prompt-eval", "--test", str(_test_file(tmp_path)), "--model", str(tiny_model_dir), "--shots", "1",
+           "--shots-from", str(train), "--variants", "--max-new-tokens", "3", "--cot-max-new-tokens", "6", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["metric"] == "label_accuracy" and len(doc["variants"]) >= 5
+    assert isinstance(doc["reaches_bar"], bool)

@@ -1,0 +1,143 @@
+"""Every metric and interval against cases computed by hand (the arithmetic is in the comments)."""
+
+from __future__ import annotations
+
+import math
+import sys
+import types
+
+import pytest
+
+from tools import metrics as M
+from tools.errors import InputError
+
+
+def test_normalize() -> None:
+    assert M.normalize('  "Hello,   World!" ') == "hello, world"
+    assert M.normalize("ﬁne") == "fine"  # NFKC folds the ligature
+    assert M.normalize(None) == ""
+    assert M.normalize_label("Card-Arrival") == M.normalize_label("card arrival") == "card_arrival"
+
+
+def test_exact_match_contains_regex() -> None:
+    assert M.exact_match("Paris.", "paris") == 1.0
+    assert M.exact_match("Paris, France", "paris") == 0.0
+    assert M.contains("The capital is Paris.", "paris") == 1.0
+    assert M.contains("anything", "") == 0.0  # an empty reference never counts as contained
+    assert M.regex_match("Order #12345 shipped", r"#\d{5}\b") == 1.0
+    assert M.regex_match("ORDER", "order") == 1.0  # case-insensitive
+    assert M.regex_match("x", "(") == 0.0  # a broken pattern scores 0, it does not raise
+
+
+def test_json_metrics() -> None:
+    assert M.json_valid('{"a": 1}') == 1.0
+    assert M.json_valid('```json\n{"a": 1}\n```') == 1.0  # a fenced block counts
+    assert M.json_valid("{a: 1}") == 0.0
+    assert M.json_equal('{"b": 2, "a": 1}', '{"a":1,"b":2}') == 1.0
+    assert M.json_equal('{"a": 1}', '{"a": 2}') == 0.0
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    assert M.json_schema_match('{"a": 3}', schema) == 1.0
+    assert M.json_schema_match('{"a": "3"}', schema) == 0.0
+    assert M.json_schema_match("not json", schema) == 0.0
+
+
+def test_extract_label() -> None:
+    labels = ["card_arrival", "card_arrival_time", "refund"]
+    assert M.extract_label("Card Arrival", labels) == "card_arrival"
+    assert M.extract_label("refund\nbecause the customer asks", labels) == "refund"
+    assert M.extract_label("I think it is card_arrival_time.", labels) == "card_arrival_time"  # longest wins
+    assert M.extract_label("no idea", labels) is None
+
+
+def test_label_accuracy_and_macro_f1_by_hand() -> None:
+    refs = ["a", "a", "b", "b"]
+    preds = ["a", "b", "b", "nothing"]
+    # accuracy: rows 1 and 3 right -> 2/4
+    assert M.label_accuracy(preds, refs) == [1.0, 0.0, 1.0, 0.0]
+    # a: tp1 fp0 fn1 -> F1 = 2/(2+0+1) = 2/3; b: tp1 fp1 fn1 -> 2/(2+1+1) = 1/2; macro = 7/12
+    assert M.macro_f1(preds, refs) == pytest.approx(7 / 12)
+    # sklearn's macro also counts a label that only the predictions use: c gets F1 0.
+    # a: tp1 fp0 fn1 -> 2/3; b: tp1 fp0 fn0 -> 1; c: tp0 fp1 fn0 -> 0; macro = (2/3 + 1 + 0) / 3 = 5/9
+    assert M.macro_f1(["a", "c", "b"], ["a", "a", "b"], labels=["a", "b", "c"]) == pytest.approx(5 / 9)
+    # labels spelled differently from the references still match
+    assert M.label_accuracy(["card arrival"], ["card_arrival"], labels=["Card Arrival"]) == [1.0]
+
+
+def test_wilson_ci_by_hand() -> None:
+    # 8/10: p=.8, z^2=3.8415, centre=(.8+.19207)/1.38415=.71674, half=1.96*sqrt(.016+.0096)/1.38415=.22658
+    lo, hi = M.wilson_ci(8, 10)
+    assert lo == pytest.approx(0.4902, abs=1e-4) and hi == pytest.approx(0.9433, abs=1e-4)
+    # 0/10: centre = 0.19207/1.38415 = 0.13876 = half, so the interval is [0, 0.2775]
+    lo, hi = M.wilson_ci(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(0.2775, abs=1e-4)
+    assert M.wilson_ci(0, 0) == (0.0, 1.0)
+    lo, hi = M.wilson_ci(10, 10)
+    assert hi == 1.0 and lo == pytest.approx(1 - 0.2775, abs=1e-4)
+
+
+def test_bootstrap_ci() -> None:
+    assert M.bootstrap_ci([0.5] * 20) == (0.5, 0.5)  # no spread, no interval
+    lo, hi = M.bootstrap_ci([0.0, 1.0] * 50, seed=1)
+    # the mean of 100 fair coins: sd = 0.05, so the interval is about 0.5 +- 0.1
+    assert 0.38 < lo < 0.45 and 0.55 < hi < 0.62
+    assert M.bootstrap_ci([0.2, 0.9, 0.4], seed=3) == M.bootstrap_ci([0.2, 0.9, 0.4], seed=3)  # seeded
+    assert M.bootstrap_ci([]) == (0.0, 0.0)
+
+
+def test_paired_bootstrap_and_mcnemar_by_hand() -> None:
+    mean, (lo, hi) = M.paired_bootstrap_diff([0, 0, 1, 1], [1, 1, 1, 1])
+    assert mean == 0.5 and 0.0 <= lo <= 0.5 <= hi <= 1.0
+    with pytest.raises(ValueError):
+        M.paired_bootstrap_diff([1], [1, 0])
+    # 1 pair A-right/B-wrong, 5 pairs A-wrong/B-right: exact p = 2 * P(X <= 1 | n=6) = 2 * 7/64 = 0.21875
+    a = [1, 0, 0, 0, 0, 0, 1]
+    b = [0, 1, 1, 1, 1, 1, 1]
+    r = M.mcnemar(a, b)
+    assert (r["b01"], r["b10"], r["exact"]) == (5, 1, True) and r["p_value"] == pytest.approx(0.21875)
+    # 30 vs 10 discordant: chi2 = (|30-10|-1)^2/40 = 9.025, p = erfc(sqrt(9.025/2)) = 0.002663
+    r = M.mcnemar([0] * 30 + [1] * 10, [1] * 30 + [0] * 10)
+    assert r["statistic"] == pytest.approx(9.025) and r["p_value"] == pytest.approx(0.002663, abs=1e-6)
+    assert M.mcnemar([1, 0], [1, 0])["p_value"] == 1.0
+
+
+def test_percentile_like_numpy() -> None:
+    xs = [10, 20, 30, 40]
+    # position (4-1)*0.5 = 1.5 -> 25; position 3*0.95 = 2.85 -> 30 + 0.85*10 = 38.5
+    assert M.percentile(xs, 50) == 25 and M.percentile(xs, 95) == pytest.approx(38.5)
+    assert M.percentile([], 50) == 0.0
+
+
+def test_choose_metric() -> None:
+    assert M.choose_metric(["a", "b", "a", "b"]) == "label_accuracy"
+    assert M.choose_metric(['{"x": 1}', '{"x": 1}', '{"x": 2}']) == "json_equal"
+    assert M.choose_metric(["a long free-text answer with many words", "another different answer here"]) \
+        == "exact_match"
+
+
+def test_score_attaches_ci_and_n() -> None:
+    r = M.score(["a", "b", "a", "a", "b"], ["a", "b", "b", "a", "b"])
+    assert r.metric == "label_accuracy" and r.n == 5 and r.quality == pytest.approx(0.8)
+    assert r.ci95 == pytest.approx(M.wilson_ci(4, 5))
+    # a: tp2 fp1 fn0 -> 4/5; b: tp2 fp0 fn1 -> 4/5; macro 0.8
+    assert r.extra["macro_f1"] == pytest.approx(0.8)
+    f1 = M.score(["a", "b", "a", "a", "b"], ["a", "b", "b", "a", "b"], "macro_f1")
+    assert f1.quality == pytest.approx(0.8) and f1.extra["accuracy"] == pytest.approx(0.8)
+    assert f1.ci95[0] <= 0.8 <= f1.ci95[1]
+    with pytest.raises(ValueError):
+        M.score(["a"], ["a", "b"])
+    d = r.to_dict(with_items=True)
+    assert d["n"] == 5 and d["per_item"] == [1.0, 1.0, 0.0, 1.0, 1.0] and len(d["ci95"]) == 2
+
+
+def test_user_metric(monkeypatch: pytest.MonkeyPatch) -> None:
+    mod = types.ModuleType("my_metrics_for_test")
+    mod.half = lambda p, r: 0.5 if p else 0.0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "my_metrics_for_test", mod)
+    r = M.score(["x", "", "y"], ["a", "b", "c"], "my_metrics_for_test:half")
+    # mean of 0.5, 0, 0.5 = 1/3; not 0/1 scores, so the interval is a bootstrap one
+    assert r.quality == pytest.approx(1 / 3) and r.ci95[0] <= r.quality <= r.ci95[1]
+    with pytest.raises(InputError):
+        M.load_user_metric("no_colon")
+    with pytest.raises(InputError):
+        M.load_user_metric("my_metrics_for_test:missing")
+    assert not math.isnan(r.ci95[1])

@@ -1,0 +1,89 @@
+"""The fast generation path (batched, shared-prefix KV cache) gives the sequential reference's predictions."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from tools import generation
+
+
+def _chats(inputs: list[str], system: str = "Answer with one word.") -> list[list[dict[str, str]]]:
+    shots = [{"role": "user", "content": "The card never came."}, {"role": "assistant", "content": "card_arrival"}]
+    return [[{"role": "system", "content": system}, *shots, {"role": "user", "content": t}] for t in inputs]
+
+
+def test_common_prefix_len() -> None:
+    assert generation.common_prefix_len([[1, 2, 3], [1, 2, 4], [1, 2]]) == 2
+    assert generation.common_prefix_len([[5], [6]]) == 0
+    assert generation.common_prefix_len([]) == 0
+    assert generation.common_prefix_len([[1, 2]]) == 2
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path):
+    from tools import models
+
+    return models.load_model(str(tiny_model_dir), device="cpu")
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, 16])
+def test_batched_equals_sequential_on_tiny_model(tiny, batch_size: int) -> None:
+    model, tok = tiny
+    inputs = ["hi", "Where is my new card? I ordered it two weeks ago and nothing yet.", "refund please",
+              "What is the exchange rate for euros to pounds today?", "x", "Can I top up by bank transfer?"]
+    prompts = _chats(inputs)
+    ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=10)
+    fast = generation.generate(model, tok, prompts, max_new_tokens=10, batch_size=batch_size)
+    assert [g.text for g in fast] == [g.text for g in ref]
+    assert [g.output_tokens for g in fast] == [g.output_tokens for g in ref]
+    assert [g.prompt_tokens for g in fast] == [g.prompt_tokens for g in ref]
+
+
+def test_identical_prompts_and_empty_input(tiny) -> None:
+    model, tok = tiny
+    prompts = _chats(["same", "same"])
+    ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=5)
+    assert [g.text for g in generation.generate(model, tok, prompts, max_new_tokens=5)] == [g.text for g in ref]
+    assert generation.generate(model, tok, [], max_new_tokens=5) == []
+
+
+def test_progress_events(tiny) -> None:
+    model, tok = tiny
+    events = []
+    generation.generate(model, tok, _chats(["a", "b", "c"]), max_new_tokens=2, batch_size=2,
+                        on_progress=events.append)
+    assert [(e.step, e.total) for e in events] == [(2, 3), (3, 3)]
+
+
+@pytest.mark.real_model
+def test_batched_equals_sequential_on_real_model(real_model_dir: Path, banking77: Path) -> None:
+    """Five banking77 shots (about 750 prompt tokens), a few test rows: same greedy predictions."""
+    from tools import models
+
+    model, tok = models.load_cached(str(real_model_dir), device="cpu")
+    with (banking77 / "train.csv").open() as f:
+        train = list(csv.DictReader(f))
+    with (banking77 / "test.csv").open() as f:
+        test = list(csv.DictReader(f))[::600][:4]
+    shots: list[dict[str, str]] = []
+    for r in train[::2000][:5]:
+        shots += [{"role": "user", "content": r["text"]}, {"role": "assistant", "content": r["category"]}]
+    system = "Classify the customer's banking question. Answer with the category label only."
+    prompts = [[{"role": "system", "content": system}, *shots, {"role": "user", "content": r["text"]}]
+               for r in test]
+    ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=12)
+    fast = generation.generate(model, tok, prompts, max_new_tokens=12, batch_size=4)
+    assert [g.text for g in fast] == [g.text for g in ref]
+
+
+def test_near_ties_are_recomputed_on_the_reference_path(tiny) -> None:
+    model, tok = tiny
+    prompts = _chats(["one", "two two", "three three three"])
+    ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=6)
+    every = generation.generate(model, tok, prompts, max_new_tokens=6, tie_tolerance=float("inf"))
+    none = generation.generate(model, tok, prompts, max_new_tokens=6, tie_tolerance=0.0)
+    assert all(g.recomputed for g in every) and not any(g.recomputed for g in none)
+    assert [g.text for g in every] == [g.text for g in none] == [g.text for g in ref]

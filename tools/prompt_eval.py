@@ -1,0 +1,409 @@
+"""The prompt baseline: measure a prompt (Step 1) and its cheap improvements (Step 2) before any fine-tuning.
+
+A prompt is chat messages: an optional system message, few-shot (user, assistant) pairs, then the test
+input. Every example is generated greedily (temperature 0), scored with the shared metrics in
+``tools.metrics`` (so a fine-tuned model is later judged by the same code), and reported with a 95%
+interval, the number of examples, latency and token counts.
+
+``variants=True`` runs Step 2: 5 and 10 shots, a chain-of-thought instruction, an explicit output-format
+specification (the label set or the JSON schema), and alternative system messages. Each is scored the same
+way; the best one is named and checked against the quality bar (``dt.quality_bar``, 0.90 by default).
+
+Backends: a local Hugging Face causal LM (the embedded SmolLM2 by default) through ``tools.generation``;
+other kinds (``openai:MODEL``) are registered from the agent layer with ``register_backend``, because
+tools never import langchain.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from tools import metrics
+from tools.errors import InputError
+from tools.generation import Generation
+from tools.types import Example, ProgressCallback, ProgressEvent, emit
+
+Chat = list[dict[str, str]]
+
+COT_INSTRUCTION = ("Think step by step in a few short sentences, then give the final answer on the last line "
+                   "as 'Answer: <answer>'.")
+ALT_SYSTEMS = (
+    "You are a meticulous expert annotator. Read the input carefully and reply with the correct output only, "
+    "in exactly the same form as the examples.",
+    "You are a precise assistant that follows the output format exactly. Never explain; reply with the answer "
+    "and nothing else.",
+)
+DEFAULT_SYSTEM = "Reply with the expected output only, with no explanation."
+
+
+@dataclass
+class PromptEvalConfig:
+    """What to measure. Stored verbatim in the run log."""
+
+    test: str
+    """Test file (any format ``tools.data`` reads): inputs and the expected outputs."""
+    system: str | None = None
+    """System message; default: the test file's own system message, else a short generic one."""
+    shots: int = 0
+    """Few-shot examples put before each input, drawn from ``shots_from``."""
+    shots_from: str | None = None
+    """File the few-shot examples come from (never the test file: that would leak the answers)."""
+    variants: bool = False
+    """Also run Step 2: 5 and 10 shots, chain of thought, output-format specification, other system messages."""
+    model: str | None = None
+    """Model spec: the embedded SmolLM2 (default), a local HF folder, ``run:ID`` or ``openai:MODEL``."""
+    metric: str | None = None
+    """exact_match, label_accuracy, macro_f1, contains, regex, json_valid, json_schema, json_equal or
+    module:function; default: chosen from the expected outputs."""
+    schema: str | None = None
+    """JSON schema file for ``json_schema`` (and for the output-format variant)."""
+    limit: int | None = None
+    """Use only the first N test rows."""
+    bar: float | None = None
+    """Quality bar; default from the knowledge base (``dt.quality_bar``)."""
+    max_new_tokens: int = 32
+    """Longest reply generated (chain of thought gets ``cot_max_new_tokens``)."""
+    cot_max_new_tokens: int = 192
+    batch_size: int = 16
+    """Prompts per batch on the fast path."""
+    sequential: bool = False
+    """Use the one-at-a-time reference path (true single-request latency, much slower)."""
+    alt_systems: list[str] = field(default_factory=list)
+    """Extra system messages to try under ``variants`` (two generic ones are always tried)."""
+    base_url: str | None = None
+    """OpenAI-compatible endpoint (``openai:`` models); default ``$OPENAI_BASE_URL``."""
+    seed: int = 0
+    """Seed of the few-shot selection."""
+
+
+class Backend(Protocol):
+    """What prompt evaluation needs from a model."""
+
+    name: str
+    mode: str  # how latency was measured: "batched", "sequential" or "endpoint"
+
+    def generate(self, prompts: Sequence[Chat], *, max_new_tokens: int,
+                 on_progress: ProgressCallback | None = None) -> list[Generation]: ...
+
+    def count_tokens(self, messages: Chat) -> int | None: ...
+
+
+BackendFactory = Callable[[PromptEvalConfig], Backend]
+_BACKENDS: dict[str, BackendFactory] = {}
+
+
+def register_backend(kind: str, factory: BackendFactory) -> None:
+    """Make a model kind (e.g. ``openai``) usable by prompt evaluation."""
+    _BACKENDS[kind] = factory
+
+
+class LocalBackend:
+    """A local causal LM through ``tools.generation`` (fast batched path unless ``sequential``)."""
+
+    def __init__(self, config: PromptEvalConfig) -> None:
+        from tools import models
+
+        self.spec = models.resolve(config.model)
+        self.model, self.tokenizer = models.load_cached(self.spec)
+        self.name = self.spec.label
+        self.sequential = config.sequential
+        self.batch_size = config.batch_size
+        self.mode = "sequential" if config.sequential else "batched"
+
+    def generate(self, prompts: Sequence[Chat], *, max_new_tokens: int,
+                 on_progress: ProgressCallback | None = None) -> list[Generation]:
+        from tools import generation
+
+        if self.sequential:
+            return generation.generate_sequential(self.model, self.tokenizer, prompts,
+                                                  max_new_tokens=max_new_tokens, on_progress=on_progress)
+        return generation.generate(self.model, self.tokenizer, prompts, max_new_tokens=max_new_tokens,
+                                   batch_size=self.batch_size, on_progress=on_progress)
+
+    def count_tokens(self, messages: Chat) -> int | None:
+        from tools.generation import chat_ids
+
+        return len(chat_ids(self.tokenizer, messages))
+
+
+def make_backend(config: PromptEvalConfig) -> Backend:
+    from tools import models
+
+    spec = models.resolve(config.model)
+    if spec.kind in _BACKENDS:
+        return _BACKENDS[spec.kind](config)
+    if spec.kind == "openai":
+        raise InputError("the openai: backend is not loaded", where="--model",
+                         fix="run through the `tunewise prompt-eval` command or call "
+                             "agent.prompt_backends.register() first")
+    return LocalBackend(config)
+
+
+# ---------------------------------------------------------------------------------------------- prompts
+
+@dataclass
+class Variant:
+    name: str
+    description: str
+    system: str | None
+    shots: list[Example]
+    max_new_tokens: int
+    chain_of_thought: bool = False
+
+
+def build_messages(system: str | None, shots: Sequence[Example], example: Example) -> Chat:
+    """System message, then each shot as a (user, assistant) pair, then the example's own turns."""
+    msgs: Chat = [{"role": "system", "content": system}] if system else []
+    for s in shots:
+        msgs += [{"role": "user", "content": s.input_text}, {"role": "assistant", "content": s.output_text}]
+    msgs += [m.to_dict() for m in example.prompt_messages if m.role != "system"]
+    return msgs
+
+
+def select_shots(pool: Sequence[Example], k: int, *, labels: bool, seed: int = 0,
+                 exclude: set[str] | None = None) -> list[Example]:
+    """``k`` examples from the pool, seeded; for label tasks, one per label in turn so shots cover the labels."""
+    exclude = exclude or set()
+    cands = [e for e in pool if e.input_text.strip() and e.output_text.strip()
+             and metrics.normalize(e.input_text) not in exclude]
+    rng = random.Random(seed)
+    rng.shuffle(cands)
+    if not labels:
+        return cands[:k]
+    by_label: dict[str, list[Example]] = {}
+    for e in cands:
+        by_label.setdefault(metrics.normalize_label(e.output_text), []).append(e)
+    out: list[Example] = []
+    queues = list(by_label.values())
+    while len(out) < k and any(queues):
+        for q in queues:
+            if q and len(out) < k:
+                out.append(q.pop(0))
+    return out
+
+
+def final_answer(text: str) -> str:
+    """The answer of a chain-of-thought reply: what follows the last 'Answer:', else its last line."""
+    hits = list(re.finditer(r"answer\s*:\s*(.*)", text or "", flags=re.IGNORECASE))
+    if hits:
+        return hits[-1].group(1).strip()
+    lines = [ln.strip() for ln in (text or "").strip().splitlines() if ln.strip()]
+    return lines[-1] if lines else ""
+
+
+def format_spec(labels: Sequence[str] | None, schema: dict[str, Any] | None) -> str:
+    """An explicit output-format instruction built from the label set or the JSON schema."""
+    import json
+
+    if schema is not None:
+        return ("Reply with a single JSON value and nothing else (no prose, no code fences). It must validate "
+                "against this JSON schema: " + json.dumps(schema, ensure_ascii=False))
+    if labels:
+        return ("Reply with exactly one of these labels, spelled exactly as written, and nothing else: "
+                + ", ".join(labels) + ".")
+    return "Reply with the answer only: no explanation, no preamble, no quotes."
+
+
+def _join(*parts: str | None) -> str | None:
+    text = "\n\n".join(p for p in parts if p)
+    return text or None
+
+
+# ---------------------------------------------------------------------------------------------- running
+
+def _load(path: str, what: str) -> list[Example]:
+    from tools.data.formats import load_examples
+
+    if not Path(path).exists():
+        raise InputError(f"{what} file not found", where=path, fix="check the path")
+    exs = load_examples(path)
+    exs = [e for e in exs if e.output_text.strip() or what != "test"]
+    if not exs:
+        raise InputError(f"the {what} file has no examples with an expected output", where=path)
+    return exs
+
+
+def _stats(xs: Sequence[float]) -> dict[str, float]:
+    if not xs:
+        return {"mean": 0.0, "p50": 0.0, "p95": 0.0, "max": 0.0}
+    return {"mean": round(statistics.fmean(xs), 2), "p50": round(metrics.percentile(xs, 50), 2),
+            "p95": round(metrics.percentile(xs, 95), 2), "max": round(max(xs), 2)}
+
+
+def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback | None = None,
+                    backend: Backend | None = None) -> dict[str, Any]:
+    """Measure the prompt (and, with ``variants``, its Step 2 improvements); log everything; return the summary.
+
+    Returns ``quality``, ``ci95``, ``metric``, ``n``, ``latency_ms`` (p50/p95), ``prompt_tokens``,
+    ``output_tokens``, ``savings`` (what a fine-tuned model's bare prompt would save), ``variants``, ``best``,
+    ``reaches_bar``, ``bar``, ``run_id``.
+    """
+    import json
+
+    from tools.fileio import sha256_file
+    from tools.runlog import RunLog
+
+    if config.shots < 0 or (config.limit is not None and config.limit <= 0):
+        raise InputError("shots must be >= 0 and limit > 0", where="--shots/--limit")
+    if config.shots and not config.shots_from:
+        raise InputError(f"--shots {config.shots} needs a file to draw the examples from", where="--shots",
+                         fix="add --shots-from TRAIN_FILE (never the test file)")
+    test = _load(config.test, "test")
+    if config.limit:
+        test = test[: config.limit]
+    pool = _load(config.shots_from, "shots") if config.shots_from else []
+    schema = None
+    if config.schema:
+        try:
+            schema = json.loads(Path(config.schema).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise InputError(f"cannot read the JSON schema: {e}", where=config.schema) from e
+
+    refs = [e.output_text for e in test]
+    is_label_task = all("label" in e.meta for e in test) or metrics.looks_like_labels(
+        refs + [e.output_text for e in pool])
+    metric = config.metric or (("json_schema" if schema is not None else None)
+                               or ("label_accuracy" if is_label_task and not metrics.looks_like_json(refs)
+                                   else metrics.choose_metric(refs)))
+    if metric not in metrics.METRICS:
+        metrics.load_user_metric(metric)  # fail early with a clear message
+    labels = (sorted({e.output_text.strip() for e in [*test, *pool]})
+              if metric in ("label_accuracy", "macro_f1") else None)
+    bar = config.bar if config.bar is not None else default_bar()
+
+    backend = backend or make_backend(config)
+    test_inputs = {metrics.normalize(e.input_text) for e in test}
+    max_k = max(config.shots, 10 if config.variants else 0)
+    shot_pool = select_shots(pool, max_k, labels=labels is not None, seed=config.seed,
+                             exclude=test_inputs) if pool else []
+    base_system = config.system if config.system is not None else (test[0].system_text or DEFAULT_SYSTEM)
+
+    todo = [Variant("baseline", f"the prompt as given ({config.shots} shots)", base_system,
+                    shot_pool[: config.shots], config.max_new_tokens)]
+    if config.variants:
+        for k in (5, 10):
+            if k != config.shots and len(shot_pool) >= k:
+                todo.append(Variant(f"shots_{k}", f"{k} few-shot examples", base_system, shot_pool[:k],
+                                    config.max_new_tokens))
+        todo.append(Variant("chain_of_thought", "think step by step, then 'Answer: ...'",
+                            _join(base_system, COT_INSTRUCTION), shot_pool[: config.shots],
+                            config.cot_max_new_tokens, chain_of_thought=True))
+        todo.append(Variant("format_spec", "explicit output format (" + (
+            "JSON schema" if schema is not None else "label set" if labels else "answer only") + ")",
+            _join(base_system, format_spec(labels, schema)), shot_pool[: config.shots], config.max_new_tokens))
+        for i, alt in enumerate([*ALT_SYSTEMS, *config.alt_systems], 1):
+            spec = format_spec(labels, schema) if labels or schema is not None else None
+            todo.append(Variant(f"system_alt_{i}", f"system message: {alt[:60]}", _join(alt, spec),
+                                shot_pool[: config.shots], config.max_new_tokens))
+
+    log = RunLog()
+    run_id = log.start_run("prompt_eval", config=asdict(config), model=backend.name,
+                           data_hashes={"test": sha256_file(config.test),
+                                        **({"shots_from": sha256_file(config.shots_from)}
+                                           if config.shots_from else {})})
+    try:
+        results = []
+        for vi, v in enumerate(todo):
+            emit(on_progress, ProgressEvent("prompt_eval", vi, len(todo), message=v.name))
+            res = _run_variant(v, test, backend, metric, labels, schema, on_progress)
+            res["eval_id"] = _log_variant(log, run_id, v, res, test, sha256_file(config.test))
+            results.append(res)
+            emit(on_progress, ProgressEvent("prompt_eval", vi + 1, len(todo),
+                                            metrics={"quality": res["quality"]}, message=v.name))
+        base = results[0]
+        best = max(results, key=lambda r: (r["quality"], -r["prompt_tokens"]["mean"]))
+        ft_tokens = [backend.count_tokens(build_messages(None, [], e)) for e in test]
+        summary = {
+            "quality": base["quality"], "ci95": base["ci95"], "metric": metric, "n": base["n"],
+            **({"macro_f1": base["macro_f1"]} if "macro_f1" in base else {}),
+            "latency_ms": base["latency_ms"], "prompt_tokens": base["prompt_tokens"],
+            "output_tokens": base["output_tokens"],
+            "savings": _savings(base, ft_tokens),
+            "variants": [_public(r) for r in results],
+            "best": best["name"], "best_quality": best["quality"], "best_ci95": best["ci95"],
+            "bar": bar, "reaches_bar": best["quality"] >= bar, "baseline_reaches_bar": base["quality"] >= bar,
+            "rule": "dt.step2.quality_bar" if config.variants else "dt.step1.quality_bar",
+            "model": backend.name, "labels": len(labels) if labels else None, "run_id": run_id,
+        }
+        log.update_run(run_id, status="completed", summary=summary)
+        return summary
+    except BaseException as e:
+        log.update_run(run_id, status="interrupted" if isinstance(e, KeyboardInterrupt) else "failed",
+                       error=str(e)[:2000])
+        raise
+
+
+def default_bar() -> float:
+    """The quality bar of rule ``dt.quality_bar`` (0.90 in the seed)."""
+    import knowledge
+
+    return float(knowledge.load().rules.quality_bar.default)
+
+
+def _run_variant(v: Variant, test: Sequence[Example], backend: Backend, metric: str,
+                 labels: Sequence[str] | None, schema: dict[str, Any] | None,
+                 on_progress: ProgressCallback | None) -> dict[str, Any]:
+    prompts = [build_messages(v.system, v.shots, e) for e in test]
+    gens = backend.generate(prompts, max_new_tokens=v.max_new_tokens, on_progress=on_progress)
+    raw = [g.text for g in gens]
+    preds = [final_answer(t) for t in raw] if v.chain_of_thought else raw
+    refs = [e.output_text for e in test]
+    scored = metrics.score(preds, refs, metric, labels=labels, schema=schema)
+    lat = [g.latency_ms for g in gens]
+    out: dict[str, Any] = {
+        "name": v.name, "description": v.description, "metric": metric, "quality": round(scored.quality, 4),
+        "ci95": [round(x, 4) for x in scored.ci95], "n": scored.n, "shots": len(v.shots),
+        "latency_ms": {"p50": round(metrics.percentile(lat, 50), 1), "p95": round(metrics.percentile(lat, 95), 1),
+                       "mode": backend.mode},
+        "prompt_tokens": _stats([g.prompt_tokens for g in gens]),
+        "output_tokens": _stats([g.output_tokens for g in gens]),
+        "system": v.system,
+    }
+    out.update({k: round(x, 4) for k, x in scored.extra.items()})
+    out["_rows"] = [{"idx": i, "input": e.input_text, "expected": r, "prediction": p, "raw": t,
+                     "correct": bool(s >= 1.0), "score": s, "latency_ms": g.latency_ms,
+                     "prompt_tokens": g.prompt_tokens, "output_tokens": g.output_tokens}
+                    for i, (e, r, p, t, s, g) in enumerate(zip(test, refs, preds, raw, scored.per_item, gens,
+                                                               strict=True))]
+    return out
+
+
+def _log_variant(log: Any, run_id: str, v: Variant, res: dict[str, Any], test: Sequence[Example],
+                 test_sha: str) -> str:
+    details = {k: val for k, val in _public(res).items() if k not in ("quality", "ci95", "n", "metric")}
+    details["variant"] = v.name
+    eval_id: str = log.log_evaluation(run_id, "prompt_eval", metric=res["metric"],
+                                      value=res["quality"], ci=res["ci95"], n=res["n"], test_sha256=test_sha,
+                                      details=details)
+    log.log_predictions(run_id, eval_id, res["_rows"])
+    return eval_id
+
+
+def _public(res: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in res.items() if not k.startswith("_")}
+
+
+def _savings(base: dict[str, Any], ft_tokens: Sequence[int | None]) -> dict[str, Any]:
+    """What a fine-tuned model would save by needing only the bare input (no system message, no shots).
+
+    Rough model: time grows with the tokens processed (prompt + output); prompt tokens are cheaper than
+    generated ones in practice, so the latency figure is an upper bound on the saving.
+    """
+    known = [t for t in ft_tokens if t is not None]
+    if not known:
+        return {}
+    ft = statistics.fmean(known)
+    prompt, out = base["prompt_tokens"]["mean"], base["output_tokens"]["mean"]
+    if prompt <= 0:
+        return {}
+    ratio = (ft + out) / (prompt + out) if prompt + out else 1.0
+    return {"finetuned_prompt_tokens": round(ft, 1), "prompt_tokens_saved": round(prompt - ft, 1),
+            "token_reduction": round(1 - ft / prompt, 3),
+            "est_latency_ms_p50": round(base["latency_ms"]["p50"] * ratio, 1),
+            "note": "upper bound: assumes every processed token costs the same"}
