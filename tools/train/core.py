@@ -172,9 +172,11 @@ def train(config: TrainConfig, *, on_progress: ProgressCallback | None = None,
         except _OOM as oom:
             fixes = oom_fixes(oom.config)
             if not (oom.config.auto_retry and fixes):
-                raise OutOfMemoryError(
-                    f"training ran out of memory ({oom.message})", where=f"run {oom.run_id}",
-                    fix=_oom_fix_text(oom.config)) from None
+                err = OutOfMemoryError(f"training ran out of memory ({oom.message})", where=f"run {oom.run_id}",
+                                       fix=_oom_fix_text(oom.config))
+                err.run_id = oom.run_id  # type: ignore[attr-defined]
+                err.retries = attempts  # type: ignore[attr-defined]
+                raise err from None
             rid, params = fixes[0]
             attempts.append({"run_id": oom.run_id, "error": oom.message, "fix": rid, "params": params})
             emit(on_progress, ProgressEvent("retry", len(attempts), None, message=f"out of memory; retrying with "
@@ -189,10 +191,22 @@ class _OOM(Exception):
         self.run_id, self.config, self.message = run_id, config, message
 
 
+def _quiet_transformers() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+
+
 def _train_once(config: TrainConfig, log: RunLog, *, on_progress: ProgressCallback | None,
                 should_stop: Callable[[], bool] | None, resume: str | None,
                 attempts: list[dict[str, Any]]) -> dict[str, Any]:
     from tools import models
+
+    _quiet_transformers()
     from tools.device import detect
 
     resume_ckpt: str | None = None
@@ -391,12 +405,14 @@ def _make_trainer(model: Any, tok: Any, config: TrainConfig, train_rows: list[di
     )
     cb = hf.RunCallback(run_id, log, collator, on_progress=on_progress, should_stop=should_stop,
                         interrupted=interrupted)
+    from transformers.trainer_callback import PrinterCallback
     trainer = hf.CompletionTrainer(
         model=model, args=args, data_collator=collator, train_dataset=_Rows(train_rows),
         eval_dataset=_Rows(val_rows), callbacks=[cb, EarlyStoppingCallback(
             early_stopping_patience=config.early_stopping_patience,
             early_stopping_threshold=config.early_stopping_threshold)],
         autocast_dtype=torch.bfloat16 if bf16 else None)
+    trainer.remove_callback(PrinterCallback)  # progress goes through on_progress; stdout stays clean
     return trainer, cb, collator
 
 
