@@ -34,13 +34,13 @@ def _causal_parts(model: Any) -> tuple[Any, Any] | None:
 
 
 def completion_loss_sums(model: Any, inputs: dict[str, Any], *, autocast_dtype: torch.dtype | None,
-                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                         fast: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Summed cross-entropy, correct-token count and token count over the labelled positions only.
 
     The vocabulary projection is the biggest single matmul of a small LM; computing it only at the few
     labelled positions (the assistant's answer), instead of at every position, is most of the saving.
     """
-    parts = _causal_parts(model)
+    parts = _causal_parts(model) if fast else None
     labels = inputs["labels"]
     device_type = labels.device.type
     ctx = (torch.autocast(device_type, dtype=autocast_dtype) if autocast_dtype is not None
@@ -73,10 +73,13 @@ class CompletionTrainer(Trainer):
         self.model_accepts_loss_kwargs = True  # count label tokens across accumulation steps
         self.loss_is_scaled_for_ga = True
         self._eval_sums = [0.0, 0, 0]
+        # Calling the decoder directly skips the wrapper that DDP/FSDP/DeepSpeed put around the model.
+        self.fast_loss = self.accelerator.num_processes == 1
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
-        loss_sum, _, count = completion_loss_sums(model, inputs, autocast_dtype=self.autocast_dtype)
+        loss_sum, _, count = completion_loss_sums(model, inputs, autocast_dtype=self.autocast_dtype,
+                                                           fast=self.fast_loss)
         if num_items_in_batch is not None:
             denom = num_items_in_batch.to(loss_sum.device) if torch.is_tensor(num_items_in_batch) \
                 else float(num_items_in_batch)
@@ -89,7 +92,8 @@ class CompletionTrainer(Trainer):
                         ignore_keys: list[str] | None = None) -> tuple[Any, None, None]:
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad():
-            loss_sum, correct, count = completion_loss_sums(model, inputs, autocast_dtype=self.autocast_dtype)
+            loss_sum, correct, count = completion_loss_sums(model, inputs, autocast_dtype=self.autocast_dtype,
+                                                           fast=self.fast_loss)
         self._eval_sums[0] += float(loss_sum)
         self._eval_sums[1] += int(correct)
         self._eval_sums[2] += int(count)
