@@ -120,10 +120,10 @@ def test_early_stopping_on_planted_overfitting(tiny_model_dir: Path, tmp_path: P
     prompts = [f"Item number {i}" for i in range(24)]
     tr = _write(tmp_path / "t.jsonl", [(p, "alpha") for p in prompts])
     va = _write(tmp_path / "v.jsonl", [(p, "omega") for p in prompts[:8]])
-    res = train(_cfg(tiny_model_dir, (tr, va), method="full", max_steps=40, eval_steps=2, learning_rate=3e-3,
+    res = train(_cfg(tiny_model_dir, (tr, va), method="full", max_steps=30, eval_steps=2, learning_rate=1e-2,
                      early_stopping_patience=3, warmup_ratio=0.0))
     assert res["status"] == "completed"
-    assert res["steps"] < 40, "early stopping should have ended the run"
+    assert res["steps"] < 30, "early stopping should have ended the run"
     d = diagnose(res["run_id"])
     assert d["verdict"] == "overfitting"
     assert "diag.overfitting" in d["rule_ids"] and d["next_config"]["weight_decay"] == 0.1
@@ -140,14 +140,15 @@ def test_resume_continues_the_same_loss_curve(tiny_model_dir: Path, arith: tuple
     part = train(_cfg(tiny_model_dir, arith, max_steps=6, eval_steps=3),
                  on_progress=lambda e: seen.append(e.step) if e.stage == "train" and e.metrics else None,
                  should_stop=lambda: len(seen) >= 2)
-    assert part["status"] == "interrupted" and part["steps"] == 2
+    # the stop request is seen at the end of the next step, which is checkpointed
+    assert part["status"] == "interrupted" and part["steps"] == 3
     assert RunLog().get_run(part["run_id"])["status"] == "interrupted"
     done = train(TrainConfig(), resume=part["run_id"])
     assert done["run_id"] == part["run_id"] and done["status"] == "completed" and done["steps"] == 6
     got = {r["step"]: r["value"] for r in RunLog().metrics(part["run_id"]) if r["split"] == "train"
            and r["name"] == "loss"}
     assert sorted(got) == [1, 2, 3, 4, 5, 6]
-    for step in range(1, 7):
+    for step in range(1, 7):  # the same data order and schedule give the same losses after the restart
         assert got[step] == pytest.approx(ref[step], abs=1e-4), step
 
 
