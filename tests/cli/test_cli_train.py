@@ -1,0 +1,75 @@
+"""`tunewise train | estimate | diagnose | export` through the CLI: one JSON document on stdout, JSONL events."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def tw(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    r = subprocess.run([sys.executable, "-m", "cli", *args], cwd=REPO, capture_output=True, text=True, timeout=600)
+    if check:
+        assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def _data(tmp_path: Path) -> tuple[Path, Path]:
+    rows = [json.dumps({"messages": [{"role": "user", "content": f"card problem {i}"},
+                                     {"role": "assistant", "content": "card_issue"}]}) for i in range(20)]
+    (tmp_path / "t.jsonl").write_text("\n".join(rows[:16]) + "\n")
+    (tmp_path / "v.jsonl").write_text("\n".join(rows[16:]) + "\n")
+    return tmp_path / "t.jsonl", tmp_path / "v.jsonl"
+
+
+def test_estimate_json_has_every_component() -> None:
+    doc = json.loads(tw("estimate", "--params-b", "7", "--method", "full", "--json").stdout)
+    for key in ("weights_gb", "gradients_gb", "optimizer_gb", "activations_gb", "quantization_gb", "overhead_gb",
+                "total_gb", "seed_reference_gb"):
+        assert key in doc
+    assert doc["weights_gb"] == pytest.approx(28, rel=0.01) and doc["seed_reference_gb"] == 120
+    allm = json.loads(tw("estimate", "--params-b", "13", "--json").stdout)
+    assert set(allm["estimates"]) == {"full", "lora", "qlora"}
+
+
+def test_print_launch_builds_an_accelerate_command(tmp_path: Path) -> None:
+    cfg = REPO / "knowledge" / "configs" / "accelerate_fsdp.yaml"
+    r = tw("train", "--train", "t.jsonl", "--method", "qlora", "--lr", "0.0001", "--no-bf16", "--launcher",
+           "accelerate", "--accelerate-config", str(cfg), "--print-launch", "--json")
+    cmd = json.loads(r.stdout)["command"]
+    assert cmd[:4] == ["accelerate", "launch", "--config_file", str(cfg)]
+    assert cmd[4:7] == ["-m", "cli", "train"]
+    assert "--no-bf16" in cmd and cmd[cmd.index("--lr") + 1] == "0.0001" and "--launcher" not in cmd
+
+
+def test_train_events_jsonl_then_diagnose_and_export(tiny_model_dir: Path, tmp_path: Path) -> None:
+    t, v = _data(tmp_path)
+    r = tw("train", "--train", str(t), "--val", str(v), "--model", str(tiny_model_dir), "--max-steps", "3",
+           "--eval-steps", "3", "--batch-size", "4", "--events", "jsonl")
+    lines = [json.loads(x) for x in r.stdout.splitlines()]  # every stdout line is JSON
+    steps = [x for x in lines if x["stage"] == "train" and x["metrics"]]
+    assert [x["step"] for x in steps] == [1, 2, 3]
+    assert {"loss", "lr", "grad_norm", "tokens_per_s", "eta_s"} <= set(steps[-1]["metrics"])
+    result = lines[-1]["result"]
+    assert lines[-1]["stage"] == "result" and result["status"] == "completed"
+    for key in ("run_id", "status", "best_val_loss", "steps", "train_seconds", "peak_memory_mb", "artifacts"):
+        assert key in result
+    d = json.loads(tw("diagnose", result["run_id"], "--json").stdout)
+    assert d["run_id"] == result["run_id"] and d["verdict"] in {"too_short", "healthy", "lr_too_low",
+                                                                "not_converged", "overfitting", "lr_too_high"}
+    out = tmp_path / "merged"
+    e = json.loads(tw("export", result["run_id"], "--merged", str(out), "--json").stdout)
+    assert Path(e["merged"]) == out and (out / "config.json").exists()
+
+
+def test_train_errors_are_messages(tmp_path: Path) -> None:
+    r = tw("train", "--train", str(tmp_path / "missing.jsonl"), "--json", check=False)
+    assert r.returncode == 2
+    assert json.loads(r.stdout)["error"]["where"].endswith("missing.jsonl")
+    r = tw("diagnose", "nope", "--json", check=False)
+    assert r.returncode == 2 and "runs list" in json.loads(r.stdout)["error"]["fix"]

@@ -1,0 +1,204 @@
+"""The torch/transformers side of training: a Trainer whose loss only looks at completion tokens, and the
+callback that streams progress, writes the run log and stops on NaN, Ctrl-C or a cancel request.
+
+Imported only from inside ``tools.train.core.train`` (never at package import), so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import Trainer, TrainerCallback
+
+from tools.train.data import IGNORE
+from tools.types import ProgressCallback, ProgressEvent, emit
+
+
+def _causal_parts(model: Any) -> tuple[Any, Any] | None:
+    """(decoder, lm_head) of a plain or PEFT-wrapped causal LM; None when the model is wrapped for
+    distributed training (DDP/FSDP), where the forward must go through the wrapper."""
+    m = model
+    if hasattr(m, "get_base_model"):
+        m = m.get_base_model()
+    prefix = getattr(m, "base_model_prefix", None)
+    decoder = getattr(m, prefix, None) if prefix else None
+    head = m.get_output_embeddings() if hasattr(m, "get_output_embeddings") else None
+    if decoder is None or head is None:
+        return None
+    return decoder, head
+
+
+def completion_loss_sums(model: Any, inputs: dict[str, Any], *, autocast_dtype: torch.dtype | None,
+                         fast: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Summed cross-entropy, correct-token count and token count over the labelled positions only.
+
+    The vocabulary projection is the biggest single matmul of a small LM; computing it only at the few
+    labelled positions (the assistant's answer), instead of at every position, is most of the saving.
+    """
+    parts = _causal_parts(model) if fast else None
+    labels = inputs["labels"]
+    device_type = labels.device.type
+    ctx = (torch.autocast(device_type, dtype=autocast_dtype) if autocast_dtype is not None
+           else torch.autocast(device_type, enabled=False))
+    kwargs = {k: inputs[k] for k in ("input_ids", "attention_mask", "position_ids") if k in inputs}
+    with ctx:
+        if parts is None:
+            logits_all = model(**kwargs).logits[:, :-1]
+            shift = labels[:, 1:]
+            sel = shift != IGNORE
+            logits = logits_all[sel].float()
+        else:
+            decoder, head = parts
+            hidden = decoder(**kwargs, use_cache=False).last_hidden_state
+            shift = labels[:, 1:]
+            sel = shift != IGNORE
+            logits = head(hidden[:, :-1][sel]).float()
+    targets = shift[sel]
+    loss_sum = F.cross_entropy(logits, targets, reduction="sum")
+    correct = (logits.argmax(-1) == targets).sum()
+    return loss_sum, correct, sel.sum()
+
+
+class CompletionTrainer(Trainer):
+    """Trainer with completion-only loss computed at labelled positions, and token accuracy in evaluation."""
+
+    def __init__(self, *args: Any, autocast_dtype: torch.dtype | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.autocast_dtype = autocast_dtype
+        self.model_accepts_loss_kwargs = True  # count label tokens across accumulation steps
+        self.loss_is_scaled_for_ga = True
+        self._eval_sums = [0.0, 0, 0]
+        # Calling the decoder directly skips the wrapper that DDP/FSDP/DeepSpeed put around the model.
+        self.fast_loss = self.accelerator.num_processes == 1
+
+    def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: Any = None) -> Any:
+        loss_sum, _, count = completion_loss_sums(model, inputs, autocast_dtype=self.autocast_dtype,
+                                                           fast=self.fast_loss)
+        if num_items_in_batch is not None:
+            denom = num_items_in_batch.to(loss_sum.device) if torch.is_tensor(num_items_in_batch) \
+                else float(num_items_in_batch)
+            loss = loss_sum / denom
+        else:
+            loss = loss_sum / count.clamp(min=1) / self.current_gradient_accumulation_steps
+        return (loss, None) if return_outputs else loss
+
+    def prediction_step(self, model: Any, inputs: dict[str, Any], prediction_loss_only: bool,
+                        ignore_keys: list[str] | None = None) -> tuple[Any, None, None]:
+        inputs = self._prepare_inputs(inputs)
+        with torch.no_grad():
+            loss_sum, correct, count = completion_loss_sums(model, inputs, autocast_dtype=self.autocast_dtype,
+                                                           fast=self.fast_loss)
+        self._eval_sums[0] += float(loss_sum)
+        self._eval_sums[1] += int(correct)
+        self._eval_sums[2] += int(count)
+        return (loss_sum / count.clamp(min=1)).detach(), None, None
+
+    def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
+        self._eval_sums = [0.0, 0, 0]
+        out = super().evaluation_loop(*args, **kwargs)
+        prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
+        total_loss, correct, n = self._eval_sums
+        if n:
+            out.metrics[f"{prefix}_loss"] = total_loss / n  # token-weighted, not batch-weighted
+            out.metrics[f"{prefix}_token_accuracy"] = correct / n
+        return out
+
+
+class RunCallback(TrainerCallback):
+    """Streams one ProgressEvent per logged step, writes metric rows, and stops on NaN or a stop request."""
+
+    def __init__(self, run_id: str, log: Any, collator: Any, *, on_progress: ProgressCallback | None,
+                 should_stop: Callable[[], bool] | None, interrupted: Callable[[], bool]) -> None:
+        self.run_id = run_id
+        self.log = log
+        self.collator = collator
+        self.on_progress = on_progress
+        self.should_stop = should_stop
+        self.interrupted = interrupted
+        self.stop_reason: str | None = None
+        self.nan: dict[str, Any] | None = None
+        self.t0 = time.perf_counter()
+        self.t_last = self.t0
+        self.tok_last = 0
+        self.first_step: int | None = None
+        self.best_val: float | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.t0 = self.t_last = time.perf_counter()
+        self.tok_last = self.collator.tokens_seen
+        self.first_step = state.global_step
+        emit(self.on_progress, ProgressEvent("train", state.global_step, state.max_steps,
+                                             message=f"training {state.max_steps} steps"))
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if self.interrupted() or (self.should_stop is not None and _safe(self.should_stop)):
+            self.stop_reason = "interrupted"
+            control.should_save = True
+            control.should_training_stop = True
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
+        logs = logs or {}
+        if "loss" not in logs:
+            return
+        now = time.perf_counter()
+        toks = self.collator.tokens_seen
+        dt = max(now - self.t_last, 1e-9)
+        tps = (toks - self.tok_last) / dt
+        self.t_last, self.tok_last = now, toks
+        done = state.global_step - (self.first_step or 0)
+        eta = (now - self.t0) / max(done, 1) * max(state.max_steps - state.global_step, 0)
+        m = {"loss": float(logs["loss"]), "lr": float(logs.get("learning_rate", 0.0)),
+             "grad_norm": float(logs.get("grad_norm", float("nan"))), "tokens_per_s": tps, "eta_s": eta,
+             "epoch": float(logs.get("epoch", 0.0))}
+        self.log.log_metrics(self.run_id, state.global_step, "train",
+                             {k: v for k, v in m.items() if k != "eta_s" and math.isfinite(v)}
+                             | ({"loss": m["loss"]} if not math.isfinite(m["loss"]) else {}))
+        emit(self.on_progress, ProgressEvent("train", state.global_step, state.max_steps, m))
+        if not (math.isfinite(m["loss"]) and (math.isfinite(m["grad_norm"]) or "grad_norm" not in logs)):
+            self.nan = {"step": state.global_step, "loss": m["loss"], "grad_norm": m["grad_norm"],
+                        "lr": m["lr"]}
+            self.stop_reason = "nan"
+            control.should_training_stop = True
+            control.should_save = False
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None,
+                    **kw: Any) -> None:
+        metrics = metrics or {}
+        vals = {"loss": metrics.get("eval_loss"), "token_accuracy": metrics.get("eval_token_accuracy")}
+        vals = {k: float(v) for k, v in vals.items() if v is not None}
+        if not vals:
+            return
+        self.log.log_metrics(self.run_id, state.global_step, "val", vals)
+        if "loss" in vals and math.isfinite(vals["loss"]):
+            self.best_val = vals["loss"] if self.best_val is None else min(self.best_val, vals["loss"])
+        emit(self.on_progress, ProgressEvent("eval", state.global_step, state.max_steps,
+                                             {f"val_{k}": v for k, v in vals.items()}))
+
+
+def _safe(fn: Callable[[], bool]) -> bool:
+    try:
+        return bool(fn())
+    except Exception:  # noqa: BLE001 - a broken cancel hook must not kill the run
+        return False
+
+
+def is_oom(e: BaseException) -> bool:
+    if isinstance(e, torch.cuda.OutOfMemoryError | MemoryError):
+        return True
+    msg = str(e).lower()
+    return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg
+                                            or "failed to allocate" in msg)
+
+
+def peak_memory_mb(device: str) -> float:
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
