@@ -212,6 +212,14 @@ def parse_variant(text: str, *, run_id: str | None = None) -> Variant:
     return base_variant(model=t)
 
 
+def _pair(a: str, b: str) -> tuple[Variant, Variant]:
+    """Parse two A/B specs; a bare ``base`` on one side means the base model of the run on the other side."""
+    va = None if a.strip() == "base" else parse_variant(a)
+    vb = None if b.strip() == "base" else parse_variant(b)
+    run = (vb.source_run if vb else None) or (va.source_run if va else None)
+    return va or base_variant(run), vb or base_variant(run)
+
+
 # ---------------------------------------------------------------------------------------------- predictions
 
 def load_test(path: str | Path) -> list[Example]:
@@ -590,7 +598,7 @@ def ab(a: str, b: str, test: str | Path, *, bar: float = 0.10, metric: str | Non
     from tools.runlog import RunLog
 
     cfg = config or EvalConfig()
-    va, vb = parse_variant(a), parse_variant(b)
+    va, vb = _pair(a, b)
     examples = load_test(test)
     refs = [e.output_text for e in examples]
     metric_name = metric or cfg.metric or M.choose_metric(refs)
