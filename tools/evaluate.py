@@ -557,7 +557,7 @@ def forgetting(run_id: str, *, probes: str | Path | None = None, base: str | Non
         c["n"] += 1
         c["base"] += int(b)
         c["tuned"] += int(t)
-    degraded = drop > cfg.forgetting_tolerance
+    degraded = drop > cfg.forgetting_tolerance + 1e-9  # 1 - 0.98 is 0.020000000000000018 in floats
     verdict = f"degraded by {drop * 100:.1f} points" if degraded else "preserved"
     fixes = []
     if degraded:
