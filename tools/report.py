@@ -158,6 +158,28 @@ def plot_scores(bars: list[tuple[str, float, list[float] | None]], title: str) -
     return fig
 
 
+def plot_categories(cats: dict[str, dict[str, Any]]) -> Any | None:
+    """Base vs tuned probe scores per category, side by side."""
+    if not cats:
+        return None
+    plt = _figure()
+    names = list(cats)
+    fig, ax = plt.subplots(figsize=(6, 0.6 + 0.42 * len(names)))
+    ys = range(len(names))
+    ax.barh([y - 0.2 for y in ys], [cats[c]["base_score"] for c in names], height=0.38, label="base",
+            color="#9ecae9")
+    ax.barh([y + 0.2 for y in ys], [cats[c]["tuned_score"] for c in names], height=0.38, label="tuned",
+            color="#4C78A8")
+    ax.set_yticks(list(ys), [c.replace("_", " ") for c in names])
+    ax.set_xlim(0, 1)
+    ax.invert_yaxis()
+    ax.set_title("general probes: share answered correctly")
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(frameon=False, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def _svg(fig: Any) -> str:
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight")
@@ -289,6 +311,7 @@ def sections(f: dict[str, Any]) -> list[tuple[str, list[Block]]]:
                         f"{d['lost']} lost, {d['gained']} gained, {d['changed']} answers changed. "
                         f"Verdict: {d['verdict']}."))
         cats = d.get("categories", {})
+        fo.append(("plot", "forgetting", plot_categories(cats)))
         if cats:
             fo.append(("table", ["category", "n", "base", "tuned"],
                        [[k, v["n"], _pct(v["base_score"]), _pct(v["tuned_score"])] for k, v in cats.items()]))
@@ -354,10 +377,11 @@ def render_html(f: dict[str, Any]) -> str:
             elif b[0] == "warn":
                 parts.append(f"<p class='warn'>{e(str(b[1]))}</p>")
             elif b[0] == "table":
-                head = "".join(f"<th>{e(str(h))}</th>" for h in b[1])
+                head = "".join(f"<th>{e(str(h))}</th>" for h in b[1]) if any(b[1]) else ""
                 body = "".join("<tr>" + "".join(f"<td>{e('' if c is None else str(c))}</td>" for c in row) + "</tr>"
                                for row in b[2])
-                parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+                thead = f"<thead><tr>{head}</tr></thead>" if head else ""
+                parts.append(f"<table>{thead}<tbody>{body}</tbody></table>")
             elif b[0] == "plot" and b[2] is not None:
                 parts.append(f"<div class='plot'>{_svg(b[2])}</div>")
     parts.append("</body></html>")

@@ -53,3 +53,37 @@ def write_test_file(path: Path, n: int = 12) -> Path:
                                   {"role": "user", "content": text}, {"role": "assistant", "content": label}]})
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     return path
+
+
+def canned_predict(truth: dict[str, str], rates: dict[str, float]):  # type: ignore[no-untyped-def]
+    """A stand-in for ``tools.evaluate.predict``: each variant kind answers right at its rate, deterministically
+    (item i is right when (37 i mod 100)/100 < rate), so evaluation and the report run without generation."""
+    from tools.evaluate import Predictions
+
+    def predict(variant, prompts, **_kw):  # type: ignore[no-untyped-def]
+        rate = rates.get(variant.kind, 0.0)
+        texts = []
+        for i, msgs in enumerate(prompts):
+            q = msgs[-1]["content"]
+            right = (37 * i % 100) / 100 < rate
+            ans = truth.get(q, "")
+            texts.append(str(ans[0] if isinstance(ans, list) else ans) if right else "I do not know")
+        n = len(prompts)
+        return Predictions(variant.label, texts, [20.0 + 5 * (variant.kind == "prompt")] * n, [30] * n, [4] * n)
+
+    return predict
+
+
+def fill_runlog(run_id: str, test_file: Path, monkeypatch, *, probes: Path | None = None,  # type: ignore[no-untyped-def]
+                rates: dict[str, float] | None = None) -> None:
+    """Test evaluation, side by side, forgetting and A/B logged for ``run_id`` with canned answers."""
+    from tools import evaluate as E
+
+    exs = E.load_test(test_file)
+    truth = {e.input_text: e.output_text for e in exs}
+    truth.update({p["question"]: p["answer"] for p in E.load_probes(probes)})
+    monkeypatch.setattr(E, "predict", canned_predict(truth, rates or {"tuned": 0.85, "base": 0.3, "prompt": 0.55}))
+    E.evaluate_test(run_id, test_file)
+    E.compare(run_id, test_file, n=8)
+    E.forgetting(run_id, probes=probes)
+    E.ab("base", f"run:{run_id}", test_file)
