@@ -122,7 +122,7 @@ def plot_curves(metrics: list[dict[str, Any]]) -> Any | None:
         return None
     plt = _figure()
     names = sorted({m["name"] for m in metrics}, key=lambda n: (n != "loss", n))[:2]
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 2.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(names), figsize=(5.2 * len(names), 3.0), squeeze=False)
     for ax, name in zip(axes[0], names, strict=False):
         for split in sorted({m["split"] for m in metrics if m["name"] == name}):
             pts = [(m["step"], m["value"]) for m in metrics if m["name"] == name and m["split"] == split]
@@ -152,8 +152,9 @@ def plot_scores(bars: list[tuple[str, float, list[float] | None]], title: str) -
     ax.invert_yaxis()
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
-    for y, v in zip(ys, vals, strict=True):
-        ax.text(min(v + 0.01, 0.9), y, f"{v:.1%}", va="center")
+    for y, b in zip(ys, bars, strict=True):
+        hi = (b[2] or [b[1], b[1]])[1]
+        ax.text(min(float(hi) + 0.02, 0.9), y, f"{b[1]:.1%}", va="center")
     fig.tight_layout()
     return fig
 
