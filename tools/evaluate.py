@@ -16,6 +16,7 @@ import random
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from tools.fileio import sha256_file
 from tools.models import EMBEDDED_NAME, ModelSpec
 from tools.types import Example, ProgressCallback, ProgressEvent, emit
 
-PROBES_FILE = Path(__file__).resolve().parent.parent / "knowledge" / "probes" / "general.jsonl"
+PROBES_FILE = Path(str(files("knowledge") / "probes" / "general.jsonl"))  # the shipped general probe set
 PROBE_CHECKS = ("exact", "contains", "number", "regex", "any_of")
 FORGETTING_FIXES = ("diag.catastrophic_forgetting.fix.lower_lr", "diag.catastrophic_forgetting.fix.fewer_epochs",
                     "diag.catastrophic_forgetting.fix.lora", "diag.catastrophic_forgetting.fix.mix_general_data")
