@@ -1,9 +1,210 @@
-"""CLI commands for this area (to be filled in by its issue)."""
+"""``tunewise eval test|compare|forgetting|ab``, ``tunewise roi`` and ``tunewise report``: did it work, did it
+forget, is it worth it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from cli.common import JsonOpt, human, print_json, progress_bar
+
+eval_app = typer.Typer(help="Evaluate a tuned run: test set (once), side by side, forgetting, A/B.",
+                       no_args_is_help=True)
+
+RunOpt = typer.Option(..., "--run", help="The training run (id, unique prefix, or run:ID).")
+TestOpt = typer.Option(..., "--test", help="Held-out test file (e.g. test.jsonl from `tunewise data split`).")
+
+
+def _cfg(max_new_tokens: int | None, metric: str | None = None) -> Any:
+    from tools.evaluate import EvalConfig
+
+    cfg = EvalConfig(metric=metric)
+    if max_new_tokens:
+        cfg.max_new_tokens = max_new_tokens
+        cfg.probe_max_new_tokens = max_new_tokens
+    return cfg
+
+
+def _ci(ci: list[float] | None) -> str:
+    return "-" if not ci else f"{ci[0]:.1%} – {ci[1]:.1%}"
+
+
+@eval_app.command("test")
+def test_cmd(run: str = RunOpt, test: Path = TestOpt,
+             metric: str = typer.Option(None, help="exact_match, label_accuracy, macro_f1, contains, json_equal, "
+                                                  "... or module:function. Default: chosen from the outputs."),
+             max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 32)."),
+             json_out: bool = JsonOpt) -> None:
+    """Score the run on the held-out test set, beside the base model and the best prompt baseline, with 95% CIs.
+
+    Every scoring is logged; scoring the same test file again warns about test-set peeking."""
+    from rich.table import Table
+
+    from tools.evaluate import evaluate_test
+
+    with progress_bar(json_out, "evaluating") as on_progress:
+        res = evaluate_test(run, test, config=_cfg(max_new_tokens, metric), on_progress=on_progress)
+    con = human(json_out)
+    for w in res["warnings"]:
+        con.print(f"[yellow]warning:[/] {w}")
+    if json_out:
+        print_json({k: v for k, v in res.items() if k != "details"})
+        return
+    t = Table(title=f"test set: {res['metric']} on {res['n']} examples")
+    for c in ("", "variant", "quality", "95% CI", "vs tuned (paired)", "latency"):
+        t.add_column(c)
+    for role in ("tuned", "prompt_baseline", "base"):
+        d = res["details"].get(role)
+        if not d:
+            continue
+        vs = res["vs"].get(role) if role != "tuned" else None
+        diff = (f"tuned {vs['diff'] * 100:+.1f} pts ({vs['diff_ci95'][0] * 100:+.1f} to "
+                f"{vs['diff_ci95'][1] * 100:+.1f})") if vs else ""
+        t.add_row(role.replace("_", " "), d["variant"], f"{d['quality']:.1%}", _ci(d["ci95"]), diff,
+                  f"{d['latency_ms_mean']:.0f} ms")
+    con.print(t)
+
+
+@eval_app.command("compare")
+def compare_cmd(run: str = RunOpt, test: Path = TestOpt,
+                n: int = typer.Option(30, "--n", help="How many examples to show (the seed asks for 20 to 50)."),
+                max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 32)."),
+                json_out: bool = JsonOpt) -> None:
+    """Side by side: input, expected, base, prompt baseline and tuned answers with match marks; the sample
+    includes edge cases (longest inputs, rarest labels, answers the tune fixed or broke)."""
+    from rich.table import Table
+
+    from tools.evaluate import compare
+
+    with progress_bar(json_out, "comparing") as on_progress:
+        res = compare(run, test, n=n, config=_cfg(max_new_tokens), on_progress=on_progress)
+    if json_out:
+        print_json(res)
+        return
+    mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: ""}
+    t = Table(title=f"side by side ({res['n']} examples, {res['metric']})", show_lines=True)
+    for c in ("input", "expected", *[c.replace("_", " ") for c in res["columns"]], "why"):
+        t.add_column(c, overflow="fold")
+    for r in res["rows"]:
+        t.add_row(r["input"][:200], r["expected"][:80],
+                  *[f"{mark[r[c + '_ok']]} {(r[c] or '')[:80]}" for c in res["columns"]], ", ".join(r["why"]))
+    human(False).print(t)
+
+
+@eval_app.command("forgetting")
+def forgetting_cmd(run: str = typer.Option(..., "--run", help="The tuned run (or any model, to compare with --base)."),
+                   probes: Path = typer.Option(None, help="Your own probe file (JSONL: question, answer, check). "
+                                                          "Default: the general set shipped in knowledge/probes."),
+                   base: str = typer.Option(None, help="Compare against this model instead of the run's base."),
+                   max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 40)."),
+                   json_out: bool = JsonOpt) -> None:
+    """Catastrophic forgetting check: the base and the tuned model answer the same general questions."""
+    from tools.evaluate import forgetting
+
+    with progress_bar(json_out, "forgetting") as on_progress:
+        res = forgetting(run, probes=probes, base=base, config=_cfg(max_new_tokens), on_progress=on_progress)
+    if json_out:
+        print_json(res)
+        return
+    con = human(False)
+    colour = "red" if res["degraded"] else "green"
+    con.print(f"{res['probes']} probes: base {res['base_score']:.1%} ({_ci(res['base_ci95'])}), tuned "
+              f"{res['tuned_score']:.1%} ({_ci(res['tuned_ci95'])}); {res['lost']} lost, {res['gained']} gained, "
+              f"{res['changed']} answers changed.")
+    con.print(f"verdict: [bold {colour}]{res['verdict']}[/]")
+    for cat, v in res["categories"].items():
+        con.print(f"  {cat:<14} base {v['base_score']:.0%}  tuned {v['tuned_score']:.0%}  (n={v['n']})")
+    for it in [i for i in res["items"] if i["status"] == "lost"][:10]:
+        con.print(f"  [red]lost[/] {it['question']} — base: {it['base'][:60]!r}, tuned: {it['tuned'][:60]!r}")
+    for fix in res["fixes"]:
+        con.print(f"  fix ({fix['rule']}): {fix['text']}")
+
+
+@eval_app.command("ab")
+def ab_cmd(a: str = typer.Option(..., "--a", help="Variant A: run:ID, base, base:MODEL, prompt:RUN_ID|FILE.json, "
+                                                   "or a model."),
+           b: str = typer.Option(..., "--b", help="Variant B (same forms as --a)."),
+           test: Path = TestOpt,
+           bar: float = typer.Option(0.10, help="Minimum gain of B over A, in absolute points (0.10 = 10 points)."),
+           metric: str = typer.Option(None, help="Metric (default: chosen from the outputs)."),
+           cost_per_1k_tokens: float = typer.Option(None, help="Price per 1000 tokens, to show cost per request."),
+           max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 32)."),
+           json_out: bool = JsonOpt) -> None:
+    """Offline A/B on the same examples: difference with a bootstrap CI, McNemar's test, latency and tokens of
+    each, and the ROI rule (is B better by more than the bar, with confidence?)."""
+    from tools.evaluate import ab
+
+    with progress_bar(json_out, "A/B") as on_progress:
+        res = ab(a, b, test, bar=bar, metric=metric, cost_per_1k_tokens=cost_per_1k_tokens,
+                 config=_cfg(max_new_tokens), on_progress=on_progress)
+    if json_out:
+        print_json(res)
+        return
+    con = human(False)
+    for side in ("a", "b"):
+        s = res[side]
+        cost = f", ${s['cost_per_request']:.5f}/request" if s.get("cost_per_request") is not None else ""
+        con.print(f"{side.upper()} {s['variant']}: {s['quality']:.1%} ({_ci(s['ci95'])}), "
+                  f"{s['latency_ms_mean']:.0f} ms, {s['tokens_per_request']:.0f} tokens/request{cost}")
+    mc = res.get("mcnemar")
+    con.print(f"B − A = {res['diff'] * 100:+.1f} points (95% CI {res['diff_ci95'][0] * 100:+.1f} to "
+              f"{res['diff_ci95'][1] * 100:+.1f})" + (f"; McNemar p = {mc['p_value']:.3g}" if mc else ""))
+    verdict = res["roi"]["verdict"]
+    colour = {"worth_it": "green", "not_worth_it": "red"}.get(verdict, "yellow")
+    con.print(f"ROI: [bold {colour}]{verdict.replace('_', ' ')}[/] — {res['roi']['reason']}")
+
+
+def roi_cmd(prompt_dev_hours: float = typer.Option(..., help="Hours spent on prompts."),
+            hourly_rate: float = typer.Option(..., help="Cost of one engineer hour."),
+            data_prep_hours: float = typer.Option(..., help="Hours spent preparing training data."),
+            training_cost: float = typer.Option(None, help="Compute spend for training (default: from --run and "
+                                                           "--gpu-hour-cost)."),
+            run: str = typer.Option(None, "--run", help="Fill measured training time and test gain from this run."),
+            gpu_hour_cost: float = typer.Option(None, help="Price of one GPU hour, to cost the run's training time."),
+            quality_gain: float = typer.Option(None, help="Measured gain over the prompt baseline (0.12 = 12 points)."),
+            bar: float = typer.Option(None, help="Minimum gain that justifies fine-tuning (default 0.10)."),
+            json_out: bool = JsonOpt) -> None:
+    """Is fine-tuning worth its cost? The seed's ROI formula on your numbers, filled from a run when given."""
+    from tools.evaluate import roi
+
+    res = roi(prompt_dev_hours, hourly_rate, data_prep_hours, training_cost, run_id=run, gpu_hour_cost=gpu_hour_cost,
+              quality_gain=quality_gain, bar=bar)
+    if json_out:
+        print_json(res)
+        return
+    con = human(False)
+    ratio = "∞" if res["ratio"] is None else f"{res['ratio']:.1f}x"
+    con.print(f"prompt cost ${res['prompt_cost']:,.0f}; fine-tuning cost ${res['fine_tune_cost']:,.0f} ({ratio})")
+    for k, v in res["filled"].items():
+        con.print(f"  {k}: {v}")
+    need = res["min_quality_improvement"]
+    if res["quality_gain"] is None:
+        con.print(f"Fine-tuning pays only with a quality gain above {need * 100:.0f} points; measure it with "
+                  "`tunewise eval test`.")
+    else:
+        word = "[green]worth it[/]" if res["worth_it"] else "[red]not worth it[/]"
+        con.print(f"gain {res['quality_gain'] * 100:+.1f} points vs a bar of {need * 100:.0f}: {word} "
+                  f"({', '.join(res['rule_ids'])})")
+
+
+def report_cmd(run_id: str = typer.Argument(..., help="The run to report on."),
+               out: Path = typer.Option(Path("report.html"), "--out", help="report.html, or report.md for Markdown."),
+               json_out: bool = JsonOpt) -> None:
+    """One page for your team: data, prompt baseline, training curves, test results with CIs, a side-by-side
+    sample, forgetting, A/B and the checklist, from the run log."""
+    from tools.report import build_report
+
+    path = build_report(run_id, out)
+    if json_out:
+        print_json({"report": str(path), "format": "markdown" if path.suffix == ".md" else "html"})
+    else:
+        human(False).print(f"report written to {path}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.add_typer(eval_app, name="eval")
+    app.command("roi")(roi_cmd)
+    app.command("report")(report_cmd)

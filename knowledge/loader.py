@@ -37,6 +37,7 @@ EXPLANATION_TOPICS = (
     "evaluation",
     "common-issues",
     "corrections",
+    "forgetting",
 )
 # Keys whose values name other rules; they must resolve, or the advisor would cite a dead id.
 _REFERENCE_KEYS = ("see", "issue", "rule")

@@ -308,3 +308,63 @@ def score(preds: Sequence[str], refs: Sequence[str], metric: str | None = None, 
 
 def label_distribution(refs: Sequence[str]) -> dict[str, int]:
     return dict(Counter(refs).most_common())
+
+
+# ---------------------------------------------------------------------------------------------- evaluation additions
+# Added for model evaluation (issue 7): probe checks, and the two-proportion test of the online A/B router.
+
+_WORD_NUMBERS = {w: i for i, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+_WORD_NUMBERS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70, "eighty": 80,
+                      "ninety": 90, "hundred": 100, "thousand": 1000})
+_NUMBER = re.compile(r"[-+]?\d[\d,]*(?:\.\d+)?|[-+]?\.\d+|\b(?:" + "|".join(_WORD_NUMBERS) + r")\b",
+                     re.IGNORECASE)
+
+
+def numbers_in(text: str | None) -> list[float]:
+    """Every number in the text, in order: digits (``1,000`` reads as 1000) and single number words."""
+    out = []
+    for m in _NUMBER.findall(text or ""):
+        word = _WORD_NUMBERS.get(m.lower())
+        if word is not None:
+            out.append(float(word))
+            continue
+        try:
+            out.append(float(m.replace(",", "")))
+        except ValueError:
+            continue
+    return out
+
+
+def number_match(pred: str, ref: str, *, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> float:
+    """The first or the last number in the prediction equals the reference number (within a tiny tolerance).
+
+    Models either lead with the answer ("56.") or end with it ("7 x 8 = 56"); both count.
+    """
+    want = numbers_in(str(ref))
+    got = numbers_in(pred)
+    if not want or not got:
+        return 0.0
+    return float(any(math.isclose(g, want[0], rel_tol=rel_tol, abs_tol=abs_tol) for g in (got[0], got[-1])))
+
+
+def any_of(pred: str, refs: Sequence[str]) -> float:
+    """The prediction contains at least one of the accepted answers (normalised; see ``contains``)."""
+    return float(any(contains(pred, r) for r in refs))
+
+
+def two_proportion_test(k_a: int, n_a: int, k_b: int, n_b: int) -> dict[str, float]:
+    """Two-sided z-test for a difference between two success rates (pooled standard error).
+
+    Used for unpaired traffic (each request goes to one variant only); paired examples use ``mcnemar``.
+    """
+    if n_a <= 0 or n_b <= 0:
+        return {"diff": 0.0, "z": 0.0, "p_value": 1.0}
+    pa, pb = k_a / n_a, k_b / n_b
+    pooled = (k_a + k_b) / (n_a + n_b)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n_a + 1 / n_b))
+    if se == 0:
+        return {"diff": pb - pa, "z": 0.0, "p_value": 1.0}
+    z = (pb - pa) / se
+    return {"diff": pb - pa, "z": z, "p_value": math.erfc(abs(z) / math.sqrt(2))}

@@ -86,6 +86,13 @@ def m001_core(db: Any) -> None:
             created_at TIMESTAMP)""")
 
 
+# -- evaluation (issue 7): migrations m140-m149 ---------------------------------------------------------------
+@migration
+def m140_ab_request_ids(db: Any) -> None:
+    """A/B requests get an id, so an outcome known later (a thumbs-up) can be attached to its request."""
+    db.execute("ALTER TABLE ab_requests ADD COLUMN request_id VARCHAR")
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 def now() -> datetime:

@@ -1,0 +1,83 @@
+"""Evaluation tools as LangChain ``@tool`` wrappers: test set, side by side, forgetting, A/B, ROI, report.
+
+Each returns the tool's JSON document; a user-fixable problem comes back as ``{"error": ...}`` so an agent can
+read it and try again, instead of an exception ending its turn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from langchain_core.tools import tool
+
+
+def _guard(fn: Callable[[], Any]) -> Any:
+    from tools.errors import TunewiseError
+
+    try:
+        return fn()
+    except TunewiseError as e:
+        return {"error": e.to_dict()}
+
+
+@tool
+def evaluate_test_set(run_id: str, test_file: str, metric: str | None = None) -> dict[str, Any]:
+    """Score a tuned run on the held-out test set (once!) beside the base model and the best prompt baseline:
+    quality, 95% CI, n, metric, and the paired differences. Warns when the test set was scored before."""
+    from tools.evaluate import evaluate_test
+
+    return _guard(lambda: {k: v for k, v in evaluate_test(run_id, test_file, metric=metric).items()
+                           if k != "details"})
+
+
+@tool
+def compare_side_by_side(run_id: str, test_file: str, n: int = 30) -> dict[str, Any]:
+    """A side-by-side sample (input, expected, base, prompt baseline, tuned, match marks) with edge cases."""
+    from tools.evaluate import compare
+
+    return _guard(lambda: compare(run_id, test_file, n=n))
+
+
+@tool
+def forgetting_check(run_id: str, probes_file: str | None = None) -> dict[str, Any]:
+    """Catastrophic forgetting check: base vs tuned model on general probes; scores, drop, verdict and fixes."""
+    from tools.evaluate import forgetting
+
+    def run() -> dict[str, Any]:
+        res = forgetting(run_id, probes=probes_file)
+        res["items"] = [i for i in res["items"] if i["status"] == "lost"][:20]  # keep the agent's context small
+        return res
+
+    return _guard(run)
+
+
+@tool
+def ab_compare(a: str, b: str, test_file: str, bar: float = 0.10) -> dict[str, Any]:
+    """Offline A/B of two variants (run:ID, base, base:MODEL, prompt:RUN_ID|FILE) on the same test examples:
+    difference with bootstrap CI, McNemar p-value, latency/tokens, and whether the gain clears the bar."""
+    from tools.evaluate import ab
+
+    return _guard(lambda: ab(a, b, test_file, bar=bar))
+
+
+@tool
+def fine_tune_roi(prompt_dev_hours: float, hourly_rate: float, data_prep_hours: float,
+                  training_cost: float | None = None, run_id: str | None = None,
+                  gpu_hour_cost: float | None = None, quality_gain: float | None = None) -> dict[str, Any]:
+    """The ROI formula: prompt cost vs fine-tuning cost, their ratio, and whether the quality gain justifies it."""
+    from tools.evaluate import roi
+
+    return _guard(lambda: roi(prompt_dev_hours, hourly_rate, data_prep_hours, training_cost, run_id=run_id,
+                              gpu_hour_cost=gpu_hour_cost, quality_gain=quality_gain))
+
+
+@tool
+def build_run_report(run_id: str, out: str = "report.html") -> dict[str, Any]:
+    """Write the one-page report of a run (HTML, or Markdown when out ends in .md); returns its path."""
+    from tools.report import build_report
+
+    return _guard(lambda: {"report": str(build_report(run_id, out))})
+
+
+TOOLS = [evaluate_test_set, compare_side_by_side, forgetting_check, ab_compare, fine_tune_roi, build_run_report]
