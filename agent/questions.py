@@ -27,7 +27,7 @@ EMBEDDED_MODEL = "smollm2-135m-instruct"  # tools.models.EMBEDDED_NAME, repeated
 EMBEDDED_PARAMS_B = 0.135
 
 _Q = [
-    Question("task", "choice", "What kind of task is it?", choices=TASKS, default="other",
+    Question("task", "choice", "What kind of task is it?", choices=TASKS,
              help="Criterion 1 (task.*): simple tasks are usually solved by prompting, complex ones may need training."),
     Question("goals", "multi_choice", "What do you want to improve? (comma-separated)", choices=GOALS,
              default=["quality"], required=False,
