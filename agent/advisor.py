@@ -51,8 +51,7 @@ class Advisor:
             raise InputError(f"the answer for '{qid}' is not valid: {why}", where=qid,
                              fix=f"give '{qid}' as {self._expected(qid)}")
         self._log(lambda log: log.upsert_session(self.session_id, status="asking", answers=values))
-        for qid, value in values.items():
-            self._log(lambda log, q=qid, v=value: log.log_answer(self.session_id, q, v))
+        self._log_answers(values)
         return self._run({"session_id": self.session_id, "answers": values, "asked": [], "decisions": {},
                           "pipeline": {}, "plan": {}, "status": "asking"})
 
@@ -73,9 +72,7 @@ class Advisor:
         before = dict(step.answers)
         # "" means "take the default": LangGraph cannot resume with None
         new = self._run(Command(resume="" if value is None else value))
-        for qid, v in new.answers.items():
-            if qid not in before or before[qid] != v:
-                self._log(lambda log, q=qid, v=v: log.log_answer(self.session_id, q, v))
+        self._log_answers({k: v for k, v in new.answers.items() if k not in before or before[k] != v})
         return new
 
     def back(self) -> Step:
@@ -130,6 +127,12 @@ class Advisor:
                                                      recommendation=rec))
             self._log(lambda log: log.log_decisions(self.session_id, "advisor", [r.to_dict() for r in step.path]))
         return step
+
+    def _log_answers(self, values: dict[str, Any]) -> None:
+        from tools.runlog import now, to_json
+
+        rows = [[self.session_id, qid, to_json(v), now()] for qid, v in values.items()]
+        self._log(lambda log: log.executemany("INSERT INTO answers VALUES (?, ?, ?, ?)", rows))
 
     @staticmethod
     def _log(write: Callable[[Any], None]) -> None:
