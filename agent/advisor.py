@@ -96,7 +96,7 @@ class Advisor:
         values: dict[str, Any] = dict(snap.values or {})
         decisions = values.get("decisions") or {}
         path = [Reason(**r) for node in (*graph.DECISION_NODES, *graph.PIPELINE_NODES) for r in decisions.get(node, [])]
-        common = {"session_id": self.session_id, "path": path, "answers": dict(values.get("answers") or {}),
+        common: dict[str, Any] = {"session_id": self.session_id, "path": path, "answers": dict(values.get("answers") or {}),
                   "checklist": routing.checklist({**values, "session_id": self.session_id})}
         for intr in snap.interrupts or ():
             payload = intr.value if isinstance(intr.value, dict) else {}
@@ -105,6 +105,13 @@ class Advisor:
         return Step("done", recommendation=values.get("recommendation"), **common)
 
     # ------------------------------------------------------------------ extras
+    def close(self) -> None:
+        """Close the session store's connection (the session stays saved)."""
+        conn = getattr(self._saver, "conn", None)
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+
     def why(self, text: str | None = None) -> str:
         """Explain the pending question (with a chat model: by calling the knowledge tools)."""
         step = self.current()

@@ -131,10 +131,7 @@ def optimize_prompts(state: AdvisorState) -> dict[str, Any]:
     if answers.get("test_set"):
         cached = (state.get("measured_cache") or {}).get(_measure_key(answers["test_set"], answers["model"]))
         measured = (cached or {}).get("optimized")
-    if measured is not None:
-        quality = measured["quality"]
-    else:
-        quality = _get(state, "optimized_prompt_quality")
+    quality = measured["quality"] if measured is not None else _get(state, "optimized_prompt_quality")
     decision, reasons = routing.step2_optimized(quality, bar, measured=measured)
     best = max(quality, state.get("best_prompt_quality") or 0.0)
     if decision == "optimized_prompts":
@@ -256,7 +253,7 @@ def offer_pipeline(state: AdvisorState) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the "go on" phase
 
-def _pipeline_node(name: str, step: Callable[[AdvisorState], dict[str, Any]], nxt: str
+def _pipeline_node(name: str, step: Callable[[Any], dict[str, Any]], nxt: str
                    ) -> Callable[[AdvisorState], dict[str, Any]]:
     """A tool-calling node: stores the result under ``pipeline[name]``; a failure stops the pipeline."""
 
@@ -283,7 +280,7 @@ def _pipeline_node(name: str, step: Callable[[AdvisorState], dict[str, Any]], nx
 def finish(state: AdvisorState) -> dict[str, Any]:
     """Diagnose the outcome against the prompt baseline and the ROI, then close the session."""
     decisions = dict(state.get("decisions") or {})
-    decisions["diagnose_run"] = routing.reasons_dicts(pipeline.outcome_reasons(state))
+    decisions["diagnose_run"] = routing.reasons_dicts(pipeline.outcome_reasons(dict(state)))
     state = {**state, "decisions": decisions}  # type: ignore[typeddict-item]
     return {"decisions": decisions, "recommendation": build_recommendation(state), "status": "done"}
 
@@ -304,7 +301,7 @@ def _default_for(qid: str, state: AdvisorState) -> Any:
 
 def pending_question(state: AdvisorState) -> Any:
     """The ``Question`` the state is waiting on (with its default for this session and any error)."""
-    qid = state["pending"]
+    qid = state.get("pending") or "task"
     return questions.question(qid, default=_default_for(qid, state), error=(state.get("ask_errors") or {}).get(qid))
 
 
@@ -361,7 +358,7 @@ def build_graph(checkpointer: Any = None) -> Any:
     """Compile the advisor graph (with ``checkpointer`` for sessions that persist and resume)."""
     from langgraph.graph import END, START, StateGraph
 
-    g = StateGraph(AdvisorState)
+    g: Any = StateGraph(AdvisorState)  # the overloads reject plain TypedDict callables
     g.add_node("intake", intake)
     g.add_node("prompt_baseline", prompt_baseline)
     g.add_node("measure_prompts", measure_prompts)
@@ -380,7 +377,7 @@ def build_graph(checkpointer: Any = None) -> Any:
     g.add_node("finish", finish)
 
     g.add_edge(START, "intake")
-    ends = {"end": END}
+    ends: dict[Any, str] = {"end": END}
     g.add_conditional_edges("intake", route, ["ask", "prompt_baseline"])
     g.add_conditional_edges("prompt_baseline", route, ["ask", "measure_prompts", "optimize_prompts", "recommend"])
     g.add_edge("measure_prompts", "prompt_baseline")

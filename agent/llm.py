@@ -21,11 +21,12 @@ def chat_model(base_url: str | None = None, model: str | None = None, api_key: s
                *, timeout: float = 60.0) -> Any:
     """A ``ChatOpenAI`` for an OpenAI-compatible server (settings fall back to TUNEWISE_CHAT_* variables)."""
     from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
 
     base_url = base_url or os.environ.get("TUNEWISE_CHAT_BASE_URL")
     model = model or os.environ.get("TUNEWISE_CHAT_MODEL") or "default"
     key = api_key or os.environ.get("TUNEWISE_CHAT_API_KEY") or os.environ.get("OPENAI_API_KEY") or "not-needed"
-    return ChatOpenAI(base_url=base_url, model=model, api_key=key, temperature=0, timeout=timeout, max_retries=1)
+    return ChatOpenAI(base_url=base_url, model=model, api_key=SecretStr(key), temperature=0, timeout=timeout, max_retries=1)
 
 
 def chat_model_from_env() -> Any | None:

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 def advise(
-    answers: Path = typer.Option(None, "--answers", help="Answer the questions from a JSON or YAML file (asks nothing)."),
+    answers: str = typer.Option(None, "--answers", help="Answer the questions from a JSON or YAML file (asks nothing)."),
     json_out: bool = JsonOpt,
     resume: str = typer.Option(None, "--resume", help="Continue a saved session by its id."),
     graph: bool = typer.Option(False, "--graph", help="Print the advisor's graph as a Mermaid diagram."),
@@ -49,7 +49,7 @@ def advise(
     if answers is not None:
         from agent.advisor import run_scripted
 
-        doc = run_scripted(load_answers(answers), session_id=resume)
+        doc = run_scripted(load_answers(Path(answers)), session_id=resume)
         if json_out:
             print_json(doc)
         else:

@@ -15,7 +15,7 @@ CONTRACT_IDS = {"task", "goals", "quality_target", "prompt_quality", "optimized_
 
 
 def test_contract_ids_exist() -> None:
-    assert CONTRACT_IDS <= set(QUESTIONS)
+    assert set(QUESTIONS) >= CONTRACT_IDS
     assert QUESTIONS["task"].choices[-1] == "other" and len(QUESTIONS["task"].choices) == 9
     assert QUESTIONS["consistency"].choices == ["variable", "high", "perfect"]
 
