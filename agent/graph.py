@@ -116,9 +116,10 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
         summary = pipeline.measure_prompts(answers["test_set"], answers["model"], bar=state["bar"],
                                            session_id=state.get("session_id"))
     except pipeline.ToolFailed as e:
-        # An unusable test set is the user's to fix: drop it and ask again, showing why.
-        kept = {k: v for k, v in answers.items() if k != "test_set"}
-        return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), "test_set": e.message}}
+        # An unusable test set (or model) is the user's to fix: drop that answer and ask again, showing why.
+        qid = "model" if e.kind == "ModelNotFoundError" else "test_set"
+        kept = {k: v for k, v in answers.items() if k != qid}
+        return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), qid: e.message}}
     return {"measured_cache": {**(state.get("measured_cache") or {}), key: summary}}
 
 

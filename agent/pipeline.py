@@ -22,10 +22,11 @@ PROMPT_VARIANTS = ["more_shots", "chain_of_thought", "output_format", "system_me
 
 
 class ToolFailed(Exception):  # noqa: N818 - a graph signal carrying a user-facing message
-    def __init__(self, message: str, *, user_input: bool = False) -> None:
+    def __init__(self, message: str, *, user_input: bool = False, kind: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.user_input = user_input
+        self.kind = kind  # the TunewiseError subclass name, e.g. "ModelNotFoundError"
 
 
 def progress_callback() -> Callable[[ProgressEvent], None] | None:
@@ -66,7 +67,8 @@ def call_tool(name: str, fn: Callable[..., Any], *args: Any, session_id: str | N
                 record["run_id"] = result["run_id"]
             return result
     except TunewiseError as e:
-        raise ToolFailed(e.render(), user_input=type(e).__name__ in ("InputError",)) from e
+        kind = type(e).__name__
+        raise ToolFailed(e.render(), user_input=kind == "InputError", kind=kind) from e
     except (TypeError, ValueError) as e:  # a config the tool does not accept
         raise ToolFailed(f"{name}: {e}") from e
 
@@ -277,9 +279,13 @@ def outcome_reasons(state: dict[str, Any]) -> list[Reason]:
     if "forgetting" in pipe:
         reasons.append(routing.why("eval.forgetting_check", pipe["forgetting"]))
     diagnosis = pipe.get("diagnosis") or {}
+    index = knowledge.load().index
     for issue in diagnosis.get("issues") or []:
-        iid = issue.get("id") if isinstance(issue, dict) else str(issue)
-        rid = iid if iid in knowledge.load().index else f"diag.{iid}"
-        if rid in knowledge.load().index:
+        if isinstance(issue, dict):
+            iid = next((str(issue[k]) for k in ("rule", "id", "issue", "name") if issue.get(k)), "")
+        else:
+            iid = str(issue)
+        rid = iid if iid in index else f"diag.{iid}"
+        if rid in index:
             reasons.append(routing.why(rid, issue))
     return reasons

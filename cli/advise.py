@@ -48,8 +48,10 @@ def advise(
         chat = llm.chat_model(model, model_name)
     if answers is not None:
         from agent.advisor import run_scripted
+        from cli.common import progress_bar
 
-        doc = run_scripted(load_answers(Path(answers)), session_id=resume)
+        with progress_bar(json_out, "advise") as on_progress:
+            doc = run_scripted(load_answers(Path(answers)), session_id=resume, on_progress=on_progress)
         if json_out:
             print_json(doc)
         else:

@@ -58,6 +58,10 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
             from tools.errors import InputError
 
             raise InputError("the test set has no labels", where=f"{config.test}:1:output", fix="add an output column")
+        if state["fail"] == "model" and config.model != "smollm2-135m-instruct":
+            from tools.errors import ModelNotFoundError
+
+            raise ModelNotFoundError(f"unknown model {config.model!r}", fix="use a local folder")
         for i in range(3):
             emit(on_progress, ProgressEvent("prompt_eval", i + 1, 3, {"quality": state["baseline"]}))
         variants = [{"name": n, "quality": q} for n, q in state["variants"]]

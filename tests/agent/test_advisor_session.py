@@ -176,3 +176,14 @@ def test_bad_data_file_is_reasked(fake_tools: dict[str, Any]) -> None:
     while step.kind == "question" and not (step.question.id == "data" and step.question.error):
         step = adv.answer(answers[step.question.id])
     assert step.question.id == "data" and "no usable rows" in step.question.error
+
+
+def test_unknown_model_is_reasked(fake_tools: dict[str, Any]) -> None:
+    fake_tools["fail"] = "model"
+    fake_tools["baseline"] = 0.95
+    adv = Advisor()
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9,
+                      "test_set": fake_tools["test_file"], "model": "gpt-17"})
+    assert step.question.id == "model" and "gpt-17" in step.question.error
+    step = adv.answer("")  # the embedded model
+    assert step.kind == "done" and step.recommendation["prompt_quality"]["measured"] is True
