@@ -122,6 +122,16 @@ class Advisor:
                 return llm.explain(self.chat_model, step, text or "why?")
         return llm.fallback_why(step)
 
+    def propose_prompts(self, task_description: str, *, n: int = 3) -> list[str]:
+        """Alternative system prompts to try in step 2 (needs a chat model; empty without one)."""
+        if self.chat_model is None:
+            return []
+        from agent import llm
+
+        with contextlib.suppress(Exception):
+            return llm.propose_prompt_variants(self.chat_model, task_description, n=n)
+        return []
+
     def _run(self, payload: Any) -> Step:
         for chunk in self._graph.stream(payload, self._config, stream_mode="custom"):
             if self.on_progress is not None and isinstance(chunk, dict) and "progress" in chunk:

@@ -93,11 +93,10 @@ def load_answers(path: Path) -> dict[str, Any]:
     return data
 
 
-def _prompt_text(q: Any) -> str:
-    text = q.prompt
+def _show_question(q: Any, console: Any) -> None:
+    console.print(f"\n[bold]{q.prompt}[/]", highlight=False)
     if q.choices:
-        text += "\n  " + "  ".join(f"{i}) {c}" for i, c in enumerate(q.choices, 1))
-    return text
+        console.print("  " + "   ".join(f"[cyan]{i}[/]) {c}" for i, c in enumerate(q.choices, 1)), highlight=False)
 
 
 def _default_text(q: Any) -> str | None:
@@ -145,7 +144,8 @@ def interactive(session_id: str | None = None, *, chat_model: Any = None, json_o
             q = step.question
             if q.error:
                 console.print(f"[red]{q.error}[/]", highlight=False)
-            raw = Prompt.ask(_prompt_text(q), default=_default_text(q), console=console, show_default=True)
+            _show_question(q, console)
+            raw = Prompt.ask(">", default=_default_text(q), console=console, show_default=True)
             cmd = (raw or "").strip().lower()
             if cmd in ("back", "b"):
                 step = adv.back()

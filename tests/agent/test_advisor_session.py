@@ -187,3 +187,17 @@ def test_unknown_model_is_reasked(fake_tools: dict[str, Any]) -> None:
     assert step.question.id == "model" and "gpt-17" in step.question.error
     step = adv.answer("")  # the embedded model
     assert step.kind == "done" and step.recommendation["prompt_quality"]["measured"] is True
+
+
+def test_advisor_can_be_driven_from_worker_threads() -> None:
+    """The TUI answers from a worker thread; the session store must accept that."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    adv = Advisor()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        step = pool.submit(adv.start, {"task": "tone", "goals": ["tone_style"], "test_set": ""}).result()
+        assert step.question.id == "quality_target"
+        step = pool.submit(adv.answer, "0.9").result()
+    step = adv.answer("0.95")
+    assert step.kind == "done" and step.recommendation["path"] == "prompts"
+    adv.close()

@@ -89,6 +89,7 @@ def test_why_without_a_model_cites_the_rules() -> None:
 def test_prompt_variants_are_proposed() -> None:
     model = FakeToolChatModel(responses=[call("propose_system_prompts", prompts=["You are A.", "You are B."])])
     assert llm.propose_prompt_variants(model, "route bank tickets", n=2) == ["You are A.", "You are B."]
+    assert Advisor().propose_prompts("anything") == []  # without a model: nothing, and no error
 
 
 # ------------------------------------------------------------------ the real OpenAI client, a local server
