@@ -53,6 +53,20 @@ def build_config(cls: Any, values: Iterable[tuple[tuple[str, ...], Any]]) -> Any
     return cls(**kwargs)
 
 
+def tool_module(name: str, *, needs: tuple[str, ...] = ()) -> Any:
+    """``tools.<name>``, or ``ToolFailed`` when this installation lacks it (the advice itself still works)."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"tools.{name}")
+    except ImportError as e:
+        raise ToolFailed(f"the {name} tool is not available in this installation ({e})") from e
+    missing = [n for n in needs if not hasattr(mod, n)]
+    if missing:
+        raise ToolFailed(f"the {name} tool lacks {', '.join(missing)} in this installation")
+    return mod
+
+
 def call_tool(name: str, fn: Callable[..., Any], *args: Any, session_id: str | None = None,
               log_args: dict[str, Any] | None = None, **kwargs: Any) -> Any:
     """Call a tool, logging it in the run log; user-facing errors become ``ToolFailed``."""
@@ -125,7 +139,7 @@ def summarise_prompt_eval(result: dict[str, Any]) -> dict[str, Any]:
 
 def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | None = None) -> dict[str, Any]:
     """Measure the plain prompt and the step-2 variants with the prompt-baseline tool."""
-    from tools import prompt_eval
+    prompt_eval = tool_module("prompt_eval")
 
     config = build_config(prompt_eval.PromptEvalConfig, [
         (("test", "test_path"), test_set), (("model",), model), (("variants",), PROMPT_VARIANTS),
@@ -159,7 +173,7 @@ def estimate_memory(params_b: float, method: str) -> tuple[float, list[Reason]]:
 # ------------------------------------------------------------------ the "go on" phase
 
 def clean_step(state: dict[str, Any]) -> dict[str, Any]:
-    from tools import data
+    data = tool_module("data", needs=("clean", "split"))
 
     out = session_dir(state.get("session_id")) / "clean.jsonl"
     report = call_tool("clean", data.clean, state["answers"]["data"], out, on_progress=progress_callback(),
@@ -170,7 +184,7 @@ def clean_step(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def split_step(state: dict[str, Any]) -> dict[str, Any]:
-    from tools import data
+    data = tool_module("data", needs=("clean", "split"))
 
     src = state["pipeline"]["clean"]["out"]
     out_dir = session_dir(state.get("session_id")) / "split"
@@ -181,7 +195,7 @@ def split_step(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def train_step(state: dict[str, Any]) -> dict[str, Any]:
-    from tools import train
+    train = tool_module("train")
 
     hp = (state.get("plan") or {}).get("hyperparameters") or {}
     lora = hp.get("lora") or {}
@@ -217,7 +231,7 @@ def _run_id(state: dict[str, Any]) -> str:
 
 def evaluate_step(state: dict[str, Any]) -> dict[str, Any]:
     """Test set once, a side-by-side table to read, and an A/B comparison against the base model."""
-    from tools import evaluate
+    evaluate = tool_module("evaluate")
 
     run_id = _run_id(state)
     test = state["pipeline"]["split"]["files"]["test"]
@@ -238,7 +252,7 @@ def evaluate_step(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def forgetting_step(state: dict[str, Any]) -> dict[str, Any]:
-    from tools import evaluate
+    evaluate = tool_module("evaluate")
 
     run_id = _run_id(state)
     result = call_tool("forgetting", evaluate.forgetting, run_id, on_progress=progress_callback(),
@@ -247,7 +261,7 @@ def forgetting_step(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def diagnose_step(state: dict[str, Any]) -> dict[str, Any]:
-    from tools import diagnose
+    diagnose = tool_module("diagnose")
 
     run_id = _run_id(state)
     result = call_tool("diagnose", diagnose.diagnose, run_id, session_id=state.get("session_id"),
