@@ -186,8 +186,10 @@ def lora_settings(complexity: str) -> tuple[dict[str, Any], list[Reason]]:
     """Rank 8 to start (16 for complex tasks), alpha = 2 x rank, dropout 0.05, all linear layers."""
     hp = knowledge.load().hyperparameters
     cfg = hp.lora_config
-    rank = 16 if complexity == "complex" else hp.rank_rule.start
-    row = next(r for r in hp.rank_selection if r.rank == rank)
+    # complex tasks take the rank the table reserves for them; everything else starts where the rule says
+    row = next((r for r in hp.rank_selection if complexity == "complex" and r.use_for == "complex tasks"), None)
+    row = row or next(r for r in hp.rank_selection if r.rank == hp.rank_rule.start)
+    rank = row.rank
     lora = {"r": rank, "lora_alpha": int(cfg.alpha_ratio * rank), "lora_dropout": cfg.lora_dropout,
             "target_modules": cfg.target_modules, "bias": cfg.bias}
     reasons = [why(hp.rank_rule.id), why(row.id, {"task_complexity": complexity, "r": rank}),
@@ -203,8 +205,9 @@ def hyperparameters(*, model_params_b: float, method_name: str, n_examples: int,
     ep = knowledge.epochs_for(n_examples)
     batch = knowledge.batch_for(gpu_memory_gb)
     wd = knowledge.weight_decay_for(n_examples)
-    # warm up longer for larger models (hp.warmup): the low end of 5-10% below 3B, the default above
-    warmup = hp.warmup.min_ratio if model_params_b < 3 else hp.warmup.default_ratio
+    # warm up longer for larger models (hp.warmup): the low end of 5-10% for the smallest size row, else the default
+    smallest = hp.learning_rate_by_model_size[0].size
+    warmup = hp.warmup.min_ratio if knowledge.size_row(model_params_b).size == smallest else hp.warmup.default_ratio
     es = hp.early_stopping
     plan: dict[str, Any] = {
         "learning_rate": lr.recommended,
