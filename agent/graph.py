@@ -210,14 +210,27 @@ def plan_training(state: AdvisorState) -> dict[str, Any]:
     return _decide(state, "plan_training", reasons + r, plan=plan, next="recommend")
 
 
+SUMMARY = {
+    "prompts": "Use prompts: no fine-tuning needed.",
+    "optimized_prompts": "Use (or keep improving) optimised prompts: fine-tuning is not the right tool here.",
+    "fine_tune": "Fine-tune",
+    "rag": "Use retrieval (RAG) for the information; do not fine-tune for it.",
+    "collect_more_data": "Collect more data first: fine-tuning on this little is risky.",
+}
+
+
 def build_recommendation(state: AdvisorState) -> dict[str, Any]:
     """The JSON document of ``tunewise advise --json`` (``recommendation``), from the state."""
     plan = state.get("plan") or {}
     decisions = state.get("decisions") or {}
     reasons = [r for node in (*DECISION_NODES, *PIPELINE_NODES) for r in decisions.get(node, [])]
     fine_tune = state.get("path") == "fine_tune"
+    summary = SUMMARY.get(state.get("path") or "", "")
+    if fine_tune:
+        summary += f" with {(state.get('method') or 'lora').upper()}."
     rec: dict[str, Any] = {
         "path": state.get("path"),
+        "summary": summary,
         "method": state.get("method") if fine_tune else None,
         "hyperparameters": plan.get("hyperparameters") if fine_tune else None,
         "memory_estimate_gb": plan.get("memory_estimate_gb") if fine_tune else None,

@@ -23,15 +23,15 @@ def chat_model(base_url: str | None = None, model: str | None = None, api_key: s
     from langchain_openai import ChatOpenAI
     from pydantic import SecretStr
 
-    base_url = base_url or os.environ.get("TUNEWISE_CHAT_BASE_URL")
+    base_url = base_url or os.environ.get("TUNEWISE_CHAT_BASE_URL") or os.environ.get("TUNEWISE_OPENAI_BASE_URL")
     model = model or os.environ.get("TUNEWISE_CHAT_MODEL") or "default"
     key = api_key or os.environ.get("TUNEWISE_CHAT_API_KEY") or os.environ.get("OPENAI_API_KEY") or "not-needed"
     return ChatOpenAI(base_url=base_url, model=model, api_key=SecretStr(key), temperature=0, timeout=timeout, max_retries=1)
 
 
 def chat_model_from_env() -> Any | None:
-    """The configured chat model, or ``None`` when TUNEWISE_CHAT_BASE_URL is not set."""
-    if not os.environ.get("TUNEWISE_CHAT_BASE_URL"):
+    """The configured chat model, or ``None`` when none is configured (TUNEWISE_CHAT_BASE_URL or TUNEWISE_CHAT_MODEL)."""
+    if not any(os.environ.get(v) for v in ("TUNEWISE_CHAT_BASE_URL", "TUNEWISE_OPENAI_BASE_URL", "TUNEWISE_CHAT_MODEL")):
         return None
     return chat_model()
 

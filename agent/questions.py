@@ -74,6 +74,7 @@ _Q = [
              help="A short run shows whether training moves the metric before paying for a long one."),
 ]
 QUESTIONS: dict[str, Question] = {q.id: q for q in _Q}
+ALIASES = {"data_path": "data", "train_data": "data", "base_model": "model"}  # other spellings scripts use
 INTEGER_IDS = {"n_examples", "gpus", "max_steps"}
 
 
@@ -193,6 +194,7 @@ def validate_answers(answers: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for qid, raw in answers.items():
+        qid = qid if qid in QUESTIONS or qid not in ALIASES or ALIASES[qid] in answers else ALIASES[qid]
         if qid not in QUESTIONS:
             values[qid] = raw
             continue

@@ -165,20 +165,13 @@ def interactive(session_id: str | None = None, *, chat_model: Any = None, json_o
         render_recommendation(step.recommendation or {}, console)
 
 
-_PATH_TEXT = {
-    "prompts": "Use prompts: no fine-tuning needed.",
-    "optimized_prompts": "Use (or keep improving) optimised prompts: fine-tuning is not the right tool here.",
-    "fine_tune": "Fine-tune.",
-    "rag": "Use retrieval (RAG) for the information; do not fine-tune for it.",
-    "collect_more_data": "Collect more data first: fine-tuning on this little is risky.",
-}
 
 
 def render_recommendation(rec: dict[str, Any], console: Any) -> None:
     """The recommendation for people: the path, the plan, and every reason with its rule id."""
     from rich.table import Table
 
-    console.print(f"\n[bold green]{_PATH_TEXT.get(rec.get('path') or '', rec.get('path'))}[/]")
+    console.print(f"\n[bold green]{rec.get('summary') or rec.get('path')}[/]")
     if rec.get("method"):
         console.print(f"Method: [bold]{rec['method']}[/]  (estimated training memory {rec.get('memory_estimate_gb')} GB)")
     hp = rec.get("hyperparameters") or {}

@@ -152,3 +152,13 @@ def test_unreachable_model_is_no_help_but_no_crash(monkeypatch: pytest.MonkeyPat
     step = adv.start(UP_TO_N)
     step = adv.answer("about two thousand")
     assert step.question.id == "n_examples" and step.question.error
+
+
+def test_chat_model_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for v in ("TUNEWISE_CHAT_BASE_URL", "TUNEWISE_OPENAI_BASE_URL", "TUNEWISE_CHAT_MODEL"):
+        monkeypatch.delenv(v, raising=False)
+    assert llm.chat_model_from_env() is None
+    monkeypatch.setenv("TUNEWISE_CHAT_BASE_URL", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("TUNEWISE_CHAT_MODEL", "qwen")
+    model = llm.chat_model_from_env()
+    assert model.model_name == "qwen" and "127.0.0.1:9" in str(model.openai_api_base)

@@ -57,3 +57,8 @@ def test_path_is_resolved(tmp_path: Path) -> None:
 def test_validate_answers_keeps_unknown_ids_and_reports_bad_ones() -> None:
     values, errors = validate_answers({"n_examples": "3k", "custom": 1, "task": "nope"})
     assert values == {"n_examples": 3000, "custom": 1} and set(errors) == {"task"}
+
+
+def test_aliases_map_onto_question_ids() -> None:
+    values, errors = validate_answers({"data_path": __file__, "demo": True})
+    assert not errors and values["data"].endswith("test_questions.py") and values["demo"] is True
