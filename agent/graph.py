@@ -190,11 +190,8 @@ def choose_method(state: AdvisorState) -> dict[str, Any]:
     gpus = _get(state, "gpus", updates)
     n = _get(state, "n_examples")
     method_name, reasons = routing.method(gpu, gpus, n)
-    params_b = _get(state, "model_params_b", updates)
-    estimate, r = pipeline.estimate_memory(params_b, method_name)
-    reasons += r + routing.fits(estimate, gpu, gpus, method_name)
-    plan = {**(state.get("plan") or {}), "memory_estimate_gb": estimate}
-    return _decide(state, "choose_method", reasons, **updates, method=method_name, plan=plan, next="plan_training")
+    _get(state, "model_params_b", updates)
+    return _decide(state, "choose_method", reasons, **updates, method=method_name, next="plan_training")
 
 
 @asking_node("plan_training")
@@ -206,8 +203,14 @@ def plan_training(state: AdvisorState) -> dict[str, Any]:
                                           n_examples=answers["n_examples"], gpu_memory_gb=answers["gpu_memory_gb"],
                                           complexity=plan.get("complexity", "unknown"))
     split, r = routing.split_plan(answers["n_examples"])
-    plan.update(hyperparameters=hp, split=split)
-    return _decide(state, "plan_training", reasons + r, plan=plan, next="recommend")
+    reasons += r
+    method_name = state["method"] or "lora"
+    # training memory at the planned per-device batch and rank, checked against the training machine
+    estimate, r = pipeline.estimate_memory(answers["model_params_b"], method_name, batch=hp["per_device_batch_size"],
+                                           lora_r=(hp.get("lora") or {}).get("r", 8))
+    reasons += r + routing.fits(estimate, answers["gpu_memory_gb"], answers["gpus"], method_name)
+    plan.update(hyperparameters=hp, split=split, memory_estimate_gb=estimate)
+    return _decide(state, "plan_training", reasons, plan=plan, next="recommend")
 
 
 SUMMARY = {

@@ -17,9 +17,6 @@ from agent import routing
 from agent.api import Reason
 from tools.types import ProgressEvent
 
-# The step-2 optimisations (dt.step2.*) the prompt-baseline tool is asked to try.
-PROMPT_VARIANTS = ["more_shots", "chain_of_thought", "output_format", "system_messages", "temperature_zero"]
-
 
 class ToolFailed(Exception):  # noqa: N818 - a graph signal carrying a user-facing message
     def __init__(self, message: str, *, user_input: bool = False, kind: str = "") -> None:
@@ -142,7 +139,7 @@ def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | 
     prompt_eval = tool_module("prompt_eval")
 
     config = build_config(prompt_eval.PromptEvalConfig, [
-        (("test", "test_path"), test_set), (("model",), model), (("variants",), PROMPT_VARIANTS),
+        (("test", "test_path"), test_set), (("model",), model), (("variants",), True),  # step 2: the dt.step2.* variants
         (("bar", "quality_bar"), bar),
     ])
     result = call_tool("prompt_eval", prompt_eval.run_prompt_eval, config, on_progress=progress_callback(),
@@ -154,7 +151,7 @@ def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | 
 
 # ------------------------------------------------------------------ memory estimate
 
-def estimate_memory(params_b: float, method: str) -> tuple[float, list[Reason]]:
+def estimate_memory(params_b: float, method: str, *, batch: int = 8, lora_r: int = 8) -> tuple[float, list[Reason]]:
     """``tools.estimate.estimate_memory`` when it is available, else the seed's memory table."""
     table_gb, reasons = routing.memory_estimate(params_b, method)
     try:
@@ -162,7 +159,7 @@ def estimate_memory(params_b: float, method: str) -> tuple[float, list[Reason]]:
     except ImportError:
         return table_gb, reasons
     try:
-        est = estimate.estimate_memory(params_b=params_b, method=method)
+        est = estimate.estimate_memory(params_b=params_b, method=method, batch=batch, lora_r=lora_r)
         gb = round(float(est["total_gb"]), 2)
     except Exception:  # noqa: BLE001 - the table is a sound fallback
         return table_gb, reasons
@@ -214,6 +211,9 @@ def train_step(state: dict[str, Any]) -> dict[str, Any]:
         (("lora_r", "r", "rank"), lora.get("r")),
         (("lora_alpha", "alpha"), lora.get("lora_alpha")),
         (("lora_dropout",), lora.get("lora_dropout")),
+        (("target_modules", "lora_target_modules"), lora.get("target_modules")),
+        (("lr_scheduler_type", "lr_scheduler"), hp.get("lr_scheduler")),
+        (("early_stopping_threshold",), (hp.get("early_stopping") or {}).get("threshold")),
         (("max_steps",), state["answers"].get("max_steps")),
         (("early_stopping_patience", "patience"), (hp.get("early_stopping") or {}).get("patience")),
     ])
@@ -302,4 +302,8 @@ def outcome_reasons(state: dict[str, Any]) -> list[Reason]:
         rid = iid if iid in index else f"diag.{iid}"
         if rid in index:
             reasons.append(routing.why(rid, issue))
+            fixes = issue.get("fixes") if isinstance(issue, dict) else None
+            first = fixes[0] if fixes and isinstance(fixes[0], dict) else {}
+            if first.get("id") in index:  # the first fix to try, with its parameters
+                reasons.append(routing.why(first["id"], first.get("params") or None))
     return reasons

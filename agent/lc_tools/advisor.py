@@ -54,11 +54,12 @@ def training_plan(model_params_b: float, method: Literal["full", "lora", "qlora"
 
 
 @tool
-def training_memory(model_params_b: float, method: Literal["full", "lora", "qlora"]) -> dict[str, Any]:
-    """Estimated training memory in GB for a model size (billions) and method."""
+def training_memory(model_params_b: float, method: Literal["full", "lora", "qlora"], batch: int = 8,
+                    lora_r: int = 8) -> dict[str, Any]:
+    """Estimated training memory in GB for a model size (billions), method, per-device batch and LoRA rank."""
     from agent import pipeline, routing
 
-    gb, reasons = pipeline.estimate_memory(model_params_b, method)
+    gb, reasons = pipeline.estimate_memory(model_params_b, method, batch=batch, lora_r=lora_r)
     return {"total_gb": gb, "reasons": routing.reasons_dicts(reasons)}
 
 

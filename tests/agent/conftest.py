@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from tools.types import ProgressEvent, emit
 class FakePromptEvalConfig:
     test: str
     model: str = "smollm2-135m-instruct"
-    variants: list[str] = field(default_factory=list)
+    variants: bool = False
 
 
 @dataclass
@@ -34,6 +34,7 @@ class FakeTrainConfig:
     warmup_ratio: float = 0.1
     lora_r: int = 8
     lora_alpha: int = 16
+    target_modules: str = "all-linear"
     max_steps: int | None = None
 
 
@@ -141,6 +142,12 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
     state["test_file"] = str(test_file)
     state["data_file"] = str(data_file)
     return state
+
+
+@pytest.fixture
+def memory_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide tools.estimate so the memory estimate comes from the seed's table (exact numbers to assert)."""
+    monkeypatch.setitem(sys.modules, "tools.estimate", None)
 
 
 @pytest.fixture(autouse=True)

@@ -110,7 +110,7 @@ def test_measured_variants_decide_step2(fake_tools: dict[str, Any]) -> None:
     ev = next(r["evidence"] for r in rec["reasons"] if r["rule"] == "dt.step2.quality_bar")
     assert ev["variant"] == "chain_of_thought" and ev["quality"] == 0.91
     config = fake_tools["calls"][0][1]
-    assert config.test == fake_tools["test_file"] and "chain_of_thought" in config.variants
+    assert config.test == fake_tools["test_file"] and config.variants is True
 
 
 def test_roi_on_the_seed_example() -> None:
@@ -128,7 +128,7 @@ def test_roi_skipped_without_numbers() -> None:
     assert "cost.fine_tuning" in rules(rec)
 
 
-def test_memory_that_does_not_fit_is_flagged() -> None:
+def test_memory_that_does_not_fit_is_flagged(memory_table: None) -> None:
     rec = advise(gpu_memory_gb=79, model_params_b=70, n_examples=3000)
     assert rec["method"] == "lora" and rec["memory_estimate_gb"] == 300
     assert "diag.out_of_memory.fix.qlora" in rules(rec)
@@ -208,6 +208,28 @@ def test_hyperparameter_rows(row: tuple[Any, ...]) -> None:
         assert hp["lora"]["target_modules"] == "all-linear" and hp["lora"]["lora_dropout"] == 0.05
         assert "hp.lr.correction.lora" in cited
     assert rec["memory_estimate_gb"] > 0
+
+
+def test_memory_estimate_uses_the_estimator_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    seen: dict[str, Any] = {}
+
+    def estimate_memory(params_b: float | None = None, model: Any = None, method: str = "lora", seq_len: int = 512,
+                        batch: int = 8, *, lora_r: int = 8, **kw: Any) -> dict[str, Any]:
+        seen.update(params_b=params_b, method=method, batch=batch, lora_r=lora_r)
+        return {"total_gb": 17.5}
+
+    fake = types.ModuleType("tools.estimate")
+    fake.estimate_memory = estimate_memory  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tools.estimate", fake)
+    rec = advise(gpu_memory_gb=16, model_params_b=7)
+    assert rec["memory_estimate_gb"] == 17.5
+    assert seen == {"params_b": 7, "method": "qlora", "batch": 1, "lora_r": 16}
+    ev = next(r["evidence"] for r in rec["reasons"] if r["rule"] == "hp.memory.qlora")
+    assert ev["table_gb"] == 12 and ev["tool"] == "tools.estimate"
+    assert "diag.out_of_memory.fix.smaller_model" in rules(rec)  # 17.5 GB does not fit in 16
 
 
 def test_rows_unreachable_through_fine_tune_path() -> None:

@@ -23,6 +23,7 @@ ANSWERS = {"task": "domain_language", "goals": ["quality", "latency"], "quality_
 def cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
     from agent import graph
 
+    monkeypatch.setitem(sys.modules, "tools.estimate", None)  # the seed's memory table: exact numbers
     monkeypatch.setattr(graph, "detect_device", lambda: {"kind": "cpu", "gpus": 0, "gpu_memory_gb": None})
 
 
