@@ -1,16 +1,193 @@
-"""CLI commands for this area (to be filled in by its issue)."""
+"""``tunewise advise``: the decision tree as a conversation, a script, or a diagram."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from cli.common import JsonOpt, human, print_json
+
+ANSWER_HINT = "type 'back' to revise the previous answer, 'why' for the reason, 'quit' to stop (the session is saved)"
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("advise")(advise)
 
 
-def interactive() -> None:
-    """The interactive advisor in a plain terminal."""
+def advise(
+    answers: str = typer.Option(None, "--answers", help="Answer the questions from a JSON or YAML file (asks nothing)."),
+    json_out: bool = JsonOpt,
+    resume: str = typer.Option(None, "--resume", help="Continue a saved session by its id."),
+    graph: bool = typer.Option(False, "--graph", help="Print the advisor's graph as a Mermaid diagram."),
+    model: str = typer.Option(None, "--model",
+                              help="Base URL of an OpenAI-compatible chat model (OpenAI, Ollama, vLLM, llama.cpp) "
+                                   "to understand free-text answers and explain decisions; optional."),
+    model_name: str = typer.Option(None, "--model-name", help="The chat model's name on that server."),
+) -> None:
+    """Should you fine-tune? Walk the decision tree: prompts first, then data, method and hyperparameters.
+
+    Every recommendation cites its rule ids and the evidence. Scripted use: --answers FILE --json prints
+    {"session_id", "recommendation": {"path", "method", "hyperparameters", "memory_estimate_gb", "roi", "reasons"}}.
+    """
+    if graph:
+        from agent.graph import mermaid
+
+        if json_out:
+            print_json({"mermaid": mermaid()})
+        else:
+            typer.echo(mermaid())
+        return
+    chat = None
+    if model:
+        from agent import llm
+
+        chat = llm.chat_model(model, model_name)
+    if answers is not None:
+        from agent.advisor import run_scripted
+        from cli.common import progress_bar
+
+        with progress_bar(json_out, "advise") as on_progress:
+            doc = run_scripted(load_answers(Path(answers)), session_id=resume, on_progress=on_progress)
+        if json_out:
+            print_json(doc)
+        else:
+            render_recommendation(doc["recommendation"], human(False))
+            human(False).print(f"[dim]session {doc['session_id']}[/]")
+        return
+    if resume:
+        from agent.advisor import Advisor
+        from tools.errors import InputError
+
+        if not Advisor(resume).exists():
+            raise InputError(f"no advisor session '{resume}'", where="--resume",
+                             fix="list sessions with `tunewise runs sql \"SELECT * FROM sessions\"`")
+    interactive(session_id=resume, chat_model=chat, json_out=json_out)
+
+
+def load_answers(path: Path) -> dict[str, Any]:
+    """Read an answers file: a mapping of question id -> value (optionally under an ``answers`` key)."""
+    from tools.errors import InputError
+
+    if not path.exists():
+        raise InputError(f"{path} does not exist", where=str(path), fix="give the path of a JSON or YAML answers file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as e:  # noqa: BLE001 - any parse error is the file's problem
+        raise InputError(f"cannot parse the answers file: {e}", where=str(path),
+                         fix="write a JSON object (or YAML mapping) of question id -> answer") from None
+    if isinstance(data, dict) and isinstance(data.get("answers"), dict):
+        data = data["answers"]
+    if not isinstance(data, dict):
+        raise InputError("the answers file must hold a mapping of question id -> answer", where=str(path),
+                         fix='e.g. {"task": "classification", "prompt_quality": 0.8}')
+    return data
+
+
+def _show_question(q: Any, console: Any) -> None:
+    console.print(f"\n[bold]{q.prompt}[/]", highlight=False)
+    if q.choices:
+        console.print("  " + "   ".join(f"[cyan]{i}[/]) {c}" for i, c in enumerate(q.choices, 1)), highlight=False)
+
+
+def _default_text(q: Any) -> str | None:
+    if q.default is None or q.default == "":
+        return None
+    if isinstance(q.default, list):
+        return ",".join(q.default)
+    if isinstance(q.default, bool):
+        return "yes" if q.default else "no"
+    return str(q.default)
+
+
+def _progress_printer(console: Any) -> Any:
+    last: dict[str, int] = {}
+
+    def on_progress(ev: Any) -> None:
+        # a line when a stage starts, at every tenth of it, and when it ends
+        total = ev.total or 0
+        tick = max(1, total // 10) if total else 1
+        if ev.stage not in last or ev.step - last[ev.stage] >= tick or (total and ev.step >= total):
+            last[ev.stage] = ev.step
+            info = " ".join(f"{k}={v:.4g}" for k, v in list(ev.metrics.items())[:3]) or ev.message
+            console.print(f"[dim]{ev.stage} {ev.step}/{total or '?'} {info}[/]", highlight=False)
+
+    return on_progress
+
+
+def interactive(session_id: str | None = None, *, chat_model: Any = None, json_out: bool = False,
+                answers: dict[str, Any] | None = None) -> None:
+    """The interactive advisor in a plain terminal (what `tunewise` falls back to without the TUI)."""
     from rich.console import Console
+    from rich.prompt import Prompt
 
-    Console().print("The advisor is not built yet. Try `tunewise doctor` or `tunewise --help`.")
+    from agent import llm
+    from agent.advisor import Advisor
+
+    console = human(json_out) if json_out else Console()
+    if chat_model is None:
+        chat_model = llm.chat_model_from_env()
+    adv = Advisor(session_id, chat_model=chat_model, on_progress=_progress_printer(console))
+    step = adv.start(answers)
+    console.print(f"[bold]tunewise advisor[/] — session [cyan]{adv.session_id}[/] ({ANSWER_HINT})", highlight=False)
+    try:
+        while step.kind == "question" and step.question is not None:
+            q = step.question
+            if q.error:
+                console.print(f"[red]{q.error}[/]", highlight=False)
+            _show_question(q, console)
+            raw = Prompt.ask(">", default=_default_text(q), console=console, show_default=True)
+            cmd = (raw or "").strip().lower()
+            if cmd in ("back", "b"):
+                step = adv.back()
+            elif cmd in ("why", "why?", "?", "help"):
+                console.print(adv.why(raw), highlight=False)
+            elif cmd in ("quit", "q", "exit"):
+                console.print(f"Saved. Resume with `tunewise advise --resume {adv.session_id}`.")
+                return
+            else:
+                step = adv.answer(raw)
+    except (KeyboardInterrupt, EOFError):
+        console.print(f"\nSaved. Resume with `tunewise advise --resume {adv.session_id}`.")
+        return
+    if json_out:
+        print_json({"session_id": adv.session_id, "recommendation": step.recommendation})
+    else:
+        render_recommendation(step.recommendation or {}, console)
+
+
+
+
+def render_recommendation(rec: dict[str, Any], console: Any) -> None:
+    """The recommendation for people: the path, the plan, and every reason with its rule id."""
+    from rich.table import Table
+
+    console.print(f"\n[bold green]{rec.get('summary') or rec.get('path')}[/]")
+    if rec.get("method"):
+        console.print(f"Method: [bold]{rec['method']}[/]  (estimated training memory {rec.get('memory_estimate_gb')} GB)")
+    hp = rec.get("hyperparameters") or {}
+    if hp:
+        t = Table(title="hyperparameters", show_header=False)
+        for k, v in hp.items():
+            t.add_row(k, json.dumps(v) if isinstance(v, (dict, list)) else str(v))
+        console.print(t)
+    if rec.get("roi"):
+        r = rec["roi"]
+        console.print(f"ROI: prompts ${r['prompt_cost']:,.0f} vs fine-tuning ${r['fine_tune_cost']:,.0f}"
+                      f" (ratio {r['ratio']}); needs > {r['min_quality_improvement']:.0%} quality gain.")
+    console.print("\n[bold]Why[/]")
+    for r in rec.get("reasons") or []:
+        ev = f"  [dim]{json.dumps(r['evidence'], default=str)}[/]" if r.get("evidence") is not None else ""
+        console.print(f"- [cyan]{r['rule']}[/] {r['text']}{ev}", highlight=False)
+    if rec.get("pipeline"):
+        console.print("\n[bold]Pipeline[/]")
+        console.print_json(json.dumps(rec["pipeline"], default=str))

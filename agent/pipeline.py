@@ -1,0 +1,309 @@
+"""The advisor's tool calls: prompt measurement, memory estimate, and the "go on" phase
+(clean -> split -> train -> evaluate -> forgetting -> diagnose).
+
+Tool modules are imported inside the functions (they are heavy, and built by other areas), every call is
+recorded in the run log, and long calls stream ``ProgressEvent``s through LangGraph's stream writer.
+A ``TunewiseError`` from a tool becomes ``ToolFailed`` so the graph can re-ask or stop cleanly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from agent import routing
+from agent.api import Reason
+from tools.types import ProgressEvent
+
+
+class ToolFailed(Exception):  # noqa: N818 - a graph signal carrying a user-facing message
+    def __init__(self, message: str, *, user_input: bool = False, kind: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.user_input = user_input
+        self.kind = kind  # the TunewiseError subclass name, e.g. "ModelNotFoundError"
+
+
+def progress_callback() -> Callable[[ProgressEvent], None] | None:
+    """Forward ProgressEvents to the graph's custom stream (a no-op outside a streaming run)."""
+    try:
+        from langgraph.config import get_stream_writer
+
+        writer = get_stream_writer()
+    except Exception:  # noqa: BLE001 - called outside a graph run
+        return None
+    return lambda ev: writer({"progress": ev.to_dict()})
+
+
+def build_config(cls: Any, values: Iterable[tuple[tuple[str, ...], Any]]) -> Any:
+    """Instantiate a config dataclass from values keyed by candidate field names (the first that exists wins)."""
+    names = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
+    kwargs: dict[str, Any] = {}
+    for aliases, value in values:
+        if value is None:
+            continue
+        name = next((a for a in aliases if names is None or a in names), None)
+        if name is not None and (names is not None or name == aliases[0]):
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def tool_module(name: str, *, needs: tuple[str, ...] = ()) -> Any:
+    """``tools.<name>``, or ``ToolFailed`` when this installation lacks it (the advice itself still works)."""
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"tools.{name}")
+    except ImportError as e:
+        raise ToolFailed(f"the {name} tool is not available in this installation ({e})") from e
+    missing = [n for n in needs if not hasattr(mod, n)]
+    if missing:
+        raise ToolFailed(f"the {name} tool lacks {', '.join(missing)} in this installation")
+    return mod
+
+
+def call_tool(name: str, fn: Callable[..., Any], *args: Any, session_id: str | None = None,
+              log_args: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """Call a tool, logging it in the run log; user-facing errors become ``ToolFailed``."""
+    from tools.errors import TunewiseError
+    from tools.runlog import RunLog
+
+    try:
+        with RunLog().tool_call(name, log_args or {}, session_id=session_id) as record:
+            result = fn(*args, **kwargs)
+            record["result"] = _jsonable(result)
+            if isinstance(result, dict) and result.get("run_id"):
+                record["run_id"] = result["run_id"]
+            return result
+    except TunewiseError as e:
+        kind = type(e).__name__
+        raise ToolFailed(e.render(), user_input=kind == "InputError", kind=kind) from e
+    except (TypeError, ValueError) as e:  # a config the tool does not accept
+        raise ToolFailed(f"{name}: {e}") from e
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_jsonable(v) for v in x]
+    if isinstance(x, (str, int, float, bool)) or x is None:
+        return x
+    if isinstance(x, Path):
+        return str(x)
+    if dataclasses.is_dataclass(x) and not isinstance(x, type):
+        return _jsonable(dataclasses.asdict(x))
+    return str(x)
+
+
+def session_dir(session_id: str | None) -> Path:
+    from tools import paths
+
+    p = paths.home() / "sessions" / (session_id or "scratch")
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+# ------------------------------------------------------------------ prompt baseline (steps 1 and 2)
+
+def _variant_list(variants: Any) -> list[dict[str, Any]]:
+    if isinstance(variants, dict):
+        return [{"name": k, **(v if isinstance(v, dict) else {"quality": v})} for k, v in variants.items()]
+    return [v for v in (variants or []) if isinstance(v, dict)]
+
+
+def summarise_prompt_eval(result: dict[str, Any]) -> dict[str, Any]:
+    """Plain prompt (step 1) and best variant (step 2) from a ``run_prompt_eval`` result."""
+    keys = ("quality", "ci95", "metric", "n", "latency_ms", "prompt_tokens", "run_id")
+    baseline = {k: result.get(k) for k in keys if result.get(k) is not None}
+    variants = [v for v in _variant_list(result.get("variants")) if v.get("quality") is not None]
+    best = result.get("best")
+    best_row = None
+    if isinstance(best, dict) and best.get("quality") is not None:
+        best_row = best
+    elif variants:
+        best_row = next((v for v in variants if v.get("name") == best), None) or max(variants, key=lambda v: v["quality"])
+    optimized = None
+    if best_row is not None:
+        optimized = {"quality": max(best_row["quality"], baseline["quality"]),
+                     "variant": best_row.get("name") or best_row.get("variant"),
+                     **{k: best_row[k] for k in ("ci95", "metric", "n") if k in best_row},
+                     "variants_tried": len(variants)}
+    return {"baseline": baseline, "optimized": optimized}
+
+
+def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | None = None) -> dict[str, Any]:
+    """Measure the plain prompt and the step-2 variants with the prompt-baseline tool."""
+    prompt_eval = tool_module("prompt_eval")
+
+    config = build_config(prompt_eval.PromptEvalConfig, [
+        (("test", "test_path"), test_set), (("model",), model), (("variants",), True),  # step 2: the dt.step2.* variants
+        (("bar", "quality_bar"), bar),
+    ])
+    result = call_tool("prompt_eval", prompt_eval.run_prompt_eval, config, on_progress=progress_callback(),
+                       session_id=session_id, log_args={"config": _jsonable(config)})
+    if not isinstance(result, dict) or result.get("quality") is None:
+        raise ToolFailed("the prompt baseline returned no quality score")
+    return summarise_prompt_eval(result)
+
+
+# ------------------------------------------------------------------ memory estimate
+
+def estimate_memory(params_b: float, method: str, *, batch: int = 8, lora_r: int = 8) -> tuple[float, list[Reason]]:
+    """``tools.estimate.estimate_memory`` when it is available, else the seed's memory table."""
+    table_gb, reasons = routing.memory_estimate(params_b, method)
+    try:
+        from tools import estimate
+    except ImportError:
+        return table_gb, reasons
+    try:
+        est = estimate.estimate_memory(params_b=params_b, method=method, batch=batch, lora_r=lora_r)
+        gb = round(float(est["total_gb"]), 2)
+    except Exception:  # noqa: BLE001 - the table is a sound fallback
+        return table_gb, reasons
+    return gb, [routing.why(reasons[0].rule, {"estimate_gb": gb, "table_gb": table_gb, "tool": "tools.estimate"},
+                            text=f"Estimated training memory: {gb:g} GB (the seed's table gives {table_gb:g} GB).")]
+
+
+# ------------------------------------------------------------------ the "go on" phase
+
+def clean_step(state: dict[str, Any]) -> dict[str, Any]:
+    data = tool_module("data", needs=("clean", "split"))
+
+    out = session_dir(state.get("session_id")) / "clean.jsonl"
+    report = call_tool("clean", data.clean, state["answers"]["data"], out, on_progress=progress_callback(),
+                       session_id=state.get("session_id"), log_args={"path": state["answers"]["data"], "out": str(out)})
+    report = dict(report)
+    report.pop("examples", None)  # the examples are in the file, not in the session state
+    return {"clean": _jsonable({**report, "out": str(report.get("out") or out)})}
+
+
+def split_step(state: dict[str, Any]) -> dict[str, Any]:
+    data = tool_module("data", needs=("clean", "split"))
+
+    src = state["pipeline"]["clean"]["out"]
+    out_dir = session_dir(state.get("session_id")) / "split"
+    seed = (state.get("plan") or {}).get("split", {}).get("seed", 42)
+    result = call_tool("split", data.split, src, out_dir, seed=seed, on_progress=progress_callback(),
+                       session_id=state.get("session_id"), log_args={"path": src, "out_dir": str(out_dir)})
+    return {"split": _jsonable(result)}
+
+
+def train_step(state: dict[str, Any]) -> dict[str, Any]:
+    train = tool_module("train")
+
+    hp = (state.get("plan") or {}).get("hyperparameters") or {}
+    lora = hp.get("lora") or {}
+    files = state["pipeline"]["split"]["files"]
+    config = build_config(train.TrainConfig, [
+        (("model", "base_model"), state["answers"].get("model")),
+        (("train", "train_path", "train_file"), files["train"]),
+        (("val", "val_path", "val_file"), files["val"]),
+        (("method",), state.get("method")),
+        (("learning_rate", "lr"), hp.get("learning_rate")),
+        (("epochs", "num_train_epochs"), hp.get("epochs")),
+        (("per_device_batch_size", "per_device_train_batch_size", "batch_size"), hp.get("per_device_batch_size")),
+        (("gradient_accumulation_steps", "grad_accum"), hp.get("gradient_accumulation_steps")),
+        (("weight_decay",), hp.get("weight_decay")),
+        (("warmup_ratio",), hp.get("warmup_ratio")),
+        (("lora_r", "r", "rank"), lora.get("r")),
+        (("lora_alpha", "alpha"), lora.get("lora_alpha")),
+        (("lora_dropout",), lora.get("lora_dropout")),
+        (("target_modules", "lora_target_modules"), lora.get("target_modules")),
+        (("lr_scheduler_type", "lr_scheduler"), hp.get("lr_scheduler")),
+        (("early_stopping_threshold",), (hp.get("early_stopping") or {}).get("threshold")),
+        (("max_steps",), state["answers"].get("max_steps")),
+        (("early_stopping_patience", "patience"), (hp.get("early_stopping") or {}).get("patience")),
+    ])
+    result = call_tool("train", train.train, config, on_progress=progress_callback(),
+                       session_id=state.get("session_id"), log_args={"config": _jsonable(config)})
+    return {"train": _jsonable(result)}
+
+
+def _run_id(state: dict[str, Any]) -> str:
+    run_id = (state["pipeline"].get("train") or {}).get("run_id")
+    if not run_id:
+        raise ToolFailed("training returned no run id")
+    return str(run_id)
+
+
+def evaluate_step(state: dict[str, Any]) -> dict[str, Any]:
+    """Test set once, a side-by-side table to read, and an A/B comparison against the base model."""
+    evaluate = tool_module("evaluate")
+
+    run_id = _run_id(state)
+    test = state["pipeline"]["split"]["files"]["test"]
+    sid = state.get("session_id")
+    out: dict[str, Any] = {}
+    out["evaluate"] = _jsonable(call_tool("evaluate_test", evaluate.evaluate_test, run_id, test,
+                                          on_progress=progress_callback(), session_id=sid,
+                                          log_args={"run_id": run_id, "test": test}))
+    for name, fn, args, kwargs in (
+        ("compare", evaluate.compare, (run_id, test), {"n": 30}),
+        ("ab", evaluate.ab, (state["answers"].get("model"), f"run:{run_id}", test), {}),
+    ):
+        try:
+            out[name] = _jsonable(call_tool(name, fn, *args, session_id=sid, log_args={"args": list(args)}, **kwargs))
+        except ToolFailed as e:  # optional steps: note the failure, keep the test-set result
+            out[name] = {"error": e.message}
+    return out
+
+
+def forgetting_step(state: dict[str, Any]) -> dict[str, Any]:
+    evaluate = tool_module("evaluate")
+
+    run_id = _run_id(state)
+    result = call_tool("forgetting", evaluate.forgetting, run_id, on_progress=progress_callback(),
+                       session_id=state.get("session_id"), log_args={"run_id": run_id})
+    return {"forgetting": _jsonable(result)}
+
+
+def diagnose_step(state: dict[str, Any]) -> dict[str, Any]:
+    diagnose = tool_module("diagnose")
+
+    run_id = _run_id(state)
+    result = call_tool("diagnose", diagnose.diagnose, run_id, session_id=state.get("session_id"),
+                       log_args={"run_id": run_id})
+    return {"diagnosis": _jsonable(result)}
+
+
+def outcome_reasons(state: dict[str, Any]) -> list[Reason]:
+    """Reasons for the pipeline's outcome: tested quality vs the best prompt, ROI bar, forgetting, diagnosis."""
+    import knowledge
+
+    pipe = state.get("pipeline") or {}
+    reasons: list[Reason] = []
+    if pipe.get("error"):
+        err = pipe["error"]
+        return [routing.why("principle.validation", err, text=f"The pipeline stopped at {err['step']}: {err['message']}")]
+    tested = (pipe.get("evaluate") or {}).get("quality")
+    prompt_q = state.get("best_prompt_quality")
+    if tested is not None:
+        ev: dict[str, Any] = {"test_quality": tested, "best_prompt_quality": prompt_q}
+        reasons.append(routing.why("eval.test_once", ev))
+        if prompt_q is not None:
+            gain = tested - prompt_q
+            need = knowledge.load().rules.roi.worth_it.min_quality_improvement
+            ev = {**ev, "gain": round(gain, 4), "needed": need}
+            verdict = "worth its cost" if gain > need else "not yet worth its cost"
+            reasons.append(routing.why("roi.worth_it", ev, text=f"The fine-tuned model gains {gain:+.1%} over the best "
+                                       f"prompt; more than {need:.0%} is needed, so it is {verdict}."))
+    if "forgetting" in pipe:
+        reasons.append(routing.why("eval.forgetting_check", pipe["forgetting"]))
+    diagnosis = pipe.get("diagnosis") or {}
+    index = knowledge.load().index
+    for issue in diagnosis.get("issues") or []:
+        if isinstance(issue, dict):
+            iid = next((str(issue[k]) for k in ("rule", "id", "issue", "name") if issue.get(k)), "")
+        else:
+            iid = str(issue)
+        rid = iid if iid in index else f"diag.{iid}"
+        if rid in index:
+            reasons.append(routing.why(rid, issue))
+            fixes = issue.get("fixes") if isinstance(issue, dict) else None
+            first = fixes[0] if fixes and isinstance(fixes[0], dict) else {}
+            if first.get("id") in index:  # the first fix to try, with its parameters
+                reasons.append(routing.why(first["id"], first.get("params") or None))
+    return reasons

@@ -1,0 +1,293 @@
+"""Pure routing functions: each takes answers (and measurements) and returns ``(decision, [Reason, ...])``.
+
+Every threshold is read from ``knowledge/`` through ``knowledge.lookup``; every reason cites the rule id it
+applied and the evidence (the user's numbers, or measured ones). No I/O, no LangGraph: the graph's nodes
+call these and route on the decision, so the tree can be tested as a table.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import knowledge
+from agent.api import Reason
+
+Path = Literal["prompts", "optimized_prompts", "fine_tune", "rag", "collect_more_data"]
+
+
+def why(rule_id: str, evidence: Any = None, *, text: str | None = None) -> Reason:
+    """A reason citing ``rule_id`` with its knowledge text (or ``text`` when the sentence needs numbers)."""
+    return Reason(rule_id, text or knowledge.rule(rule_id).text, evidence)
+
+
+def reasons_dicts(reasons: list[Reason]) -> list[dict[str, Any]]:
+    return [r.to_dict() for r in reasons]
+
+
+# ------------------------------------------------------------------ the decision tree, steps 1 and 2
+
+def quality_bar(target: float | None) -> tuple[float, list[Reason]]:
+    """The bar prompts must reach: the user's, or ``dt.quality_bar``'s default (0.90)."""
+    bar_rule = knowledge.load().rules.quality_bar
+    bar = bar_rule.default if target is None else float(target)
+    return bar, [why(bar_rule.id, {"bar": bar, "user_set": target is not None})]
+
+
+def step1_prompt(quality: float, bar: float, *, measured: dict[str, Any] | None = None
+                 ) -> tuple[Literal["prompts", "continue"], list[Reason]]:
+    """Step 1: a system prompt with 3-5 examples; at or above the bar, stop and use prompts."""
+    evidence = {"quality": quality, "bar": bar, "measured": measured is not None, **(measured or {})}
+    if quality >= bar:
+        return "prompts", [why("dt.step1.quality_bar", evidence)]
+    return "continue", [why("dt.step1", evidence, text=f"The plain prompt scores {quality:.1%}, below the "
+                            f"{bar:.0%} bar, so tunewise moves on to optimising the prompt.")]
+
+
+def step2_optimized(quality: float, bar: float, *, measured: dict[str, Any] | None = None
+                    ) -> tuple[Literal["optimized_prompts", "continue"], list[Reason]]:
+    """Step 2: more shots, chain-of-thought, format spec, other system messages, temperature 0."""
+    evidence = {"quality": quality, "bar": bar, "measured": measured is not None, **(measured or {})}
+    if quality >= bar:
+        steps = [why(a.id) for a in knowledge.load().rules.decision_tree[1].actions]
+        return "optimized_prompts", [why("dt.step2.quality_bar", evidence), *steps]
+    return "continue", [why("ftw.prompts_fail", evidence), why("dt.step3")]
+
+
+# ------------------------------------------------------------------ step 3: consider fine-tuning
+
+def goals_decision(goals: list[str] | None) -> tuple[Literal["rag", "optimized_prompts", "continue"], list[Reason]]:
+    """Goals: each is a fine-tune-when (``ftw.*``) or a don't-fine-tune-for (``dft.*``).
+
+    When no goal supports training, the don't-rules redirect: recent information to RAG, the rest to prompts.
+    """
+    goals = list(goals or ["quality"])
+    reasons: list[Reason] = []
+    supporting: list[str] = []
+    for g in goals:
+        row = knowledge.goal_rule(g)
+        reasons.append(why(row.rule, {"goal": g, "supports_fine_tuning": row.supports_fine_tuning}))
+        if row.supports_fine_tuning:
+            supporting.append(g)
+    if supporting:
+        return "continue", reasons
+    if "recent_information" in goals:
+        return "rag", reasons
+    return "optimized_prompts", reasons
+
+
+def task_decision(task: str) -> tuple[Literal["simple", "complex", "unknown"], list[Reason]]:
+    """Criterion 1: simple tasks are usually solved by prompts; complex ones are fine-tuning candidates.
+
+    A simple task whose optimised prompt has been measured below the bar still goes on: the measurement
+    outranks the rule of thumb, and the reason says so.
+    """
+    row = knowledge.task_rule(task)
+    return row.complexity, [why(row.id, {"task": task, "complexity": row.complexity})]
+
+
+def dataset_size(n_examples: int) -> tuple[Literal["prompts", "collect_more_data", "continue"], list[Reason]]:
+    """Criterion 2: under 100 prompts only; 100-999 collect more data; 1000+ fine-tuning is viable."""
+    band = knowledge.size_band(n_examples)
+    ev = {"n_examples": n_examples}
+    if band.id == "size.band.lt_100":
+        return "prompts", [why(band.id, ev), why("dft.few_examples", ev)]
+    if band.id == "size.band.100_1k":
+        return "collect_more_data", [why(band.id, ev)]
+    return "continue", [why(band.id, ev), why("ftw.min_examples", ev)]
+
+
+def performance(quality_target: float, latency_budget_ms: float | None, consistency: str | None
+                ) -> tuple[list[str], list[Reason]]:
+    """Criterion 4: returns the requirements that favour fine-tuning, and a reason for each criterion."""
+    favour: list[str] = []
+    reasons: list[Reason] = []
+    q = knowledge.quality_band(quality_target)
+    reasons.append(why(q.id, {"quality_target": quality_target}))
+    if q.recommendation != "prompts":
+        favour.append("quality")
+    if latency_budget_ms is not None:
+        lat = knowledge.latency_band(latency_budget_ms)
+        reasons.append(why(lat.id, {"latency_budget_ms": latency_budget_ms}))
+        if lat.recommendation != "prompts":
+            favour.append("latency")
+    if consistency:
+        c = knowledge.consistency_rule(consistency)
+        reasons.append(why(c.id, {"consistency": consistency}))
+        if c.recommendation != "prompts":
+            favour.append("consistency")
+    return favour, reasons
+
+
+ROI_INPUTS = ("prompt_dev_hours", "hourly_rate", "data_prep_hours", "training_cost")
+
+
+def cost_benefit(answers: dict[str, Any], *, prompt_quality: float | None = None
+                 ) -> tuple[dict[str, Any] | None, list[Reason]]:
+    """Criterion 3: the ROI formula on the user's numbers; ``None`` when they gave none."""
+    given = {k: answers.get(k) for k in ROI_INPUTS}
+    if any(v is None for v in given.values()):
+        missing = [k for k, v in given.items() if v is None]
+        return None, [why("cost.fine_tuning", {"roi": "not computed", "missing": missing})]
+    r = knowledge.roi(**{k: float(v) for k, v in given.items()})  # type: ignore[arg-type]
+    ratio = None if math.isinf(r.ratio) else round(r.ratio, 2)
+    roi = {
+        "inputs": given,
+        "prompt_cost": r.prompt_cost,
+        "fine_tune_cost": r.fine_tune_cost,
+        "ratio": ratio,
+        "min_quality_improvement": r.min_quality_improvement,
+    }
+    if prompt_quality is not None:
+        # what a fine-tuned model must score on the same test set to justify its cost
+        roi["target_quality"] = round(min(1.0, prompt_quality + r.min_quality_improvement), 4)
+    text = (f"Prompts cost ${r.prompt_cost:,.0f} and fine-tuning ${r.fine_tune_cost:,.0f}"
+            + (f", {ratio}x more" if ratio is not None else "")
+            + f"; it pays only if it gains more than {r.min_quality_improvement:.0%} quality.")
+    return roi, [why(r.rule_ids[0], roi, text=text), why(r.rule_ids[1])]
+
+
+# ------------------------------------------------------------------ method and plan
+
+def method(gpu_memory_gb: float, gpus: int, n_examples: int) -> tuple[str, list[Reason]]:
+    """The seed's selection chain: QLoRA under 24 GB, LoRA under 80 GB, full with 100k+ and 2+ GPUs, else LoRA."""
+    choice = knowledge.method_for(gpu_memory_gb, gpus, n_examples)
+    ev = {"gpu_memory_gb": gpu_memory_gb, "gpus": gpus, "n_examples": n_examples}
+    return choice.method, [why(i, ev) for i in choice.rule_ids]
+
+
+def memory_estimate(params_b: float, method_name: str) -> tuple[float, list[Reason]]:
+    """Training memory (GB) from the seed's memory table, scaled linearly between its 7B/13B/70B columns."""
+    row = next(r for r in knowledge.load().hyperparameters.memory_by_method if r.method == method_name)
+    points = sorted((float(k.rstrip("b")), v) for k, v in row.gb.items())
+    if params_b <= points[0][0]:
+        gb = points[0][1] * params_b / points[0][0]
+    elif params_b >= points[-1][0]:
+        gb = points[-1][1] * params_b / points[-1][0]
+    else:
+        (x0, y0), (x1, y1) = next((a, b) for a, b in zip(points, points[1:], strict=False) if a[0] <= params_b <= b[0])
+        gb = y0 + (y1 - y0) * (params_b - x0) / (x1 - x0)
+    gb = round(gb, 2)
+    return gb, [why(row.id, {"model_params_b": params_b, "method": method_name, "estimate_gb": gb})]
+
+
+def fits(estimate_gb: float, gpu_memory_gb: float, gpus: int, method_name: str) -> list[Reason]:
+    """A warning (citing the out-of-memory fixes) when the estimate exceeds the training machine."""
+    capacity = gpu_memory_gb * (gpus if method_name == "full" else 1)
+    if estimate_gb <= capacity:
+        return []
+    fix = "diag.out_of_memory.fix.qlora" if method_name != "qlora" else "diag.out_of_memory.fix.smaller_model"
+    return [why(fix, {"estimate_gb": estimate_gb, "available_gb": capacity},
+                text=f"The estimate ({estimate_gb:g} GB) exceeds the {capacity:g} GB available: "
+                     + knowledge.rule(fix).text)]
+
+
+def lora_settings(complexity: str) -> tuple[dict[str, Any], list[Reason]]:
+    """Rank 8 to start (16 for complex tasks), alpha = 2 x rank, dropout 0.05, all linear layers."""
+    hp = knowledge.load().hyperparameters
+    cfg = hp.lora_config
+    # complex tasks take the rank the table reserves for them; everything else starts where the rule says
+    row = next((r for r in hp.rank_selection if complexity == "complex" and r.use_for == "complex tasks"), None)
+    row = row or next(r for r in hp.rank_selection if r.rank == hp.rank_rule.start)
+    rank = row.rank
+    lora = {"r": rank, "lora_alpha": int(cfg.alpha_ratio * rank), "lora_dropout": cfg.lora_dropout,
+            "target_modules": cfg.target_modules, "bias": cfg.bias}
+    reasons = [why(hp.rank_rule.id), why(row.id, {"task_complexity": complexity, "r": rank}),
+               why("hp.lora.alpha", {"lora_alpha": lora["lora_alpha"]}), why("hp.lora.target_modules")]
+    return lora, reasons
+
+
+def hyperparameters(*, model_params_b: float, method_name: str, n_examples: int, gpu_memory_gb: float,
+                    complexity: str = "unknown") -> tuple[dict[str, Any], list[Reason]]:
+    """The training plan from the tables: learning rate, epochs, batch/accumulation, decay, warmup, stopping."""
+    hp = knowledge.load().hyperparameters
+    lr = knowledge.lr_for(model_params_b, method_name)  # type: ignore[arg-type]
+    ep = knowledge.epochs_for(n_examples)
+    batch = knowledge.batch_for(gpu_memory_gb)
+    wd = knowledge.weight_decay_for(n_examples)
+    # warm up longer for larger models (hp.warmup): the low end of 5-10% for the smallest size row, else the default
+    smallest = hp.learning_rate_by_model_size[0].size
+    warmup = hp.warmup.min_ratio if knowledge.size_row(model_params_b).size == smallest else hp.warmup.default_ratio
+    es = hp.early_stopping
+    plan: dict[str, Any] = {
+        "learning_rate": lr.recommended,
+        "learning_rate_range": [lr.lr_min, lr.lr_max],
+        "epochs": ep.recommended,
+        "epochs_range": [ep.min_epochs, ep.max_epochs],
+        "per_device_batch_size": batch.per_device,
+        "gradient_accumulation_steps": batch.gradient_accumulation,
+        "effective_batch_size": batch.effective,
+        "weight_decay": wd.value,
+        "warmup_ratio": warmup,
+        "lr_scheduler": hp.lr_schedule.scheduler,
+        "early_stopping": {"patience": es.patience, "threshold": es.threshold, "metric": es.metric},
+        "lora": None,
+    }
+    reasons = [why(i, {"model_params_b": model_params_b, "method": method_name, "learning_rate": lr.recommended})
+               for i in lr.rule_ids]
+    reasons += [why(ep.id, {"n_examples": n_examples, "epochs": ep.recommended}),
+                *[why(i, {"gpu_memory_gb": gpu_memory_gb, "per_device": batch.per_device,
+                          "accumulation": batch.gradient_accumulation, "below_table": batch.below_table})
+                  for i in batch.rule_ids],
+                why(wd.id, {"n_examples": n_examples, "weight_decay": wd.value}),
+                why(hp.warmup.id, {"warmup_ratio": warmup, "model_params_b": model_params_b}),
+                why(hp.lr_schedule.id), why(es.id)]
+    if method_name in ("lora", "qlora"):
+        plan["lora"], lora_reasons = lora_settings(complexity)
+        reasons += lora_reasons
+    return plan, reasons
+
+
+def split_plan(n_examples: int) -> tuple[dict[str, Any], list[Reason]]:
+    """Train/val/test fractions and counts (``data.split.*``), with the 100-row minimums."""
+    s = knowledge.split_ratios(n_examples)
+    plan = {"train": s.train, "val": s.val, "test": s.test, "n_train": s.n_train, "n_val": s.n_val,
+            "n_test": s.n_test, "seed": s.seed, "stratify_by": s.stratify_by, "feasible": s.feasible}
+    return plan, [why(i, {"n_examples": n_examples}) for i in s.rule_ids]
+
+
+# ------------------------------------------------------------------ the best-practice checklist
+
+def checklist(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Tick the 15 best-practice items from the evidence gathered so far in the session."""
+    answers = state.get("answers") or {}
+    measured = state.get("measured") or {}
+    plan = state.get("plan") or {}
+    pipe = state.get("pipeline") or {}
+    method_name = state.get("method")
+    n = answers.get("n_examples")
+    hp = plan.get("hyperparameters") or {}
+    train = pipe.get("train") or {}
+    facts: dict[str, tuple[bool, Any]] = {
+        "prompt_baseline_measured": (bool(measured), {"quality": measured.get("quality"), "n": measured.get("n")}
+                                     if measured else "reported by the user, not measured"),
+        "n_examples>=1000": (n is not None and n >= 1000, {"n_examples": n}),
+        "dataset_cleaned": ("clean" in pipe, _pick(pipe.get("clean"), "input_rows", "kept_rows", "removed")),
+        "split_created": ("split" in pipe, _pick(pipe.get("split"), "train", "val", "test")),
+        "metric_defined": (bool(measured.get("metric")) or "quality_target" in answers,
+                           {"metric": measured.get("metric"), "bar": state.get("bar")}),
+        "method_lora": (method_name in ("lora", "qlora"), {"method": method_name}),
+        "lr_in_range": (bool(hp) and hp["learning_rate_range"][0] <= hp["learning_rate"] <= hp["learning_rate_range"][1],
+                        {"learning_rate": hp.get("learning_rate"), "range": hp.get("learning_rate_range")}),
+        "epochs_3_5": (bool(hp) and 3 <= hp["epochs"] <= 5, {"epochs": hp.get("epochs")}),
+        "val_loss_monitored": (train.get("best_val_loss") is not None, {"best_val_loss": train.get("best_val_loss")}),
+        "runlog": (bool(state.get("session_id")), {"session_id": state.get("session_id")}),
+        "test_evaluated": ("evaluate" in pipe, _pick(pipe.get("evaluate"), "quality", "metric", "n")),
+        "manual_review": (False, {"side_by_side_rows": len((pipe.get("compare") or {}).get("rows") or [])}
+                          if "compare" in pipe else None),
+        "forgetting_checked": ("forgetting" in pipe, _pick(pipe.get("forgetting"), "preserved", "verdict")),
+        "ab_tested": ("ab" in pipe, _pick(pipe.get("ab"), "winner", "verdict", "delta")),
+        "hyperparameters_documented": (bool(hp), {"recorded_in": "run log (sessions.recommendation)"} if hp else None),
+    }
+    out: dict[str, dict[str, Any]] = {}
+    items = knowledge.load().checklist.checklist
+    for item in [*items.before, *items.during, *items.after]:
+        done, evidence = facts.get(item.evidence, (False, None))
+        out[item.id] = {"n": item.n, "done": bool(done), "text": item.text, "evidence": evidence}
+    return out
+
+
+def _pick(d: dict[str, Any] | None, *keys: str) -> dict[str, Any] | None:
+    if not isinstance(d, dict):
+        return None
+    return {k: d[k] for k in keys if k in d}

@@ -1,0 +1,33 @@
+"""The advisor's typed state: answers, measurements, decisions per node, and the recommendation.
+
+Everything here is plain JSON-like data so the SQLite checkpointer can store it and a session can resume
+in another process.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class AdvisorState(TypedDict, total=False):
+    session_id: str
+    answers: dict[str, Any]  # question id -> validated value (scripted answers are pre-filled here)
+    asked: list[str]  # ids answered interactively, in order (what `back` walks)
+    pending: str | None  # the question a node needs before it can decide
+    return_to: str | None  # the node that asked, resumed once the answer is in
+    next: str | None  # where the last decision node routes
+    go_back: bool  # set by `back`: the graph restarts from `intake` with one answer removed
+    ask_errors: dict[str, str]  # question id -> why the last value (e.g. an unreadable test set) failed
+    bar: float  # the quality bar (dt.quality_bar or the user's)
+    measured_cache: dict[str, dict[str, Any]]  # "<test>|<model>" -> summarised prompt-eval result
+    measured: dict[str, Any] | None  # the plain prompt's measurement in this session
+    measured_optimized: dict[str, Any] | None  # the best prompt variant's measurement
+    best_prompt_quality: float | None
+    decisions: dict[str, list[dict[str, Any]]]  # node -> reasons it applied (overwritten when it re-runs)
+    path: str | None  # prompts | optimized_prompts | fine_tune | rag | collect_more_data
+    method: str | None
+    plan: dict[str, Any]  # hyperparameters, memory estimate, roi, split, complexity
+    device: dict[str, Any] | None  # the local accelerator, detected once
+    recommendation: dict[str, Any] | None
+    pipeline: dict[str, Any]  # clean / split / train / evaluate / forgetting / ab / diagnosis results
+    status: str  # asking | recommended | done

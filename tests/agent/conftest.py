@@ -1,0 +1,158 @@
+"""Fakes for the tool modules the advisor calls (built by other areas in parallel)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tools.types import ProgressEvent, emit
+
+
+@dataclass
+class FakePromptEvalConfig:
+    test: str
+    model: str = "smollm2-135m-instruct"
+    variants: bool = False
+
+
+@dataclass
+class FakeTrainConfig:
+    model: str
+    train: str
+    val: str
+    method: str = "lora"
+    learning_rate: float = 2e-4
+    epochs: int = 3
+    per_device_batch_size: int = 8
+    gradient_accumulation_steps: int = 4
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    lora_r: int = 8
+    lora_alpha: int = 16
+    target_modules: str = "all-linear"
+    max_steps: int | None = None
+
+
+class Calls(list):  # type: ignore[type-arg]
+    def names(self) -> list[str]:
+        return [c[0] for c in self]
+
+
+@pytest.fixture
+def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any]:
+    """Install fake prompt_eval / data / train / evaluate / diagnose tools; returns their knobs and call log."""
+    import tools
+    import tools.data
+
+    state: dict[str, Any] = {"calls": Calls(), "baseline": 0.70, "variants": [("more_shots", 0.78), ("chain_of_thought", 0.82)],
+                             "test_quality": 0.95, "fail": None}
+    calls = state["calls"]
+
+    def run_prompt_eval(config: FakePromptEvalConfig, *, on_progress: Any = None) -> dict[str, Any]:
+        calls.append(("prompt_eval", config))
+        if state["fail"] == "prompt_eval":
+            from tools.errors import InputError
+
+            raise InputError("the test set has no labels", where=f"{config.test}:1:output", fix="add an output column")
+        if state["fail"] == "model" and config.model != "smollm2-135m-instruct":
+            from tools.errors import ModelNotFoundError
+
+            raise ModelNotFoundError(f"unknown model {config.model!r}", fix="use a local folder")
+        for i in range(3):
+            emit(on_progress, ProgressEvent("prompt_eval", i + 1, 3, {"quality": state["baseline"]}))
+        variants = [{"name": n, "quality": q} for n, q in state["variants"]]
+        best = max(variants, key=lambda v: v["quality"]) if variants else None
+        return {"quality": state["baseline"], "ci95": [0.6, 0.8], "metric": "accuracy", "n": 40, "latency_ms": 12.0,
+                "prompt_tokens": 300, "variants": variants, "run_id": "pe-1", "best": best and best["name"],
+                "reaches_bar": False}
+
+    def clean(path: str, out: Any, *, config: Any = None, report_path: Any = None, on_progress: Any = None) -> dict[str, Any]:
+        calls.append(("clean", path))
+        if state["fail"] == "clean":
+            from tools.errors import InputError
+
+            raise InputError("no usable rows", where=f"{path}:1", fix="check the format")
+        Path(out).write_text('{"messages": []}\n')
+        emit(on_progress, ProgressEvent("clean", 1, 1))
+        return {"input_rows": 1200, "kept_rows": 1100, "removed": {"duplicate": 100}, "flagged": 0,
+                "examples": [1, 2, 3], "histograms": {}, "dataset_sha256": "x", "out": str(out)}
+
+    def split(path: str, out_dir: Any, *, seed: int = 0, on_progress: Any = None) -> dict[str, Any]:
+        calls.append(("split", path, seed))
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        files = {k: str(Path(out_dir) / f"{k}.jsonl") for k in ("train", "val", "test")}
+        return {"train": 770, "val": 165, "test": 165, "files": files, "rule": "data.split.lt_5k", "warnings": []}
+
+    def train(config: FakeTrainConfig, *, on_progress: Any = None, should_stop: Any = None) -> dict[str, Any]:
+        calls.append(("train", config))
+        if state["fail"] == "train":
+            from tools.errors import OutOfMemoryError
+
+            raise OutOfMemoryError("CUDA out of memory", fix="use qlora")
+        for i in range(5):
+            emit(on_progress, ProgressEvent("train", i + 1, 5, {"loss": 2.0 - i * 0.3}))
+        return {"run_id": "run-1", "status": "completed", "best_val_loss": 0.8, "steps": 5, "train_seconds": 1.0,
+                "peak_memory_mb": 100, "artifacts": {"adapter": "/x/adapter"}}
+
+    def evaluate_test(run_id: str, test: str, *, metric: Any = None, on_progress: Any = None) -> dict[str, Any]:
+        calls.append(("evaluate_test", run_id, test))
+        return {"quality": state["test_quality"], "metric": "accuracy", "n": 165, "ci95": [0.9, 0.97]}
+
+    def compare(run_id: str, test: str, *, n: int = 30) -> dict[str, Any]:
+        calls.append(("compare", run_id, n))
+        return {"rows": [{"input": "a", "expected": "b", "base": "c", "tuned": "b"}] * 3}
+
+    def forgetting(run_id: str, *, probes: Any = None, on_progress: Any = None) -> dict[str, Any]:
+        calls.append(("forgetting", run_id))
+        return {"preserved": 0.95, "verdict": "ok"}
+
+    def ab(a: str, b: str, test: str, *, bar: float = 0.10) -> dict[str, Any]:
+        calls.append(("ab", a, b))
+        return {"winner": "b", "delta": 0.25}
+
+    def diagnose(run_id: str) -> dict[str, Any]:
+        calls.append(("diagnose", run_id))
+        return {"verdict": "overfitting", "issues": [{"id": "diag.overfitting"}], "next_config": {}}
+
+    pe = types.ModuleType("tools.prompt_eval")
+    pe.PromptEvalConfig = FakePromptEvalConfig  # type: ignore[attr-defined]
+    pe.run_prompt_eval = run_prompt_eval  # type: ignore[attr-defined]
+    tr = types.ModuleType("tools.train")
+    tr.TrainConfig = FakeTrainConfig  # type: ignore[attr-defined]
+    tr.train = train  # type: ignore[attr-defined]
+    ev = types.ModuleType("tools.evaluate")
+    for fn in (evaluate_test, compare, forgetting, ab):
+        setattr(ev, fn.__name__, fn)
+    dg = types.ModuleType("tools.diagnose")
+    dg.diagnose = diagnose  # type: ignore[attr-defined]
+    for name, mod in (("prompt_eval", pe), ("train", tr), ("evaluate", ev), ("diagnose", dg)):
+        monkeypatch.setitem(sys.modules, f"tools.{name}", mod)
+        monkeypatch.setattr(tools, name, mod, raising=False)
+    monkeypatch.setattr(tools.data, "clean", clean, raising=False)
+    monkeypatch.setattr(tools.data, "split", split, raising=False)
+    test_file = tmp_path / "test.jsonl"
+    test_file.write_text('{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "x"}]}\n')
+    data_file = tmp_path / "data.jsonl"
+    data_file.write_text(test_file.read_text() * 3)
+    state["test_file"] = str(test_file)
+    state["data_file"] = str(data_file)
+    return state
+
+
+@pytest.fixture
+def memory_table(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide tools.estimate so the memory estimate comes from the seed's table (exact numbers to assert)."""
+    monkeypatch.setitem(sys.modules, "tools.estimate", None)
+
+
+@pytest.fixture(autouse=True)
+def no_device_detection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never import torch to detect a GPU in advisor tests: report a CPU-only machine."""
+    from agent import graph
+
+    monkeypatch.setattr(graph, "detect_device", lambda: {"kind": "cpu", "gpus": 0, "gpu_memory_gb": None})

@@ -1,0 +1,217 @@
+"""Interactive sessions: interrupt/resume by id across Advisor instances, re-asking, back, the pipeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agent.advisor import Advisor
+from agent.api import Step
+from tools.types import ProgressEvent
+
+SCRIPT = {"task": "classification", "goals": "quality, consistency", "quality_target": "90%", "test_set": "",
+          "prompt_quality": "0.6", "optimized_prompt_quality": "72%", "n_examples": "2k", "latency_budget_ms": "",
+          "consistency": "high", "prompt_dev_hours": "", "gpu_memory_gb": "24", "gpus": "1", "model_params_b": "7",
+          "go_on": "no"}
+
+
+def drive(adv: Advisor, step: Step, answers: dict[str, Any], *, stop_at: str | None = None) -> Step:
+    while step.kind == "question" and step.question is not None:
+        qid = step.question.id
+        if qid == stop_at:
+            return step
+        assert step.question.error is None, (qid, step.question.error)
+        step = adv.answer(answers[qid])
+    return step
+
+
+def test_interrupt_resume_by_id_across_instances() -> None:
+    first = Advisor()
+    step = first.start()
+    assert step.kind == "question" and step.question.id == "task"
+    step = drive(first, step, SCRIPT, stop_at="n_examples")
+    sid = first.session_id
+    del first
+
+    second = Advisor(sid)  # a new instance, as after a restart
+    assert second.exists()
+    step = second.start()  # start on an existing session resumes it
+    assert step.question.id == "n_examples"
+    assert second.current().question.id == "n_examples"
+    assert step.answers["optimized_prompt_quality"] == 0.72
+    done = drive(second, step, SCRIPT)
+    assert done.kind == "done"
+    rec = done.recommendation
+    assert rec["path"] == "fine_tune" and rec["method"] == "lora"
+    assert done.answers["n_examples"] == 2000
+    assert [r.rule for r in done.path][:2] == ["dt.quality_bar", "dt.step1"]
+    # the checklist is ticked from evidence
+    assert done.checklist["chk.before.enough_examples"]["done"] is True
+    assert done.checklist["chk.before.prompts_first"]["done"] is False  # reported, not measured
+    assert done.checklist["chk.during.lora"]["done"] is True
+    assert done.checklist["chk.after.test_set"]["done"] is False
+    # and a third instance sees the finished session
+    assert Advisor(sid).current().recommendation == rec
+
+
+def test_bad_answers_are_reasked_with_the_reason() -> None:
+    adv = Advisor()
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9, "test_set": ""})
+    assert step.question.id == "prompt_quality"
+    for bad, words in (("lots", "not a number"), ("150%", "at most 1"), ("", "required"), ("-0.1", "at least 0")):
+        step = adv.answer(bad)
+        assert step.kind == "question" and step.question.id == "prompt_quality"
+        assert step.question.error and words in step.question.error, (bad, step.question.error)
+    step = adv.answer("0.95")
+    assert step.kind == "done" and step.recommendation["path"] == "prompts"
+
+
+def test_choice_and_path_answers_are_validated(tmp_path: Any) -> None:
+    adv = Advisor()
+    step = adv.start()
+    step = adv.answer("sorting")
+    assert step.question.id == "task" and "classification" in step.question.error
+    step = adv.answer("2")  # the number shown next to a choice
+    assert step.answers["task"] == "extraction"
+    step = adv.answer("quality, telepathy")
+    assert step.question.id == "goals" and "telepathy" in step.question.error
+    step = adv.answer("quality")
+    step = adv.answer("")  # quality_target: the default bar
+    assert step.answers["quality_target"] == 0.9
+    step = adv.answer(str(tmp_path / "missing.jsonl"))
+    assert step.question.id == "test_set" and "does not exist" in step.question.error
+
+
+def test_back_revises_the_previous_answer() -> None:
+    adv = Advisor()
+    step = adv.start()
+    step = adv.answer("classification")
+    step = adv.answer("quality")
+    assert step.question.id == "quality_target"
+    step = adv.back()
+    assert step.question.id == "goals" and "goals" not in step.answers
+    step = adv.answer("latency")
+    assert step.answers["goals"] == ["latency"]
+    step = adv.back()
+    step = adv.back()
+    assert step.question.id == "task"
+    step = adv.back()  # nothing earlier: the same question, with a note
+    assert step.question.id == "task" and step.question.error
+
+
+def test_back_from_the_final_recommendation() -> None:
+    adv = Advisor()
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9, "test_set": ""})
+    step = adv.answer("0.95")
+    assert step.kind == "done" and step.recommendation["path"] == "prompts"
+    step = adv.back()
+    assert step.kind == "question" and step.question.id == "prompt_quality"
+    step = adv.answer("0.5")
+    assert step.question.id == "optimized_prompt_quality"
+    assert step.recommendation is None
+
+
+def test_pipeline_runs_the_tools_streams_progress_and_ticks_the_checklist(fake_tools: dict[str, Any]) -> None:
+    events: list[ProgressEvent] = []
+    adv = Advisor(on_progress=events.append)
+    answers = {**SCRIPT, "test_set": fake_tools["test_file"], "model": "smollm2-135m-instruct", "go_on": "yes",
+               "data": fake_tools["data_file"], "max_steps": "20"}
+    step = drive(adv, adv.start(), answers)
+    assert step.kind == "done"
+    names = fake_tools["calls"].names()
+    assert names == ["prompt_eval", "clean", "split", "train", "evaluate_test", "compare", "ab", "forgetting", "diagnose"]
+    config = fake_tools["calls"][3][1]
+    assert config.method == "lora" and config.learning_rate == 2e-4 and config.max_steps == 20
+    assert config.per_device_batch_size == 2 and config.gradient_accumulation_steps == 16 and config.lora_r == 8
+    assert {e.stage for e in events} >= {"prompt_eval", "clean", "train"}
+    assert [e.metrics["loss"] for e in events if e.stage == "train"][0] == 2.0
+    rec = step.recommendation
+    assert rec["pipeline"]["train"]["run_id"] == "run-1"
+    assert "examples" not in rec["pipeline"]["clean"]
+    cited = [r["rule"] for r in rec["reasons"]]
+    assert {"eval.test_once", "roi.worth_it", "eval.forgetting_check", "diag.overfitting"} <= set(cited)
+    worth = next(r for r in rec["reasons"] if r["rule"] == "roi.worth_it")
+    assert worth["evidence"]["gain"] == 0.13  # 0.95 tested vs 0.82 best measured prompt
+    done = {k for k, v in step.checklist.items() if v["done"]}
+    assert {"chk.before.prompts_first", "chk.before.clean_data", "chk.before.split", "chk.after.test_set",
+            "chk.after.forgetting", "chk.after.ab_test", "chk.during.val_loss", "chk.after.document"} <= done
+    # answers, decisions and tool calls are in the run log
+    from tools.runlog import RunLog
+
+    log = RunLog()
+    sid = adv.session_id
+    calls = log.query("SELECT name, status FROM tool_calls WHERE session_id = ? ORDER BY started_at", [sid])
+    assert [c["name"] for c in calls] == names and {c["status"] for c in calls} == {"ok"}
+    assert log.query("SELECT count(*) AS n FROM answers WHERE session_id = ?", [sid])[0]["n"] == len(step.answers)
+    assert log.query("SELECT count(*) AS n FROM decisions WHERE session_id = ?", [sid])[0]["n"] == len(rec["reasons"])
+    assert log.query("SELECT status FROM sessions WHERE session_id = ?", [sid])[0]["status"] == "done"
+
+
+def test_unusable_test_set_is_reasked_with_the_tool_error(fake_tools: dict[str, Any]) -> None:
+    fake_tools["fail"] = "prompt_eval"
+    adv = Advisor()
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9,
+                      "test_set": fake_tools["test_file"], "model": "smollm2-135m-instruct"})
+    assert step.question.id == "test_set" and "no labels" in step.question.error
+    step = adv.answer("")
+    assert step.question.id == "prompt_quality"
+
+
+def test_a_failing_training_run_stops_the_pipeline_cleanly(fake_tools: dict[str, Any]) -> None:
+    fake_tools["fail"] = "train"
+    adv = Advisor()
+    answers = {**SCRIPT, "go_on": "yes", "data": fake_tools["data_file"], "model": "", "max_steps": ""}
+    step = drive(adv, adv.start(), answers)
+    assert step.kind == "done"
+    pipe = step.recommendation["pipeline"]
+    assert pipe["error"]["step"] == "train_model" and "out of memory" in pipe["error"]["message"]
+    assert "evaluate" not in pipe
+    assert step.recommendation["reasons"][-1]["rule"] == "principle.validation"
+
+
+def test_bad_data_file_is_reasked(fake_tools: dict[str, Any]) -> None:
+    fake_tools["fail"] = "clean"
+    adv = Advisor()
+    answers = {**SCRIPT, "go_on": "yes", "data": fake_tools["data_file"], "model": "", "max_steps": ""}
+    step = adv.start()
+    while step.kind == "question" and not (step.question.id == "data" and step.question.error):
+        step = adv.answer(answers[step.question.id])
+    assert step.question.id == "data" and "no usable rows" in step.question.error
+
+
+def test_unknown_model_is_reasked(fake_tools: dict[str, Any]) -> None:
+    fake_tools["fail"] = "model"
+    fake_tools["baseline"] = 0.95
+    adv = Advisor()
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9,
+                      "test_set": fake_tools["test_file"], "model": "gpt-17"})
+    assert step.question.id == "model" and "gpt-17" in step.question.error
+    step = adv.answer("")  # the embedded model
+    assert step.kind == "done" and step.recommendation["prompt_quality"]["measured"] is True
+
+
+def test_advisor_can_be_driven_from_worker_threads() -> None:
+    """The TUI answers from a worker thread; the session store must accept that."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    adv = Advisor()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        step = pool.submit(adv.start, {"task": "tone", "goals": ["tone_style"], "test_set": ""}).result()
+        assert step.question.id == "quality_target"
+        step = pool.submit(adv.answer, "0.9").result()
+    step = adv.answer("0.95")
+    assert step.kind == "done" and step.recommendation["path"] == "prompts"
+    adv.close()
+
+
+def test_missing_tool_modules_stop_the_pipeline_with_a_message(fake_tools: dict[str, Any], monkeypatch: Any) -> None:
+    """Without a tool area installed, 'go on' ends with a clear message instead of a traceback."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "tools.train", None)  # importing it now fails
+    adv = Advisor()
+    answers = {**SCRIPT, "go_on": "yes", "data": fake_tools["data_file"], "model": "", "max_steps": ""}
+    step = drive(adv, adv.start(), answers)
+    assert step.kind == "done"
+    err = step.recommendation["pipeline"]["error"]
+    assert err["step"] == "train_model" and "train tool is not available" in err["message"]
+    assert fake_tools["calls"].names() == ["clean", "split"]

@@ -1,0 +1,98 @@
+"""``tunewise advise``: scripted JSON, errors naming the missing answer, the diagram, interactive + resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+
+REPO = Path(__file__).resolve().parents[2]
+ANSWERS = {"task": "domain_language", "goals": ["quality", "latency"], "quality_target": 0.9, "test_set": "",
+           "prompt_quality": 0.6, "optimized_prompt_quality": 0.7, "n_examples": 3000, "gpu_memory_gb": 16,
+           "gpus": 1, "model_params_b": 7, "prompt_dev_hours": 4, "hourly_rate": 100, "data_prep_hours": 40,
+           "training_cost": 500}
+
+
+@pytest.fixture(autouse=True)
+def cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent import graph
+
+    monkeypatch.setitem(sys.modules, "tools.estimate", None)  # the seed's memory table: exact numbers
+    monkeypatch.setattr(graph, "detect_device", lambda: {"kind": "cpu", "gpus": 0, "gpu_memory_gb": None})
+
+
+def test_scripted_json_document(tmp_path: Path) -> None:
+    f = tmp_path / "answers.json"
+    f.write_text(json.dumps(ANSWERS))
+    r = CliRunner().invoke(app, ["advise", "--answers", str(f), "--json"])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert set(doc) == {"session_id", "recommendation"}
+    rec = doc["recommendation"]
+    assert rec["path"] == "fine_tune" and rec["method"] == "qlora"
+    assert set(rec["hyperparameters"]) >= {"learning_rate", "epochs", "per_device_batch_size",
+                                          "gradient_accumulation_steps", "weight_decay", "warmup_ratio", "lora"}
+    assert rec["memory_estimate_gb"] == 12 and rec["roi"]["ratio"] == 11.25
+    assert all({"rule", "text", "evidence"} <= set(r) for r in rec["reasons"])
+
+
+def test_scripted_yaml_and_human_output(tmp_path: Path) -> None:
+    import yaml
+
+    f = tmp_path / "answers.yaml"
+    f.write_text(yaml.safe_dump({"answers": {**ANSWERS, "goals": ["recent_information"]}}))
+    r = CliRunner().invoke(app, ["advise", "--answers", str(f)])
+    assert r.exit_code == 0, r.output
+    assert "retrieval" in r.stdout and "dft.recent_information" in r.stdout
+
+
+def test_missing_required_answer_is_an_error_naming_it(tmp_path: Path) -> None:
+    f = tmp_path / "answers.json"
+    f.write_text(json.dumps({k: v for k, v in ANSWERS.items() if k != "gpu_memory_gb"}))
+    r = subprocess.run([sys.executable, "-m", "cli", "advise", "--answers", str(f), "--json"], cwd=REPO,
+                       capture_output=True, text=True, timeout=120, env={**__import__("os").environ,
+                                                                          "CUDA_VISIBLE_DEVICES": ""})
+    assert r.returncode == 2
+    doc = json.loads(r.stdout)  # still exactly one JSON document on stdout
+    assert "gpu_memory_gb" in doc["error"]["what"] and doc["error"]["error"] == "InputError"
+    assert "Traceback" not in r.stderr
+
+
+def test_graph_prints_mermaid() -> None:
+    r = CliRunner().invoke(app, ["advise", "--graph"])
+    assert r.exit_code == 0
+    assert r.stdout.lstrip().startswith("---") and "graph TD;" in r.stdout and "prompt_baseline" in r.stdout
+
+
+def test_readme_diagram_is_current() -> None:
+    from agent.graph import mermaid
+
+    doc = (REPO / "docs" / "advisor.md").read_text()
+    assert mermaid().strip() in doc, "regenerate with `tunewise advise --graph` and paste into docs/advisor.md"
+
+
+def test_interactive_reask_back_quit_then_resume() -> None:
+    runner = CliRunner()
+    # task, goals, bar (default), no test set, a bad score (re-asked), back to the test set, quit
+    first = runner.invoke(app, ["advise"], input="1\nquality\n\n\nlots\nback\n\nquit\n")
+    assert first.exit_code == 0, first.output
+    assert "not a number" in first.output
+    sid = first.output.split("--resume ")[-1].split("`")[0].strip()
+    assert sid.startswith("adv-")
+    # resume: the pending question is prompt_quality again; answer through to a prompts recommendation
+    second = runner.invoke(app, ["advise", "--resume", sid], input="0.95\n")
+    assert second.exit_code == 0, second.output
+    assert "Use prompts" in second.output and "dt.step1.quality_bar" in second.output
+
+
+def test_resume_unknown_session_is_an_error() -> None:
+    from tools.errors import InputError
+
+    r = CliRunner().invoke(app, ["advise", "--resume", "adv-nope"])
+    assert isinstance(r.exception, InputError) and "adv-nope" in str(r.exception)
