@@ -133,6 +133,14 @@ class FakeServices:
         return FakeTrainingProcess(events, {"run_id": "train-fake", "status": "completed", "best_val_loss": 0.6,
                                             "steps": 20, "train_seconds": 12.5, "peak_memory_mb": 900.0})
 
+    def spotcheck(self, path: str, n: int = 100) -> FakeSpotCheck:
+        self.spot = FakeSpotCheck()
+        return self.spot
+
+    def accept_rule(self, rule: dict[str, Any]) -> str:
+        self.calls.append(("accept_rule", rule))
+        return "/tmp/accepted_rules.jsonl"
+
     def diagnose(self, run_id: str) -> dict[str, Any]:
         return {"verdict": "healthy", "issues": [{"rule": "diag.ok", "text": "validation loss kept falling"}],
                 "next_config": None}
@@ -150,6 +158,29 @@ class FakeServices:
                 "flagged": {"label_conflict": 3}, "out": out,
                 "examples": {"exact_duplicate": [{"line": 4, "text": "where is my parcel"}]},
                 "histograms": {"0-16": 120, "16-32": 260, "32-64": 90}}
+
+
+class FakeSpotCheck:
+    def __init__(self, n: int = 3) -> None:
+        self.items = [{"idx": i, "example": {"messages": [{"role": "user", "content": f"ticket {i}"},
+                                                          {"role": "assistant", "content": "billing"}]}}
+                      for i in range(n)]
+        self.pos = 0
+        self.verdicts: list[tuple[int, str, str | None]] = []
+
+    def next(self) -> dict[str, Any] | None:
+        done = {v[0] for v in self.verdicts}
+        for item in self.items:
+            if item["idx"] not in done:
+                return item
+        return None
+
+    def verdict(self, idx: int, verdict: str, reason: str | None = None) -> None:
+        self.verdicts.append((idx, verdict, reason))
+
+    def propose_rule(self) -> dict[str, Any] | None:
+        bad = [v for v in self.verdicts if v[1] == "bad"]
+        return {"rule": "drop_if_contains", "pattern": "ticket 1", "because": bad[0][2]} if bad else None
 
 
 def fake_advisor_factory(**kwargs: Any) -> FakeAdvisor:

@@ -22,6 +22,7 @@ class DataView(Vertical):
     BINDINGS = [Binding("g", "verdict('good')", "Good", show=False),
                 Binding("b", "verdict('bad')", "Bad", show=False),
                 Binding("s", "verdict('skip')", "Skip", show=False)]
+    can_focus = True  # focused during a spot-check, so g / b / s reach it
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
