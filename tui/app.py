@@ -44,7 +44,7 @@ class TunewiseApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("ctrl+b", "back", "Back"),
-        *[Binding(f"f{i}", f"show_tab('{tab}')", title, show=i <= 6) for i, (tab, title) in enumerate(TABS, 1)],
+        *[Binding(f"f{i}", f"show_tab('{tab}')", title, show=False) for i, (tab, title) in enumerate(TABS, 1)],
     ]
 
     def __init__(self, *, advisor_factory: Callable[..., Any] | None = None,
@@ -75,6 +75,8 @@ class TunewiseApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        for widget in self.query(".toolbar Button, .toolbar Input"):
+            widget.compact = True  # type: ignore[attr-defined]
         self.call_after_refresh(self._first_paint)
         self._check_size(self.size.width, self.size.height)
 

@@ -46,7 +46,7 @@ class AdvisorView(Horizontal):
     def compose(self) -> ComposeResult:
         with Vertical(id="conversation-col"):
             yield VerticalScroll(id="conversation")
-            yield Static("", id="advisor-status")
+            yield Static("", id="advisor-status", classes="-empty")
             yield Vertical(id="question-slot")
         with VerticalScroll(id="side"):
             yield DecisionPath(id="decision-path")
@@ -61,16 +61,16 @@ class AdvisorView(Horizontal):
     def say(self, text: str, *, classes: str = "advisor-line") -> None:
         conv = self.query_one("#conversation", VerticalScroll)
         conv.mount(Static(text, classes=classes))
-        conv.scroll_end(animate=False)
+        conv.call_after_refresh(conv.scroll_end, animate=False, immediate=True)
 
     def set_status(self, text: str) -> None:
-        self.query_one("#advisor-status", Static).update(text)
+        status = self.query_one("#advisor-status", Static)
+        status.update(text)
+        status.set_class(not text, "-empty")
 
     async def ask(self, q: Question, *, can_go_back: bool = True) -> None:
         slot = self.query_one("#question-slot", Vertical)
         await slot.remove_children()
-        if q.error is None:
-            self.say(f"[b]?[/b] {escape(q.prompt)}", classes="asked")
         await slot.mount(QuestionInput(q, free_text=self.app.chat_enabled and q.id != "_start",  # type: ignore[attr-defined]
                                  can_go_back=can_go_back, id="question"))
 
@@ -138,6 +138,9 @@ class AdvisorView(Horizontal):
     @on(QuestionInput.Answered)
     def answered(self, message: QuestionInput.Answered) -> None:
         message.stop()
+        current = self.question
+        if current is not None:
+            self.say(f"[b]?[/b] {escape(current.question.prompt)}", classes="asked")
         self.say(f"› {escape(_show(message.value))}", classes="answer")
         if message.question_id == "_start":
             demo = message.value == "the built-in demo task"

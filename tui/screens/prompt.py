@@ -20,7 +20,7 @@ class PromptView(Vertical):
             yield Input(placeholder="labelled examples to score prompts on", id="prompt-data",
                         suggester=PathSuggester())
             yield Button("Run baseline", id="prompt-run", variant="primary")
-        yield ProgressBar(id="prompt-progress", show_eta=False)
+        yield ProgressBar(id="prompt-progress", show_eta=False, classes="-hidden")
         yield Static("Measure prompts first: most tasks never need training.", id="prompt-summary")
         table: DataTable[str] = DataTable(id="prompt-table", cursor_type="row", zebra_stripes=True)
         yield table
@@ -35,6 +35,7 @@ class PromptView(Vertical):
             self.query_one("#prompt-summary", Static).update("[red]Give a data file first.[/red]")
             return
         self.query_one("#prompt-summary", Static).update("scoring prompt variants…")
+        self.query_one("#prompt-progress", ProgressBar).remove_class("-hidden")
         self.run_eval(path)
 
     @work(thread=True, exclusive=True, group="prompt")
@@ -59,6 +60,7 @@ class PromptView(Vertical):
 
     def on_task_done(self, message: TaskDone) -> None:
         message.stop()
+        self.query_one("#prompt-progress", ProgressBar).add_class("-hidden")
         if message.error:
             self.query_one("#prompt-summary", Static).update(f"[red]✗ {escape(message.error)}[/red]")
             return

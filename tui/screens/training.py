@@ -36,7 +36,7 @@ class TrainingView(Vertical):
             yield Button("Start", id="train-start", variant="primary")
             yield Button("Cancel", id="train-cancel", variant="error", disabled=True)
             yield Button("Resume", id="train-resume", disabled=True)
-        yield ProgressBar(id="train-progress", show_eta=False)
+        yield ProgressBar(id="train-progress", show_eta=False, classes="-hidden")
         yield Static("No run yet.", id="train-stats")
         yield LossChart(id="loss-chart")
         yield Static("", id="train-diagnosis")
@@ -56,7 +56,9 @@ class TrainingView(Vertical):
                 chart.add_point("val", step, m[k])
                 break
         if event.get("total"):
-            self.query_one("#train-progress", ProgressBar).update(total=event["total"], progress=step)
+            bar = self.query_one("#train-progress", ProgressBar)
+            bar.remove_class("-hidden")
+            bar.update(total=event["total"], progress=step)
         if m.get("run_id") or event.get("run_id"):
             self.run_id = str(m.get("run_id") or event.get("run_id"))
         self.last.update({k: v for k, v in m.items() if v is not None})

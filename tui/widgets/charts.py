@@ -77,9 +77,13 @@ class LossChart(Widget):
                 t.append(ch, style=style)
             t.append("\n")
         t.append(" " * axis_w + "└" + "─" * plot_w + "\n", style="dim")
-        t.append(f"{'step':>{axis_w}} {int(x0)}".ljust(axis_w + plot_w - 6) + f"{int(x1):>6}  ", style="dim")
+        left, right = f"{'step':>{axis_w - 1}} {int(x0)}", f"{int(x1)}"
+        legend_len = sum(len(label) + 2 for label, _ in legend)
+        gap = max(axis_w + 1 + plot_w - len(left) - len(right) - legend_len, 2)
+        t.append(left + " " * (gap // 2), style="dim")
         for label, colour in legend:
             t.append(label + "  ", style=colour)
+        t.append(" " * (gap - gap // 2) + right, style="dim")
         return t
 
 

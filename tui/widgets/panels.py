@@ -90,7 +90,7 @@ class Checklist(Static):
         return {}
 
     def refresh_text(self) -> None:
-        t = Text()
+        t = Text(no_wrap=True, overflow="ellipsis")
         if not self.items:
             t.append("loading…", style="dim")
         else:

@@ -102,14 +102,14 @@ class QuestionInput(Vertical):
             yield Static(q.help, classes="q-help", markup=False)
         yield from self._control()
         yield Static(q.error or "", id="q-error", classes="q-error" + ("" if q.error else " -empty"), markup=False)
-        if q.default not in (None, "", []):
-            yield Static(f"default: {self._default_text()}", classes="q-default")
         if self.free_text:
             yield Input(placeholder="…or answer in your own words (the chat model reads it)", id="q-free")
         with Horizontal(classes="q-buttons"):
-            yield Button("Answer", id="q-submit", variant="primary")
+            yield Button("Answer", id="q-submit", variant="primary", compact=True)
             if self.can_go_back:
-                yield Button("Back", id="q-back")
+                yield Button("Back", id="q-back", compact=True)
+            if q.default not in (None, "", []):
+                yield Static(f"default: {self._default_text()}", classes="q-default", markup=False)
 
     def _default_text(self) -> str:
         d = self.question.default
@@ -122,15 +122,15 @@ class QuestionInput(Vertical):
             default = q.default
             if isinstance(default, bool):
                 default = "yes" if default else "no"
-            yield RadioSet(*[RadioButton(c, value=(c == default)) for c in choices], id="q-control")
+            yield RadioSet(*[RadioButton(c, value=(c == default)) for c in choices], id="q-control", compact=True)
         elif q.type == "multi_choice":
             defaults = set(q.default or [])
-            yield SelectionList[str](*[(c, c, c in defaults) for c in q.choices], id="q-control")
+            yield SelectionList[str](*[(c, c, c in defaults) for c in q.choices], id="q-control", compact=True)
         else:
             value = "" if q.default is None else str(q.default)
             placeholder = {"number": "a number", "fraction": "e.g. 0.9 or 90%", "path": "a file path (→ completes)",
                            "text": "your answer"}.get(q.type, "")
-            yield Input(value=value, placeholder=placeholder, id="q-control",
+            yield Input(value=value, placeholder=placeholder, id="q-control", compact=True,
                         type="text", suggester=PathSuggester() if q.type == "path" else None)
 
     def on_mount(self) -> None:
