@@ -43,7 +43,7 @@ class TunewiseApp(App[None]):
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),
-        Binding("ctrl+b", "back", "Back"),
+        Binding("ctrl+b", "revise", "Back"),
         *[Binding(f"f{i}", f"show_tab('{tab}')", title, show=False) for i, (tab, title) in enumerate(TABS, 1)],
     ]
 
@@ -103,7 +103,7 @@ class TunewiseApp(App[None]):
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
 
-    def action_back(self) -> None:
+    def action_revise(self) -> None:
         self.query_one(AdvisorView).back()
 
     # -- routing progress from the advisor's tool calls to the live views ---------------------------------

@@ -90,19 +90,19 @@ def demo_answers() -> dict[str, Any]:
 def inspect_data(path: str) -> dict[str, Any]:
     from tools import data
 
-    return data.inspect(path)
+    return data.inspect(path)  # type: ignore[attr-defined]
 
 
 def clean_data(path: str, out: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     from tools import data
 
-    return data.clean(path, out, on_progress=on_progress)
+    return data.clean(path, out, on_progress=on_progress)  # type: ignore[attr-defined]
 
 
 def split_data(path: str, out_dir: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     from tools import data
 
-    return data.split(path, out_dir, on_progress=on_progress)
+    return data.split(path, out_dir, on_progress=on_progress)  # type: ignore[attr-defined]
 
 
 def spotcheck(path: str, n: int = 100) -> Any:

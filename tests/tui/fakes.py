@@ -185,3 +185,10 @@ class FakeSpotCheck:
 
 def fake_advisor_factory(**kwargs: Any) -> FakeAdvisor:
     return FakeAdvisor(**kwargs)
+
+
+def run_fake_app() -> None:
+    """The real app with the fake advisor and fake tools (for scripts/tui_smoke.sh --fake)."""
+    from tui.app import TunewiseApp
+
+    TunewiseApp(advisor_factory=fake_advisor_factory, services=FakeServices()).run()
