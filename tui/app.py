@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -15,6 +16,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.events import Resize
+from textual.lazy import Lazy
 from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
 
 from tui import services as default_services
@@ -28,6 +30,7 @@ from tui.screens.runs import RunsView
 from tui.screens.training import TrainingView
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
+HERE = Path(__file__).resolve().parent
 
 TABS = [("advisor", "Advisor"), ("data", "Data"), ("prompt", "Prompt baseline"), ("training", "Training"),
         ("runs", "Runs"), ("evaluation", "Evaluation")]
@@ -38,7 +41,7 @@ class TunewiseApp(App[None]):
 
     TITLE = "tunewise"
     SUB_TITLE = "should I fine-tune?"
-    CSS_PATH = ["app.tcss", "screens/views.tcss"]
+    CSS_PATH = [HERE / "app.tcss", HERE / "screens" / "views.tcss"]  # absolute: subclasses live elsewhere
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -58,30 +61,30 @@ class TunewiseApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield Header()
+        # Only the advisor is mounted before the first paint; the other views follow (Lazy) right after.
         with Vertical(id="main"), TabbedContent(id="tabs", initial="advisor"):
             with TabPane("Advisor", id="advisor"):
                 yield AdvisorView(id="advisor-view")
             with TabPane("Data", id="data"):
-                yield DataView(id="data-view")
+                yield Lazy(DataView(id="data-view"))
             with TabPane("Prompt baseline", id="prompt"):
-                yield PromptView(id="prompt-view")
+                yield Lazy(PromptView(id="prompt-view"))
             with TabPane("Training", id="training"):
-                yield TrainingView(id="training-view")
+                yield Lazy(TrainingView(id="training-view"))
             with TabPane("Runs", id="runs"):
-                yield RunsView(id="runs-view")
+                yield Lazy(RunsView(id="runs-view"))
             with TabPane("Evaluation", id="evaluation"):
-                yield EvaluationView(id="evaluation-view")
+                yield Lazy(EvaluationView(id="evaluation-view"))
         yield Static("", id="too-small")
         yield Footer()
 
     def on_mount(self) -> None:
-        for widget in self.query(".toolbar Button, .toolbar Input"):
-            widget.compact = True  # type: ignore[attr-defined]
-        self.call_after_refresh(self._first_paint)
         self._check_size(self.size.width, self.size.height)
 
-    def _first_paint(self) -> None:
-        self.first_question_s = time.perf_counter() - self.started_at
+    def first_question_shown(self) -> None:
+        """Called once the first question has been painted: records the cold-start time."""
+        if self.first_question_s is None:
+            self.first_question_s = time.perf_counter() - self.started_at
 
     # -- minimum size --------------------------------------------------------------------------------------
     def on_resize(self, event: Resize) -> None:
@@ -109,8 +112,9 @@ class TunewiseApp(App[None]):
     # -- routing progress from the advisor's tool calls to the live views ---------------------------------
     def route_progress(self, message: Progress) -> None:
         stage = str(message.event.get("stage", ""))
-        if stage.startswith("train"):
-            self.query_one(TrainingView).feed(message.event)
+        views = self.query(TrainingView)
+        if stage.startswith("train") and views:
+            views.first().feed(message.event)
 
 
 def run() -> None:

@@ -50,6 +50,10 @@ async def test_first_screen_names_the_app_and_asks() -> None:
         q = await wait_question(pilot, "_start")
         assert "tunewise" in str(app.query_one("#conversation").query("Static").first().render())
         assert q.question.choices == ["my own task", "the built-in demo task"]
+        for _ in range(100):
+            if app.first_question_s is not None:
+                break
+            await pilot.pause(0.02)
         assert app.first_question_s is not None
 
 

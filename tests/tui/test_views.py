@@ -52,6 +52,7 @@ async def test_training_worker_progress_reaches_the_chart() -> None:
 async def test_advisor_progress_is_routed_to_the_training_chart() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: bool(app.query(TrainingView)))
         view = app.query_one(TrainingView)
         view.feed({"stage": "train", "step": 3, "total": 10, "metrics": {"loss": 1.5, "tokens_per_s": 900.0}})
         await pilot.pause(0.02)

@@ -44,17 +44,24 @@ class AdvisorView(Horizontal):
         self.load_error: str | None = None
 
     def compose(self) -> ComposeResult:
+        # The welcome and the first question are composed, not mounted later: they are in the first paint.
         with Vertical(id="conversation-col"):
-            yield VerticalScroll(id="conversation")
+            with VerticalScroll(id="conversation"):
+                yield Static(WELCOME, classes="welcome")
             yield Static("", id="advisor-status", classes="-empty")
-            yield Vertical(id="question-slot")
+            with Vertical(id="question-slot"):
+                yield QuestionInput(START, free_text=False, can_go_back=False, id="question")
         with VerticalScroll(id="side"):
             yield DecisionPath(id="decision-path")
             yield Checklist(id="checklist")
 
-    async def on_mount(self) -> None:
-        self.say(WELCOME, classes="welcome")
-        await self.ask(START, can_go_back=False)
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._first_question_painted)
+
+    def _first_question_painted(self) -> None:
+        # Only now load the advisor (langgraph) and the knowledge tables: the import work would otherwise
+        # compete with the first paint for the interpreter.
+        self.app.first_question_shown()  # type: ignore[attr-defined]
         self.load_advisor()
 
     # -- transcript -------------------------------------------------------------------------------------

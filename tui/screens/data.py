@@ -32,28 +32,27 @@ class DataView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
-            yield Input(placeholder="data file (JSONL, CSV, Parquet…)", id="data-path", suggester=PathSuggester())
-            yield Button("Inspect", id="data-inspect")
-            yield Button("Clean", id="data-clean", variant="primary")
-            yield Button("Split", id="data-split")
-            yield Button("Spot-check", id="data-spot")
+            yield Input(compact=True, placeholder="data file (JSONL, CSV, Parquet…)", id="data-path", suggester=PathSuggester())
+            yield Button("Inspect", compact=True, id="data-inspect")
+            yield Button("Clean", compact=True, id="data-clean", variant="primary")
+            yield Button("Split", compact=True, id="data-split")
+            yield Button("Spot-check", compact=True, id="data-spot")
         with Horizontal(id="data-body"):
             with VerticalScroll(id="data-report"):
                 yield Static("Pick a file, then Inspect or Clean.", id="data-summary")
                 table: DataTable[str] = DataTable(id="data-reasons", cursor_type="row")
+                table.add_columns("removed because", "rows")
                 yield table
                 yield Static("", id="data-examples")
-                yield Histogram(id="data-hist")
+                hist = Histogram(id="data-hist")
+                hist.border_title = "length (tokens)"
+                yield hist
             with Vertical(id="spot"):
                 yield Static("Spot-check: read examples one by one; g good, b bad (give a reason), s skip.",
                              id="spot-item")
-                yield Input(placeholder="why is it bad? (enter)", id="spot-reason", classes="-hidden")
+                yield Input(compact=True, placeholder="why is it bad? (enter)", id="spot-reason", classes="-hidden")
                 yield Static("", id="spot-rule")
-                yield Button("Accept rule", id="spot-accept", classes="-hidden")
-
-    def on_mount(self) -> None:
-        self.query_one("#data-reasons", DataTable).add_columns("removed because", "rows")
-        self.query_one("#data-hist", Histogram).border_title = "length (tokens)"
+                yield Button("Accept rule", compact=True, id="spot-accept", classes="-hidden")
 
     def _path(self) -> str:
         return self.query_one("#data-path", Input).value.strip()

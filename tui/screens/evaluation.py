@@ -18,15 +18,15 @@ from tui.widgets.question import PathSuggester
 class EvaluationView(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
-            yield Input(placeholder="run id", id="eval-run")
-            yield Input(placeholder="test.jsonl", id="eval-test", suggester=PathSuggester())
-            yield Input(placeholder="A/B against (run id or base)", id="eval-b", value="base")
+            yield Input(compact=True, placeholder="run id", id="eval-run")
+            yield Input(compact=True, placeholder="test.jsonl", id="eval-test", suggester=PathSuggester())
+            yield Input(compact=True, placeholder="A/B against (run id or base)", id="eval-b", value="base")
         with Horizontal(classes="toolbar"):
-            yield Button("Test score", id="eval-test-btn", variant="primary")
-            yield Button("Side by side", id="eval-compare")
-            yield Button("Forgetting", id="eval-forgetting")
-            yield Button("A/B", id="eval-ab")
-            yield Button("Export report", id="eval-report")
+            yield Button("Test score", compact=True, id="eval-test-btn", variant="primary")
+            yield Button("Side by side", compact=True, id="eval-compare")
+            yield Button("Forgetting", compact=True, id="eval-forgetting")
+            yield Button("A/B", compact=True, id="eval-ab")
+            yield Button("Export report", compact=True, id="eval-report")
         yield Static("Score the trained adapter once on the held-out test split.", id="eval-summary")
         table: DataTable[str] = DataTable(id="eval-table", zebra_stripes=True)
         yield table

@@ -17,17 +17,14 @@ from tui.widgets.question import PathSuggester
 class PromptView(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
-            yield Input(placeholder="labelled examples to score prompts on", id="prompt-data",
+            yield Input(compact=True, placeholder="labelled examples to score prompts on", id="prompt-data",
                         suggester=PathSuggester())
-            yield Button("Run baseline", id="prompt-run", variant="primary")
+            yield Button("Run baseline", compact=True, id="prompt-run", variant="primary")
         yield ProgressBar(id="prompt-progress", show_eta=False, classes="-hidden")
         yield Static("Measure prompts first: most tasks never need training.", id="prompt-summary")
         table: DataTable[str] = DataTable(id="prompt-table", cursor_type="row", zebra_stripes=True)
+        table.add_columns("variant", "quality", "95% CI", "latency ms", "prompt tokens", "n")
         yield table
-
-    def on_mount(self) -> None:
-        self.query_one("#prompt-table", DataTable).add_columns(
-            "variant", "quality", "95% CI", "latency ms", "prompt tokens", "n")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         path = self.query_one("#prompt-data", Input).value.strip()

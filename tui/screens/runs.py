@@ -28,24 +28,23 @@ class RunsView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
-            yield Input(placeholder="filter: id, kind, status, method, model", id="runs-filter")
-            yield Button("Reload", id="runs-reload")
-            yield Button("Compare marked", id="runs-compare")
+            yield Input(compact=True, placeholder="filter: id, kind, status, method, model", id="runs-filter")
+            yield Button("Reload", compact=True, id="runs-reload")
+            yield Button("Compare marked", compact=True, id="runs-compare")
         table: DataTable[str] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
+        table.add_columns(*COLUMNS)
         yield table
         with VerticalScroll(id="run-detail"):
             yield Static("Select a run (enter) to open it; m marks two runs, c compares them.", id="run-info")
             yield LossChart(id="run-chart")
 
-    def on_mount(self) -> None:
-        self.query_one("#runs-table", DataTable).add_columns(*COLUMNS)
-        self.reload()
-
     def on_show(self) -> None:
         self.reload()
 
     def reload(self) -> None:
-        self._load_runs(self.query_one("#runs-filter", Input).value.strip())
+        found = self.query("#runs-filter")
+        if found:  # absent while the app is shutting down
+            self._load_runs(found.first(Input).value.strip())
 
     @work(thread=True, exclusive=True, group="runs")
     def _load_runs(self, text: str) -> None:

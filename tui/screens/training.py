@@ -31,11 +31,11 @@ class TrainingView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
-            yield Input(placeholder="split folder (train.jsonl, val.jsonl)", id="train-data",
+            yield Input(compact=True, placeholder="split folder (train.jsonl, val.jsonl)", id="train-data",
                         suggester=PathSuggester())
-            yield Button("Start", id="train-start", variant="primary")
-            yield Button("Cancel", id="train-cancel", variant="error", disabled=True)
-            yield Button("Resume", id="train-resume", disabled=True)
+            yield Button("Start", compact=True, id="train-start", variant="primary")
+            yield Button("Cancel", compact=True, id="train-cancel", variant="error", disabled=True)
+            yield Button("Resume", compact=True, id="train-resume", disabled=True)
         yield ProgressBar(id="train-progress", show_eta=False, classes="-hidden")
         yield Static("No run yet.", id="train-stats")
         yield LossChart(id="loss-chart")
