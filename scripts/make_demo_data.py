@@ -4,7 +4,7 @@ Every row is generated from templates below (no real customer text) and carries 
 A few deliberate flaws (exact duplicates, an empty reply, a conflicting label) give the cleaner something to
 find. Deterministic: the same seed always writes the same file.
 
-    python scripts/make_demo_data.py  # -> knowledge/demo/support_tickets.jsonl
+    python scripts/make_demo_data.py  # -> knowledge/demo/support_tickets.jsonl and support_tickets_test.jsonl
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import random
 from pathlib import Path
 
 OUT = Path(__file__).resolve().parent.parent / "knowledge" / "demo" / "support_tickets.jsonl"
+TEST_OUT = OUT.with_name("support_tickets_test.jsonl")  # a separate clean set for the prompt baseline
 SYSTEM = ("Classify the customer support ticket into exactly one intent: billing, refund, shipping, "
           "account_access, cancel_subscription, bug_report, feature_request, product_question. "
           "Answer with the intent only.")
@@ -51,7 +52,7 @@ OPENERS = ["", "Hi, ", "Hello, ", "Hey there. ", "Good morning, "]
 CLOSERS = ["", "", " Thanks.", " Please help.", " Thanks in advance!"]
 
 
-def rows(seed: int = 7, per_label: int = 60) -> list[dict]:
+def rows(seed: int = 7, per_label: int = 60, *, flaws: bool = True) -> list[dict]:
     rng = random.Random(seed)
     out = []
     for label, templates in TEMPLATES.items():
@@ -65,6 +66,8 @@ def rows(seed: int = 7, per_label: int = 60) -> list[dict]:
                                      {"role": "assistant", "content": label}],
                         "meta": {"label": label, "synthetic": True}})
     rng.shuffle(out)
+    if not flaws:
+        return out
     # deliberate flaws for the cleaner: 6 exact duplicates, 1 empty reply, 1 label conflict
     out += [json.loads(json.dumps(r)) for r in out[:6]]
     empty = json.loads(json.dumps(out[10]))
@@ -77,9 +80,9 @@ def rows(seed: int = 7, per_label: int = 60) -> list[dict]:
 
 def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    data = rows()
-    OUT.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in data))
-    print(f"wrote {len(data)} synthetic rows to {OUT}")
+    for path, data in ((OUT, rows()), (TEST_OUT, rows(seed=1234, per_label=10, flaws=False))):
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in data))
+        print(f"wrote {len(data)} synthetic rows to {path}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,7 @@ def chat_model() -> Any:
 
 def chat_model_configured() -> bool:
     """Cheap check (no imports) whether a chat model is configured, so the free-text field can be shown."""
-    return bool(os.environ.get("TUNEWISE_CHAT_MODEL") or os.environ.get("TUNEWISE_OPENAI_BASE_URL"))
+    return any(os.environ.get(v) for v in ("TUNEWISE_CHAT_BASE_URL", "TUNEWISE_OPENAI_BASE_URL", "TUNEWISE_CHAT_MODEL"))
 
 
 def checklist_items() -> list[dict[str, Any]]:
@@ -80,10 +80,28 @@ def demo_dataset() -> Path:
     return REPO / "knowledge" / "demo" / "support_tickets.jsonl"
 
 
+def demo_test_set() -> Path:
+    """A separate clean synthetic set (80 rows) the advisor measures the prompt baseline on."""
+    return REPO / "knowledge" / "demo" / "support_tickets_test.jsonl"
+
+
 def demo_answers() -> dict[str, Any]:
-    """Answers the demo pre-fills, keyed by the advisor's question ids; the advisor asks the rest."""
-    path = str(demo_dataset())
-    return {"data_path": path, "task": "classification", "demo": True}
+    """Answers the demo pre-fills, keyed by the advisor's question ids (agent/questions.py); the advisor asks
+    whatever is left. The run is short and CPU-sized: the embedded model, a few dozen LoRA steps."""
+    return {
+        "task": "classification",
+        "goals": ["quality", "consistency"],
+        "quality_target": 0.9,
+        "test_set": str(demo_test_set()),
+        "model": "smollm2-135m-instruct",
+        "model_params_b": 0.135,
+        "n_examples": 480,
+        "gpu_memory_gb": 16,
+        "gpus": 1,
+        "consistency": "high",
+        "data": str(demo_dataset()),
+        "max_steps": 30,
+    }
 
 
 # ------------------------------------------------------------------------------------------------ data

@@ -156,9 +156,10 @@ async def test_demo_choice_prefills_answers() -> None:
         radios.focus()
         await pilot.press("down", "enter")
         await pilot.click("#q-submit")
-        await wait_question(pilot, "n_examples")
+        await wait_question(pilot, "prompt_quality")  # n_examples came pre-filled
         start_answers = made[0].calls[0][1]
-        assert start_answers["data_path"].endswith("support_tickets.jsonl")
+        assert start_answers["data"].endswith("support_tickets.jsonl")
+        assert start_answers["test_set"].endswith("support_tickets_test.jsonl")
 
 
 async def test_below_minimum_size_shows_a_message() -> None:
