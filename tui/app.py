@@ -113,7 +113,7 @@ class TunewiseApp(App[None]):
     def route_progress(self, message: Progress) -> None:
         stage = str(message.event.get("stage", ""))
         views = self.query(TrainingView)
-        if stage.startswith("train") and views:
+        if stage in ("train", "eval", "done") and views:
             views.first().feed(message.event)
 
 

@@ -156,8 +156,8 @@ class TrainingProcess:
     handles by writing a checkpoint; ``result`` holds the final JSON document if the child printed one.
     """
 
-    def __init__(self, args: list[str]) -> None:
-        cmd = [sys.executable, "-m", "cli", "train", *args, "--events", "jsonl"]
+    def __init__(self, args: list[str], *, cmd: list[str] | None = None) -> None:
+        cmd = cmd or [sys.executable, "-m", "cli", "train", *args, "--events", "jsonl"]
         self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)})
@@ -173,7 +173,9 @@ class TrainingProcess:
                 doc = json.loads(line)
             except json.JSONDecodeError:
                 continue
-            if "stage" in doc:
+            if doc.get("stage") == "result" and isinstance(doc.get("result"), dict):
+                self.result = doc["result"]  # the last line: the run's JSON document
+            elif "stage" in doc:
                 yield doc
             else:
                 self.result = doc
@@ -193,10 +195,21 @@ class TrainingProcess:
         return self.proc.stderr.read()[-2000:]
 
 
-def start_training(data_dir: str, *, model: str = "embedded", resume: str | None = None,
+def start_training(data: str, *, model: str | None = None, resume: str | None = None,
                    max_steps: int | None = None) -> TrainingProcess:
-    """A short LoRA run on ``data_dir`` (train.jsonl/val.jsonl), or resume run ``resume``."""
-    args = ["--data", data_dir, "--model", model]
+    """A LoRA run on ``data`` (a split folder with train.jsonl/val.jsonl, or one training file), or resume run
+    ``resume`` from its last checkpoint."""
+    args: list[str] = []
+    if data:
+        p = Path(data).expanduser()
+        if p.is_dir():
+            args += ["--train", str(p / "train.jsonl")]
+            if (p / "val.jsonl").exists():
+                args += ["--val", str(p / "val.jsonl")]
+        else:
+            args += ["--train", str(p)]
+    if model:
+        args += ["--model", model]
     if resume:
         args += ["--resume", resume]
     if max_steps:

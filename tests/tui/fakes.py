@@ -47,7 +47,7 @@ class FakeAdvisor:
                                                   "text": "Measure a prompt baseline before anything else.",
                                                   "evidence": self.answers.get("prompt_quality")}}
         if self.index >= len(QUESTIONS):
-            rec = {"decision": "fine_tune", "method": "lora", "summary": "Prompts reach 70%, below the 90% bar.",
+            rec = {"path": "fine_tune", "method": "lora", "summary": "Prompts reach 70%, below the 90% bar.",
                    "rules": [r.rule for r in path]}
             return Step(kind="done", session_id=self.session_id, recommendation=rec, path=path,
                         checklist=checklist, answers=dict(self.answers))

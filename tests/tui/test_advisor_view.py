@@ -91,7 +91,7 @@ async def test_answers_through_widgets_reach_a_recommendation() -> None:
         assert set(adv.answers["goals"]) == {"quality", "latency"}
         assert app.query_one(AdvisorView).step.kind == "done"
         recs = app.query(".recommendation")
-        assert recs and "fine_tune" in str(recs.first().render())
+        assert recs and "Recommendation: fine tune" in str(recs.first().render())
         assert len(app.query_one(DecisionPath).reasons) == 5
         assert app.query_one(Checklist).done_count() == 2
 

@@ -215,14 +215,15 @@ def _show(v: Any) -> str:
 
 def render_recommendation(rec: dict[str, Any]) -> str:
     """The recommendation as readable lines: the decision first, then every other field."""
-    decision = rec.get("decision") or rec.get("recommendation") or rec.get("verdict") or "done"
-    lines = [f"[b reverse] Recommendation: {decision} [/]"]
+    decision = next((rec[k] for k in ("decision", "path", "recommendation", "verdict")
+                     if isinstance(rec.get(k), str)), "done")
+    lines = [f"[b reverse] Recommendation: {escape(decision.replace('_', ' '))} [/]"]
     for key in ("summary", "why", "method", "next_steps", "config"):
         if key in rec and rec[key] not in (None, "", [], {}):
             lines.append(f"[b]{key.replace('_', ' ')}[/b]: {_fmt(rec[key])}")
     for key, value in rec.items():
         if key in ("decision", "recommendation", "verdict", "summary", "why", "method", "next_steps", "config",
-                   "reasons", "path", "checklist", "answers"):
+                   "reasons", "path", "checklist", "answers", "session_id"):
             continue
         if value not in (None, "", [], {}):
             lines.append(f"[b]{key.replace('_', ' ')}[/b]: {_fmt(value)}")

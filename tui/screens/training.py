@@ -129,8 +129,8 @@ class TrainingView(Vertical):
                 self.post_message(TaskDone("train", error=f"the trainer exited with code {rc}\n{tail}"))
                 return
             run_id = result.get("run_id") or self.run_id
-            diagnosis = None
-            if run_id and result.get("status") in ("completed", "interrupted", None):
+            diagnosis = result.get("diagnosis")
+            if diagnosis is None and run_id and result.get("status") in ("completed", None):
                 try:
                     diagnosis = services.diagnose(run_id)
                 except Exception:  # noqa: BLE001 - diagnosis is extra; the run itself succeeded
@@ -152,8 +152,9 @@ class TrainingView(Vertical):
         else:
             run = (message.result or {}).get("run") or {}
             self.run_id = run.get("run_id") or self.run_id
+            resume = " · Resume continues from the checkpoint" if run.get("status") == "interrupted" else ""
             self.query_one("#train-stats", Static).update(
-                f"run {run.get('run_id', '?')}: {run.get('status', 'ended')} · best val loss "
+                f"run {run.get('run_id', '?')}: {run.get('status', 'ended')}{resume} · best val loss "
                 f"{_num(run.get('best_val_loss'))} · {run.get('steps', '?')} steps · "
                 f"{_num(run.get('train_seconds'))} s · peak {_num(run.get('peak_memory_mb'))} MB")
             self.show_diagnosis((message.result or {}).get("diagnosis"))
