@@ -1,0 +1,174 @@
+"""Pilot-driven tests of the advisor conversation, through the real widgets and a fake Advisor."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import Input, RadioSet, SelectionList
+
+from tests.tui.fakes import FakeAdvisor, FakeServices
+from tui.app import TunewiseApp
+from tui.screens.advisor import AdvisorView
+from tui.widgets.panels import Checklist, DecisionPath
+from tui.widgets.question import QuestionInput
+
+SIZE = (100, 30)
+
+
+def make_app(**kw: Any) -> tuple[TunewiseApp, list[FakeAdvisor]]:
+    made: list[FakeAdvisor] = []
+
+    def factory(**kwargs: Any) -> FakeAdvisor:
+        adv = FakeAdvisor(**kwargs, **kw)
+        made.append(adv)
+        return adv
+
+    return TunewiseApp(advisor_factory=factory, services=FakeServices()), made
+
+
+async def wait_question(pilot: Any, qid: str, *, error: bool = False) -> QuestionInput:
+    for _ in range(200):
+        await pilot.pause(0.02)
+        found = pilot.app.query("#question")
+        if found:
+            q = found.first(QuestionInput)
+            if q.question.id == qid and (q.question.error is not None) == error and not q.disabled:
+                return q
+    raise AssertionError(f"question {qid} never appeared")
+
+
+async def type_into(pilot: Any, q: QuestionInput, text: str) -> None:
+    field = q.query_one("#q-control", Input)
+    field.value = ""
+    field.focus()
+    await pilot.press(*list(text))
+
+
+async def test_first_screen_names_the_app_and_asks() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        q = await wait_question(pilot, "_start")
+        assert "tunewise" in str(app.query_one("#conversation").query("Static").first().render())
+        assert q.question.choices == ["my own task", "the built-in demo task"]
+        for _ in range(100):
+            if app.first_question_s is not None:
+                break
+            await pilot.pause(0.02)
+        assert app.first_question_s is not None
+
+
+async def test_answers_through_widgets_reach_a_recommendation() -> None:
+    app, made = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        q = await wait_question(pilot, "_start")
+        await pilot.click("#q-submit")  # the default: my own task
+        q = await wait_question(pilot, "n_examples")
+        await type_into(pilot, q, "2500")
+        await pilot.press("enter")
+        q = await wait_question(pilot, "prompt_quality")
+        await type_into(pilot, q, "72%")
+        await pilot.press("enter")
+        q = await wait_question(pilot, "task")
+        radios = q.query_one(RadioSet)
+        radios.focus()
+        await pilot.press("down", "enter")  # move to extraction? the default is pressed; pick the next
+        await pilot.click("#q-submit")
+        q = await wait_question(pilot, "goals")
+        sel = q.query_one(SelectionList)
+        sel.select("latency")
+        await pilot.click("#q-submit")
+        q = await wait_question(pilot, "data_path")
+        await type_into(pilot, q, __file__)
+        await pilot.press("enter")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.query_one(AdvisorView).step and app.query_one(AdvisorView).step.kind == "done":
+                break
+        adv = made[0]
+        assert adv.answers["n_examples"] == 2500
+        assert abs(adv.answers["prompt_quality"] - 0.72) < 1e-9
+        assert adv.answers["task"] in ("extraction", "classification")
+        assert set(adv.answers["goals"]) == {"quality", "latency"}
+        assert app.query_one(AdvisorView).step.kind == "done"
+        recs = app.query(".recommendation")
+        assert recs and "Recommendation: fine tune" in str(recs.first().render())
+        assert len(app.query_one(DecisionPath).reasons) == 5
+        assert app.query_one(Checklist).done_count() == 2
+
+
+async def test_bad_number_is_rejected_inline_and_reasked() -> None:
+    app, made = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_question(pilot, "_start")
+        await pilot.click("#q-submit")
+        q = await wait_question(pilot, "n_examples")
+        await type_into(pilot, q, "lots")
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        err = q.query_one("#q-error")
+        assert "not a number" in str(err.render())
+        assert not err.has_class("-empty")
+        assert made[0].calls == [("start", None)]  # never sent to the advisor
+        await type_into(pilot, q, "-5")
+        await pilot.press("enter")
+        await pilot.pause(0.05)
+        assert "below the minimum" in str(q.query_one("#q-error").render())
+        await type_into(pilot, q, "800")
+        await pilot.press("enter")
+        await wait_question(pilot, "prompt_quality")
+
+
+async def test_advisor_rejection_is_shown_inline() -> None:
+    app, made = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_question(pilot, "_start")
+        await pilot.click("#q-submit")
+        await wait_question(pilot, "n_examples")
+        # bypass the widget's own check: the advisor's error must also appear inline
+        app.query_one(AdvisorView)._call("answer", "many")
+        q = await wait_question(pilot, "n_examples", error=True)
+        assert "not a count" in str(q.query_one("#q-error").render())
+
+
+async def test_back_revises_the_previous_answer() -> None:
+    app, made = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_question(pilot, "_start")
+        await pilot.click("#q-submit")
+        q = await wait_question(pilot, "n_examples")
+        await type_into(pilot, q, "1500")
+        await pilot.press("enter")
+        await wait_question(pilot, "prompt_quality")
+        await pilot.click("#q-back")
+        q = await wait_question(pilot, "n_examples")
+        assert "n_examples" not in made[0].answers
+        await type_into(pilot, q, "3000")
+        await pilot.press("enter")
+        await wait_question(pilot, "prompt_quality")
+        assert made[0].answers["n_examples"] == 3000
+
+
+async def test_demo_choice_prefills_answers() -> None:
+    app, made = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        q = await wait_question(pilot, "_start")
+        radios = q.query_one(RadioSet)
+        radios.focus()
+        await pilot.press("down", "enter")
+        await pilot.click("#q-submit")
+        await wait_question(pilot, "prompt_quality")  # n_examples came pre-filled
+        start_answers = made[0].calls[0][1]
+        assert start_answers["data"].endswith("support_tickets.jsonl")
+        assert start_answers["test_set"].endswith("support_tickets_test.jsonl")
+
+
+async def test_below_minimum_size_shows_a_message() -> None:
+    app, _ = make_app()
+    async with app.run_test(size=(70, 20)) as pilot:
+        await pilot.pause(0.05)
+        msg = app.query_one("#too-small")
+        assert msg.display and "80x24" in str(msg.render())
+        assert not app.query_one("#main").display
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause(0.05)
+        assert app.query_one("#main").display

@@ -1,0 +1,137 @@
+"""Snapshot tests of the main screens: ``export_screenshot()`` SVGs compared with files in snapshots/.
+
+Volatile bits (Rich's per-render ids) are normalised away. To accept a deliberate change, run with
+``TUNEWISE_UPDATE_SNAPSHOTS=1`` and review the diff of tests/tui/snapshots/ like any other change.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.widgets import Input
+
+from tests.tui.fakes import FakeAdvisor, FakeServices
+from tests.tui.test_advisor_view import type_into, wait_question
+from tui.app import TunewiseApp
+from tui.screens.training import TrainingView
+from tui.widgets.charts import LossChart
+
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+SIZE = (100, 30)
+
+RUNS = [{"run_id": "train-20261128-101500-aaaaaa", "kind": "train", "status": "completed", "method": "lora",
+         "model": "smollm2-135m", "started_at": "2026-11-28 10:15:00", "best_val_loss": 0.512, "steps": 120,
+         "train_seconds": 95.0},
+        {"run_id": "prompt-20261128-100000-bbbbbb", "kind": "prompt", "status": "completed", "method": None,
+         "model": "smollm2-135m", "started_at": "2026-11-28 10:00:00", "best_val_loss": None, "steps": None,
+         "train_seconds": None}]
+
+
+class SnapshotServices(FakeServices):
+    def list_runs(self, text_filter: str = "") -> list[dict[str, Any]]:
+        return [r for r in RUNS if text_filter.lower() in r["run_id"]]
+
+
+def normalise(svg: str) -> str:
+    svg = re.sub(r"terminal-\d+", "terminal", svg)
+    return svg
+
+
+def check(app: TunewiseApp, name: str) -> None:
+    for field in app.query(Input):
+        field.cursor_blink = False
+    svg = normalise(app.export_screenshot(title="tunewise"))
+    path = SNAPSHOTS / f"{name}.svg"
+    if os.environ.get("TUNEWISE_UPDATE_SNAPSHOTS") or not path.exists():
+        path.write_text(svg)
+        if not os.environ.get("TUNEWISE_UPDATE_SNAPSHOTS"):
+            pytest.skip(f"wrote the first snapshot {path.name}; review and commit it")
+        return
+    assert svg == path.read_text(), f"{name} changed; rerun with TUNEWISE_UPDATE_SNAPSHOTS=1 if intended"
+
+
+def make_app() -> TunewiseApp:
+    return TunewiseApp(advisor_factory=lambda **kw: FakeAdvisor(**kw), services=SnapshotServices())
+
+
+async def settle(pilot: Any) -> None:
+    for _ in range(3):
+        await pilot.pause(0.05)
+    await pilot.wait_for_scheduled_animations()
+
+
+async def advisor_mid_conversation(pilot: Any) -> None:
+    await wait_question(pilot, "_start")
+    await pilot.click("#q-submit")
+    q = await wait_question(pilot, "n_examples")
+    await type_into(pilot, q, "2500")
+    await pilot.press("enter")
+    q = await wait_question(pilot, "prompt_quality")
+    await type_into(pilot, q, "0.72")
+    await pilot.press("enter")
+    await wait_question(pilot, "task")
+    await settle(pilot)
+    pilot.app.query_one("#conversation").scroll_end(animate=False, immediate=True)
+    await settle(pilot)
+
+
+async def test_snapshot_advisor() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await advisor_mid_conversation(pilot)
+        check(app, "advisor")
+
+
+async def test_snapshot_training() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        app.query_one(TrainingView).query_one("#train-data", Input).value = "demo_split"
+        await pilot.click("#train-start")
+        chart = app.query_one("#loss-chart", LossChart)
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if "completed" in str(app.query_one("#train-stats").render()) and chart.point_count() == 24:
+                break
+        app.set_focus(None)
+        await settle(pilot)
+        check(app, "training")
+
+
+async def test_snapshot_runs() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.query_one("#runs-table").row_count == 2:
+                break
+        app.set_focus(None)
+        await settle(pilot)
+        check(app, "runs")
+
+
+async def test_snapshot_prompt_baseline() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        app.query_one("#prompt-data", Input).value = "demo.jsonl"
+        await pilot.click("#prompt-run")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if "best" in str(app.query_one("#prompt-summary").render()):
+                break
+        app.set_focus(None)
+        await settle(pilot)
+        check(app, "prompt")
+
+
+async def test_snapshot_too_small() -> None:
+    app = make_app()
+    async with app.run_test(size=(60, 20)) as pilot:
+        await settle(pilot)
+        check(app, "too_small")

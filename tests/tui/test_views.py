@@ -1,0 +1,167 @@
+"""Pilot tests of the live views: training progress reaches the chart, the runs view lists the run log,
+the prompt baseline and the data report render what the tools return."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.widgets import DataTable, Input
+
+from tests.tui.fakes import FakeAdvisor, FakeServices
+from tools.runlog import RunLog
+from tui.app import TunewiseApp
+from tui.screens.runs import RunsView
+from tui.screens.training import TrainingView
+from tui.widgets.charts import LossChart
+
+SIZE = (100, 30)
+
+
+def make_app(services: Any = None) -> TunewiseApp:
+    return TunewiseApp(advisor_factory=lambda **kw: FakeAdvisor(**kw), services=services or FakeServices())
+
+
+async def until(pilot: Any, cond: Any, n: int = 200) -> None:
+    for _ in range(n):
+        await pilot.pause(0.02)
+        if cond():
+            return
+    raise AssertionError("condition never became true")
+
+
+async def test_training_worker_progress_reaches_the_chart() -> None:
+    services = FakeServices()
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f4")
+        view = app.query_one(TrainingView)
+        view.query_one("#train-data", Input).value = "/tmp/split"
+        await pilot.click("#train-start")
+        chart = app.query_one("#loss-chart", LossChart)
+        await until(pilot, lambda: chart.point_count("train") == 20 and chart.point_count("val") == 4
+                    and "completed" in str(view.query_one("#train-stats").render()))
+        stats = str(view.query_one("#train-stats").render())
+        assert "train-fake" in stats and "best val loss 0.6" in stats
+        assert "healthy" in str(view.query_one("#train-diagnosis").render())
+        assert services.calls == [("train", "/tmp/split")]
+        rendered = str(chart.render())
+        assert "•" in rendered and "◆" in rendered
+        assert view.run_id == "train-fake"
+
+
+async def test_advisor_progress_is_routed_to_the_training_chart() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: bool(app.query(TrainingView)))
+        view = app.query_one(TrainingView)
+        view.feed({"stage": "train", "step": 3, "total": 10, "metrics": {"loss": 1.5, "tokens_per_s": 900.0}})
+        await pilot.pause(0.02)
+        assert app.query_one("#loss-chart", LossChart).point_count("train") == 1
+        assert "900 tok/s" in str(view.query_one("#train-stats").render())
+
+
+def _seed_runlog() -> list[str]:
+    log = RunLog()
+    ids = []
+    for i, (method, lr) in enumerate([("lora", 2e-4), ("qlora", 1e-4)]):
+        run_id = log.start_run("train", config={"lr": lr, "epochs": 3, "method": method}, method=method,
+                               model="smollm2-135m", run_id=f"train-test-{i}")
+        for step in range(1, 6):
+            log.log_metrics(run_id, step, "train", {"loss": 2.0 - 0.2 * step - 0.1 * i})
+            log.log_metrics(run_id, step, "val", {"loss": 2.1 - 0.15 * step})
+        log.update_run(run_id, status="completed", best_val_loss=1.35 - 0.1 * i, steps=5)
+        ids.append(run_id)
+    log.log_evaluation("train-test-0", "test", metric="accuracy", value=0.91, ci=(0.87, 0.94), n=200)
+    return ids
+
+
+async def test_runs_view_lists_open_and_compare() -> None:
+    ids = _seed_runlog()
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f5")
+        view = app.query_one(RunsView)
+        table = view.query_one("#runs-table", DataTable)
+        await until(pilot, lambda: table.row_count == 2)
+        listed = {str(k.value) for k in table.rows}
+        assert listed == set(ids)
+        # filter
+        view.query_one("#runs-filter", Input).value = "qlora"
+        await until(pilot, lambda: table.row_count == 1)
+        view.query_one("#runs-filter", Input).value = ""
+        await until(pilot, lambda: table.row_count == 2)
+        # open one
+        table.focus()
+        await pilot.press("enter")
+        info = view.query_one("#run-info")
+        await until(pilot, lambda: "config" in str(info.render()))
+        assert view.query_one("#run-chart", LossChart).point_count() == 10
+        # compare two
+        await pilot.press("m", "down", "m", "c")
+        await until(pilot, lambda: "config diff" in str(info.render()))
+        text = str(info.render())
+        assert "lr: A=" in text and "method" in text
+        assert view.query_one("#run-chart", LossChart).point_count() == 20
+
+
+async def test_prompt_view_shows_variants_and_the_bar() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        app.query_one("#prompt-data", Input).value = "x.jsonl"
+        await pilot.click("#prompt-run")
+        summary = app.query_one("#prompt-summary")
+        await until(pilot, lambda: "best" in str(summary.render()))
+        assert "below the 90% bar" in str(summary.render())
+        assert app.query_one("#prompt-table", DataTable).row_count == 2
+
+
+async def test_data_view_shows_the_clean_report() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        app.query_one("#data-path", Input).value = "/tmp/x.jsonl"
+        await pilot.click("#data-clean")
+        summary = app.query_one("#data-summary")
+        await until(pilot, lambda: "470 kept" in str(summary.render()))
+        assert app.query_one("#data-reasons", DataTable).row_count == 2
+        assert "exact_duplicate" in str(app.query_one("#data-examples").render())
+
+
+async def test_help_opens_and_closes() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.05)
+        app.query_one("#tabs").focus()
+        await pilot.press("question_mark")
+        await pilot.pause(0.05)
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.pause(0.05)
+        assert type(app.screen).__name__ != "HelpScreen"
+
+
+async def test_spot_check_with_g_b_s_keys_and_accepting_the_rule() -> None:
+    services = FakeServices()
+    app = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        app.query_one("#data-path", Input).value = "/tmp/x.jsonl"
+        await pilot.click("#data-spot")
+        item = app.query_one("#spot-item")
+        await until(pilot, lambda: "ticket 0" in str(item.render()))
+        await pilot.press("g")
+        await until(pilot, lambda: "ticket 1" in str(item.render()))
+        await pilot.press("b")
+        await pilot.pause(0.02)
+        assert app.focused is app.query_one("#spot-reason")
+        await pilot.press(*"wrong label", "enter")
+        await until(pilot, lambda: "ticket 2" in str(item.render()))
+        app.query_one("#data-view").focus()
+        await pilot.press("s")
+        await until(pilot, lambda: "finished" in str(item.render()))
+        assert services.spot.verdicts == [(0, "good", None), (1, "bad", "wrong label"), (2, "skip", None)]
+        assert "drop_if_contains" in str(app.query_one("#spot-rule").render())
+        await pilot.click("#spot-accept")
+        await pilot.pause(0.02)
+        assert services.calls[-1][0] == "accept_rule"

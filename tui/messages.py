@@ -1,0 +1,46 @@
+"""Small dataclass messages that workers post and widgets render (the toolong pattern)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from textual.message import Message
+
+from agent.api import Step
+
+
+@dataclass
+class AdvisorReady(Message):
+    """The advisor was created in the background (or failed to be: ``error``)."""
+
+    error: str | None = None
+
+
+@dataclass
+class StepReady(Message):
+    """The advisor answered: a new question, the same question with an error, or the recommendation."""
+
+    step: Step
+
+
+@dataclass
+class AdvisorFailed(Message):
+    error: str
+
+
+@dataclass
+class Progress(Message):
+    """A ProgressEvent (as a dict) from a tool, the advisor or the training child process."""
+
+    source: str
+    event: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TaskDone(Message):
+    """A worker's long job ended: ``result`` on success, ``error`` (user-facing text) on failure."""
+
+    source: str
+    result: Any = None
+    error: str | None = None

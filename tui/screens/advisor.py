@@ -1,0 +1,241 @@
+"""The advisor view: the conversation with the LangGraph advisor, the decision path and the checklist.
+
+The advisor is created in a worker thread (langgraph loads there, after the first screen is up). Each answer
+goes to ``Advisor.answer`` in a worker; the returned Step becomes the next question on screen.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Static
+
+from agent.api import Question, Step
+from tui.messages import AdvisorFailed, AdvisorReady, Progress, StepReady
+from tui.widgets.panels import Checklist, DecisionPath
+from tui.widgets.question import QuestionInput
+
+START = Question(
+    id="_start", type="choice", prompt="How would you like to begin?",
+    choices=["my own task", "the built-in demo task"], default="my own task",
+    help="The demo is a synthetic, labelled support-ticket intent task that runs on the embedded model "
+         "in a few minutes: prompt baseline → decision → clean → split → short LoRA run → evaluation.",
+)
+
+WELCOME = ("[b]tunewise[/b] — should you fine-tune? I measure a prompt baseline first, and only if prompts "
+           "fall short do I clean the data, train an adapter and evaluate it. Answer in the box below; "
+           "[b]Back[/b] (ctrl+b) revises the previous answer; [b]?[/b] shows every key.")
+
+
+class AdvisorView(Horizontal):
+    """Conversation on the left, the decision path and the checklist on the right."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.advisor: Any = None
+        self.step: Step | None = None
+        self.pending_start: dict[str, Any] | None = None
+        self.busy = False
+        self.load_error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        # The welcome and the first question are composed, not mounted later: they are in the first paint.
+        with Vertical(id="conversation-col"):
+            with VerticalScroll(id="conversation"):
+                yield Static(WELCOME, classes="welcome")
+            yield Static("", id="advisor-status", classes="-empty")
+            with Vertical(id="question-slot"):
+                yield QuestionInput(START, free_text=False, can_go_back=False, id="question")
+        with VerticalScroll(id="side"):
+            yield DecisionPath(id="decision-path")
+            yield Checklist(id="checklist")
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._first_question_painted)
+
+    def _first_question_painted(self) -> None:
+        # Only now load the advisor (langgraph) and the knowledge tables: the import work would otherwise
+        # compete with the first paint for the interpreter.
+        self.app.first_question_shown()  # type: ignore[attr-defined]
+        self.load_advisor()
+
+    # -- transcript -------------------------------------------------------------------------------------
+    def say(self, text: str, *, classes: str = "advisor-line") -> None:
+        conv = self.query_one("#conversation", VerticalScroll)
+        conv.mount(Static(text, classes=classes))
+        conv.call_after_refresh(conv.scroll_end, animate=False, immediate=True)
+
+    def set_status(self, text: str) -> None:
+        status = self.query_one("#advisor-status", Static)
+        status.update(text)
+        status.set_class(not text, "-empty")
+
+    async def ask(self, q: Question, *, can_go_back: bool = True) -> None:
+        slot = self.query_one("#question-slot", Vertical)
+        await slot.remove_children()
+        await slot.mount(QuestionInput(q, free_text=self.app.chat_enabled and q.id != "_start",  # type: ignore[attr-defined]
+                                 can_go_back=can_go_back, id="question"))
+
+    @property
+    def question(self) -> QuestionInput | None:
+        found = self.query("#question")
+        return found.first(QuestionInput) if found else None
+
+    # -- workers -------------------------------------------------------------------------------------------
+    @work(thread=True, exclusive=True, group="advisor-load")
+    def load_advisor(self) -> None:
+        app: Any = self.app
+        try:
+            items = app.services.checklist_items()
+            app.call_from_thread(self.query_one("#checklist", Checklist).set_items, items)
+        except Exception:  # noqa: BLE001 - the checklist is decoration; the advisor still works without it
+            pass
+        try:
+            adv = app.advisor_factory(on_progress=self._forward_progress)
+        except Exception as e:  # noqa: BLE001 - shown to the user, never a traceback
+            self.post_message(AdvisorReady(error=app.services.describe_error(e)))
+            return
+        self.advisor = adv
+        self.post_message(AdvisorReady())
+
+    def _forward_progress(self, event: Any) -> None:
+        d = event.to_dict() if hasattr(event, "to_dict") else dict(event)
+        self.post_message(Progress("advisor", d))
+
+    @work(thread=True, exclusive=True, group="advisor")
+    def call_advisor(self, action: str, value: Any = None) -> None:
+        app: Any = self.app
+        try:
+            if action == "start":
+                step = self.advisor.start(value)
+            elif action == "answer":
+                step = self.advisor.answer(value)
+            elif action == "back":
+                step = self.advisor.back()
+            else:
+                step = self.advisor.current()
+        except Exception as e:  # noqa: BLE001
+            self.post_message(AdvisorFailed(app.services.describe_error(e)))
+            return
+        self.post_message(StepReady(step))
+
+    def _call(self, action: str, value: Any = None) -> None:
+        self.busy = True
+        self.set_status("[dim]thinking…[/dim]")
+        q = self.question
+        if q is not None:
+            q.disabled = True
+        self.call_advisor(action, value)
+
+    # -- messages ------------------------------------------------------------------------------------------
+    def on_advisor_ready(self, message: AdvisorReady) -> None:
+        if message.error:
+            self.load_error = message.error
+            self.set_status(f"[red]The advisor could not start:[/red] {message.error}")
+            return
+        if self.pending_start is not None:
+            answers, self.pending_start = self.pending_start, None
+            self._call("start", answers)
+
+    @on(QuestionInput.Answered)
+    def answered(self, message: QuestionInput.Answered) -> None:
+        message.stop()
+        current = self.question
+        if current is not None:
+            self.say(f"[b]?[/b] {escape(current.question.prompt)}", classes="asked")
+        self.say(f"› {escape(_show(message.value))}", classes="answer")
+        if message.question_id == "_start":
+            demo = message.value == "the built-in demo task"
+            answers = self.app.services.demo_answers() if demo else None  # type: ignore[attr-defined]
+            if demo:
+                self.say("Demo task: synthetic support-ticket intents (labelled synthetic).", classes="note")
+            if self.advisor is not None:
+                self._call("start", answers)
+            elif self.load_error:
+                self.set_status(f"[red]The advisor could not start:[/red] {self.load_error}")
+            else:
+                self.pending_start = answers or {}
+                self.query_one("#question-slot", Vertical).remove_children()
+                self.set_status("[dim]starting the advisor…[/dim]")
+            return
+        self._call("answer", message.value)
+
+    @on(QuestionInput.BackRequested)
+    def back(self, message: QuestionInput.BackRequested | None = None) -> None:
+        if message is not None:
+            message.stop()
+        if self.advisor is None or self.busy:
+            return
+        self.say("‹ back", classes="note")
+        self._call("back")
+
+    async def on_step_ready(self, message: StepReady) -> None:
+        message.stop()
+        step = message.step
+        self.busy = False
+        self.set_status("")
+        self.step = step
+        self.query_one("#decision-path", DecisionPath).set_path(step.path)
+        self.query_one("#checklist", Checklist).set_state(step.checklist)
+        if step.kind == "question" and step.question is not None:
+            if step.question.error:
+                self.say(f"[red]✗ {escape(step.question.error)}[/red]", classes="rejected")
+            await self.ask(step.question)
+        else:
+            self.query_one("#question-slot", Vertical).remove_children()
+            self.say(render_recommendation(step.recommendation or {}), classes="recommendation")
+
+    def on_advisor_failed(self, message: AdvisorFailed) -> None:
+        message.stop()
+        self.busy = False
+        self.set_status(f"[red]✗ {escape(message.error)}[/red]")
+        q = self.question
+        if q is not None:
+            q.disabled = False
+
+    def on_progress(self, message: Progress) -> None:
+        ev = message.event
+        total = f"/{ev['total']}" if ev.get("total") else ""
+        self.set_status(f"[dim]{ev.get('stage', '')} {ev.get('step', '')}{total} {ev.get('message', '')}[/dim]")
+        self.app.route_progress(message)  # type: ignore[attr-defined]
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, list):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+def render_recommendation(rec: dict[str, Any]) -> str:
+    """The recommendation as readable lines: the decision first, then every other field."""
+    decision = next((rec[k] for k in ("decision", "path", "recommendation", "verdict")
+                     if isinstance(rec.get(k), str)), "done")
+    lines = [f"[b reverse] Recommendation: {escape(decision.replace('_', ' '))} [/]"]
+    for key in ("summary", "why", "method", "next_steps", "config"):
+        if key in rec and rec[key] not in (None, "", [], {}):
+            lines.append(f"[b]{key.replace('_', ' ')}[/b]: {_fmt(rec[key])}")
+    for key, value in rec.items():
+        if key in ("decision", "recommendation", "verdict", "summary", "why", "method", "next_steps", "config",
+                   "reasons", "path", "checklist", "answers", "session_id"):
+            continue
+        if value not in (None, "", [], {}):
+            lines.append(f"[b]{key.replace('_', ' ')}[/b]: {_fmt(value)}")
+    return "\n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, list):
+        return "; ".join(_fmt(x) for x in v)
+    if isinstance(v, dict):
+        return ", ".join(f"{k}={_fmt(x)}" for k, x in v.items())
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    s = v if isinstance(v, str) else json.dumps(v, default=str)
+    return s.replace("[", r"\[")

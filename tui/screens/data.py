@@ -1,0 +1,229 @@
+"""Data: the inspect/clean report (counts per reason, examples, length histogram) and the spot-check flow
+(g / b / s, a reason for bad, resumable through the run log, the proposed rule to accept)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, DataTable, Input, Static
+
+from tui.messages import Progress, TaskDone
+from tui.widgets.charts import Histogram
+from tui.widgets.question import PathSuggester
+
+
+class DataView(Vertical):
+    BINDINGS = [Binding("g", "verdict('good')", "Good", show=False),
+                Binding("b", "verdict('bad')", "Bad", show=False),
+                Binding("s", "verdict('skip')", "Skip", show=False)]
+    can_focus = True  # focused during a spot-check, so g / b / s reach it
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.spot: Any = None
+        self.item: Any = None
+        self.proposed: dict[str, Any] | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="toolbar"):
+            yield Input(compact=True, placeholder="data file (JSONL, CSV, Parquet…)", id="data-path", suggester=PathSuggester())
+            yield Button("Inspect", compact=True, id="data-inspect")
+            yield Button("Clean", compact=True, id="data-clean", variant="primary")
+            yield Button("Split", compact=True, id="data-split")
+            yield Button("Spot-check", compact=True, id="data-spot")
+        with Horizontal(id="data-body"):
+            with VerticalScroll(id="data-report"):
+                yield Static("Pick a file, then Inspect or Clean.", id="data-summary")
+                table: DataTable[str] = DataTable(id="data-reasons", cursor_type="row")
+                table.add_columns("removed because", "rows")
+                yield table
+                yield Static("", id="data-examples")
+                hist = Histogram(id="data-hist")
+                hist.border_title = "length (tokens)"
+                yield hist
+            with Vertical(id="spot"):
+                yield Static("Spot-check: read examples one by one; g good, b bad (give a reason), s skip.",
+                             id="spot-item")
+                yield Input(compact=True, placeholder="why is it bad? (enter)", id="spot-reason", classes="-hidden")
+                yield Static("", id="spot-rule")
+                yield Button("Accept rule", compact=True, id="spot-accept", classes="-hidden")
+
+    def _path(self) -> str:
+        return self.query_one("#data-path", Input).value.strip()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        bid, path = event.button.id, self._path()
+        if bid == "data-accept" or bid == "spot-accept":
+            self.accept_rule()
+            return
+        if not path:
+            self.query_one("#data-summary", Static).update("[red]Give a data file first.[/red]")
+            return
+        self.query_one("#data-summary", Static).update(f"{bid.removeprefix('data-') if bid else ''}: working…")
+        if bid == "data-inspect":
+            self.run_tool("inspect", path)
+        elif bid == "data-clean":
+            self.run_tool("clean", path)
+        elif bid == "data-split":
+            self.run_tool("split", path)
+        elif bid == "data-spot":
+            self.run_tool("spotcheck", path)
+
+    @work(thread=True, exclusive=True, group="data")
+    def run_tool(self, kind: str, path: str) -> None:
+        app: Any = self.app
+        svc = app.services
+        p = Path(path)
+
+        def progress(ev: Any) -> None:
+            self.post_message(Progress(kind, ev.to_dict() if hasattr(ev, "to_dict") else dict(ev)))
+
+        try:
+            if kind == "inspect":
+                result = svc.inspect_data(path)
+            elif kind == "clean":
+                out = p.with_name(p.stem + ".clean.jsonl")
+                result = svc.clean_data(path, str(out), on_progress=progress)
+            elif kind == "split":
+                result = svc.split_data(path, str(p.with_name(p.stem + "_split")), on_progress=progress)
+            else:
+                spot = svc.spotcheck(path)
+                result = {"spot": spot, "item": spot.next()}
+        except Exception as e:  # noqa: BLE001
+            self.post_message(TaskDone(kind, error=svc.describe_error(e)))
+            return
+        self.post_message(TaskDone(kind, result=result))
+
+    def on_progress(self, message: Progress) -> None:
+        message.stop()
+        ev = message.event
+        total = f"/{ev['total']}" if ev.get("total") else ""
+        self.query_one("#data-summary", Static).update(
+            f"{message.source}: {ev.get('stage', '')} {ev.get('step', 0)}{total} {escape(ev.get('message', ''))}")
+
+    def on_task_done(self, message: TaskDone) -> None:
+        message.stop()
+        summary = self.query_one("#data-summary", Static)
+        if message.error:
+            summary.update(f"[red]✗ {escape(message.error)}[/red]")
+            return
+        r = message.result
+        if message.source == "spotcheck":
+            self.spot = r["spot"]
+            summary.update("Spot-check started (progress is saved: you can stop and come back).")
+            self.show_item(r["item"])
+        elif message.source == "split":
+            files = r.get("files", {})
+            summary.update(f"split: train {r.get('train')}, val {r.get('val')}, test {r.get('test')} "
+                           f"(rule {r.get('rule')})\n" + escape("\n".join(f"  {k}: {v}" for k, v in files.items())))
+            if files.get("train"):
+                self.app.query_one("#train-data", Input).value = str(Path(files["train"]).parent)
+        else:
+            self.show_report(message.source, r)
+
+    def show_report(self, kind: str, r: dict[str, Any]) -> None:
+        rows_in = r.get("input_rows", r.get("rows", "?"))
+        kept = r.get("kept_rows")
+        head = f"{kind}: {rows_in} rows" + (f", {kept} kept" if kept is not None else "")
+        if r.get("out"):
+            head += f"\n  written to {escape(str(r['out']))}"
+        if r.get("flagged"):
+            flagged = r["flagged"]
+            head += f"\n  flagged: {sum(flagged.values()) if isinstance(flagged, dict) else flagged}"
+        self.query_one("#data-summary", Static).update(head)
+        table = self.query_one("#data-reasons", DataTable)
+        table.clear()
+        for reason, n in (r.get("removed") or {}).items():
+            table.add_row(str(reason), str(n))
+        examples = r.get("examples") or {}
+        lines = []
+        if isinstance(examples, dict):
+            for reason, items in list(examples.items())[:6]:
+                for item in (items or [])[:2]:
+                    lines.append(f"[b]{escape(str(reason))}[/b]: {escape(_one_line(item))}")
+        self.query_one("#data-examples", Static).update("\n".join(lines))
+        hist = r.get("histograms") or r.get("length_histogram") or {}
+        if isinstance(hist, dict) and hist and all(isinstance(v, (dict, list)) for v in hist.values()):
+            hist = next(iter(hist.values()))
+        self.query_one("#data-hist", Histogram).set_bins(hist or {})
+
+    # -- spot-check ---------------------------------------------------------------------------------------
+    def show_item(self, item: Any) -> None:
+        self.item = item
+        box = self.query_one("#spot-item", Static)
+        if item is None:
+            box.update("Spot-check finished.")
+            try:
+                self.proposed = self.spot.propose_rule() if self.spot is not None else None
+            except Exception as e:  # noqa: BLE001
+                self.proposed = None
+                box.update(f"[red]✗ {escape(self.app.services.describe_error(e))}[/red]")  # type: ignore[attr-defined]
+            if self.proposed:
+                self.query_one("#spot-rule", Static).update(
+                    "[b]Proposed cleaning rule[/b]: " + escape(_one_line(self.proposed)))
+                self.query_one("#spot-accept", Button).remove_class("-hidden")
+            return
+        box.update(f"[b]#{_idx(item)}[/b]\n{escape(_render_item(item))}\n\n[dim]g good · b bad · s skip[/dim]")
+        self.focus()
+
+    def action_verdict(self, verdict: str) -> None:
+        if self.spot is None or self.item is None:
+            return
+        if verdict == "bad":
+            reason = self.query_one("#spot-reason", Input)
+            reason.remove_class("-hidden")
+            reason.value = ""
+            reason.focus()
+            return
+        self._record(verdict, None)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "spot-reason":
+            event.stop()
+            event.input.add_class("-hidden")
+            self._record("bad", event.value.strip() or None)
+
+    def _record(self, verdict: str, reason: str | None) -> None:
+        try:
+            self.spot.verdict(_idx(self.item), verdict, reason=reason)
+            self.show_item(self.spot.next())
+        except Exception as e:  # noqa: BLE001
+            self.query_one("#spot-item", Static).update(
+                f"[red]✗ {escape(self.app.services.describe_error(e))}[/red]")  # type: ignore[attr-defined]
+
+    def accept_rule(self) -> None:
+        if not self.proposed:
+            return
+        where = self.app.services.accept_rule(self.proposed)  # type: ignore[attr-defined]
+        self.query_one("#spot-rule", Static).update(f"Rule accepted (saved in {escape(where)}).")
+        self.query_one("#spot-accept", Button).add_class("-hidden")
+
+
+def _idx(item: Any) -> Any:
+    if isinstance(item, dict):
+        for k in ("idx", "index", "position", "key"):
+            if k in item:
+                return item[k]
+    return getattr(item, "idx", getattr(item, "index", 0))
+
+
+def _render_item(item: Any) -> str:
+    if isinstance(item, dict):
+        ex = item.get("example", item)
+        if isinstance(ex, dict) and "messages" in ex:
+            return "\n".join(f"{m['role']}: {m['content']}" for m in ex["messages"])
+        if hasattr(ex, "messages"):
+            return "\n".join(f"{m.role}: {m.content}" for m in ex.messages)
+        return "\n".join(f"{k}: {v}" for k, v in item.items() if k not in ("idx", "index", "position"))
+    return str(item)
+
+
+def _one_line(x: Any) -> str:
+    s = str(x).replace("\n", " ")
+    return s if len(s) < 160 else s[:157] + "…"

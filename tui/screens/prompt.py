@@ -1,0 +1,90 @@
+"""Prompt baseline: variants scored with quality and 95% CI, latency, the best one, and the 90% bar."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.markup import escape
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, DataTable, Input, ProgressBar, Static
+
+from tui.messages import Progress, TaskDone
+from tui.widgets.question import PathSuggester
+
+
+class PromptView(Vertical):
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="toolbar"):
+            yield Input(compact=True, placeholder="labelled examples to score prompts on", id="prompt-data",
+                        suggester=PathSuggester())
+            yield Button("Run baseline", compact=True, id="prompt-run", variant="primary")
+        yield ProgressBar(id="prompt-progress", show_eta=False, classes="-hidden")
+        yield Static("Measure prompts first: most tasks never need training.", id="prompt-summary")
+        table: DataTable[str] = DataTable(id="prompt-table", cursor_type="row", zebra_stripes=True)
+        table.add_columns("variant", "quality", "95% CI", "latency ms", "prompt tokens", "n")
+        yield table
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        path = self.query_one("#prompt-data", Input).value.strip()
+        if not path:
+            self.query_one("#prompt-summary", Static).update("[red]Give a data file first.[/red]")
+            return
+        self.query_one("#prompt-summary", Static).update("scoring prompt variants…")
+        self.query_one("#prompt-progress", ProgressBar).remove_class("-hidden")
+        self.run_eval(path)
+
+    @work(thread=True, exclusive=True, group="prompt")
+    def run_eval(self, path: str) -> None:
+        svc: Any = self.app.services  # type: ignore[attr-defined]
+
+        def progress(ev: Any) -> None:
+            self.post_message(Progress("prompt", ev.to_dict() if hasattr(ev, "to_dict") else dict(ev)))
+
+        try:
+            result = svc.prompt_eval(path, on_progress=progress)
+        except Exception as e:  # noqa: BLE001
+            self.post_message(TaskDone("prompt", error=svc.describe_error(e)))
+            return
+        self.post_message(TaskDone("prompt", result=result))
+
+    def on_progress(self, message: Progress) -> None:
+        message.stop()
+        ev = message.event
+        if ev.get("total"):
+            self.query_one("#prompt-progress", ProgressBar).update(total=ev["total"], progress=ev.get("step", 0))
+
+    def on_task_done(self, message: TaskDone) -> None:
+        message.stop()
+        self.query_one("#prompt-progress", ProgressBar).add_class("-hidden")
+        if message.error:
+            self.query_one("#prompt-summary", Static).update(f"[red]✗ {escape(message.error)}[/red]")
+            return
+        self.show(message.result or {})
+
+    def show(self, r: dict[str, Any]) -> None:
+        table = self.query_one("#prompt-table", DataTable)
+        table.clear()
+        for v in r.get("variants") or []:
+            table.add_row(str(v.get("name") or v.get("variant")), _pct(v.get("quality")), _ci(v.get("ci95")),
+                          _num(v.get("latency_ms")), _num(v.get("prompt_tokens")), str(v.get("n", "")))
+        best = r.get("best")
+        best_name = best.get("name") if isinstance(best, dict) else best
+        bar = "reaches" if r.get("reaches_bar") else "is below"
+        self.query_one("#prompt-summary", Static).update(
+            f"[b]best[/b]: {escape(str(best_name))} — {r.get('metric', 'quality')} {_pct(r.get('quality'))} "
+            f"{_ci(r.get('ci95'))}, {_num(r.get('latency_ms'))} ms; it {bar} the 90% bar"
+            + ("" if r.get("reaches_bar") else " → fine-tuning may be worth it"))
+
+
+def _pct(v: Any) -> str:
+    return "" if v is None else f"{float(v):.1%}"
+
+
+def _ci(ci: Any) -> str:
+    return f"{float(ci[0]):.1%}–{float(ci[1]):.1%}" if ci else ""
+
+
+def _num(v: Any) -> str:
+    return "" if v is None else f"{float(v):,.0f}"

@@ -1,0 +1,306 @@
+"""Every call the TUI makes into the advisor and the tools goes through this one module.
+
+The TUI holds no business logic: the screens call these functions (from worker threads) and render what they
+return. Imports are lazy, inside the functions, so that opening the app loads neither torch nor langgraph
+before the first question is on screen. Tests replace this module's functions with fakes through
+``TunewiseApp(services=...)``; the lead adjusts signatures here, in one place, when the tools change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ProgressCallback = Callable[[Any], None]
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------------------------------------ advisor
+def make_advisor(session_id: str | None = None, *, on_progress: ProgressCallback | None = None) -> Any:
+    """An ``agent.advisor.Advisor`` (imports langgraph: call it from a worker, never at start-up)."""
+    from agent.advisor import Advisor
+
+    return Advisor(session_id, chat_model=chat_model(), on_progress=on_progress)
+
+
+def chat_model() -> Any:
+    """The optional chat model for free-text answers, or None when none is configured."""
+    try:
+        from agent import llm  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    for name in ("chat_model_from_env", "from_env", "load_chat_model"):
+        fn = getattr(llm, name, None)
+        if callable(fn):
+            try:
+                return fn()
+            except Exception:  # noqa: BLE001 - a broken endpoint config must not stop the app
+                return None
+    return None
+
+
+def chat_model_configured() -> bool:
+    """Cheap check (no imports) whether a chat model is configured, so the free-text field can be shown."""
+    return any(os.environ.get(v) for v in ("TUNEWISE_CHAT_BASE_URL", "TUNEWISE_OPENAI_BASE_URL", "TUNEWISE_CHAT_MODEL"))
+
+
+def checklist_items() -> list[dict[str, Any]]:
+    """The 15 best-practice items (id, n, text, phase) from ``knowledge/checklist.yaml``."""
+    import knowledge
+
+    k = knowledge.load()
+    items = []
+    for r in k.index.values():
+        if r.id.startswith("chk.") and "n" in r.raw:
+            items.append({"id": r.id, "n": int(r.raw["n"]), "text": r.text, "phase": r.id.split(".")[1],
+                          "evidence": r.raw.get("evidence")})
+    return sorted(items, key=lambda i: i["n"])
+
+
+def rule_text(rule_id: str) -> str:
+    """The sentence behind a knowledge rule id (for the decision path's detail), or ''."""
+    import knowledge
+
+    try:
+        return knowledge.rule(rule_id).text
+    except KeyError:
+        return ""
+
+
+# ------------------------------------------------------------------------------------------------ demo
+def demo_dataset() -> Path:
+    """The built-in demo task: synthetic support-ticket intents (labelled synthetic in every row's meta)."""
+    return REPO / "knowledge" / "demo" / "support_tickets.jsonl"
+
+
+def demo_test_set() -> Path:
+    """A separate clean synthetic set (80 rows) the advisor measures the prompt baseline on."""
+    return REPO / "knowledge" / "demo" / "support_tickets_test.jsonl"
+
+
+def demo_answers() -> dict[str, Any]:
+    """Answers the demo pre-fills, keyed by the advisor's question ids (agent/questions.py); the advisor asks
+    whatever is left. The run is short and CPU-sized: the embedded model, a few dozen LoRA steps."""
+    return {
+        "task": "classification",
+        "goals": ["quality", "consistency"],
+        "quality_target": 0.9,
+        "test_set": str(demo_test_set()),
+        "model": "smollm2-135m-instruct",
+        "model_params_b": 0.135,
+        "n_examples": 480,
+        "gpu_memory_gb": 16,
+        "gpus": 1,
+        "consistency": "high",
+        "data": str(demo_dataset()),
+        "max_steps": 30,
+    }
+
+
+# ------------------------------------------------------------------------------------------------ data
+def inspect_data(path: str) -> dict[str, Any]:
+    from tools import data
+
+    return data.inspect(path)  # type: ignore[attr-defined]
+
+
+def clean_data(path: str, out: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    from tools import data
+
+    return data.clean(path, out, on_progress=on_progress)  # type: ignore[attr-defined]
+
+
+def split_data(path: str, out_dir: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    from tools import data
+
+    return data.split(path, out_dir, on_progress=on_progress)  # type: ignore[attr-defined]
+
+
+def spotcheck(path: str, n: int = 100) -> Any:
+    """A resumable spot-check session: ``.next()``, ``.verdict(idx, v, reason)``, ``.propose_rule()``."""
+    from tools.data.spotcheck import SpotCheck
+
+    return SpotCheck(path, n=n)
+
+
+def accept_rule(rule: dict[str, Any]) -> str:
+    """Record an accepted cleaning rule proposed by the spot-check; returns where it was stored."""
+    from tools import paths
+    from tools.fileio import write_text
+
+    out = paths.home() / "accepted_rules.jsonl"
+    old = out.read_text() if out.exists() else ""
+    write_text(out, old + json.dumps(rule, ensure_ascii=False) + "\n")
+    return str(out)
+
+
+# ------------------------------------------------------------------------------------------------ prompt baseline
+def prompt_eval(data_path: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    from tools.prompt_eval import PromptEvalConfig, run_prompt_eval
+
+    return run_prompt_eval(PromptEvalConfig(data=data_path), on_progress=on_progress)  # type: ignore[call-arg]
+
+
+# ------------------------------------------------------------------------------------------------ training
+class TrainingProcess:
+    """``tunewise train ... --events jsonl`` as a child process: no GIL fight with torch, crash isolation.
+
+    Iterate it for ProgressEvent dicts (one JSON line each); ``cancel()`` sends SIGINT, which the trainer
+    handles by writing a checkpoint; ``result`` holds the final JSON document if the child printed one.
+    """
+
+    def __init__(self, args: list[str], *, cmd: list[str] | None = None) -> None:
+        cmd = cmd or [sys.executable, "-m", "cli", "train", *args, "--events", "jsonl"]
+        self.cmd = cmd
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)})
+        self.result: dict[str, Any] | None = None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if doc.get("stage") == "result" and isinstance(doc.get("result"), dict):
+                self.result = doc["result"]  # the last line: the run's JSON document
+            elif "stage" in doc:
+                yield doc
+            else:
+                self.result = doc
+        self.proc.wait()
+
+    def cancel(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.poll()
+
+    def stderr_tail(self) -> str:
+        if self.proc.stderr is None:
+            return ""
+        return self.proc.stderr.read()[-2000:]
+
+
+def start_training(data: str, *, model: str | None = None, resume: str | None = None,
+                   max_steps: int | None = None) -> TrainingProcess:
+    """A LoRA run on ``data`` (a split folder with train.jsonl/val.jsonl, or one training file), or resume run
+    ``resume`` from its last checkpoint."""
+    args: list[str] = []
+    if data:
+        p = Path(data).expanduser()
+        if p.is_dir():
+            args += ["--train", str(p / "train.jsonl")]
+            if (p / "val.jsonl").exists():
+                args += ["--val", str(p / "val.jsonl")]
+        else:
+            args += ["--train", str(p)]
+    if model:
+        args += ["--model", model]
+    if resume:
+        args += ["--resume", resume]
+    if max_steps:
+        args += ["--max-steps", str(max_steps)]
+    return TrainingProcess(args)
+
+
+def diagnose(run_id: str) -> dict[str, Any]:
+    from tools.diagnose import diagnose as _diagnose
+
+    return _diagnose(run_id)
+
+
+# ------------------------------------------------------------------------------------------------ runs
+def list_runs(text_filter: str = "") -> list[dict[str, Any]]:
+    """Runs from the DuckDB run log, newest first; ``text_filter`` matches id, kind, status, method, model."""
+    from tools.runlog import RunLog
+
+    rows = RunLog().query(
+        """SELECT run_id, kind, status, method, model, started_at, best_val_loss, steps, train_seconds
+           FROM runs ORDER BY started_at DESC""")
+    if text_filter:
+        f = text_filter.lower()
+        rows = [r for r in rows if any(f in str(r.get(k) or "").lower()
+                                       for k in ("run_id", "kind", "status", "method", "model"))]
+    return rows
+
+
+def run_detail(run_id: str) -> dict[str, Any]:
+    """One run's row (JSON fields decoded), its metric curves and its evaluations."""
+    from tools.runlog import RunLog
+
+    log = RunLog()
+    run = log.find_run(run_id)
+    curves: dict[str, list[tuple[int, float]]] = {}
+    for m in log.metrics(run["run_id"]):
+        if m["name"] == "loss":
+            curves.setdefault(m["split"], []).append((int(m["step"]), float(m["value"])))
+    evals = log.query("SELECT kind, metric, value, ci_low, ci_high, n FROM evaluations WHERE run_id = ? "
+                      "ORDER BY created_at", [run["run_id"]])
+    return {"run": run, "curves": curves, "evaluations": evals}
+
+
+def compare_runs(a: str, b: str) -> dict[str, Any]:
+    """Two runs side by side: the config keys that differ, both loss curves, the headline metrics."""
+    da, db = run_detail(a), run_detail(b)
+    ca, cb = da["run"].get("config") or {}, db["run"].get("config") or {}
+    diff = [{"key": k, "a": ca.get(k), "b": cb.get(k)} for k in sorted(set(ca) | set(cb)) if ca.get(k) != cb.get(k)]
+    keys = ("status", "method", "model", "best_val_loss", "steps", "train_seconds", "peak_memory_mb")
+    metrics = [{"key": k, "a": da["run"].get(k), "b": db["run"].get(k)} for k in keys]
+    return {"a": da, "b": db, "config_diff": diff, "metrics": metrics}
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+def evaluate_test(run_id: str, test: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    from tools.evaluate import evaluate_test as _evaluate_test
+
+    return _evaluate_test(run_id, test, on_progress=on_progress)
+
+
+def compare_outputs(run_id: str, test: str, n: int = 30) -> dict[str, Any]:
+    from tools.evaluate import compare
+
+    return compare(run_id, test, n=n)
+
+
+def forgetting(run_id: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+    from tools.evaluate import forgetting as _forgetting
+
+    return _forgetting(run_id, on_progress=on_progress)
+
+
+def ab_test(a: str, b: str, test: str) -> dict[str, Any]:
+    from tools.evaluate import ab
+
+    return ab(a, b, test)
+
+
+def export_report(run_id: str, out: str) -> str:
+    from tools.report import build_report
+
+    return str(build_report(run_id, out))
+
+
+# ------------------------------------------------------------------------------------------------ errors
+def describe_error(e: BaseException) -> str:
+    """A user-facing message: a TunewiseError's what/where/fix, otherwise a short note (no traceback)."""
+    from tools.errors import TunewiseError
+
+    if isinstance(e, TunewiseError):
+        return e.render()
+    if isinstance(e, (ImportError, AttributeError, TypeError)) and "tools." in repr(e) + str(e):
+        return f"this part of tunewise is not available yet ({type(e).__name__}: {e})"
+    return f"{type(e).__name__}: {e}"

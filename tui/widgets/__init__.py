@@ -1,0 +1,1 @@
+"""Reusable widgets: the typed question input, the decision path and checklist panels, charts."""

@@ -1,0 +1,192 @@
+"""One widget per question type: options for a choice, checkboxes for several, a validated number or fraction
+field, a path field with completion, free text. Bad input is explained inline and the question stays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.suggester import Suggester
+from textual.widgets import Button, Input, RadioButton, RadioSet, SelectionList, Static
+
+from agent.api import Question
+
+
+class PathSuggester(Suggester):
+    """Completes file-system paths as you type (accept with the right arrow)."""
+
+    def __init__(self) -> None:
+        super().__init__(use_cache=False, case_sensitive=True)
+
+    async def get_suggestion(self, value: str) -> str | None:
+        if not value:
+            return None
+        p = Path(value).expanduser()
+        folder, prefix = (p, "") if value.endswith("/") else (p.parent, p.name)
+        try:
+            names = sorted(c for c in folder.iterdir() if c.name.startswith(prefix) and not c.name.startswith("."))
+        except OSError:
+            return None
+        if not names:
+            return None
+        child = names[0]
+        return value + child.name[len(prefix):] + ("/" if child.is_dir() else "")
+
+
+def parse_answer(q: Question, raw: str) -> tuple[Any, str | None]:
+    """Parse and check a typed answer; returns ``(value, None)`` or ``(None, why it is wrong)``."""
+    text = raw.strip()
+    if not text:
+        if q.default is not None:
+            return q.default, None
+        return None, "an answer is needed here" if q.required else None
+    if q.type in ("number", "fraction"):
+        percent = q.type == "fraction" and text.endswith("%")
+        body = text[:-1].strip() if percent else text.replace("_", "").replace(",", "")
+        try:
+            value: float | int = int(body) if body.lstrip("-").isdigit() and not percent else float(body)
+        except ValueError:
+            kind = "a fraction such as 0.9 or 90%" if q.type == "fraction" else "a number"
+            return None, f"'{text}' is not {kind}"
+        if percent:
+            value = float(value) / 100
+        lo = q.minimum if q.minimum is not None else (0.0 if q.type == "fraction" else None)
+        hi = q.maximum if q.maximum is not None else (1.0 if q.type == "fraction" else None)
+        if lo is not None and value < lo:
+            return None, f"{text} is below the minimum of {_fmt(lo)}"
+        if hi is not None and value > hi:
+            return None, f"{text} is above the maximum of {_fmt(hi)}"
+        return value, None
+    if q.type == "path":
+        p = Path(text).expanduser()
+        if not p.exists():
+            return None, f"no file or folder at {text}"
+        return str(p), None
+    if q.type == "choice" and q.choices and text not in q.choices:
+        return None, f"choose one of: {', '.join(q.choices)}"
+    return text, None
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else str(x)
+
+
+class QuestionInput(Vertical):
+    """The pending question, its typed control, an inline error line, the default, and Answer / Back."""
+
+    @dataclass
+    class Answered(Message):
+        question_id: str
+        value: Any
+        free_text: bool = False
+
+    @dataclass
+    class BackRequested(Message):
+        question_id: str
+
+    def __init__(self, question: Question, *, free_text: bool = False, can_go_back: bool = True,
+                 id: str | None = None) -> None:
+        super().__init__(id=id, classes=f"question q-{question.type}")
+        self.question = question
+        self.free_text = free_text
+        self.can_go_back = can_go_back
+
+    def compose(self) -> ComposeResult:
+        q = self.question
+        yield Static(q.prompt, classes="q-prompt", markup=False)
+        if q.help:
+            yield Static(q.help, classes="q-help", markup=False)
+        yield from self._control()
+        yield Static(q.error or "", id="q-error", classes="q-error" + ("" if q.error else " -empty"), markup=False)
+        if self.free_text:
+            yield Input(placeholder="…or answer in your own words (the chat model reads it)", id="q-free")
+        with Horizontal(classes="q-buttons"):
+            yield Button("Answer", id="q-submit", variant="primary", compact=True)
+            if self.can_go_back:
+                yield Button("Back", id="q-back", compact=True)
+            if q.default not in (None, "", []):
+                yield Static(f"default: {self._default_text()}", classes="q-default", markup=False)
+
+    def _default_text(self) -> str:
+        d = self.question.default
+        return ", ".join(map(str, d)) if isinstance(d, list) else str(d)
+
+    def _control(self) -> ComposeResult:
+        q = self.question
+        if q.type in ("choice", "yes_no"):
+            choices = q.choices or (["yes", "no"] if q.type == "yes_no" else [])
+            default = q.default
+            if isinstance(default, bool):
+                default = "yes" if default else "no"
+            yield RadioSet(*[RadioButton(c, value=(c == default)) for c in choices], id="q-control", compact=True)
+        elif q.type == "multi_choice":
+            defaults = set(q.default or [])
+            yield SelectionList[str](*[(c, c, c in defaults) for c in q.choices], id="q-control", compact=True)
+        else:
+            value = "" if q.default is None else str(q.default)
+            placeholder = {"number": "a number", "fraction": "e.g. 0.9 or 90%", "path": "a file path (→ completes)",
+                           "text": "your answer"}.get(q.type, "")
+            yield Input(value=value, placeholder=placeholder, id="q-control", compact=True,
+                        type="text", suggester=PathSuggester() if q.type == "path" else None)
+
+    def on_mount(self) -> None:
+        self.query_one("#q-control").focus()
+
+    # -- reading and checking the answer --------------------------------------------------------------
+    def read_value(self) -> tuple[Any, str | None]:
+        q = self.question
+        if q.type in ("choice", "yes_no"):
+            rs = self.query_one("#q-control", RadioSet)
+            if rs.pressed_button is None:
+                if q.default is not None:
+                    return (q.default if q.type == "choice" else _as_bool(q.default)), None
+                return None, "pick one of the options (arrow keys, then Enter)"
+            label = str(rs.pressed_button.label)
+            return (_as_bool(label) if q.type == "yes_no" else label), None
+        if q.type == "multi_choice":
+            selected = list(self.query_one("#q-control", SelectionList).selected)
+            if not selected and q.required:
+                return None, "tick at least one (space toggles)"
+            return selected, None
+        return parse_answer(q, self.query_one("#q-control", Input).value)
+
+    def show_error(self, message: str | None) -> None:
+        err = self.query_one("#q-error", Static)
+        err.update(message or "")
+        err.set_class(not message, "-empty")
+
+    def submit(self) -> None:
+        value, error = self.read_value()
+        self.show_error(error)
+        if error is None:
+            self.post_message(self.Answered(self.question.id, value))
+
+    # -- events ---------------------------------------------------------------------------------------
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if event.button.id == "q-submit":
+            self.submit()
+        elif event.button.id == "q-back":
+            self.post_message(self.BackRequested(self.question.id))
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "q-free" and event.value.strip():
+            self.post_message(self.Answered(self.question.id, event.value.strip(), free_text=True))
+        else:
+            self.submit()
+
+    def on_input_changed(self, event: Input.Changed) -> None:
+        initial = "" if self.question.default is None else str(self.question.default)
+        if event.input.id == "q-control" and self.question.type in ("number", "fraction") and event.value != initial:
+            # explain a bad number as it is typed, not only on submit
+            _, error = parse_answer(self.question, event.value) if event.value.strip() else (None, None)
+            self.show_error(error)
+
+
+def _as_bool(v: Any) -> bool:
+    return str(v).strip().lower() in ("yes", "y", "true", "1")
