@@ -25,7 +25,7 @@ import numpy as np
 
 from tools.data.config import RULE_IDS, CleanConfig
 from tools.data.filters import RowChecks
-from tools.data.formats import Problem, raise_problems, read_rows
+from tools.data.formats import Problem, detect_format, raise_problems, read_rows
 from tools.data.near_dups import MinHasher, Templates, find_near_duplicates, normalise
 from tools.errors import InputError
 from tools.fileio import atomic_open, sha256_file, write_json, write_text
@@ -398,14 +398,21 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
     kept = 0
     near = _R["near_duplicate"]
 
-    def rows() -> Iterator[Msgs]:
+    fmt = cfg.fmt or detect_format(path)
+    fast = fmt == "openai" and not mask and not as_hf and _is_jsonl(path)
+
+    def rows() -> Iterator[tuple[Msgs, str | None]]:
+        """(messages, the line as written when it is already canonical OpenAI JSONL, else None)."""
+        if fast:
+            yield from _raw_rows(path, lines)
+            return
         for _, ex, _, _ in read_rows(path, cfg.fmt, columns=cfg.columns):
             if ex is not None:
-                yield ex
+                yield ex, None
 
     def write(f: Any) -> int:
         nonlocal kept, rejected
-        for i, ex in enumerate(rows()):
+        for i, (ex, raw) in enumerate(rows()):
             if i >= n:
                 break
             r = reasons[i]
@@ -417,11 +424,15 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
                     r = reasons[i] = reason[i] = 0
                     rejected += 1
             if r == 0:
-                msgs = [{"role": m["role"], "content": checks.mask_pii(m["content"])} for m in ex] if mask else ex
-                if as_hf:
-                    hf_rows.append({"messages": msgs})
+                if raw is not None:  # already canonical: copy the line, no re-encoding
+                    f.write(raw)
                 else:
-                    f.write(json.dumps({"messages": msgs}, ensure_ascii=False) + "\n")
+                    msgs = [{"role": m["role"], "content": checks.mask_pii(m["content"])} for m in ex] if mask \
+                        else ex
+                    if as_hf:
+                        hf_rows.append({"messages": msgs})
+                    else:
+                        f.write(json.dumps({"messages": msgs}, ensure_ascii=False) + "\n")
                 kept += 1
             else:
                 name = REASONS[r - 1]
@@ -447,6 +458,35 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
         with atomic_open(out) as f:
             write(f)
     return {k: v for k, v in examples.items() if v}, kept, rejected
+
+
+def _is_jsonl(path: Path) -> bool:
+    """True for a JSON-lines file (not one JSON array)."""
+    with path.open(encoding="utf-8-sig") as f:
+        for ch in iter(lambda: f.read(1), ""):
+            if not ch.isspace():
+                return ch != "["
+    return True
+
+
+def _raw_rows(path: Path, lines: np.ndarray) -> Iterator[tuple[Msgs, str | None]]:
+    """The valid rows of an OpenAI JSONL file (their line numbers from pass 1), each with its line when the
+    record is exactly ``{"messages": [{"role", "content"}, ...]}`` (so it can be copied unchanged)."""
+    import json
+
+    want = lines.tolist()
+    k = 0
+    with path.open(encoding="utf-8-sig", newline=None) as f:
+        for lineno, raw in enumerate(f, 1):
+            if k >= len(want):
+                break
+            if lineno != want[k]:
+                continue  # blank or invalid (reported in pass 1)
+            k += 1
+            rec = json.loads(raw)
+            msgs = rec["messages"]
+            canonical = len(rec) == 1 and all(len(m) == 2 for m in msgs)
+            yield msgs, (raw if raw.endswith("\n") else raw + "\n") if canonical else None
 
 
 # ---------------------------------------------------------------------------------------------- report
