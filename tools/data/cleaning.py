@@ -177,7 +177,8 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
             b = 0
             if not prompt.strip() or not output.strip():
                 b |= B_EMPTY
-            if cfg.error_markers and (checks.has_error_marker(output) or checks.has_error_marker(prompt)):
+            both = prompt + "\n\n" + output  # one scan for error markers and PII instead of two
+            if cfg.error_markers and checks.has_error_marker(both):
                 b |= B_ERROR
             if lp > max_chars or lo > max_chars:
                 b |= B_TOO_LONG
@@ -209,7 +210,7 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
                     p1.quality_why[base + j] = why
             if cfg.pii:
                 mask = 0
-                for kind, _, _ in checks.pii_spans(prompt) + checks.pii_spans(output):
+                for kind, _, _ in checks.pii_spans(both):
                     mask |= 1 << PII_KINDS.index(kind)
                 pii[j] = mask
             bits[j] = b
