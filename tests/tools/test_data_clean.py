@@ -288,3 +288,26 @@ def test_clean_writes_a_datasets_folder(tmp_path: Path) -> None:
     r = clean(src, tmp_path / "cleaned_ds")
     res = load(tmp_path / "cleaned_ds")
     assert res.format == "hf" and len(res.examples) == r["kept_rows"] == 30
+
+
+def test_two_process_first_pass_matches_serial(tmp_path: Path) -> None:
+    pairs = _base() + [_base()[3], (_base()[5][0].upper(), _base()[5][1])]
+    pairs += [("Can you answer in the usual way please?",
+               "Vous pouvez réinitialiser votre code dans l'application, rubrique Sécurité.")]
+    src = _write(tmp_path / "in.jsonl", pairs)
+    text = src.read_text(encoding="utf-8").replace("\n", "\r\n", 3)
+    lines = text.splitlines(keepends=True)
+    lines.insert(20, "\r\n")
+    lines.insert(25, "{broken\n")
+    src.write_bytes(b"\xef\xbb\xbf" + "".join(lines).encode("utf-8"))
+    from tools.data.cleaning import _byte_ranges
+
+    ranges = _byte_ranges(src, "openai", CleanConfig(workers=2, parallel_min_bytes=0))
+    assert ranges is not None and ranges[1][2] > 10  # the second process starts at a later line
+    serial = clean(src, tmp_path / "a.jsonl", config=CleanConfig(workers=1, skip_invalid=True))
+    parallel = clean(src, tmp_path / "b.jsonl", config=CleanConfig(workers=2, parallel_min_bytes=0,
+                                                                   skip_invalid=True))
+    for key in ("input_rows", "kept_rows", "removed", "flagged", "language", "examples", "problems"):
+        assert parallel[key] == serial[key], key
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    assert serial["removed"]["exact_duplicate"] == 2 and serial["removed"]["invalid"] == 1

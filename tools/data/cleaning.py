@@ -142,20 +142,38 @@ def _batches(path: Path, cfg: CleanConfig, problems: list[Problem], counter: lis
 
 def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: ProgressCallback | None,
            ) -> tuple[_Pass1, list[Problem], str, int]:
-    from tools.data.formats import detect_format
-
+    """First pass: per-row results, keys and signatures. Large JSONL files are read by two processes."""
     fmt = cfg.fmt or detect_format(path)
+    ranges = _byte_ranges(path, fmt, cfg)
+    if ranges is None:
+        problems: list[Problem] = []
+        counter = [0]
+        p1, problems, n_read, lang_ids = _scan(_batches(path, cfg, problems, counter), cfg, checks, None,
+                                               on_progress, problems=problems, counter=counter)
+        p1.langs = sorted(lang_ids, key=lambda c: lang_ids[c])
+        return p1, problems, fmt, n_read
+    return _pass1_parallel(path, fmt, cfg, checks, ranges, on_progress)
+
+
+def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: RowChecks,
+          templates: Templates | None, on_progress: ProgressCallback | None, *,
+          problems: list[Problem] | None = None, counter: list[int] | None = None,
+          ) -> tuple[_Pass1, list[Problem], int, dict[str, int]]:
+    """Run the row checks over batches of (line, messages); learn prompt templates on the first batch
+    unless they are given."""
     p1 = _Pass1()
-    problems: list[Problem] = []
-    counter = [0]
+    problems = problems if problems is not None else []
+    counter = counter if counter is not None else [0]  # filled by the batches generator
     hasher = MinHasher(num_perm=cfg.num_perm, shingle=cfg.shingle_size, seed=cfg.near_dup_seed)
     lang_ids: dict[str, int] = {}
-    templates: Templates | None = None
     label_max = cfg.label_max_chars
     min_chars, max_chars = cfg.min_chars, cfg.max_chars
     lang_min = cfg.language_min_chars
     q_min = cfg.quality_min_chars
-    for batch in _batches(path, cfg, problems, counter):
+    if templates is not None:
+        p1.templates = len(templates.prefixes) + len(templates.suffixes)
+        p1.template_obj = templates
+    for batch in batches:
         m = len(batch)
         lines = np.empty(m, np.int64)
         bits = np.zeros(m, np.int32)
@@ -223,8 +241,7 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
                 dedup_texts.append((np_, no))
         if cfg.near_duplicates:
             if templates is None:  # prompt templates, learned on the first batch
-                templates = Templates.learn([t for t, _ in dedup_texts], min_fraction=cfg.boilerplate_min_fraction,
-                                            min_rows=cfg.boilerplate_min_rows)
+                templates = _learn_templates(dedup_texts, cfg)
                 p1.templates = len(templates.prefixes) + len(templates.suffixes)
                 p1.template_obj = templates
             strip = templates.strip if templates else (lambda t: t)
@@ -236,8 +253,139 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
         if len(p1.short_outputs) > 50_000:
             p1.short_outputs = Counter(dict(p1.short_outputs.most_common(10_000)))
         emit(on_progress, ProgressEvent("read", counter[0], None, message=f"{counter[0]} rows read"))
+    return p1, problems, counter[0], lang_ids
+
+
+def _learn_templates(dedup_texts: list[tuple[str, str]], cfg: CleanConfig) -> Templates:
+    return Templates.learn([t for t, _ in dedup_texts], min_fraction=cfg.boilerplate_min_fraction,
+                           min_rows=cfg.boilerplate_min_rows)
+
+
+# -- two processes for large JSONL files --------------------------------------------------------------
+_JSONL_FORMATS = ("openai", "prompt_completion", "input_output", "alpaca", "sharegpt")
+
+
+def _byte_ranges(path: Path, fmt: str, cfg: CleanConfig) -> list[tuple[int, int, int]] | None:
+    """Two (start byte, end byte, first line) ranges split at a line boundary, or None to read serially.
+
+    Only for large JSON-lines files, only where ``fork`` exists (child processes share the parent's string
+    hash seed, so duplicate keys agree), and only when called from the main thread with no other non-daemon
+    thread running (forking a busy threaded process, such as the TUI, is unsafe).
+    """
+    import multiprocessing
+    import threading
+
+    main = threading.main_thread()
+    others_busy = any(not t.daemon for t in threading.enumerate() if t is not main)
+    if threading.current_thread() is not main or others_busy:
+        return None
+    if cfg.workers < 2 or fmt not in _JSONL_FORMATS or not path.is_file():
+        return None
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    size = path.stat().st_size
+    if size < cfg.parallel_min_bytes or not _is_jsonl(path):
+        return None
+    with path.open("rb") as f:
+        f.seek(size // 2)
+        f.readline()  # to the start of the next line
+        mid = f.tell()
+        if mid >= size:
+            return None
+        f.seek(0)
+        newlines, left = 0, mid
+        while left:
+            chunk = f.read(min(left, 16 << 20))
+            newlines += chunk.count(b"\n")
+            left -= len(chunk)
+    return [(0, mid, 1), (mid, size, newlines + 1)]
+
+
+def _range_batches(path: Path, fmt: str, start: int, end: int, first_line: int, cfg: CleanConfig,
+                   problems: list[Problem], counter: list[int]) -> Iterator[list[tuple[int, Msgs]]]:
+    """Batches of (line, messages) from a byte range of a JSONL file (same parsing as ``read_rows``)."""
+    import json
+
+    from tools.data.formats import _openai_fast, _RowError, record_to_messages
+
+    source = str(path)
+    batch: list[tuple[int, Msgs]] = []
+    with path.open("rb") as f:
+        f.seek(start)
+        line = first_line - 1
+        while f.tell() < end:
+            raw = f.readline()
+            if not raw:
+                break
+            line += 1
+            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                continue
+            counter[0] += 1
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                raise InputError(f"the file is not UTF-8 text ({e.reason})", where=f"{source}:{line}",
+                                 fix="save the file as UTF-8") from e
+            except json.JSONDecodeError as e:
+                problems.append(Problem(source, line, None, f"not valid JSON ({e.msg} at column {e.colno})"))
+                continue
+            msgs = _openai_fast(rec) if fmt == "openai" else None
+            if msgs is None:
+                try:
+                    msgs = [m.to_dict() for m in record_to_messages(rec, fmt)]
+                except _RowError as e:
+                    problems.append(Problem(source, line, e.field, e.message))
+                    continue
+            batch.append((line, msgs))
+            if len(batch) >= cfg.batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _scan_range(args: tuple[Path, str, int, int, int, CleanConfig, Templates | None],
+                ) -> tuple[_Pass1, list[Problem], int, dict[str, int]]:
+    path, fmt, start, end, first_line, cfg, templates = args
+    problems: list[Problem] = []
+    counter = [0]
+    return _scan(_range_batches(path, fmt, start, end, first_line, cfg, problems, counter), cfg,
+                 RowChecks(cfg), templates, None, problems=problems, counter=counter)
+
+
+def _pass1_parallel(path: Path, fmt: str, cfg: CleanConfig, checks: RowChecks,
+                    ranges: list[tuple[int, int, int]], on_progress: ProgressCallback | None,
+                    ) -> tuple[_Pass1, list[Problem], str, int]:
+    import multiprocessing
+
+    # templates are learned once, on the file's first batch, so both halves strip the same ones
+    templates = None
+    if cfg.near_duplicates:
+        first = next(_range_batches(path, fmt, *ranges[0], cfg, [], [0]), [])
+        templates = _learn_templates([(normalise(_prompt_text(m)), "") for _, m in first], cfg)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(_scan_range, ((path, fmt, *ranges[1], cfg, templates),))
+        problems: list[Problem] = []
+        counter = [0]
+        p1, problems, n_read, lang_ids = _scan(
+            _range_batches(path, fmt, *ranges[0], cfg, problems, counter), cfg, checks, templates, on_progress,
+            problems=problems, counter=counter)
+        q1, q_problems, q_read, q_lang_ids = child.get()
+    # merge the second half into the first: language ids, label counts, row offsets
+    remap = np.full(max(len(q_lang_ids), 1) + 1, -1, np.int16)
+    for code, i in q_lang_ids.items():
+        remap[i] = lang_ids.setdefault(code, len(lang_ids))
+    offset = sum(len(x) for x in p1.lines)
+    for name in ("lines", "bits", "pii", "key", "in_key", "out_key", "in_len", "out_len", "sigs"):
+        getattr(p1, name).extend(getattr(q1, name))
+    p1.lang.extend(np.where(a >= 0, remap[a], a).astype(np.int16) for a in q1.lang)
+    p1.short_outputs.update(q1.short_outputs)
+    p1.quality_why.update({offset + i: w for i, w in q1.quality_why.items()})
     p1.langs = sorted(lang_ids, key=lambda c: lang_ids[c])
-    return p1, problems, fmt, counter[0]
+    return p1, problems + q_problems, fmt, n_read + q_read
 
 
 # ---------------------------------------------------------------------------------------------- decisions
