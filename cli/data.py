@@ -149,6 +149,14 @@ def split_cmd(file: Annotated[Path, typer.Argument(help="The (cleaned) data file
 
 
 # ---------------------------------------------------------------------------------------------- spotcheck
+def _ask(text: str, default: str, json_mode: bool) -> str:
+    """A prompt on the terminal (stderr under --json); end of input counts as 'q' (pause), so nothing is lost."""
+    try:
+        return str(typer.prompt(text, default=default, err=json_mode))
+    except (typer.Abort, EOFError):
+        return "q" if default == "g" else default
+
+
 @data_app.command("spotcheck")
 def spotcheck_cmd(file: Annotated[Path, typer.Argument(help="The (cleaned) data file.")],
                   n: int = typer.Option(100, "--n", help="Sample size."),
@@ -173,22 +181,22 @@ def spotcheck_cmd(file: Annotated[Path, typer.Argument(help="The (cleaned) data 
                  + (f"  flags={','.join(item['flags'])}" if item["flags"] else ""))
         for m in item["messages"]:
             con.print(f"[bold]{m['role']}:[/] {m['content']}", highlight=False)
-        answer = typer.prompt("good / bad / skip / quit [g/b/s/q]", default="g", err=json_out).strip().lower()[:1]
+        answer = _ask("good / bad / skip / quit [g/b/s/q]", "g", json_out).strip().lower()[:1]
         if answer == "q":
             break
         verdict = {"g": "good", "b": "bad", "s": "skip"}.get(answer)
         if verdict is None:
             con.print("answer g, b, s or q")
             continue
-        reason = typer.prompt("why is it bad? (quote a word or /regex/ to suggest a rule)", default="",
-                              err=json_out) if verdict == "bad" else None
+        reason = _ask("why is it bad? (quote a word or /regex/ to suggest a rule)", "", json_out) \
+            if verdict == "bad" else None
         sc.verdict(item["position"], verdict, reason or None)
     prog = sc.progress()
     rule = sc.propose_rule()
     result: dict[str, Any] = {**prog, "rule": rule, "applied": None}
     if rule:
         con.print(f"proposed rule: {rule['text']}")
-        if typer.confirm("apply it?", default=False, err=json_out):
+        if _ask("apply it? [y/N]", "n", json_out).strip().lower().startswith("y"):
             target = out or file.with_name(file.stem + ".spotchecked.jsonl")
             result["applied"] = sc.apply_rule(rule, target)
             con.print(f"wrote {target}: {result['applied']['kept']} kept, {result['applied']['removed']} removed")

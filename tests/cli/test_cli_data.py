@@ -80,6 +80,9 @@ def test_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_spotcheck_flow_pause_resume_and_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     src = _data(tmp_path, 12)
+    code, out, _ = _run(capsys, "data", "spotcheck", str(src), "--n", "4", "--json", stdin="",
+                        monkeypatch=monkeypatch)  # end of input pauses, it is not a crash
+    assert code == 0 and json.loads(out)["done"] == 0
     code, out, _ = _run(capsys, "data", "spotcheck", str(src), "--n", "4", "--json", stdin="g\nq\n",
                         monkeypatch=monkeypatch)
     assert code == 0 and json.loads(out)["done"] == 1
