@@ -526,15 +526,20 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
     import json
 
     roots_needed = set(near_roots.values())
-    root_shingles: dict[int, set[bytes]] = {}
+    # the root's comparison text (not its shingle set: a few hundred bytes instead of kilobytes per root),
+    # dropped once its last member has been checked
+    root_text: dict[int, bytes] = {}
+    members_left = Counter(near_roots.values())
     k = cfg.shingle_size
     rejected = 0
 
-    def shingle_set(ex: Msgs) -> set[bytes]:
+    def dedup_text(ex: Msgs) -> bytes:
         i_text = normalise(_prompt_text(ex))
         if templates:
             i_text = templates.strip(i_text)
-        b = f"{i_text} \n {normalise(ex[-1]['content'])}".encode()
+        return f"{i_text} \n {normalise(ex[-1]['content'])}".encode()
+
+    def shingle_set(b: bytes) -> set[bytes]:
         return {b[j:j + k] for j in range(max(1, len(b) - k + 1))}
 
     examples: dict[str, list[dict[str, Any]]] = {r: [] for r in REASONS}
@@ -566,9 +571,13 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
                 break
             r = reasons[i]
             if i in roots_needed:
-                root_shingles[i] = shingle_set(ex)
+                root_text[i] = dedup_text(ex)
             if r == near and i in near_roots:
-                a, b = shingle_set(ex), root_shingles.get(near_roots[i], set())
+                root = near_roots[i]
+                a, b = shingle_set(dedup_text(ex)), shingle_set(root_text.get(root, b""))
+                members_left[root] -= 1
+                if not members_left[root]:
+                    root_text.pop(root, None)
                 if len(a & b) < cfg.near_dup_threshold * len(a | b):
                     r = reasons[i] = reason[i] = 0
                     rejected += 1
