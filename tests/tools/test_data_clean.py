@@ -311,3 +311,12 @@ def test_two_process_first_pass_matches_serial(tmp_path: Path) -> None:
         assert parallel[key] == serial[key], key
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
     assert serial["removed"]["exact_duplicate"] == 2 and serial["removed"]["invalid"] == 1
+
+
+def test_progress_events_carry_totals(tmp_path: Path) -> None:
+    src = _write(tmp_path / "in.jsonl", _base())
+    events = []
+    clean(src, tmp_path / "out.jsonl", on_progress=events.append)
+    read = [e for e in events if e.stage == "read"]
+    assert read and read[-1].step == 30 and read[-1].total == 30
+    assert [e for e in events if e.stage == "write"][-1].step == 30

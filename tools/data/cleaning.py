@@ -25,7 +25,7 @@ import numpy as np
 
 from tools.data.config import RULE_IDS, CleanConfig
 from tools.data.filters import RowChecks
-from tools.data.formats import Problem, detect_format, raise_problems, read_rows
+from tools.data.formats import Problem, detect_format, estimate_rows, raise_problems, read_rows
 from tools.data.near_dups import MinHasher, Templates, find_near_duplicates, normalise
 from tools.errors import InputError
 from tools.fileio import atomic_open, sha256_file, write_json, write_text
@@ -149,7 +149,7 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
         problems: list[Problem] = []
         counter = [0]
         p1, problems, n_read, lang_ids = _scan(_batches(path, cfg, problems, counter), cfg, checks, None,
-                                               on_progress, problems=problems, counter=counter)
+                                               on_progress, problems=problems, counter=counter, path=path)
         p1.langs = sorted(lang_ids, key=lambda c: lang_ids[c])
         return p1, problems, fmt, n_read
     return _pass1_parallel(path, fmt, cfg, checks, ranges, on_progress)
@@ -157,7 +157,7 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
 
 def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: RowChecks,
           templates: Templates | None, on_progress: ProgressCallback | None, *,
-          problems: list[Problem] | None = None, counter: list[int] | None = None,
+          problems: list[Problem] | None = None, counter: list[int] | None = None, path: Path | None = None,
           ) -> tuple[_Pass1, list[Problem], int, dict[str, int]]:
     """Run the row checks over batches of (line, messages); learn prompt templates on the first batch
     unless they are given."""
@@ -173,6 +173,7 @@ def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: R
     if templates is not None:
         p1.templates = len(templates.prefixes) + len(templates.suffixes)
         p1.template_obj = templates
+    total = estimate_rows(path) if path is not None and on_progress is not None else None
     for batch in batches:
         m = len(batch)
         lines = np.empty(m, np.int64)
@@ -252,7 +253,7 @@ def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: R
         # cap the label counter: a free-text data set must not grow it without bound
         if len(p1.short_outputs) > 50_000:
             p1.short_outputs = Counter(dict(p1.short_outputs.most_common(10_000)))
-        emit(on_progress, ProgressEvent("read", counter[0], None, message=f"{counter[0]} rows read"))
+        emit(on_progress, ProgressEvent("read", counter[0], total, message=f"{counter[0]} rows read"))
     return p1, problems, counter[0], lang_ids
 
 
@@ -355,6 +356,14 @@ def _scan_range(args: tuple[Path, str, int, int, int, CleanConfig, Templates | N
                  RowChecks(cfg), templates, None, problems=problems, counter=counter)
 
 
+def _half(on_progress: ProgressCallback | None) -> ProgressCallback | None:
+    """Progress of the parent's half of a two-process pass, shown as progress of the whole (x2)."""
+    if on_progress is None:
+        return None
+    cb = on_progress
+    return lambda ev: cb(ProgressEvent(ev.stage, ev.step * 2, ev.total, ev.metrics, ev.message))
+
+
 def _pass1_parallel(path: Path, fmt: str, cfg: CleanConfig, checks: RowChecks,
                     ranges: list[tuple[int, int, int]], on_progress: ProgressCallback | None,
                     ) -> tuple[_Pass1, list[Problem], str, int]:
@@ -371,8 +380,8 @@ def _pass1_parallel(path: Path, fmt: str, cfg: CleanConfig, checks: RowChecks,
         problems: list[Problem] = []
         counter = [0]
         p1, problems, n_read, lang_ids = _scan(
-            _range_batches(path, fmt, *ranges[0], cfg, problems, counter), cfg, checks, templates, on_progress,
-            problems=problems, counter=counter)
+            _range_batches(path, fmt, *ranges[0], cfg, problems, counter), cfg, checks, templates,
+            _half(on_progress), problems=problems, counter=counter, path=path)
         q1, q_problems, q_read, q_lang_ids = child.get()
     # merge the second half into the first: language ids, label counts, row offsets
     remap = np.full(max(len(q_lang_ids), 1) + 1, -1, np.int16)

@@ -435,6 +435,26 @@ def read_records(path: str | Path, fmt: str | None = None, *, columns: tuple[str
         yield line, Example([Message(m["role"], m["content"]) for m in msgs], meta), None
 
 
+def estimate_rows(path: str | Path) -> int | None:
+    """A quick upper bound on the rows of a file (its line count), for progress bars; None for folders."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except Exception:  # noqa: BLE001 - an estimate only
+            return None
+    n, last = 0, b"\n"
+    with path.open("rb") as f:
+        while chunk := f.read(16 << 20):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
+
+
 def load(path: str | Path, fmt: str | None = None, *, skip_invalid: bool = False,
          columns: tuple[str, str] | None = None) -> LoadResult:
     """Load a dataset file into canonical Examples.
