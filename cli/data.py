@@ -1,4 +1,4 @@
-"""``tunewise data inspect|clean|spotcheck|split|augment``: thin shells over ``tools.data``."""
+"""``tunewise data inspect|convert|clean|spotcheck|split|augment``: thin shells over ``tools.data``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from cli.common import JsonOpt, human, print_json, progress_bar
 
-data_app = typer.Typer(help="Dataset tools: inspect, clean, spot-check, split, augment.", no_args_is_help=True)
+data_app = typer.Typer(help="Dataset tools: inspect, convert, clean, spot-check, split, augment.", no_args_is_help=True)
 
 FormatOpt = typer.Option(None, "--format", help="openai, prompt_completion, input_output, alpaca, sharegpt, csv, "
                                                 "parquet or hf (default: detected).")
@@ -62,6 +62,34 @@ def inspect_cmd(file: Annotated[Path, typer.Argument(help="The data file (or dat
         con.print(f"[red]{p['where']}[/]: {p['message']}", highlight=False)
     if r["invalid_rows"] > 20:
         con.print(f"... {r['invalid_rows'] - 20} more invalid rows")
+
+
+# ---------------------------------------------------------------------------------------------- convert
+@data_app.command("convert")
+def convert_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datasets folder).")],
+                out: Annotated[Path, typer.Option("--out", help="OpenAI chat JSONL, or a datasets folder when the "
+                                                                "path has no suffix.")],
+                fmt: str = FormatOpt, input_col: str = InColOpt, output_col: str = OutColOpt,
+                skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Leave invalid rows out."),
+                json_out: bool = JsonOpt) -> None:
+    """Rewrite any supported format as OpenAI chat JSONL or a Hugging Face datasets folder, unchanged otherwise."""
+    from tools.data.formats import load, write_examples, write_hf
+    from tools.errors import InputError
+
+    if out.resolve() == file.resolve():
+        raise InputError("the output would overwrite the input", where=str(out), fix="choose another --out")
+    res = load(file, fmt, skip_invalid=skip_invalid, columns=_columns(input_col, output_col))
+    if out.suffix:
+        write_examples(res.examples, out)
+    else:
+        write_hf(res.examples, out)
+    r = {"in": str(file), "format": res.format, "out": str(out), "rows": len(res.examples),
+         "skipped": len(res.problems)}
+    if json_out:
+        print_json(r)
+    else:
+        human(False).print(f"{r['rows']} rows ({res.format}) -> {out}" + (f", {r['skipped']} invalid skipped"
+                                                                          if r["skipped"] else ""))
 
 
 # ---------------------------------------------------------------------------------------------- clean

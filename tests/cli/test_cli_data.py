@@ -65,6 +65,17 @@ def test_clean_and_split_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert Path(doc["files"]["test"]).exists()
 
 
+def test_convert_sharegpt_to_openai_and_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "s.jsonl"
+    src.write_text(json.dumps({"conversations": [{"from": "human", "value": "Hi"},
+                                                 {"from": "gpt", "value": "Hello."}]}) + "\n", encoding="utf-8")
+    code, out, _ = _run(capsys, "data", "convert", str(src), "--out", str(tmp_path / "o.jsonl"), "--json")
+    assert code == 0 and json.loads(out)["format"] == "sharegpt"
+    assert json.loads((tmp_path / "o.jsonl").read_text())["messages"][1] == {"role": "assistant", "content": "Hello."}
+    code, out, _ = _run(capsys, "data", "convert", str(tmp_path / "o.jsonl"), "--out", str(tmp_path / "ds"), "--json")
+    assert code == 0 and json.loads(out)["rows"] == 1 and (tmp_path / "ds").is_dir()
+
+
 def test_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broken = tmp_path / "b.jsonl"
     broken.write_text('{"messages": []}\n{not json\n', encoding="utf-8")
