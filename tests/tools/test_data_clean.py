@@ -320,3 +320,15 @@ def test_progress_events_carry_totals(tmp_path: Path) -> None:
     read = [e for e in events if e.stage == "read"]
     assert read and read[-1].step == 30 and read[-1].total == 30
     assert [e for e in events if e.stage == "write"][-1].step == 30
+
+
+def test_many_distinct_short_outputs_are_not_labels() -> None:
+    from collections import Counter
+
+    from tools.data.cleaning import outputs_are_labels
+
+    cfg = CleanConfig()
+    capped = Counter({f"answer {i}": 1 for i in range(10_000)})  # what is left after the cap
+    assert outputs_are_labels(capped, 1_000_000, 1_000_000, cfg)  # (the naive reading)
+    assert not outputs_are_labels(capped, 1_000_000, 1_000_000, cfg, distinct_seen=890_000)
+    assert outputs_are_labels(Counter({"spam": 50, "ham": 50}), 100, 100, cfg)

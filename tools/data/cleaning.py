@@ -63,6 +63,7 @@ class _Pass1:
     quality_why: dict[int, str] = field(default_factory=dict)
     templates: int = 0
     template_obj: Templates | None = None
+    short_distinct_seen: int = 0  # distinct short outputs dropped when the counter was capped
 
 
 def _prompt_text(msgs: Msgs) -> str:
@@ -252,6 +253,7 @@ def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: R
             getattr(p1, name).append(arr)
         # cap the label counter: a free-text data set must not grow it without bound
         if len(p1.short_outputs) > 50_000:
+            p1.short_distinct_seen += len(p1.short_outputs) - 10_000  # values dropped from the counter
             p1.short_outputs = Counter(dict(p1.short_outputs.most_common(10_000)))
         emit(on_progress, ProgressEvent("read", counter[0], total, message=f"{counter[0]} rows read"))
     return p1, problems, counter[0], lang_ids
@@ -392,17 +394,22 @@ def _pass1_parallel(path: Path, fmt: str, cfg: CleanConfig, checks: RowChecks,
         getattr(p1, name).extend(getattr(q1, name))
     p1.lang.extend(np.where(a >= 0, remap[a], a).astype(np.int16) for a in q1.lang)
     p1.short_outputs.update(q1.short_outputs)
+    p1.short_distinct_seen += q1.short_distinct_seen
     p1.quality_why.update({offset + i: w for i, w in q1.quality_why.items()})
     p1.langs = sorted(lang_ids, key=lambda c: lang_ids[c])
     return p1, problems + q_problems, fmt, n_read + q_read
 
 
 # ---------------------------------------------------------------------------------------------- decisions
-def outputs_are_labels(short_outputs: Counter[str], n_short: int, n: int, cfg: CleanConfig) -> bool:
-    """True when the outputs look like class labels: almost all short, few distinct values, repeated."""
+def outputs_are_labels(short_outputs: Counter[str], n_short: int, n: int, cfg: CleanConfig, *,
+                       distinct_seen: int = 0) -> bool:
+    """True when the outputs look like class labels: almost all short, few distinct values, repeated.
+
+    ``distinct_seen`` counts the values dropped when the counter was capped to save memory (a label set never
+    reaches the cap)."""
     if n == 0 or n_short / n < cfg.label_min_short_fraction:
         return False
-    distinct = len(short_outputs)
+    distinct = len(short_outputs) + distinct_seen
     few = distinct <= cfg.label_max_distinct and distinct <= max(2, n // 2)
     return few or distinct / n <= cfg.label_max_distinct_fraction
 
@@ -411,7 +418,7 @@ def _decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: _Pass1, cf
             ) -> tuple[np.ndarray, dict[int, str], dict[str, int], dict[str, Any]]:
     bits = cols["bits"]
     short = (bits & B_SHORT_OUT) != 0
-    labels = outputs_are_labels(p1.short_outputs, int(short.sum()), n, cfg)
+    labels = outputs_are_labels(p1.short_outputs, int(short.sum()), n, cfg, distinct_seen=p1.short_distinct_seen)
     label_row = short & labels
     structured = (bits & B_JSON) != 0
     code = (bits & B_CODE) != 0
