@@ -726,7 +726,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         for r, exs in report["examples"].items():
             lines += ["", f"### {r}"]
             for e in exs:
-                lines.append(f"- line {e['line']} ({e['why']}): `{e['input'][:80]}` -> `{e['output'][:80]}`")
+                shown_in, shown_out = (" ".join(e[k].split())[:80].replace("`", "'") for k in ("input", "output"))
+                lines.append(f"- line {e['line']} ({e['why']}): `{shown_in}` -> `{shown_out}`")
     lines += ["", "## Lengths (characters)", "", "| bin | input (all) | input (kept) | output (all) | output (kept) |",
               "|---|---:|---:|---:|---:|"]
     h = report["histograms"]
