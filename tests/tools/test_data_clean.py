@@ -332,3 +332,13 @@ def test_many_distinct_short_outputs_are_not_labels() -> None:
     assert outputs_are_labels(capped, 1_000_000, 1_000_000, cfg)  # (the naive reading)
     assert not outputs_are_labels(capped, 1_000_000, 1_000_000, cfg, distinct_seen=890_000)
     assert outputs_are_labels(Counter({"spam": 50, "ham": 50}), 100, 100, cfg)
+
+
+def test_oversize_near_duplicate_clusters_are_reported_not_collapsed(tmp_path: Path) -> None:
+    long_q = "My card payment at the supermarket was declined twice today although my balance is fine, why"
+    long_a = "A declined payment with enough balance usually means the merchant's terminal asked for the chip."
+    copies = [(long_q + "?" * k, long_a) for k in range(1, 6)]  # five near copies
+    r = _clean(tmp_path, _base() + copies, max_cluster_size=3)
+    assert r["removed"]["near_duplicate"] == 0 and r["flagged"]["template_cluster"] == 5
+    r = _clean(tmp_path, _base() + copies)
+    assert r["removed"]["near_duplicate"] == 4
