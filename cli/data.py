@@ -159,13 +159,13 @@ def clean_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datas
 def split_cmd(file: Annotated[Path, typer.Argument(help="The (cleaned) data file.")],
               out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for train/val/test.jsonl.")],
               seed: int = typer.Option(None, help="Random seed (default from knowledge: 42)."),
-              fmt: str = FormatOpt,
+              fmt: str = FormatOpt, input_col: str = InColOpt, output_col: str = OutColOpt,
               skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Leave invalid rows out."),
               json_out: bool = JsonOpt) -> None:
     """Split into train/val/test by the size rule, stratified by label, near duplicates kept together."""
     from tools.data.splitting import split
 
-    r = split(file, out_dir, seed=seed, fmt=fmt, skip_invalid=skip_invalid)
+    r = split(file, out_dir, seed=seed, fmt=fmt, skip_invalid=skip_invalid, columns=_columns(input_col, output_col))
     if json_out:
         print_json(r)
         return

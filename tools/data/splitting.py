@@ -127,7 +127,8 @@ def assign(groups: np.ndarray, labels: list[str] | None, n_val: int, n_test: int
 
 
 def split(path: str | Path, out_dir: str | Path, *, seed: int | None = None, fmt: str | None = None,
-          skip_invalid: bool = False, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+          skip_invalid: bool = False, columns: tuple[str, str] | None = None,
+          on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Split a data set into ``train.jsonl``, ``val.jsonl`` and ``test.jsonl`` (OpenAI chat JSONL) in ``out_dir``.
 
     Returns ``{"train": n, "val": n, "test": n, "files": {...}, "sha256": {...}, "rule": id, "warnings": [...]}``.
@@ -137,7 +138,7 @@ def split(path: str | Path, out_dir: str | Path, *, seed: int | None = None, fmt
 
     k = loader.load().data
     seed = k.split_settings.seed if seed is None else seed
-    res = load(path, fmt, skip_invalid=skip_invalid)
+    res = load(path, fmt, skip_invalid=skip_invalid, columns=columns)
     examples = res.examples
     if not examples:
         raise InputError("no valid rows to split", where=str(path))
