@@ -342,3 +342,19 @@ def test_oversize_near_duplicate_clusters_are_reported_not_collapsed(tmp_path: P
     assert r["removed"]["near_duplicate"] == 0 and r["flagged"]["template_cluster"] == 5
     r = _clean(tmp_path, _base() + copies)
     assert r["removed"]["near_duplicate"] == 4
+
+
+def test_empty_content_is_removed_as_empty_not_fatal(tmp_path: Path) -> None:
+    src = _write(tmp_path / "in.jsonl", _base() + [("A question with no answer yet?", ""), ("   ", "An answer.")])
+    r = clean(src, tmp_path / "out.jsonl")
+    assert r["removed"]["empty"] == 2 and r["kept_rows"] == 30 and not r["problems"]
+
+
+def test_meta_travels_with_kept_rows(tmp_path: Path) -> None:
+    rows = _rows(_base())
+    rows[0]["meta"] = {"synthetic": True, "label": "x"}
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    clean(src, tmp_path / "out.jsonl")
+    first = json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["meta"] == {"synthetic": True, "label": "x"}

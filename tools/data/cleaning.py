@@ -126,7 +126,7 @@ def clean(path: str | Path, out: str | Path, *, config: CleanConfig | None = Non
 def _batches(path: Path, cfg: CleanConfig, problems: list[Problem], counter: list[int],
              ) -> Iterator[list[tuple[int, Msgs]]]:
     batch: list[tuple[int, Msgs]] = []
-    for line, ex, _, problem in read_rows(path, cfg.fmt, columns=cfg.columns):
+    for line, ex, _, problem in read_rows(path, cfg.fmt, columns=cfg.columns, allow_empty=True):
         counter[0] += 1
         if problem is not None:
             if len(problems) < 10_000:
@@ -337,7 +337,7 @@ def _range_batches(path: Path, fmt: str, start: int, end: int, first_line: int, 
             msgs = _openai_fast(rec) if fmt == "openai" else None
             if msgs is None:
                 try:
-                    msgs = [m.to_dict() for m in record_to_messages(rec, fmt)]
+                    msgs = [m.to_dict() for m in record_to_messages(rec, fmt, allow_empty=True)]
                 except _RowError as e:
                     problems.append(Problem(source, line, e.field, e.message))
                     continue
@@ -571,18 +571,18 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
     fmt = cfg.fmt or detect_format(path)
     fast = fmt == "openai" and not mask and not as_hf and _is_jsonl(path)
 
-    def rows() -> Iterator[tuple[Msgs, str | None]]:
-        """(messages, the line as written when it is already canonical OpenAI JSONL, else None)."""
+    def rows() -> Iterator[tuple[Msgs, str | None, dict[str, Any] | None]]:
+        """(messages, the line as written when it is already canonical OpenAI JSONL else None, meta)."""
         if fast:
             yield from _raw_rows(path, lines)
             return
-        for _, ex, _, _ in read_rows(path, cfg.fmt, columns=cfg.columns):
+        for _, ex, meta, _ in read_rows(path, cfg.fmt, columns=cfg.columns, allow_empty=True):
             if ex is not None:
-                yield ex, None
+                yield ex, None, meta
 
     def write(f: Any) -> int:
         nonlocal kept, rejected
-        for i, (ex, raw) in enumerate(rows()):
+        for i, (ex, raw, meta) in enumerate(rows()):
             if i >= n:
                 break
             r = reasons[i]
@@ -603,10 +603,12 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
                 else:
                     msgs = [{"role": m["role"], "content": checks.mask_pii(m["content"])} for m in ex] if mask \
                         else ex
+                    # tunewise's own ``meta`` (label, synthetic, flags) travels with the row
+                    rec = {"messages": msgs, "meta": meta} if meta and not as_hf else {"messages": msgs}
                     if as_hf:
-                        hf_rows.append({"messages": msgs})
+                        hf_rows.append(rec)
                     else:
-                        f.write(json.dumps({"messages": msgs}, ensure_ascii=False) + "\n")
+                        f.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 kept += 1
             else:
                 name = REASONS[r - 1]
@@ -643,7 +645,7 @@ def _is_jsonl(path: Path) -> bool:
     return True
 
 
-def _raw_rows(path: Path, lines: np.ndarray) -> Iterator[tuple[Msgs, str | None]]:
+def _raw_rows(path: Path, lines: np.ndarray) -> Iterator[tuple[Msgs, str | None, dict[str, Any] | None]]:
     """The valid rows of an OpenAI JSONL file (their line numbers from pass 1), each with its line when the
     record is exactly ``{"messages": [{"role", "content"}, ...]}`` (so it can be copied unchanged)."""
     import json
@@ -660,7 +662,9 @@ def _raw_rows(path: Path, lines: np.ndarray) -> Iterator[tuple[Msgs, str | None]
             rec = json.loads(raw)
             msgs = rec["messages"]
             canonical = len(rec) == 1 and all(len(m) == 2 for m in msgs)
-            yield msgs, (raw if raw.endswith("\n") else raw + "\n") if canonical else None
+            meta = rec.get("meta")
+            yield msgs, (raw if raw.endswith("\n") else raw + "\n") if canonical else None, \
+                meta if isinstance(meta, dict) else None
 
 
 # ---------------------------------------------------------------------------------------------- report
