@@ -165,8 +165,6 @@ def run_clean(src: Path, out: Path, report: Path) -> dict:
 
 
 def score(gen: dict, out: Path) -> dict:
-    from tools.data.near_dups import normalise
-
     kept_inputs = set()
     with out.open(encoding="utf-8") as f:
         for line in f:
@@ -176,7 +174,6 @@ def score(gen: dict, out: Path) -> dict:
     for kind in ("near", "exact"):
         found = sum((inputs[a] in kept_inputs) != (inputs[b] in kept_inputs) for a, b in gen["pairs"][kind])
         res[kind] = {"planted": len(gen["pairs"][kind]), "found": found}
-    del normalise
     return res
 
 

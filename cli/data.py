@@ -1,4 +1,4 @@
-"""``tunewise data inspect|clean|spotcheck|split|augment``: thin shells over ``tools.data``."""
+"""``tunewise data inspect|convert|clean|spotcheck|split|augment``: thin shells over ``tools.data``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from cli.common import JsonOpt, human, print_json, progress_bar
 
-data_app = typer.Typer(help="Dataset tools: inspect, clean, spot-check, split, augment.", no_args_is_help=True)
+data_app = typer.Typer(help="Dataset tools: inspect, convert, clean, spot-check, split, augment.", no_args_is_help=True)
 
 FormatOpt = typer.Option(None, "--format", help="openai, prompt_completion, input_output, alpaca, sharegpt, csv, "
                                                 "parquet or hf (default: detected).")
@@ -62,6 +62,34 @@ def inspect_cmd(file: Annotated[Path, typer.Argument(help="The data file (or dat
         con.print(f"[red]{p['where']}[/]: {p['message']}", highlight=False)
     if r["invalid_rows"] > 20:
         con.print(f"... {r['invalid_rows'] - 20} more invalid rows")
+
+
+# ---------------------------------------------------------------------------------------------- convert
+@data_app.command("convert")
+def convert_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datasets folder).")],
+                out: Annotated[Path, typer.Option("--out", help="OpenAI chat JSONL, or a datasets folder when the "
+                                                                "path has no suffix.")],
+                fmt: str = FormatOpt, input_col: str = InColOpt, output_col: str = OutColOpt,
+                skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Leave invalid rows out."),
+                json_out: bool = JsonOpt) -> None:
+    """Rewrite any supported format as OpenAI chat JSONL or a Hugging Face datasets folder, unchanged otherwise."""
+    from tools.data.formats import load, write_examples, write_hf
+    from tools.errors import InputError
+
+    if out.resolve() == file.resolve():
+        raise InputError("the output would overwrite the input", where=str(out), fix="choose another --out")
+    res = load(file, fmt, skip_invalid=skip_invalid, columns=_columns(input_col, output_col))
+    if out.suffix:
+        write_examples(res.examples, out)
+    else:
+        write_hf(res.examples, out)
+    r = {"in": str(file), "format": res.format, "out": str(out), "rows": len(res.examples),
+         "skipped": len(res.problems)}
+    if json_out:
+        print_json(r)
+    else:
+        human(False).print(f"{r['rows']} rows ({res.format}) -> {out}" + (f", {r['skipped']} invalid skipped"
+                                                                          if r["skipped"] else ""))
 
 
 # ---------------------------------------------------------------------------------------------- clean
@@ -131,13 +159,13 @@ def clean_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datas
 def split_cmd(file: Annotated[Path, typer.Argument(help="The (cleaned) data file.")],
               out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for train/val/test.jsonl.")],
               seed: int = typer.Option(None, help="Random seed (default from knowledge: 42)."),
-              fmt: str = FormatOpt,
+              fmt: str = FormatOpt, input_col: str = InColOpt, output_col: str = OutColOpt,
               skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Leave invalid rows out."),
               json_out: bool = JsonOpt) -> None:
     """Split into train/val/test by the size rule, stratified by label, near duplicates kept together."""
     from tools.data.splitting import split
 
-    r = split(file, out_dir, seed=seed, fmt=fmt, skip_invalid=skip_invalid)
+    r = split(file, out_dir, seed=seed, fmt=fmt, skip_invalid=skip_invalid, columns=_columns(input_col, output_col))
     if json_out:
         print_json(r)
         return
@@ -149,6 +177,14 @@ def split_cmd(file: Annotated[Path, typer.Argument(help="The (cleaned) data file
 
 
 # ---------------------------------------------------------------------------------------------- spotcheck
+def _ask(text: str, default: str, json_mode: bool) -> str:
+    """A prompt on the terminal (stderr under --json); end of input counts as 'q' (pause), so nothing is lost."""
+    try:
+        return str(typer.prompt(text, default=default, err=json_mode))
+    except (typer.Abort, EOFError):
+        return "q" if default == "g" else default
+
+
 @data_app.command("spotcheck")
 def spotcheck_cmd(file: Annotated[Path, typer.Argument(help="The (cleaned) data file.")],
                   n: int = typer.Option(100, "--n", help="Sample size."),
@@ -173,22 +209,22 @@ def spotcheck_cmd(file: Annotated[Path, typer.Argument(help="The (cleaned) data 
                  + (f"  flags={','.join(item['flags'])}" if item["flags"] else ""))
         for m in item["messages"]:
             con.print(f"[bold]{m['role']}:[/] {m['content']}", highlight=False)
-        answer = typer.prompt("good / bad / skip / quit [g/b/s/q]", default="g", err=json_out).strip().lower()[:1]
+        answer = _ask("good / bad / skip / quit [g/b/s/q]", "g", json_out).strip().lower()[:1]
         if answer == "q":
             break
         verdict = {"g": "good", "b": "bad", "s": "skip"}.get(answer)
         if verdict is None:
             con.print("answer g, b, s or q")
             continue
-        reason = typer.prompt("why is it bad? (quote a word or /regex/ to suggest a rule)", default="",
-                              err=json_out) if verdict == "bad" else None
+        reason = _ask("why is it bad? (quote a word or /regex/ to suggest a rule)", "", json_out) \
+            if verdict == "bad" else None
         sc.verdict(item["position"], verdict, reason or None)
     prog = sc.progress()
     rule = sc.propose_rule()
     result: dict[str, Any] = {**prog, "rule": rule, "applied": None}
     if rule:
         con.print(f"proposed rule: {rule['text']}")
-        if typer.confirm("apply it?", default=False, err=json_out):
+        if _ask("apply it? [y/N]", "n", json_out).strip().lower().startswith("y"):
             target = out or file.with_name(file.stem + ".spotchecked.jsonl")
             result["applied"] = sc.apply_rule(rule, target)
             con.print(f"wrote {target}: {result['applied']['kept']} kept, {result['applied']['removed']} removed")

@@ -65,6 +65,17 @@ def test_clean_and_split_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert Path(doc["files"]["test"]).exists()
 
 
+def test_convert_sharegpt_to_openai_and_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "s.jsonl"
+    src.write_text(json.dumps({"conversations": [{"from": "human", "value": "Hi"},
+                                                 {"from": "gpt", "value": "Hello."}]}) + "\n", encoding="utf-8")
+    code, out, _ = _run(capsys, "data", "convert", str(src), "--out", str(tmp_path / "o.jsonl"), "--json")
+    assert code == 0 and json.loads(out)["format"] == "sharegpt"
+    assert json.loads((tmp_path / "o.jsonl").read_text())["messages"][1] == {"role": "assistant", "content": "Hello."}
+    code, out, _ = _run(capsys, "data", "convert", str(tmp_path / "o.jsonl"), "--out", str(tmp_path / "ds"), "--json")
+    assert code == 0 and json.loads(out)["rows"] == 1 and (tmp_path / "ds").is_dir()
+
+
 def test_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     broken = tmp_path / "b.jsonl"
     broken.write_text('{"messages": []}\n{not json\n', encoding="utf-8")
@@ -80,6 +91,9 @@ def test_errors_are_messages(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_spotcheck_flow_pause_resume_and_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     src = _data(tmp_path, 12)
+    code, out, _ = _run(capsys, "data", "spotcheck", str(src), "--n", "4", "--json", stdin="",
+                        monkeypatch=monkeypatch)  # end of input pauses, it is not a crash
+    assert code == 0 and json.loads(out)["done"] == 0
     code, out, _ = _run(capsys, "data", "spotcheck", str(src), "--n", "4", "--json", stdin="g\nq\n",
                         monkeypatch=monkeypatch)
     assert code == 0 and json.loads(out)["done"] == 1

@@ -288,3 +288,73 @@ def test_clean_writes_a_datasets_folder(tmp_path: Path) -> None:
     r = clean(src, tmp_path / "cleaned_ds")
     res = load(tmp_path / "cleaned_ds")
     assert res.format == "hf" and len(res.examples) == r["kept_rows"] == 30
+
+
+def test_two_process_first_pass_matches_serial(tmp_path: Path) -> None:
+    pairs = _base() + [_base()[3], (_base()[5][0].upper(), _base()[5][1])]
+    pairs += [("Can you answer in the usual way please?",
+               "Vous pouvez réinitialiser votre code dans l'application, rubrique Sécurité.")]
+    src = _write(tmp_path / "in.jsonl", pairs)
+    text = src.read_text(encoding="utf-8").replace("\n", "\r\n", 3)
+    lines = text.splitlines(keepends=True)
+    lines.insert(20, "\r\n")
+    lines.insert(25, "{broken\n")
+    src.write_bytes(b"\xef\xbb\xbf" + "".join(lines).encode("utf-8"))
+    from tools.data.cleaning import _byte_ranges
+
+    ranges = _byte_ranges(src, "openai", CleanConfig(workers=2, parallel_min_bytes=0))
+    assert ranges is not None and ranges[1][2] > 10  # the second process starts at a later line
+    serial = clean(src, tmp_path / "a.jsonl", config=CleanConfig(workers=1, skip_invalid=True))
+    parallel = clean(src, tmp_path / "b.jsonl", config=CleanConfig(workers=2, parallel_min_bytes=0,
+                                                                   skip_invalid=True))
+    for key in ("input_rows", "kept_rows", "removed", "flagged", "language", "examples", "problems"):
+        assert parallel[key] == serial[key], key
+    assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
+    assert serial["removed"]["exact_duplicate"] == 2 and serial["removed"]["invalid"] == 1
+
+
+def test_progress_events_carry_totals(tmp_path: Path) -> None:
+    src = _write(tmp_path / "in.jsonl", _base())
+    events = []
+    clean(src, tmp_path / "out.jsonl", on_progress=events.append)
+    read = [e for e in events if e.stage == "read"]
+    assert read and read[-1].step == 30 and read[-1].total == 30
+    assert [e for e in events if e.stage == "write"][-1].step == 30
+
+
+def test_many_distinct_short_outputs_are_not_labels() -> None:
+    from collections import Counter
+
+    from tools.data.cleaning import outputs_are_labels
+
+    cfg = CleanConfig()
+    capped = Counter({f"answer {i}": 1 for i in range(10_000)})  # what is left after the cap
+    assert outputs_are_labels(capped, 1_000_000, 1_000_000, cfg)  # (the naive reading)
+    assert not outputs_are_labels(capped, 1_000_000, 1_000_000, cfg, distinct_seen=890_000)
+    assert outputs_are_labels(Counter({"spam": 50, "ham": 50}), 100, 100, cfg)
+
+
+def test_oversize_near_duplicate_clusters_are_reported_not_collapsed(tmp_path: Path) -> None:
+    long_q = "My card payment at the supermarket was declined twice today although my balance is fine, why"
+    long_a = "A declined payment with enough balance usually means the merchant's terminal asked for the chip."
+    copies = [(long_q + "?" * k, long_a) for k in range(1, 6)]  # five near copies
+    r = _clean(tmp_path, _base() + copies, max_cluster_size=3)
+    assert r["removed"]["near_duplicate"] == 0 and r["flagged"]["template_cluster"] == 5
+    r = _clean(tmp_path, _base() + copies)
+    assert r["removed"]["near_duplicate"] == 4
+
+
+def test_empty_content_is_removed_as_empty_not_fatal(tmp_path: Path) -> None:
+    src = _write(tmp_path / "in.jsonl", _base() + [("A question with no answer yet?", ""), ("   ", "An answer.")])
+    r = clean(src, tmp_path / "out.jsonl")
+    assert r["removed"]["empty"] == 2 and r["kept_rows"] == 30 and not r["problems"]
+
+
+def test_meta_travels_with_kept_rows(tmp_path: Path) -> None:
+    rows = _rows(_base())
+    rows[0]["meta"] = {"synthetic": True, "label": "x"}
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    clean(src, tmp_path / "out.jsonl")
+    first = json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    assert first["meta"] == {"synthetic": True, "label": "x"}

@@ -50,3 +50,11 @@ def test_augment_marks_synthetic_rows_kept_out_of_val_test(tmp_path: Path) -> No
     assert s["synthetic_in_train"] == 10
     for part in ("val", "test"):
         assert "Reworded" not in Path(s["files"][part]).read_text()
+
+
+def test_augment_default_path_generates_with_a_local_model(tmp_path: Path, tiny_model_dir: Path) -> None:
+    src = _write(tmp_path / "d.jsonl", [(f"Original question {i} about fees", f"Answer {i}.") for i in range(5)])
+    r = augment(src, tmp_path / "aug.jsonl", method="back_translation", n=2, model=str(tiny_model_dir),
+                max_new_tokens=8)
+    assert r["original"] == 5 and 0 <= r["synthetic"] <= 2  # a random tiny model may echo nothing useful
+    assert "data.augment.back_translation" in r["rule_ids"]

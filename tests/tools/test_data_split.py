@@ -81,3 +81,14 @@ def test_small_file_warns_and_synthetic_stays_in_train(tmp_path: Path) -> None:
     for s in ("val", "test"):
         assert not any("Synthetic" in x["messages"][0]["content"] for x in _read(r["files"][s]))
     assert r["train"] + r["val"] + r["test"] == 70 and r["val"] >= 5 and r["test"] >= 5
+
+
+def test_wholly_synthetic_set_still_splits_with_a_warning(tmp_path: Path) -> None:
+    rows = [{"messages": [{"role": "user", "content": f"Synthetic ticket {i} about order {i * 19}"},
+                          {"role": "assistant", "content": ["billing", "refund"][i % 2]}], "meta": {"synthetic": True}}
+            for i in range(200)]
+    src = tmp_path / "s.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    r = split(src, tmp_path / "out")
+    assert r["val"] > 0 and r["test"] > 0 and r["train"] + r["val"] + r["test"] == 200
+    assert "synthetic" in r["warnings"][0]

@@ -25,7 +25,7 @@ import numpy as np
 
 from tools.data.config import RULE_IDS, CleanConfig
 from tools.data.filters import RowChecks
-from tools.data.formats import Problem, raise_problems, read_rows
+from tools.data.formats import Problem, detect_format, estimate_rows, raise_problems, read_rows
 from tools.data.near_dups import MinHasher, Templates, find_near_duplicates, normalise
 from tools.errors import InputError
 from tools.fileio import atomic_open, sha256_file, write_json, write_text
@@ -63,6 +63,7 @@ class _Pass1:
     quality_why: dict[int, str] = field(default_factory=dict)
     templates: int = 0
     template_obj: Templates | None = None
+    short_distinct_seen: int = 0  # distinct short outputs dropped when the counter was capped
 
 
 def _prompt_text(msgs: Msgs) -> str:
@@ -125,7 +126,7 @@ def clean(path: str | Path, out: str | Path, *, config: CleanConfig | None = Non
 def _batches(path: Path, cfg: CleanConfig, problems: list[Problem], counter: list[int],
              ) -> Iterator[list[tuple[int, Msgs]]]:
     batch: list[tuple[int, Msgs]] = []
-    for line, ex, _, problem in read_rows(path, cfg.fmt, columns=cfg.columns):
+    for line, ex, _, problem in read_rows(path, cfg.fmt, columns=cfg.columns, allow_empty=True):
         counter[0] += 1
         if problem is not None:
             if len(problems) < 10_000:
@@ -142,20 +143,39 @@ def _batches(path: Path, cfg: CleanConfig, problems: list[Problem], counter: lis
 
 def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: ProgressCallback | None,
            ) -> tuple[_Pass1, list[Problem], str, int]:
-    from tools.data.formats import detect_format
-
+    """First pass: per-row results, keys and signatures. Large JSONL files are read by two processes."""
     fmt = cfg.fmt or detect_format(path)
+    ranges = _byte_ranges(path, fmt, cfg)
+    if ranges is None:
+        problems: list[Problem] = []
+        counter = [0]
+        p1, problems, n_read, lang_ids = _scan(_batches(path, cfg, problems, counter), cfg, checks, None,
+                                               on_progress, problems=problems, counter=counter, path=path)
+        p1.langs = sorted(lang_ids, key=lambda c: lang_ids[c])
+        return p1, problems, fmt, n_read
+    return _pass1_parallel(path, fmt, cfg, checks, ranges, on_progress)
+
+
+def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: RowChecks,
+          templates: Templates | None, on_progress: ProgressCallback | None, *,
+          problems: list[Problem] | None = None, counter: list[int] | None = None, path: Path | None = None,
+          ) -> tuple[_Pass1, list[Problem], int, dict[str, int]]:
+    """Run the row checks over batches of (line, messages); learn prompt templates on the first batch
+    unless they are given."""
     p1 = _Pass1()
-    problems: list[Problem] = []
-    counter = [0]
+    problems = problems if problems is not None else []
+    counter = counter if counter is not None else [0]  # filled by the batches generator
     hasher = MinHasher(num_perm=cfg.num_perm, shingle=cfg.shingle_size, seed=cfg.near_dup_seed)
     lang_ids: dict[str, int] = {}
-    templates: Templates | None = None
     label_max = cfg.label_max_chars
     min_chars, max_chars = cfg.min_chars, cfg.max_chars
     lang_min = cfg.language_min_chars
     q_min = cfg.quality_min_chars
-    for batch in _batches(path, cfg, problems, counter):
+    if templates is not None:
+        p1.templates = len(templates.prefixes) + len(templates.suffixes)
+        p1.template_obj = templates
+    total = estimate_rows(path) if path is not None and on_progress is not None else None
+    for batch in batches:
         m = len(batch)
         lines = np.empty(m, np.int64)
         bits = np.zeros(m, np.int32)
@@ -177,7 +197,8 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
             b = 0
             if not prompt.strip() or not output.strip():
                 b |= B_EMPTY
-            if cfg.error_markers and (checks.has_error_marker(output) or checks.has_error_marker(prompt)):
+            both = prompt + "\n\n" + output  # one scan for error markers and PII instead of two
+            if cfg.error_markers and checks.has_error_marker(both):
                 b |= B_ERROR
             if lp > max_chars or lo > max_chars:
                 b |= B_TOO_LONG
@@ -209,7 +230,7 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
                     p1.quality_why[base + j] = why
             if cfg.pii:
                 mask = 0
-                for kind, _, _ in checks.pii_spans(prompt) + checks.pii_spans(output):
+                for kind, _, _ in checks.pii_spans(both):
                     mask |= 1 << PII_KINDS.index(kind)
                 pii[j] = mask
             bits[j] = b
@@ -222,8 +243,7 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
                 dedup_texts.append((np_, no))
         if cfg.near_duplicates:
             if templates is None:  # prompt templates, learned on the first batch
-                templates = Templates.learn([t for t, _ in dedup_texts], min_fraction=cfg.boilerplate_min_fraction,
-                                            min_rows=cfg.boilerplate_min_rows)
+                templates = _learn_templates(dedup_texts, cfg)
                 p1.templates = len(templates.prefixes) + len(templates.suffixes)
                 p1.template_obj = templates
             strip = templates.strip if templates else (lambda t: t)
@@ -233,18 +253,163 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
             getattr(p1, name).append(arr)
         # cap the label counter: a free-text data set must not grow it without bound
         if len(p1.short_outputs) > 50_000:
+            p1.short_distinct_seen += len(p1.short_outputs) - 10_000  # values dropped from the counter
             p1.short_outputs = Counter(dict(p1.short_outputs.most_common(10_000)))
-        emit(on_progress, ProgressEvent("read", counter[0], None, message=f"{counter[0]} rows read"))
+        emit(on_progress, ProgressEvent("read", counter[0], total, message=f"{counter[0]} rows read"))
+    return p1, problems, counter[0], lang_ids
+
+
+def _learn_templates(dedup_texts: list[tuple[str, str]], cfg: CleanConfig) -> Templates:
+    return Templates.learn([t for t, _ in dedup_texts], min_fraction=cfg.boilerplate_min_fraction,
+                           min_rows=cfg.boilerplate_min_rows)
+
+
+# -- two processes for large JSONL files --------------------------------------------------------------
+_JSONL_FORMATS = ("openai", "prompt_completion", "input_output", "alpaca", "sharegpt")
+
+
+def _byte_ranges(path: Path, fmt: str, cfg: CleanConfig) -> list[tuple[int, int, int]] | None:
+    """Two (start byte, end byte, first line) ranges split at a line boundary, or None to read serially.
+
+    Only for large JSON-lines files, only where ``fork`` exists (child processes share the parent's string
+    hash seed, so duplicate keys agree), and only when called from the main thread with no other non-daemon
+    thread running (forking a busy threaded process, such as the TUI, is unsafe).
+    """
+    import multiprocessing
+    import threading
+
+    main = threading.main_thread()
+    others_busy = any(not t.daemon for t in threading.enumerate() if t is not main)
+    if threading.current_thread() is not main or others_busy:
+        return None
+    if cfg.workers < 2 or fmt not in _JSONL_FORMATS or not path.is_file():
+        return None
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None
+    size = path.stat().st_size
+    if size < cfg.parallel_min_bytes or not _is_jsonl(path):
+        return None
+    with path.open("rb") as f:
+        f.seek(size // 2)
+        f.readline()  # to the start of the next line
+        mid = f.tell()
+        if mid >= size:
+            return None
+        f.seek(0)
+        newlines, left = 0, mid
+        while left:
+            chunk = f.read(min(left, 16 << 20))
+            newlines += chunk.count(b"\n")
+            left -= len(chunk)
+    return [(0, mid, 1), (mid, size, newlines + 1)]
+
+
+def _range_batches(path: Path, fmt: str, start: int, end: int, first_line: int, cfg: CleanConfig,
+                   problems: list[Problem], counter: list[int]) -> Iterator[list[tuple[int, Msgs]]]:
+    """Batches of (line, messages) from a byte range of a JSONL file (same parsing as ``read_rows``)."""
+    import json
+
+    from tools.data.formats import _openai_fast, _RowError, record_to_messages
+
+    source = str(path)
+    batch: list[tuple[int, Msgs]] = []
+    with path.open("rb") as f:
+        f.seek(start)
+        line = first_line - 1
+        while f.tell() < end:
+            raw = f.readline()
+            if not raw:
+                break
+            line += 1
+            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            if not raw.strip():
+                continue
+            counter[0] += 1
+            try:
+                rec = json.loads(raw.decode("utf-8"))
+            except UnicodeDecodeError as e:
+                raise InputError(f"the file is not UTF-8 text ({e.reason})", where=f"{source}:{line}",
+                                 fix="save the file as UTF-8") from e
+            except json.JSONDecodeError as e:
+                problems.append(Problem(source, line, None, f"not valid JSON ({e.msg} at column {e.colno})"))
+                continue
+            msgs = _openai_fast(rec) if fmt == "openai" else None
+            if msgs is None:
+                try:
+                    msgs = [m.to_dict() for m in record_to_messages(rec, fmt, allow_empty=True)]
+                except _RowError as e:
+                    problems.append(Problem(source, line, e.field, e.message))
+                    continue
+            batch.append((line, msgs))
+            if len(batch) >= cfg.batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _scan_range(args: tuple[Path, str, int, int, int, CleanConfig, Templates | None],
+                ) -> tuple[_Pass1, list[Problem], int, dict[str, int]]:
+    path, fmt, start, end, first_line, cfg, templates = args
+    problems: list[Problem] = []
+    counter = [0]
+    return _scan(_range_batches(path, fmt, start, end, first_line, cfg, problems, counter), cfg,
+                 RowChecks(cfg), templates, None, problems=problems, counter=counter)
+
+
+def _half(on_progress: ProgressCallback | None) -> ProgressCallback | None:
+    """Progress of the parent's half of a two-process pass, shown as progress of the whole (x2)."""
+    if on_progress is None:
+        return None
+    cb = on_progress
+    return lambda ev: cb(ProgressEvent(ev.stage, ev.step * 2, ev.total, ev.metrics, ev.message))
+
+
+def _pass1_parallel(path: Path, fmt: str, cfg: CleanConfig, checks: RowChecks,
+                    ranges: list[tuple[int, int, int]], on_progress: ProgressCallback | None,
+                    ) -> tuple[_Pass1, list[Problem], str, int]:
+    import multiprocessing
+
+    # templates are learned once, on the file's first batch, so both halves strip the same ones
+    templates = None
+    if cfg.near_duplicates:
+        first = next(_range_batches(path, fmt, *ranges[0], cfg, [], [0]), [])
+        templates = _learn_templates([(normalise(_prompt_text(m)), "") for _, m in first], cfg)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        child = pool.apply_async(_scan_range, ((path, fmt, *ranges[1], cfg, templates),))
+        problems: list[Problem] = []
+        counter = [0]
+        p1, problems, n_read, lang_ids = _scan(
+            _range_batches(path, fmt, *ranges[0], cfg, problems, counter), cfg, checks, templates,
+            _half(on_progress), problems=problems, counter=counter, path=path)
+        q1, q_problems, q_read, q_lang_ids = child.get()
+    # merge the second half into the first: language ids, label counts, row offsets
+    remap = np.full(max(len(q_lang_ids), 1) + 1, -1, np.int16)
+    for code, i in q_lang_ids.items():
+        remap[i] = lang_ids.setdefault(code, len(lang_ids))
+    offset = sum(len(x) for x in p1.lines)
+    for name in ("lines", "bits", "pii", "key", "in_key", "out_key", "in_len", "out_len", "sigs"):
+        getattr(p1, name).extend(getattr(q1, name))
+    p1.lang.extend(np.where(a >= 0, remap[a], a).astype(np.int16) for a in q1.lang)
+    p1.short_outputs.update(q1.short_outputs)
+    p1.short_distinct_seen += q1.short_distinct_seen
+    p1.quality_why.update({offset + i: w for i, w in q1.quality_why.items()})
     p1.langs = sorted(lang_ids, key=lambda c: lang_ids[c])
-    return p1, problems, fmt, counter[0]
+    return p1, problems + q_problems, fmt, n_read + q_read
 
 
 # ---------------------------------------------------------------------------------------------- decisions
-def outputs_are_labels(short_outputs: Counter[str], n_short: int, n: int, cfg: CleanConfig) -> bool:
-    """True when the outputs look like class labels: almost all short, few distinct values, repeated."""
+def outputs_are_labels(short_outputs: Counter[str], n_short: int, n: int, cfg: CleanConfig, *,
+                       distinct_seen: int = 0) -> bool:
+    """True when the outputs look like class labels: almost all short, few distinct values, repeated.
+
+    ``distinct_seen`` counts the values dropped when the counter was capped to save memory (a label set never
+    reaches the cap)."""
     if n == 0 or n_short / n < cfg.label_min_short_fraction:
         return False
-    distinct = len(short_outputs)
+    distinct = len(short_outputs) + distinct_seen
     few = distinct <= cfg.label_max_distinct and distinct <= max(2, n // 2)
     return few or distinct / n <= cfg.label_max_distinct_fraction
 
@@ -253,7 +418,7 @@ def _decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: _Pass1, cf
             ) -> tuple[np.ndarray, dict[int, str], dict[str, int], dict[str, Any]]:
     bits = cols["bits"]
     short = (bits & B_SHORT_OUT) != 0
-    labels = outputs_are_labels(p1.short_outputs, int(short.sum()), n, cfg)
+    labels = outputs_are_labels(p1.short_outputs, int(short.sum()), n, cfg, distinct_seen=p1.short_distinct_seen)
     label_row = short & labels
     structured = (bits & B_JSON) != 0
     code = (bits & B_CODE) != 0
@@ -377,15 +542,20 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
     import json
 
     roots_needed = set(near_roots.values())
-    root_shingles: dict[int, set[bytes]] = {}
+    # the root's comparison text (not its shingle set: a few hundred bytes instead of kilobytes per root),
+    # dropped once its last member has been checked
+    root_text: dict[int, bytes] = {}
+    members_left = Counter(near_roots.values())
     k = cfg.shingle_size
     rejected = 0
 
-    def shingle_set(ex: Msgs) -> set[bytes]:
+    def dedup_text(ex: Msgs) -> bytes:
         i_text = normalise(_prompt_text(ex))
         if templates:
             i_text = templates.strip(i_text)
-        b = f"{i_text} \n {normalise(ex[-1]['content'])}".encode()
+        return f"{i_text} \n {normalise(ex[-1]['content'])}".encode()
+
+    def shingle_set(b: bytes) -> set[bytes]:
         return {b[j:j + k] for j in range(max(1, len(b) - k + 1))}
 
     examples: dict[str, list[dict[str, Any]]] = {r: [] for r in REASONS}
@@ -398,30 +568,47 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
     kept = 0
     near = _R["near_duplicate"]
 
-    def rows() -> Iterator[Msgs]:
-        for _, ex, _, _ in read_rows(path, cfg.fmt, columns=cfg.columns):
+    fmt = cfg.fmt or detect_format(path)
+    fast = fmt == "openai" and not mask and not as_hf and _is_jsonl(path)
+
+    def rows() -> Iterator[tuple[Msgs, str | None, dict[str, Any] | None]]:
+        """(messages, the line as written when it is already canonical OpenAI JSONL else None, meta)."""
+        if fast:
+            yield from _raw_rows(path, lines)
+            return
+        for _, ex, meta, _ in read_rows(path, cfg.fmt, columns=cfg.columns, allow_empty=True):
             if ex is not None:
-                yield ex
+                yield ex, None, meta
 
     def write(f: Any) -> int:
         nonlocal kept, rejected
-        for i, ex in enumerate(rows()):
+        for i, (ex, raw, meta) in enumerate(rows()):
             if i >= n:
                 break
             r = reasons[i]
             if i in roots_needed:
-                root_shingles[i] = shingle_set(ex)
+                root_text[i] = dedup_text(ex)
             if r == near and i in near_roots:
-                a, b = shingle_set(ex), root_shingles.get(near_roots[i], set())
+                root = near_roots[i]
+                a, b = shingle_set(dedup_text(ex)), shingle_set(root_text.get(root, b""))
+                members_left[root] -= 1
+                if not members_left[root]:
+                    root_text.pop(root, None)
                 if len(a & b) < cfg.near_dup_threshold * len(a | b):
                     r = reasons[i] = reason[i] = 0
                     rejected += 1
             if r == 0:
-                msgs = [{"role": m["role"], "content": checks.mask_pii(m["content"])} for m in ex] if mask else ex
-                if as_hf:
-                    hf_rows.append({"messages": msgs})
+                if raw is not None:  # already canonical: copy the line, no re-encoding
+                    f.write(raw)
                 else:
-                    f.write(json.dumps({"messages": msgs}, ensure_ascii=False) + "\n")
+                    msgs = [{"role": m["role"], "content": checks.mask_pii(m["content"])} for m in ex] if mask \
+                        else ex
+                    # tunewise's own ``meta`` (label, synthetic, flags) travels with the row
+                    rec = {"messages": msgs, "meta": meta} if meta and not as_hf else {"messages": msgs}
+                    if as_hf:
+                        hf_rows.append(rec)
+                    else:
+                        f.write(json.dumps(rec, ensure_ascii=False) + "\n")
                 kept += 1
             else:
                 name = REASONS[r - 1]
@@ -447,6 +634,37 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
         with atomic_open(out) as f:
             write(f)
     return {k: v for k, v in examples.items() if v}, kept, rejected
+
+
+def _is_jsonl(path: Path) -> bool:
+    """True for a JSON-lines file (not one JSON array)."""
+    with path.open(encoding="utf-8-sig") as f:
+        for ch in iter(lambda: f.read(1), ""):
+            if not ch.isspace():
+                return ch != "["
+    return True
+
+
+def _raw_rows(path: Path, lines: np.ndarray) -> Iterator[tuple[Msgs, str | None, dict[str, Any] | None]]:
+    """The valid rows of an OpenAI JSONL file (their line numbers from pass 1), each with its line when the
+    record is exactly ``{"messages": [{"role", "content"}, ...]}`` (so it can be copied unchanged)."""
+    import json
+
+    want = lines.tolist()
+    k = 0
+    with path.open(encoding="utf-8-sig", newline=None) as f:
+        for lineno, raw in enumerate(f, 1):
+            if k >= len(want):
+                break
+            if lineno != want[k]:
+                continue  # blank or invalid (reported in pass 1)
+            k += 1
+            rec = json.loads(raw)
+            msgs = rec["messages"]
+            canonical = len(rec) == 1 and all(len(m) == 2 for m in msgs)
+            meta = rec.get("meta")
+            yield msgs, (raw if raw.endswith("\n") else raw + "\n") if canonical else None, \
+                meta if isinstance(meta, dict) else None
 
 
 # ---------------------------------------------------------------------------------------------- report
@@ -512,7 +730,8 @@ def report_markdown(report: dict[str, Any]) -> str:
         for r, exs in report["examples"].items():
             lines += ["", f"### {r}"]
             for e in exs:
-                lines.append(f"- line {e['line']} ({e['why']}): `{e['input'][:80]}` -> `{e['output'][:80]}`")
+                shown_in, shown_out = (" ".join(e[k].split())[:80].replace("`", "'") for k in ("input", "output"))
+                lines.append(f"- line {e['line']} ({e['why']}): `{shown_in}` -> `{shown_out}`")
     lines += ["", "## Lengths (characters)", "", "| bin | input (all) | input (kept) | output (all) | output (kept) |",
               "|---|---:|---:|---:|---:|"]
     h = report["histograms"]

@@ -7,6 +7,7 @@ Defaults come from ``knowledge/data.yaml`` (``data.clean.*``, ``data.output_kind
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import asdict, dataclass, field
 from importlib.resources import files
 from typing import Any, Literal
@@ -138,6 +139,9 @@ class CleanConfig:
     examples_per_reason: int = _d("examples_per_reason")
     histogram_bins: list[int] = _d("histogram_bins")
     batch_size: int = 20_000
+    workers: int = field(default_factory=lambda: min(2, os.cpu_count() or 1),
+                         metadata={"help": "Processes for the first pass over large JSONL files (1 = serial)."})
+    parallel_min_bytes: int = 32 << 20
 
     SWITCHES = ("empty", "error_markers", "length", "completeness", "language", "exact_duplicates",
                 "near_duplicates", "conflicting_labels", "pii", "quality")

@@ -122,11 +122,11 @@ def _text(value: Any, field: str) -> str:
     return value
 
 
-def _check_messages(msgs: list[Message], prefix: str) -> None:
+def _check_messages(msgs: list[Message], prefix: str, allow_empty: bool = False) -> None:
     if not msgs:
         raise _RowError(prefix, "no messages")
     for i, m in enumerate(msgs):
-        if not m.content.strip():
+        if not allow_empty and not m.content.strip():
             raise _RowError(f"{prefix}[{i}].content", "empty content")
     if not any(m.role == "assistant" for m in msgs):
         raise _RowError(prefix, "no assistant turn")
@@ -134,7 +134,7 @@ def _check_messages(msgs: list[Message], prefix: str) -> None:
         raise _RowError(f"{prefix}[{len(msgs) - 1}].role", "the last turn must be the assistant's")
 
 
-def _openai(rec: dict[str, Any]) -> list[Message]:
+def _openai(rec: dict[str, Any], allow_empty: bool = False) -> list[Message]:
     raw = rec.get("messages")
     if not isinstance(raw, list):
         raise _RowError("messages", "missing key" if raw is None else "must be a list of {role, content}")
@@ -150,11 +150,11 @@ def _openai(rec: dict[str, Any]) -> list[Message]:
         if "content" not in m:
             raise _RowError(f"messages[{i}].content", "missing key")
         msgs.append(Message(role, _text(m["content"], f"messages[{i}].content")))
-    _check_messages(msgs, "messages")
+    _check_messages(msgs, "messages", allow_empty)
     return msgs
 
 
-def _sharegpt(rec: dict[str, Any]) -> list[Message]:
+def _sharegpt(rec: dict[str, Any], allow_empty: bool = False) -> list[Message]:
     raw = rec.get("conversations")
     if not isinstance(raw, list):
         raise _RowError("conversations", "missing key" if raw is None else "must be a list of {from, value}")
@@ -171,14 +171,15 @@ def _sharegpt(rec: dict[str, Any]) -> list[Message]:
         if role is None:
             raise _RowError(f"conversations[{i}].from", f"unknown role {who!r} (use human, gpt or system)")
         msgs.append(Message(role, _text(m.get("value", m.get("content")), f"conversations[{i}].value")))
-    _check_messages(msgs, "conversations")
+    _check_messages(msgs, "conversations", allow_empty)
     return msgs
 
 
-def _pair(prompt: str, completion: str, p_field: str, c_field: str, system: str | None = None) -> list[Message]:
-    if not prompt.strip():
+def _pair(prompt: str, completion: str, p_field: str, c_field: str, system: str | None = None,
+          allow_empty: bool = False) -> list[Message]:
+    if not allow_empty and not prompt.strip():
         raise _RowError(p_field, "empty content")
-    if not completion.strip():
+    if not allow_empty and not completion.strip():
         raise _RowError(c_field, "empty content")
     msgs = [Message("system", system)] if system else []
     return [*msgs, Message("user", prompt), Message("assistant", completion)]
@@ -193,14 +194,17 @@ def _scalar(value: Any, field: str) -> str:
     return _text(value, field)
 
 
-def record_to_messages(rec: Any, fmt: str, columns: tuple[str, str] | None = None) -> list[Message]:
-    """Convert one record of layout ``fmt`` to messages, or raise ``_RowError`` naming the field."""
+def record_to_messages(rec: Any, fmt: str, columns: tuple[str, str] | None = None, *,
+                       allow_empty: bool = False) -> list[Message]:
+    """Convert one record of layout ``fmt`` to messages, or raise ``_RowError`` naming the field.
+
+    ``allow_empty`` lets empty content through (``clean`` removes such rows under its ``empty`` reason)."""
     if not isinstance(rec, dict):
         raise _RowError(None, f"expected a JSON object, got {type(rec).__name__}")
     if fmt == "openai":
-        return _openai(rec)
+        return _openai(rec, allow_empty)
     if fmt == "sharegpt":
-        return _sharegpt(rec)
+        return _sharegpt(rec, allow_empty)
     if fmt == "alpaca":
         for key in ("instruction", "output"):
             if key not in rec:
@@ -209,20 +213,21 @@ def record_to_messages(rec: Any, fmt: str, columns: tuple[str, str] | None = Non
         extra = rec.get("input") or ""
         extra = _text(extra, "input")
         prompt = f"{instr}\n\n{extra}" if extra.strip() else instr
-        return _pair(prompt, _text(rec["output"], "output"), "instruction", "output", rec.get("system") or None)
+        return _pair(prompt, _text(rec["output"], "output"), "instruction", "output", rec.get("system") or None,
+                     allow_empty)
     if fmt in ("prompt_completion", "input_output"):
         p, c = ("prompt", "completion") if fmt == "prompt_completion" else ("input", "output")
         for key in (p, c):
             if key not in rec:
                 raise _RowError(key, "missing key")
-        return _pair(_text(rec[p], p), _text(rec[c], c), p, c)
+        return _pair(_text(rec[p], p), _text(rec[c], c), p, c, allow_empty=allow_empty)
     if fmt == "text_label":
         assert columns is not None
         i, o = columns
         for key in (i, o):
             if key not in rec:
                 raise _RowError(key, "missing key")
-        return _pair(_scalar(rec[i], i), _scalar(rec[o], o), i, o)
+        return _pair(_scalar(rec[i], i), _scalar(rec[o], o), i, o, allow_empty=allow_empty)
     raise _RowError(None, f"unknown record format {fmt!r}")
 
 
@@ -368,7 +373,7 @@ def _openai_fast(rec: Any) -> list[dict[str, str]] | None:
 
 
 def read_rows(path: str | Path, fmt: str | None = None, *, columns: tuple[str, str] | None = None,
-              ) -> Iterator[tuple[int, list[dict[str, str]] | None, dict[str, Any] | None, Problem | None]]:
+              allow_empty: bool = False) -> Iterator[tuple[int, list[dict[str, str]] | None, dict[str, Any] | None, Problem | None]]:
     """Stream ``(line, messages, meta, problem)`` with messages as plain ``{"role", "content"}`` dicts.
 
     The fast path under ``read_records`` and ``clean``: no objects are built per message. ``meta`` holds
@@ -403,7 +408,7 @@ def read_rows(path: str | Path, fmt: str | None = None, *, columns: tuple[str, s
         msgs = _openai_fast(rec) if this_fmt == "openai" else None
         if msgs is None:
             try:
-                msgs = [m.to_dict() for m in record_to_messages(rec, this_fmt, cols)]
+                msgs = [m.to_dict() for m in record_to_messages(rec, this_fmt, cols, allow_empty=allow_empty)]
             except _RowError as e:
                 yield line, None, None, Problem(source, line, e.field, e.message)
                 continue
@@ -433,6 +438,26 @@ def read_records(path: str | Path, fmt: str | None = None, *, columns: tuple[str
         if extra:
             meta.update(extra)
         yield line, Example([Message(m["role"], m["content"]) for m in msgs], meta), None
+
+
+def estimate_rows(path: str | Path) -> int | None:
+    """A quick upper bound on the rows of a file (its line count), for progress bars; None for folders."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    if path.suffix.lower() in (".parquet", ".pq"):
+        try:
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(path).metadata.num_rows)
+        except Exception:  # noqa: BLE001 - an estimate only
+            return None
+    n, last = 0, b"\n"
+    with path.open("rb") as f:
+        while chunk := f.read(16 << 20):
+            n += chunk.count(b"\n")
+            last = chunk[-1:]
+    return n + (last != b"\n")
 
 
 def load(path: str | Path, fmt: str | None = None, *, skip_invalid: bool = False,

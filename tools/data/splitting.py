@@ -127,7 +127,8 @@ def assign(groups: np.ndarray, labels: list[str] | None, n_val: int, n_test: int
 
 
 def split(path: str | Path, out_dir: str | Path, *, seed: int | None = None, fmt: str | None = None,
-          skip_invalid: bool = False, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+          skip_invalid: bool = False, columns: tuple[str, str] | None = None,
+          on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     """Split a data set into ``train.jsonl``, ``val.jsonl`` and ``test.jsonl`` (OpenAI chat JSONL) in ``out_dir``.
 
     Returns ``{"train": n, "val": n, "test": n, "files": {...}, "sha256": {...}, "rule": id, "warnings": [...]}``.
@@ -137,7 +138,7 @@ def split(path: str | Path, out_dir: str | Path, *, seed: int | None = None, fmt
 
     k = loader.load().data
     seed = k.split_settings.seed if seed is None else seed
-    res = load(path, fmt, skip_invalid=skip_invalid)
+    res = load(path, fmt, skip_invalid=skip_invalid, columns=columns)
     examples = res.examples
     if not examples:
         raise InputError("no valid rows to split", where=str(path))
@@ -145,6 +146,13 @@ def split(path: str | Path, out_dir: str | Path, *, seed: int | None = None, fmt
     synthetic = [bool(e.meta.get("synthetic")) for e in examples]
     real = [e for e, s in zip(examples, synthetic, strict=True) if not s]
     synth = [e for e, s in zip(examples, synthetic, strict=True) if s]
+    early_warnings = []
+    if len(real) < 3 and synth:
+        # a wholly synthetic set still needs validation and test rows; say so rather than fail
+        early_warnings.append(f"{len(synth)} of {len(examples)} rows are synthetic, too few real rows to hold "
+                              "out: validation and test are drawn from synthetic rows, so their scores say little "
+                              "about real inputs (data.augment.validate)")
+        real, synth = examples, []
     if len(real) < 3:
         raise InputError(f"only {len(real)} real rows; a split needs at least 3", where=str(path),
                          fix="collect more examples")
@@ -152,6 +160,7 @@ def split(path: str | Path, out_dir: str | Path, *, seed: int | None = None, fmt
     groups = _groups(real, CleanConfig().near_dup_threshold)
     emit(on_progress, ProgressEvent("split", 1, 3, message="assigning groups"))
     n_val, n_test, rule_id, warnings, rule_ids = plan_counts(len(real))
+    warnings = early_warnings + warnings
     where_to = assign(groups, labels, n_val, n_test, seed)
     parts: dict[str, list[Example]] = {s: [] for s in SPLITS}
     for e, s in zip(real, where_to.tolist(), strict=True):
