@@ -29,17 +29,31 @@ def tiny(tiny_model_dir: Path):
     return models.load_model(str(tiny_model_dir), device="cpu")
 
 
-@pytest.mark.parametrize("batch_size", [1, 3, 16])
-def test_batched_equals_sequential_on_tiny_model(tiny, batch_size: int) -> None:
+@pytest.mark.parametrize(("batch_size", "shared"), [(1, True), (3, True), (16, True), (3, False)])
+def test_batched_equals_sequential_on_tiny_model(tiny, batch_size: int, shared: bool) -> None:
     model, tok = tiny
     inputs = ["hi", "Where is my new card? I ordered it two weeks ago and nothing yet.", "refund please",
               "What is the exchange rate for euros to pounds today?", "x", "Can I top up by bank transfer?"]
     prompts = _chats(inputs)
     ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=10)
-    fast = generation.generate(model, tok, prompts, max_new_tokens=10, batch_size=batch_size)
+    fast = generation.generate(model, tok, prompts, max_new_tokens=10, batch_size=batch_size,
+                               shared_attention=shared)
     assert [g.text for g in fast] == [g.text for g in ref]
     assert [g.output_tokens for g in fast] == [g.output_tokens for g in ref]
     assert [g.prompt_tokens for g in fast] == [g.prompt_tokens for g in ref]
+
+
+def test_shared_prefix_attention_is_used_for_llama(tiny) -> None:
+    import torch
+
+    model, tok = tiny
+    ids = generation.chat_ids(tok, _chats(["a"])[0])
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([ids]), use_cache=True)
+    shared = generation._shared_prefix_kv(model, out.cache)
+    assert shared is not None and len(shared) == model.config.num_hidden_layers
+    assert shared[0][0].shape[1] == len(ids)  # (kv_heads, prefix_len, dim)
+    assert model.config._attn_implementation in ("sdpa", "eager")  # switched only inside a batch
 
 
 def test_identical_prompts_and_empty_input(tiny) -> None:
