@@ -27,7 +27,7 @@ def main() -> int:
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "banking77"))
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--shots", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     ap.add_argument("--sequential-limit", type=int, default=None,
@@ -58,32 +58,35 @@ def main() -> int:
     generation.generate_sequential(model, tok, prompts[:1], max_new_tokens=2)  # warm-up, both paths benefit
 
     result: dict[str, object] = {}
-    t0 = time.perf_counter()
+    # Wall time and this process's CPU time: on a shared machine the CPU time is the fairer measure of work.
+    t0, c0 = time.perf_counter(), time.process_time()
     fast = generation.generate(model, tok, prompts, max_new_tokens=args.max_new_tokens,
                                batch_size=args.batch_size)
-    fast_s = time.perf_counter() - t0
-    print(f"batched: {fast_s:.1f} s ({fast_s / len(prompts):.3f} s/example)", flush=True)
+    fast_s, fast_cpu = time.perf_counter() - t0, time.process_time() - c0
+    print(f"batched: {fast_s:.1f} s wall, {fast_cpu:.1f} s CPU ({fast_s / len(prompts):.3f} s/example)", flush=True)
     fast_q = metrics.score([g.text for g in fast], refs, "label_accuracy", labels=labels)
     load_before = os.getloadavg()
     k = len(prompts) if args.sequential_limit is None else min(args.sequential_limit, len(prompts))
     if k > 0:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         seq = generation.generate_sequential(model, tok, prompts[:k], max_new_tokens=args.max_new_tokens)
-        seq_s = time.perf_counter() - t0
-        print(f"sequential: {seq_s:.1f} s on {k} rows ({seq_s / k:.3f} s/example)", flush=True)
+        seq_s, seq_cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"sequential: {seq_s:.1f} s wall, {seq_cpu:.1f} s CPU on {k} rows ({seq_s / k:.3f} s/example)",
+              flush=True)
         same = [a.text for a in seq] == [b.text for b in fast[:k]]
         diff = [i for i, (a, b) in enumerate(zip(seq, fast[:k], strict=True)) if a.text != b.text]
         seq_q = metrics.score([g.text for g in seq], refs[:k], "label_accuracy", labels=labels)
         speedup = (seq_s / k) / (fast_s / len(prompts))
         result.update({"speedup": round(speedup, 2), "same_predictions": same, "differing_rows": diff,
-                       "sequential_rows": k, "sequential_s": round(seq_s, 2),
+                       "speedup_cpu_time": round((seq_cpu / k) / (fast_cpu / len(prompts)), 2),
+                       "sequential_rows": k, "sequential_s": round(seq_s, 2), "sequential_cpu_s": round(seq_cpu, 2),
                        "sequential_s_per_example": round(seq_s / k, 3),
                        "sequential_accuracy": round(seq_q.quality, 4),
                        "speedup_basis": "seconds per example, sequential vs batched" + (
                            "" if k == len(prompts) else f" (sequential timed on the first {k} rows only)")})
         print(f"speedup {speedup:.1f}x, same predictions: {same}", flush=True)
     result.update({
-        "batched_s": round(fast_s, 2), "batched_s_per_example": round(fast_s / len(prompts), 3),
+        "batched_s": round(fast_s, 2), "batched_cpu_s": round(fast_cpu, 2), "batched_s_per_example": round(fast_s / len(prompts), 3),
         "batched_accuracy": round(fast_q.quality, 4), "batched_accuracy_ci95": [round(x, 4) for x in fast_q.ci95],
         "recomputed_near_ties": sum(g.recomputed for g in fast),
         "rows": len(prompts), "shots": len(shots), "labels_in_system": len(labels),

@@ -91,7 +91,7 @@ def _out_cache(out: Any) -> Any:
 
 
 def generate(model: Any, tokenizer: Any, prompts: Sequence[Chat], *, max_new_tokens: int = 32,
-             batch_size: int = 16, on_progress: ProgressCallback | None = None,
+             batch_size: int = 64, on_progress: ProgressCallback | None = None,
              tie_tolerance: float | None = None, **options: Any) -> list[Generation]:
     """Greedy generation for a list of chats: batched, with the shared prefix encoded once.
 
@@ -281,28 +281,34 @@ def _decode(model: Any, inp: Any, mask: Any, pos: Any, cache: Any, cache_kw: str
     out = model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
                 **{cache_kw: cache}, **extra)
     outs: list[list[int]] = [[] for _ in range(b)]
-    done = [False] * b
     margins = [float("inf")] * b
     scales = [1.0] * b
+    active = list(range(b))  # batch position -> row; finished rows leave the batch
     next_pos = pos[:, -1:] + 1
     for step in range(max_new_tokens):
         top = out.logits[:, -1, :].float().topk(2, dim=-1)
         tok = top.indices[:, 0]
         gaps = (top.values[:, 0] - top.values[:, 1]).tolist()
         tops = top.values[:, 0].abs().tolist()
-        for r, t in enumerate(tok.tolist()):
-            if done[r]:
-                continue
-            margins[r] = min(margins[r], gaps[r])
-            scales[r] = max(scales[r], tops[r])
-            if t in stops:
-                done[r] = True
-            else:
+        keep = []
+        for j, t in enumerate(tok.tolist()):
+            r = active[j]
+            margins[r] = min(margins[r], gaps[j])
+            scales[r] = max(scales[r], tops[j])
+            if t not in stops:
                 outs[r].append(t)
-        if all(done) or step == max_new_tokens - 1:
+                keep.append(j)
+        if not keep or step == max_new_tokens - 1:
             break
-        mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=device)], dim=1)
+        cache = _out_cache(out)
+        if len(keep) < len(active):
+            # Rows that hit EOS stop costing anything: drop them from the batch and from the cache.
+            idx = torch.tensor(keep, device=device)
+            cache.batch_select_indices(idx)
+            mask, tok, next_pos = mask[idx], tok[idx], next_pos[idx]
+            active = [active[j] for j in keep]
+        mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=device)], dim=1)
         out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos, use_cache=True,
-                    logits_to_keep=1, **{cache_kw: _out_cache(out)}, **extra)
+                    logits_to_keep=1, **{cache_kw: cache}, **extra)
         next_pos = next_pos + 1
     return outs, margins, scales
