@@ -11,11 +11,11 @@ from cli.common import JsonOpt, human, print_json, progress_bar
 
 
 def prompt_eval(
-    test: Path = typer.Option(..., "--test", help="Test file: inputs with expected outputs (JSONL or CSV)."),
+    test: str = typer.Option(..., "--test", help="Test file: inputs with expected outputs (JSONL or CSV)."),
     system: str = typer.Option(None, "--system", help="System message."),
-    system_file: Path = typer.Option(None, "--system-file", help="Read the system message from this file."),
+    system_file: str = typer.Option(None, "--system-file", help="Read the system message from this file."),
     shots: int = typer.Option(0, "--shots", help="Few-shot examples before each input."),
-    shots_from: Path = typer.Option(None, "--shots-from", help="File to draw the few-shot examples from."),
+    shots_from: str = typer.Option(None, "--shots-from", help="File to draw the few-shot examples from."),
     variants: bool = typer.Option(False, "--variants",
                                   help="Step 2: also try 5/10 shots, chain of thought, an output-format "
                                        "spec and other system messages; report the best."),
@@ -24,13 +24,13 @@ def prompt_eval(
     metric: str = typer.Option(None, "--metric",
                                help="exact_match, label_accuracy, macro_f1, contains, regex, json_valid, "
                                     "json_schema, json_equal or module:function (default: automatic)."),
-    schema: Path = typer.Option(None, "--schema", help="JSON schema file (json_schema metric, format variant)."),
+    schema: str = typer.Option(None, "--schema", help="JSON schema file (json_schema metric, format variant)."),
     limit: int = typer.Option(None, "--limit", help="Use only the first N test rows."),
     bar: float = typer.Option(None, "--bar", help="Quality bar (default 0.90, rule dt.quality_bar)."),
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Longest reply generated."),
     cot_max_new_tokens: int = typer.Option(192, "--cot-max-new-tokens",
                                            help="Longest reply under the chain-of-thought variant."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Prompts per batch (local models)."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Prompts per batch (local models)."),
     sequential: bool = typer.Option(False, "--sequential",
                                     help="One example at a time (true single-request latency; slow)."),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL)."),
@@ -49,9 +49,9 @@ def prompt_eval(
         raise InputError("give --system or --system-file, not both", where="--system-file")
     if system_file is not None:
         try:
-            system = system_file.read_text(encoding="utf-8").strip()
+            system = Path(system_file).read_text(encoding="utf-8").strip()
         except OSError as e:
-            raise InputError(f"cannot read the system message: {e}", where=str(system_file)) from e
+            raise InputError(f"cannot read the system message: {e}", where=system_file) from e
     register()
     config = PromptEvalConfig(
         test=str(test), system=system, shots=shots, shots_from=str(shots_from) if shots_from else None,

@@ -91,7 +91,7 @@ def _out_cache(out: Any) -> Any:
 
 
 def generate(model: Any, tokenizer: Any, prompts: Sequence[Chat], *, max_new_tokens: int = 32,
-             batch_size: int = 16, on_progress: ProgressCallback | None = None,
+             batch_size: int = 64, on_progress: ProgressCallback | None = None,
              tie_tolerance: float | None = None, **options: Any) -> list[Generation]:
     """Greedy generation for a list of chats: batched, with the shared prefix encoded once.
 
@@ -146,12 +146,14 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Chat], *, max_new_tok
         prefix_cache = _out_cache(pre)
         prefix_s = time.perf_counter() - t_start
         order = sorted(range(n), key=lambda i: len(all_ids[i]))
+        shared = _shared_prefix_kv(model, prefix_cache) if options.get("shared_attention", True) else None
         done_count = 0
         for b0 in range(0, n, batch_size):
             rows = order[b0:b0 + batch_size]
             t0 = time.perf_counter()
-            out_ids, margins, scales = _greedy_batch(model, [all_ids[i][plen:] for i in rows], plen, prefix_cache,
-                                             cache_kw, device, pad_id, stops, max_new_tokens)
+            out_ids, margins, scales = _greedy_batch(model, [all_ids[i][plen:] for i in rows], plen,
+                                                     prefix_cache, shared, cache_kw, device, pad_id, stops,
+                                                     max_new_tokens)
             # The prefix is paid once for all batches; spread its cost over the examples.
             per_row_ms = ((time.perf_counter() - t0) / len(rows) + prefix_s / n) * 1000
             for r, i in enumerate(rows):
@@ -166,54 +168,147 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Chat], *, max_new_tok
     return [r for r in results if r is not None]
 
 
-def _greedy_batch(model: Any, suffixes: list[list[int]], plen: int, prefix_cache: Any, cache_kw: str,
-                  device: Any, pad_id: int, stops: set[int],
+_SHARED_ATTN = "tunewise_shared_prefix"
+
+
+def _shared_prefix_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any,
+                             scaling: float, dropout: float = 0.0, **kwargs: Any) -> tuple[Any, None]:
+    """Attention over ``[shared prefix | this row's own keys]`` without copying the prefix for every row.
+
+    ``query``: (batch, heads, q, dim); ``key``/``value``: the rows' own cache, (batch, kv_heads, k, dim);
+    the prefix's keys/values, (kv_heads, prefix_len, dim), come in ``tw_shared_prefix`` (one pair per
+    layer) and are visible to every query. ``attention_mask`` (additive, eager form) covers the rows' keys.
+    """
+    import torch
+
+    pk, pv = kwargs["tw_shared_prefix"][module.layer_idx]
+    b, h, q, d = query.shape
+    hkv = key.shape[1]
+    qg = query.reshape(b, hkv, h // hkv, q, d)  # grouped-query attention: heads share kv heads in groups
+    sp = torch.einsum("bhgqd,hld->bhgql", qg, pk) * scaling
+    so = torch.einsum("bhgqd,bhkd->bhgqk", qg, key) * scaling
+    if attention_mask is not None:
+        so = so + attention_mask[:, :, None, :, : so.shape[-1]]
+    w = torch.cat([sp, so], dim=-1).softmax(dim=-1, dtype=torch.float32).to(query.dtype)
+    plen = pk.shape[1]
+    out = (torch.einsum("bhgql,hld->bhgqd", w[..., :plen], pv)
+           + torch.einsum("bhgqk,bhkd->bhgqd", w[..., plen:], value))
+    return out.reshape(b, h, q, d).transpose(1, 2).contiguous(), None
+
+
+def _shared_prefix_kv(model: Any, prefix_cache: Any) -> list[tuple[Any, Any]] | None:
+    """The prefix's per-layer (keys, values) without the batch dimension, when this model can use them.
+
+    Needs a plain attention-based decoder (every layer a full-attention DynamicLayer) and transformers'
+    attention registry; otherwise ``None``, and batches get an expanded copy of the prefix cache instead.
+    """
+    try:
+        from transformers import AttentionInterface
+        from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+        from transformers.masking_utils import AttentionMaskInterface, eager_mask
+    except ImportError:
+        return None
+    layers = getattr(prefix_cache, "layers", None)
+    if not layers or any(type(ly) is not DynamicLayer or isinstance(ly, DynamicSlidingWindowLayer)
+                         for ly in layers):
+        return None
+    if getattr(model.config, "_attn_implementation", None) not in ("sdpa", "eager"):
+        return None
+    AttentionInterface.register(_SHARED_ATTN, _shared_prefix_attention)
+    AttentionMaskInterface.register(_SHARED_ATTN, eager_mask)
+    return [(ly.keys[0], ly.values[0]) for ly in layers]
+
+
+class _attn_implementation:  # noqa: N801 - used as a context manager
+    """Switch a model's attention implementation for a block, and back."""
+
+    def __init__(self, model: Any, name: str | None) -> None:
+        self.config, self.name, self.old = model.config, name, None
+
+    def __enter__(self) -> None:
+        if self.name:
+            self.old = self.config._attn_implementation
+            self.config._attn_implementation = self.name
+
+    def __exit__(self, *exc: object) -> None:
+        if self.name:
+            self.config._attn_implementation = self.old
+
+
+def _greedy_batch(model: Any, suffixes: list[list[int]], plen: int, prefix_cache: Any,
+                  shared: list[tuple[Any, Any]] | None, cache_kw: str, device: Any, pad_id: int, stops: set[int],
                   max_new_tokens: int) -> tuple[list[list[int]], list[float], list[float]]:
     """Greedy continuation of ``prefix | left-padded suffixes`` for one batch: the new token ids per row, the
-    smallest top-2 logit margin each row met on its way, and the largest top logit (the scale of rounding)."""
+    smallest top-2 logit margin each row met on its way, and the largest top logit (the scale of rounding).
+
+    With ``shared`` the rows' caches hold only their own tokens and attention reads the one prefix copy;
+    without it each batch gets the prefix cache repeated along the batch dimension.
+    """
     import copy
 
     import torch
+    from transformers import DynamicCache
 
     b, s = len(suffixes), max(len(x) for x in suffixes)
+    mplen = 0 if shared is not None else plen  # prefix columns in the mask
     inp = torch.full((b, s), pad_id, dtype=torch.long)
-    mask = torch.zeros((b, plen + s), dtype=torch.long)
-    mask[:, :plen] = 1
+    mask = torch.zeros((b, mplen + s), dtype=torch.long)
+    mask[:, :mplen] = 1
     pos = torch.full((b, s), plen, dtype=torch.long)
     for r, suf in enumerate(suffixes):
         k = len(suf)
         inp[r, s - k:] = torch.tensor(suf)
-        mask[r, plen + s - k:] = 1
+        mask[r, mplen + s - k:] = 1
         pos[r, s - k:] = torch.arange(plen, plen + k)
     inp, mask, pos = inp.to(device), mask.to(device), pos.to(device)
-    cache = copy.deepcopy(prefix_cache)
-    if b > 1:
-        cache.batch_repeat_interleave(b)
+    extra: dict[str, Any] = {}
+    if shared is not None:
+        cache = DynamicCache(config=model.config)
+        extra["tw_shared_prefix"] = shared
+    else:
+        cache = copy.deepcopy(prefix_cache)
+        if b > 1:
+            cache.batch_repeat_interleave(b)
+    with _attn_implementation(model, _SHARED_ATTN if shared is not None else None):
+        return _decode(model, inp, mask, pos, cache, cache_kw, extra, device, stops, max_new_tokens)
+
+
+def _decode(model: Any, inp: Any, mask: Any, pos: Any, cache: Any, cache_kw: str, extra: dict[str, Any],
+            device: Any, stops: set[int], max_new_tokens: int) -> tuple[list[list[int]], list[float], list[float]]:
+    import torch
+
+    b = inp.shape[0]
     out = model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                **{cache_kw: cache})
+                **{cache_kw: cache}, **extra)
     outs: list[list[int]] = [[] for _ in range(b)]
-    done = [False] * b
     margins = [float("inf")] * b
     scales = [1.0] * b
+    active = list(range(b))  # batch position -> row; finished rows leave the batch
     next_pos = pos[:, -1:] + 1
     for step in range(max_new_tokens):
         top = out.logits[:, -1, :].float().topk(2, dim=-1)
         tok = top.indices[:, 0]
         gaps = (top.values[:, 0] - top.values[:, 1]).tolist()
         tops = top.values[:, 0].abs().tolist()
-        for r, t in enumerate(tok.tolist()):
-            if done[r]:
-                continue
-            margins[r] = min(margins[r], gaps[r])
-            scales[r] = max(scales[r], tops[r])
-            if t in stops:
-                done[r] = True
-            else:
+        keep = []
+        for j, t in enumerate(tok.tolist()):
+            r = active[j]
+            margins[r] = min(margins[r], gaps[j])
+            scales[r] = max(scales[r], tops[j])
+            if t not in stops:
                 outs[r].append(t)
-        if all(done) or step == max_new_tokens - 1:
+                keep.append(j)
+        if not keep or step == max_new_tokens - 1:
             break
-        mask = torch.cat([mask, torch.ones((b, 1), dtype=mask.dtype, device=device)], dim=1)
+        cache = _out_cache(out)
+        if len(keep) < len(active):
+            # Rows that hit EOS stop costing anything: drop them from the batch and from the cache.
+            idx = torch.tensor(keep, device=device)
+            cache.batch_select_indices(idx)
+            mask, tok, next_pos = mask[idx], tok[idx], next_pos[idx]
+            active = [active[j] for j in keep]
+        mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=device)], dim=1)
         out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos, use_cache=True,
-                    logits_to_keep=1, **{cache_kw: _out_cache(out)})
+                    logits_to_keep=1, **{cache_kw: cache}, **extra)
         next_pos = next_pos + 1
     return outs, margins, scales

@@ -29,17 +29,31 @@ def tiny(tiny_model_dir: Path):
     return models.load_model(str(tiny_model_dir), device="cpu")
 
 
-@pytest.mark.parametrize("batch_size", [1, 3, 16])
-def test_batched_equals_sequential_on_tiny_model(tiny, batch_size: int) -> None:
+@pytest.mark.parametrize(("batch_size", "shared"), [(1, True), (3, True), (16, True), (3, False)])
+def test_batched_equals_sequential_on_tiny_model(tiny, batch_size: int, shared: bool) -> None:
     model, tok = tiny
     inputs = ["hi", "Where is my new card? I ordered it two weeks ago and nothing yet.", "refund please",
               "What is the exchange rate for euros to pounds today?", "x", "Can I top up by bank transfer?"]
     prompts = _chats(inputs)
     ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=10)
-    fast = generation.generate(model, tok, prompts, max_new_tokens=10, batch_size=batch_size)
+    fast = generation.generate(model, tok, prompts, max_new_tokens=10, batch_size=batch_size,
+                               shared_attention=shared)
     assert [g.text for g in fast] == [g.text for g in ref]
     assert [g.output_tokens for g in fast] == [g.output_tokens for g in ref]
     assert [g.prompt_tokens for g in fast] == [g.prompt_tokens for g in ref]
+
+
+def test_shared_prefix_attention_is_used_for_llama(tiny) -> None:
+    import torch
+
+    model, tok = tiny
+    ids = generation.chat_ids(tok, _chats(["a"])[0])
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([ids]), use_cache=True)
+    shared = generation._shared_prefix_kv(model, out.cache)
+    assert shared is not None and len(shared) == model.config.num_hidden_layers
+    assert shared[0][0].shape[1] == len(ids)  # (kv_heads, prefix_len, dim)
+    assert model.config._attn_implementation in ("sdpa", "eager")  # switched only inside a batch
 
 
 def test_identical_prompts_and_empty_input(tiny) -> None:
@@ -87,3 +101,31 @@ def test_near_ties_are_recomputed_on_the_reference_path(tiny) -> None:
     none = generation.generate(model, tok, prompts, max_new_tokens=6, tie_tolerance=0.0)
     assert all(g.recomputed for g in every) and not any(g.recomputed for g in none)
     assert [g.text for g in every] == [g.text for g in none] == [g.text for g in ref]
+
+
+@pytest.mark.parametrize("shared", [True, False])
+def test_rows_that_stop_early_leave_the_batch(tiny_model_dir: Path, shared: bool) -> None:
+    """A random model with large weights (diverse outputs) and one of its frequent tokens as EOS, so rows
+    finish at different steps and leave the batch."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tok = AutoTokenizer.from_pretrained(tiny_model_dir)
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                      tie_word_embeddings=True, initializer_range=0.5)
+    torch.manual_seed(1)
+    model = LlamaForCausalLM(cfg).eval()
+    prompts = _chats(["alpha", "beta gamma", "delta", "a much longer question about cards and refunds", "z"])
+    first = generation.chat_ids(tok, prompts[0])
+    with torch.inference_mode():
+        raw = model.generate(torch.tensor([first]), attention_mask=torch.ones(1, len(first), dtype=torch.long),
+                             max_new_tokens=8, do_sample=False, pad_token_id=tok.pad_token_id)
+    tok.eos_token = tok.convert_ids_to_tokens(raw[0, len(first) + 2].item())  # the first reply's third token
+    tok.pad_token = tok.eos_token
+    ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=8)
+    assert len({g.output_tokens for g in ref}) > 1  # rows really stop at different steps
+    fast = generation.generate(model, tok, prompts, max_new_tokens=8, batch_size=5, shared_attention=shared)
+    assert [g.text for g in fast] == [g.text for g in ref]
+    assert [g.output_tokens for g in fast] == [g.output_tokens for g in ref]
