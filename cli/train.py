@@ -26,7 +26,7 @@ _FLAGS = {"packing": "--packing", "group_by_length": "--group-by-length", "bf16"
           "auto_retry": "--auto-retry"}
 
 
-def _plan_fields(plan: Path | None) -> dict[str, Any]:
+def _plan_fields(plan: str | None) -> dict[str, Any]:
     """TrainConfig fields from an advisor plan (``train_config``/``config`` key, or the top level)."""
     if plan is None:
         return {}
@@ -34,7 +34,7 @@ def _plan_fields(plan: Path | None) -> dict[str, Any]:
     from tools.train import TrainConfig
 
     try:
-        raw = json.loads(plan.read_text(encoding="utf-8"))
+        raw = json.loads(Path(plan).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise InputError(f"cannot read the plan: {e}", where=str(plan), fix="give the JSON the advisor wrote") from e
     for key in ("train_config", "config", "training"):
@@ -45,7 +45,7 @@ def _plan_fields(plan: Path | None) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k in known and v is not None}
 
 
-def launch_command(accelerate_config: Path, values: dict[str, Any]) -> list[str]:
+def launch_command(accelerate_config: str | Path, values: dict[str, Any]) -> list[str]:
     """The same training under ``accelerate launch`` (FSDP / DeepSpeed configs; see knowledge/configs/)."""
     cmd = ["accelerate", "launch", "--config_file", str(accelerate_config), "-m", "cli", "train"]
     for key in ("train", "val", "method", "model", "plan", "resume"):
@@ -68,11 +68,11 @@ def launch_command(accelerate_config: Path, values: dict[str, Any]) -> list[str]
 
 
 def train_cmd(
-    train: Path = typer.Option(None, "--train", help="Training data (chat JSONL, prompt/completion JSONL, CSV)."),
-    val: Path = typer.Option(None, "--val", help="Validation data; without it 10% of --train is held out."),
+    train: str = typer.Option(None, "--train", help="Training data (chat JSONL, prompt/completion JSONL, CSV)."),
+    val: str = typer.Option(None, "--val", help="Validation data; without it 10% of --train is held out."),
     method: str = typer.Option(None, "--method", help="lora (default), qlora or full."),
     model: str = typer.Option(None, "--model", help="Base model: smollm2-135m-instruct (default) or a local folder."),
-    plan: Path = typer.Option(None, "--plan", help="An advisor plan (JSON) whose settings are the defaults."),
+    plan: str = typer.Option(None, "--plan", help="An advisor plan (JSON) whose settings are the defaults."),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate (default from hp.lr.<method>.<size>)."),
     epochs: float = typer.Option(None, "--epochs", help="Epochs (default from hp.epochs.* by data size)."),
     batch_size: int = typer.Option(None, "--batch-size", help="Sequences per forward pass (default 8)."),
@@ -101,7 +101,7 @@ def train_cmd(
     resume: str = typer.Option(None, "--resume", help="Continue RUN_ID from its last checkpoint."),
     events: str = typer.Option(None, "--events", help="'jsonl': one progress event per line on stdout."),
     launcher: str = typer.Option(None, "--launcher", help="'accelerate' to run through `accelerate launch`."),
-    accelerate_config: Path = typer.Option(None, "--accelerate-config",
+    accelerate_config: str = typer.Option(None, "--accelerate-config",
                                            help="accelerate config (FSDP / DeepSpeed); samples in knowledge/configs/."),
     print_launch: bool = typer.Option(False, "--print-launch", help="Print the accelerate launch command and exit."),
     json_out: bool = JsonOpt,
@@ -271,14 +271,14 @@ def diagnose_cmd(run_id: str = typer.Argument(..., help="Run id (or a unique pre
 
 
 def export_cmd(run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
-               merged: Path = typer.Option(..., "--merged", help="Folder for the merged model."),
+               merged: str = typer.Option(..., "--merged", help="Folder for the merged model."),
                json_out: bool = JsonOpt) -> None:
     """Fold a run's adapter into its base model and save it as a plain Hugging Face folder."""
     from tools.runlog import RunLog
     from tools.train import export_merged
 
     run = RunLog().find_run(run_id)
-    out = export_merged(run["run_id"], merged)
+    out = export_merged(run["run_id"], Path(merged))
     if json_out:
         print_json({"run_id": run["run_id"], "merged": str(out)})
     else:
