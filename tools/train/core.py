@@ -320,7 +320,8 @@ def _train_once(config: TrainConfig, log: RunLog, *, on_progress: ProgressCallba
                                               bf16=bf16, device=device, on_progress=on_progress,
                                               should_stop=should_stop, interrupted=lambda: flag.set)
         emit(on_progress, ProgressEvent("prepare", 3, 4, message="training"))
-        with flag.installed():
+        # models.load_model (inference) turns autograd off process-wide; training needs it on
+        with flag.installed(), torch.enable_grad():
             trainer.train(resume_from_checkpoint=resume_ckpt)
     except Exception as e:
         from tools.train import hf
