@@ -37,12 +37,32 @@ def _plan_fields(plan: str | None) -> dict[str, Any]:
         raw = json.loads(Path(plan).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise InputError(f"cannot read the plan: {e}", where=str(plan), fix="give the JSON the advisor wrote") from e
+    plan_doc = raw.get("plan") if isinstance(raw.get("plan"), dict) else raw
+    if isinstance(plan_doc.get("hyperparameters"), dict):  # the advisor's plan (agent/graph.py)
+        raw = _from_advisor_plan(plan_doc)
     for key in ("train_config", "config", "training"):
         if isinstance(raw.get(key), dict):
             raw = raw[key]
             break
     known = set(TrainConfig.__dataclass_fields__) - {"run_id", "rule_ids"}
     return {k: v for k, v in raw.items() if k in known and v is not None}
+
+
+def _from_advisor_plan(plan: dict[str, Any]) -> dict[str, Any]:
+    """Map the advisor's plan (``hyperparameters`` with ``lora`` and ``early_stopping``) onto TrainConfig names."""
+    hp = plan["hyperparameters"]
+    lora = hp.get("lora") or {}
+    es = hp.get("early_stopping") or {}
+    out = {"method": plan.get("method") or hp.get("method"), "learning_rate": hp.get("learning_rate"),
+           "num_train_epochs": hp.get("epochs"), "per_device_train_batch_size": hp.get("per_device_batch_size"),
+           "gradient_accumulation_steps": hp.get("gradient_accumulation_steps"),
+           "weight_decay": hp.get("weight_decay"), "warmup_ratio": hp.get("warmup_ratio"),
+           "lr_scheduler_type": hp.get("lr_scheduler"), "lora_r": lora.get("r"), "lora_alpha": lora.get("lora_alpha"),
+           "lora_dropout": lora.get("lora_dropout"), "target_modules": lora.get("target_modules"),
+           "early_stopping_patience": es.get("patience"), "early_stopping_threshold": es.get("threshold")}
+    if isinstance(out["method"], dict):
+        out["method"] = out["method"].get("method") or out["method"].get("name")
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def launch_command(accelerate_config: str | Path, values: dict[str, Any]) -> list[str]:

@@ -73,3 +73,21 @@ def test_train_errors_are_messages(tmp_path: Path) -> None:
     assert json.loads(r.stdout)["error"]["where"].endswith("missing.jsonl")
     r = tw("diagnose", "nope", "--json", check=False)
     assert r.returncode == 2 and "runs list" in json.loads(r.stdout)["error"]["fix"]
+
+
+def test_advisor_plan_maps_onto_train_config(tmp_path: Path) -> None:
+    from cli.train import _plan_fields
+
+    plan = {"method": "qlora", "hyperparameters": {
+        "learning_rate": 1e-4, "epochs": 2, "per_device_batch_size": 4, "gradient_accumulation_steps": 8,
+        "weight_decay": 0.1, "warmup_ratio": 0.05, "lr_scheduler": "linear",
+        "lora": {"r": 16, "lora_alpha": 32, "lora_dropout": 0.1, "target_modules": "all-linear"},
+        "early_stopping": {"patience": 3, "threshold": 0.01}}}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    f = _plan_fields(str(tmp_path / "plan.json"))
+    assert f == {"method": "qlora", "learning_rate": 1e-4, "num_train_epochs": 2, "per_device_train_batch_size": 4,
+                 "gradient_accumulation_steps": 8, "weight_decay": 0.1, "warmup_ratio": 0.05,
+                 "lr_scheduler_type": "linear", "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.1,
+                 "target_modules": "all-linear", "early_stopping_patience": 3, "early_stopping_threshold": 0.01}
+    (tmp_path / "flat.json").write_text(json.dumps({"train_config": {"lora_r": 4, "bogus": 1}}))
+    assert _plan_fields(str(tmp_path / "flat.json")) == {"lora_r": 4}
