@@ -91,3 +91,25 @@ def test_advisor_plan_maps_onto_train_config(tmp_path: Path) -> None:
                  "target_modules": "all-linear", "early_stopping_patience": 3, "early_stopping_threshold": 0.01}
     (tmp_path / "flat.json").write_text(json.dumps({"train_config": {"lora_r": 4, "bogus": 1}}))
     assert _plan_fields(str(tmp_path / "flat.json")) == {"lora_r": 4}
+
+
+def test_sigint_checkpoints_and_marks_the_run_interrupted(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import signal
+
+    t, v = _data(tmp_path)
+    p = subprocess.Popen([sys.executable, "-m", "cli", "train", "--train", str(t), "--val", str(v), "--model",
+                          str(tiny_model_dir), "--max-steps", "500", "--eval-steps", "100", "--batch-size", "2",
+                          "--events", "jsonl"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout is not None
+    lines = []
+    for line in p.stdout:
+        lines.append(json.loads(line))
+        if lines[-1]["stage"] == "train" and lines[-1]["metrics"]:
+            p.send_signal(signal.SIGINT)
+            break
+    rest, _ = p.communicate(timeout=300)
+    lines += [json.loads(x) for x in rest.splitlines()]
+    result = lines[-1]["result"]
+    assert p.returncode == 130 and result["status"] == "interrupted" and result["steps"] < 500
+    ckpts = list((Path(result["artifacts"]["checkpoints"])).glob("checkpoint-*"))
+    assert ckpts, "the interrupted run saved a checkpoint to resume from"
