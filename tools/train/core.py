@@ -326,6 +326,9 @@ def _train_once(config: TrainConfig, log: RunLog, *, on_progress: ProgressCallba
     except Exception as e:
         from tools.train import hf
 
+        if "cb" in locals():
+            with contextlib.suppress(Exception):
+                cb.flush()
         seconds = time.perf_counter() - t0
         if hf.is_oom(e):
             msg = str(e).splitlines()[0][:300] if str(e) else type(e).__name__
@@ -355,7 +358,8 @@ def _train_once(config: TrainConfig, log: RunLog, *, on_progress: ProgressCallba
     result.update(status=status, best_val_loss=best, steps=state.global_step,
                   train_seconds=round(total_seconds, 2),
                   peak_memory_mb=round(hf.peak_memory_mb(device), 1), artifacts=artifacts,
-                  train_examples=len(train_rows), val_examples=len(val_rows), train_tokens=collator.tokens_seen, tokens_per_s=round(collator.tokens_seen / max(seconds, 1e-9), 1),
+                  train_examples=len(train_rows), val_examples=len(val_rows), train_tokens=trainer.train_tokens,
+                  tokens_per_s=round(trainer.train_tokens / max(seconds, 1e-9), 1),
                   best_checkpoint=state.best_model_checkpoint, config=config.to_dict())
     error = None
     if cb.nan:
@@ -416,8 +420,9 @@ def _make_trainer(model: Any, tok: Any, config: TrainConfig, train_rows: list[di
         optim="adamw_torch_fused" if device == "cuda" else "adamw_torch",
         save_only_model=False, dataloader_num_workers=0,
     )
-    cb = hf.RunCallback(run_id, log, collator, on_progress=on_progress, should_stop=should_stop,
-                        interrupted=interrupted)
+    counter: dict[str, Any] = {}
+    cb = hf.RunCallback(run_id, log, lambda: counter["trainer"].train_tokens if "trainer" in counter else 0,
+                        on_progress=on_progress, should_stop=should_stop, interrupted=interrupted)
     from transformers.trainer_callback import PrinterCallback
     trainer = hf.CompletionTrainer(
         model=model, args=args, data_collator=collator, train_dataset=_Rows(train_rows),
@@ -425,6 +430,7 @@ def _make_trainer(model: Any, tok: Any, config: TrainConfig, train_rows: list[di
             early_stopping_patience=config.early_stopping_patience,
             early_stopping_threshold=config.early_stopping_threshold)],
         autocast_dtype=torch.bfloat16 if bf16 else None)
+    counter["trainer"] = trainer
     trainer.remove_callback(PrinterCallback)  # progress goes through on_progress; stdout stays clean
     return trainer, cb, collator
 
