@@ -164,7 +164,7 @@ def train_cmd(
             return
         import subprocess
 
-        raise typer.Exit(subprocess.call(cmd))
+        sys.exit(subprocess.call(cmd))
 
     if events not in (None, "jsonl"):
         raise InputError(f"unknown events format {events!r}", where="--events", fix="use --events jsonl")
@@ -207,7 +207,7 @@ def train_cmd(
             _print_result(result)
     code = {"completed": 0, "interrupted": 130}.get(result.get("status", ""), 1)
     if code:
-        raise typer.Exit(code)
+        sys.exit(code)  # SystemExit carries the code through run_guarded (typer.Exit's would be dropped)
 
 
 def _print_result(r: dict[str, Any]) -> None:
