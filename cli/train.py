@@ -26,7 +26,7 @@ _FLAGS = {"packing": "--packing", "group_by_length": "--group-by-length", "bf16"
           "auto_retry": "--auto-retry"}
 
 
-def _plan_fields(plan: Path | None) -> dict[str, Any]:
+def _plan_fields(plan: str | None) -> dict[str, Any]:
     """TrainConfig fields from an advisor plan (``train_config``/``config`` key, or the top level)."""
     if plan is None:
         return {}
@@ -34,9 +34,12 @@ def _plan_fields(plan: Path | None) -> dict[str, Any]:
     from tools.train import TrainConfig
 
     try:
-        raw = json.loads(plan.read_text(encoding="utf-8"))
+        raw = json.loads(Path(plan).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise InputError(f"cannot read the plan: {e}", where=str(plan), fix="give the JSON the advisor wrote") from e
+    plan_doc = raw.get("plan") if isinstance(raw.get("plan"), dict) else raw
+    if isinstance(plan_doc.get("hyperparameters"), dict):  # the advisor's plan (agent/graph.py)
+        raw = _from_advisor_plan(plan_doc)
     for key in ("train_config", "config", "training"):
         if isinstance(raw.get(key), dict):
             raw = raw[key]
@@ -45,7 +48,24 @@ def _plan_fields(plan: Path | None) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if k in known and v is not None}
 
 
-def launch_command(accelerate_config: Path, values: dict[str, Any]) -> list[str]:
+def _from_advisor_plan(plan: dict[str, Any]) -> dict[str, Any]:
+    """Map the advisor's plan (``hyperparameters`` with ``lora`` and ``early_stopping``) onto TrainConfig names."""
+    hp = plan["hyperparameters"]
+    lora = hp.get("lora") or {}
+    es = hp.get("early_stopping") or {}
+    out = {"method": plan.get("method") or hp.get("method"), "learning_rate": hp.get("learning_rate"),
+           "num_train_epochs": hp.get("epochs"), "per_device_train_batch_size": hp.get("per_device_batch_size"),
+           "gradient_accumulation_steps": hp.get("gradient_accumulation_steps"),
+           "weight_decay": hp.get("weight_decay"), "warmup_ratio": hp.get("warmup_ratio"),
+           "lr_scheduler_type": hp.get("lr_scheduler"), "lora_r": lora.get("r"), "lora_alpha": lora.get("lora_alpha"),
+           "lora_dropout": lora.get("lora_dropout"), "target_modules": lora.get("target_modules"),
+           "early_stopping_patience": es.get("patience"), "early_stopping_threshold": es.get("threshold")}
+    if isinstance(out["method"], dict):
+        out["method"] = out["method"].get("method") or out["method"].get("name")
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def launch_command(accelerate_config: str | Path, values: dict[str, Any]) -> list[str]:
     """The same training under ``accelerate launch`` (FSDP / DeepSpeed configs; see knowledge/configs/)."""
     cmd = ["accelerate", "launch", "--config_file", str(accelerate_config), "-m", "cli", "train"]
     for key in ("train", "val", "method", "model", "plan", "resume"):
@@ -68,11 +88,11 @@ def launch_command(accelerate_config: Path, values: dict[str, Any]) -> list[str]
 
 
 def train_cmd(
-    train: Path = typer.Option(None, "--train", help="Training data (chat JSONL, prompt/completion JSONL, CSV)."),
-    val: Path = typer.Option(None, "--val", help="Validation data; without it 10% of --train is held out."),
+    train: str = typer.Option(None, "--train", help="Training data (chat JSONL, prompt/completion JSONL, CSV)."),
+    val: str = typer.Option(None, "--val", help="Validation data; without it 10% of --train is held out."),
     method: str = typer.Option(None, "--method", help="lora (default), qlora or full."),
     model: str = typer.Option(None, "--model", help="Base model: smollm2-135m-instruct (default) or a local folder."),
-    plan: Path = typer.Option(None, "--plan", help="An advisor plan (JSON) whose settings are the defaults."),
+    plan: str = typer.Option(None, "--plan", help="An advisor plan (JSON) whose settings are the defaults."),
     lr: float = typer.Option(None, "--lr", help="Peak learning rate (default from hp.lr.<method>.<size>)."),
     epochs: float = typer.Option(None, "--epochs", help="Epochs (default from hp.epochs.* by data size)."),
     batch_size: int = typer.Option(None, "--batch-size", help="Sequences per forward pass (default 8)."),
@@ -101,7 +121,7 @@ def train_cmd(
     resume: str = typer.Option(None, "--resume", help="Continue RUN_ID from its last checkpoint."),
     events: str = typer.Option(None, "--events", help="'jsonl': one progress event per line on stdout."),
     launcher: str = typer.Option(None, "--launcher", help="'accelerate' to run through `accelerate launch`."),
-    accelerate_config: Path = typer.Option(None, "--accelerate-config",
+    accelerate_config: str = typer.Option(None, "--accelerate-config",
                                            help="accelerate config (FSDP / DeepSpeed); samples in knowledge/configs/."),
     print_launch: bool = typer.Option(False, "--print-launch", help="Print the accelerate launch command and exit."),
     json_out: bool = JsonOpt,
@@ -144,7 +164,7 @@ def train_cmd(
             return
         import subprocess
 
-        raise typer.Exit(subprocess.call(cmd))
+        sys.exit(subprocess.call(cmd))
 
     if events not in (None, "jsonl"):
         raise InputError(f"unknown events format {events!r}", where="--events", fix="use --events jsonl")
@@ -187,7 +207,7 @@ def train_cmd(
             _print_result(result)
     code = {"completed": 0, "interrupted": 130}.get(result.get("status", ""), 1)
     if code:
-        raise typer.Exit(code)
+        sys.exit(code)  # SystemExit carries the code through run_guarded (typer.Exit's would be dropped)
 
 
 def _print_result(r: dict[str, Any]) -> None:
@@ -271,14 +291,14 @@ def diagnose_cmd(run_id: str = typer.Argument(..., help="Run id (or a unique pre
 
 
 def export_cmd(run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
-               merged: Path = typer.Option(..., "--merged", help="Folder for the merged model."),
+               merged: str = typer.Option(..., "--merged", help="Folder for the merged model."),
                json_out: bool = JsonOpt) -> None:
     """Fold a run's adapter into its base model and save it as a plain Hugging Face folder."""
     from tools.runlog import RunLog
     from tools.train import export_merged
 
     run = RunLog().find_run(run_id)
-    out = export_merged(run["run_id"], merged)
+    out = export_merged(run["run_id"], Path(merged))
     if json_out:
         print_json({"run_id": run["run_id"], "merged": str(out)})
     else:

@@ -9,6 +9,7 @@ knowledge/training.yaml (``train.curves``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from importlib.resources import files
@@ -141,10 +142,8 @@ def analyse(train: list[tuple[int, float]], val: list[tuple[int, float]], *, con
             from knowledge import lookup
 
             cap = None
-            try:
+            with contextlib.suppress(Exception):
                 cap = lookup.epochs_for(int(config.get("_n_train") or 0)).max_epochs
-            except Exception:  # noqa: BLE001
-                pass
             more = epochs * 2 if cap is None else min(max(epochs * 2, epochs + 1), max(cap, epochs + 1))
             nxt["num_train_epochs"] = more
             issues.append({"id": "diag.poor_quality", "sign": "diag.epochs.too_few", "rule_ids": ["diag.epochs.too_few"],
@@ -198,8 +197,10 @@ def diagnose(run_id: str) -> dict[str, Any]:
     rows = log.metrics(run["run_id"])
     train = [(int(r["step"]), float(r["value"])) for r in rows if r["split"] == "train" and r["name"] == "loss"]
     val = [(int(r["step"]), float(r["value"])) for r in rows if r["split"] == "val" and r["name"] == "loss"]
-    out = analyse(train, val, config=run.get("config") or {}, status=run.get("status"), error=run.get("error"))
     cfg = run.get("config") or {}
+    summary = run.get("summary") or {}
+    facts = {"_n_train": summary.get("train_examples"), "_params_b": (summary.get("estimate") or {}).get("params_b")}
+    out = analyse(train, val, config=cfg | facts, status=run.get("status"), error=run.get("error"))
     out["run_id"] = run["run_id"]
     out["status"] = run.get("status")
     if out["next_config"]:

@@ -73,3 +73,43 @@ def test_train_errors_are_messages(tmp_path: Path) -> None:
     assert json.loads(r.stdout)["error"]["where"].endswith("missing.jsonl")
     r = tw("diagnose", "nope", "--json", check=False)
     assert r.returncode == 2 and "runs list" in json.loads(r.stdout)["error"]["fix"]
+
+
+def test_advisor_plan_maps_onto_train_config(tmp_path: Path) -> None:
+    from cli.train import _plan_fields
+
+    plan = {"method": "qlora", "hyperparameters": {
+        "learning_rate": 1e-4, "epochs": 2, "per_device_batch_size": 4, "gradient_accumulation_steps": 8,
+        "weight_decay": 0.1, "warmup_ratio": 0.05, "lr_scheduler": "linear",
+        "lora": {"r": 16, "lora_alpha": 32, "lora_dropout": 0.1, "target_modules": "all-linear"},
+        "early_stopping": {"patience": 3, "threshold": 0.01}}}
+    (tmp_path / "plan.json").write_text(json.dumps(plan))
+    f = _plan_fields(str(tmp_path / "plan.json"))
+    assert f == {"method": "qlora", "learning_rate": 1e-4, "num_train_epochs": 2, "per_device_train_batch_size": 4,
+                 "gradient_accumulation_steps": 8, "weight_decay": 0.1, "warmup_ratio": 0.05,
+                 "lr_scheduler_type": "linear", "lora_r": 16, "lora_alpha": 32, "lora_dropout": 0.1,
+                 "target_modules": "all-linear", "early_stopping_patience": 3, "early_stopping_threshold": 0.01}
+    (tmp_path / "flat.json").write_text(json.dumps({"train_config": {"lora_r": 4, "bogus": 1}}))
+    assert _plan_fields(str(tmp_path / "flat.json")) == {"lora_r": 4}
+
+
+def test_sigint_checkpoints_and_marks_the_run_interrupted(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import signal
+
+    t, v = _data(tmp_path)
+    p = subprocess.Popen([sys.executable, "-m", "cli", "train", "--train", str(t), "--val", str(v), "--model",
+                          str(tiny_model_dir), "--max-steps", "500", "--eval-steps", "100", "--batch-size", "2",
+                          "--events", "jsonl"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout is not None
+    lines = []
+    for line in p.stdout:
+        lines.append(json.loads(line))
+        if lines[-1]["stage"] == "train" and lines[-1]["metrics"]:
+            p.send_signal(signal.SIGINT)
+            break
+    rest, _ = p.communicate(timeout=300)
+    lines += [json.loads(x) for x in rest.splitlines()]
+    result = lines[-1]["result"]
+    assert p.returncode == 130 and result["status"] == "interrupted" and result["steps"] < 500
+    ckpts = list((Path(result["artifacts"]["checkpoints"])).glob("checkpoint-*"))
+    assert ckpts, "the interrupted run saved a checkpoint to resume from"

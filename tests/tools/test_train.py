@@ -236,3 +236,22 @@ def test_real_model_few_steps_on_banking77(real_model_dir: Path, banking77: Path
     assert res["status"] == "completed" and res["steps"] == 3
     assert res["best_val_loss"] is not None and res["best_val_loss"] < 10
     assert res["config"]["learning_rate"] == 2e-4  # hp.lr.lora.1b for a 0.135B model
+
+
+def test_packing_has_no_attention_across_examples(tiny_model_dir: Path) -> None:
+    """The same examples, packed into one row or padded into a batch, give the same completion loss."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from tools.models import load_tokenizer
+    from tools.train.data import PackingCollator, encode_all
+    from tools.train.hf import completion_loss_sums
+
+    tok = load_tokenizer(str(tiny_model_dir))
+    rows = encode_all(tok, [Example.from_pair(f"question {i} " * (i + 1), f"answer {i}") for i in range(3)], 128)
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).eval()
+    with torch.no_grad():
+        packed = completion_loss_sums(model, PackingCollator()(rows), autocast_dtype=None)
+        padded = completion_loss_sums(model, CompletionCollator(tok.pad_token_id)(rows), autocast_dtype=None)
+    assert int(packed[2]) == int(padded[2])
+    assert float(packed[0]) == pytest.approx(float(padded[0]), rel=1e-4)

@@ -73,8 +73,14 @@ class CompletionTrainer(Trainer):
         self.model_accepts_loss_kwargs = True  # count label tokens across accumulation steps
         self.loss_is_scaled_for_ga = True
         self._eval_sums = [0.0, 0, 0]
+        self.train_tokens = 0  # non-padding tokens trained on (evaluation batches not counted)
         # Calling the decoder directly skips the wrapper that DDP/FSDP/DeepSpeed put around the model.
         self.fast_loss = self.accelerator.num_processes == 1
+
+    def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
+        mask = inputs.get("attention_mask")
+        self.train_tokens += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
+        return super().training_step(model, inputs, num_items_in_batch)
 
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
@@ -113,11 +119,15 @@ class CompletionTrainer(Trainer):
 class RunCallback(TrainerCallback):
     """Streams one ProgressEvent per logged step, writes metric rows, and stops on NaN or a stop request."""
 
-    def __init__(self, run_id: str, log: Any, collator: Any, *, on_progress: ProgressCallback | None,
-                 should_stop: Callable[[], bool] | None, interrupted: Callable[[], bool]) -> None:
+    def __init__(self, run_id: str, log: Any, tokens: Callable[[], int], *, on_progress: ProgressCallback | None,
+                 should_stop: Callable[[], bool] | None, interrupted: Callable[[], bool],
+                 flush_every_s: float = 5.0) -> None:
         self.run_id = run_id
         self.log = log
-        self.collator = collator
+        self.tokens = tokens
+        self.flush_every_s = flush_every_s
+        self._pending: list[tuple[int, str, dict[str, float]]] = []
+        self._last_flush = time.perf_counter()
         self.on_progress = on_progress
         self.should_stop = should_stop
         self.interrupted = interrupted
@@ -131,7 +141,7 @@ class RunCallback(TrainerCallback):
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self.t0 = self.t_last = time.perf_counter()
-        self.tok_last = self.collator.tokens_seen
+        self.tok_last = self.tokens()
         self.first_step = state.global_step
         emit(self.on_progress, ProgressEvent("train", state.global_step, state.max_steps,
                                              message=f"training {state.max_steps} steps"))
@@ -147,7 +157,7 @@ class RunCallback(TrainerCallback):
         if "loss" not in logs:
             return
         now = time.perf_counter()
-        toks = self.collator.tokens_seen
+        toks = self.tokens()
         dt = max(now - self.t_last, 1e-9)
         tps = (toks - self.tok_last) / dt
         self.t_last, self.tok_last = now, toks
@@ -156,9 +166,11 @@ class RunCallback(TrainerCallback):
         m = {"loss": float(logs["loss"]), "lr": float(logs.get("learning_rate", 0.0)),
              "grad_norm": float(logs.get("grad_norm", float("nan"))), "tokens_per_s": tps, "eta_s": eta,
              "epoch": float(logs.get("epoch", 0.0))}
-        self.log.log_metrics(self.run_id, state.global_step, "train",
-                             {k: v for k, v in m.items() if k != "eta_s" and math.isfinite(v)}
-                             | ({"loss": m["loss"]} if not math.isfinite(m["loss"]) else {}))
+        self._pending.append((state.global_step, "train",
+                              {k: v for k, v in m.items() if k != "eta_s" and math.isfinite(v)}
+                              | ({"loss": m["loss"]} if not math.isfinite(m["loss"]) else {})))
+        if now - self._last_flush >= self.flush_every_s:
+            self.flush()
         emit(self.on_progress, ProgressEvent("train", state.global_step, state.max_steps, m))
         if not (math.isfinite(m["loss"]) and (math.isfinite(m["grad_norm"]) or "grad_norm" not in logs)):
             self.nan = {"step": state.global_step, "loss": m["loss"], "grad_norm": m["grad_norm"],
@@ -174,11 +186,23 @@ class RunCallback(TrainerCallback):
         vals = {k: float(v) for k, v in vals.items() if v is not None}
         if not vals:
             return
-        self.log.log_metrics(self.run_id, state.global_step, "val", vals)
+        self._pending.append((state.global_step, "val", vals))
+        self.flush()
         if "loss" in vals and math.isfinite(vals["loss"]):
             self.best_val = vals["loss"] if self.best_val is None else min(self.best_val, vals["loss"])
         emit(self.on_progress, ProgressEvent("eval", state.global_step, state.max_steps,
                                              {f"val_{k}": v for k, v in vals.items()}))
+
+
+    def flush(self) -> None:
+        """Write pending metric rows in one transaction (one run-log connection per flush, not per step)."""
+        pending, self._pending = self._pending, []
+        self._last_flush = time.perf_counter()
+        for step, split, vals in pending:
+            self.log.log_metrics(self.run_id, step, split, vals)
+
+    def on_train_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        self.flush()
 
 
 def _safe(fn: Callable[[], bool]) -> bool:
