@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tools import metrics as M
-from tools.errors import InputError, where
+from tools.errors import InputError, RunNotFoundError, where
 from tools.fileio import sha256_file
 from tools.models import EMBEDDED_NAME, ModelSpec
 from tools.types import Example, ProgressCallback, ProgressEvent, emit
@@ -208,8 +208,12 @@ def parse_variant(text: str, *, run_id: str | None = None) -> Variant:
         return base_variant(model=t.removeprefix("base:"))
     if t.startswith("prompt:"):
         return prompt_variant(t)
-    if not Path(t).exists() and RunLog().query("SELECT run_id FROM runs WHERE run_id = ?", [t]):
-        return tuned_variant(t)
+    if not Path(t).exists() and t.lower() not in {EMBEDDED_NAME, "smollm2", "default", "embedded"} \
+            and not t.startswith("openai:"):
+        try:
+            return tuned_variant(RunLog().find_run(t)["run_id"])  # a run id or a unique prefix of one
+        except RunNotFoundError:
+            pass
     return base_variant(model=t)
 
 
