@@ -37,7 +37,7 @@ def chat(r: dict[str, str]) -> dict[str, list[dict[str, str]]]:
                          {"role": "assistant", "content": r["category"]}]}
 
 
-def train_lora(run_id: str, train: list[dict], val: list[dict], steps: int, log) -> Path:  # type: ignore[no-untyped-def]
+def train_lora(run_id: str, train: list[dict], val: list[dict], steps: int, log, batch: int = 8) -> Path:  # type: ignore[no-untyped-def]
     """A minimal LoRA loop: loss on the assistant tokens only, AdamW, validation loss every few steps."""
     import torch
     from peft import LoraConfig, get_peft_model
@@ -73,18 +73,18 @@ def train_lora(run_id: str, train: list[dict], val: list[dict], steps: int, log)
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
         model.train()
-        loss = batch_loss(rng.sample(train, 8))
+        loss = batch_loss(rng.sample(train, batch))
         loss.backward()
         opt.step()
         opt.zero_grad()
-        log.log_metrics(run_id, step, "train", {"loss": float(loss)})
-        if step % 5 == 0 or step == steps:
+        log.log_metrics(run_id, step, "train", {"loss": loss.item()})
+        if step % max(1, steps // 6) == 0 or step == steps:
             model.eval()
             with torch.no_grad():
-                vl = float(batch_loss(val[:16]))
+                vl = float(batch_loss(val[:8]))
             best = min(best, vl)
             log.log_metrics(run_id, step, "val", {"loss": vl})
-            print(f"step {step}: train {float(loss):.3f} val {vl:.3f}", flush=True)
+            print(f"step {step}: train {loss.item():.3f} val {vl:.3f}", flush=True)
     adapter = paths.run_dir(run_id) / "adapter"
     model.save_pretrained(adapter)
     log.update_run(run_id, status="completed", artifacts={"adapter": str(adapter)}, steps=steps,
@@ -99,6 +99,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--n-test", type=int, default=30)
     ap.add_argument("--probe-tokens", type=int, default=24)
+    ap.add_argument("--probe-every", type=int, default=1, help="Use every k-th shipped probe (1 = all).")
+    ap.add_argument("--batch", type=int, default=8)
     args = ap.parse_args()
     os.environ.setdefault("TUNEWISE_HOME", tempfile.mkdtemp(prefix="tunewise-demo-"))
     work = Path(os.environ["TUNEWISE_HOME"]) / "demo"
@@ -124,15 +126,19 @@ def main() -> int:
         {"name": "labels_listed", "system": SYSTEM,
          "few_shot": [{"input": train[i]["text"], "output": train[i]["category"]} for i in range(3)]}]})
     config = {"model": "smollm2-135m-instruct", "method": "lora", "learning_rate": 2e-3, "lora_r": 8,
-              "lora_alpha": 16, "batch_size": 8, "max_steps": args.steps, "num_train_epochs": 1}
+              "lora_alpha": 16, "batch_size": args.batch, "max_steps": args.steps, "num_train_epochs": 1}
     run_id = log.start_run("train", config=config, method="lora", model="smollm2-135m-instruct", data_hashes=hashes)
-    train_lora(run_id, [chat(r) for r in train], [chat(r) for r in val], args.steps, log)
+    train_lora(run_id, [chat(r) for r in train], [chat(r) for r in val], args.steps, log, args.batch)
 
     cfg = E.EvalConfig(max_new_tokens=10, probe_max_new_tokens=args.probe_tokens)
     res = E.evaluate_test(run_id, files["test"], config=cfg)
     print("test:", json.dumps({k: res[k] for k in ("quality", "ci95", "n", "metric")}), flush=True)
     E.compare(run_id, files["test"], n=12, config=cfg)
-    fg = E.forgetting(run_id, config=cfg)
+    probes = None
+    if args.probe_every > 1:
+        probes = work / "probes.jsonl"
+        write_jsonl(probes, E.load_probes()[:: args.probe_every])
+    fg = E.forgetting(run_id, probes=probes, config=cfg)
     print("forgetting:", fg["verdict"], fg["base_score"], fg["tuned_score"], flush=True)
     ab = E.ab(f"prompt:{prompt_run}", f"run:{run_id}", files["test"], config=cfg)
     print("ab:", ab["diff"], ab["diff_ci95"], ab["roi"]["verdict"], flush=True)
