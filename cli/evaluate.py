@@ -15,6 +15,9 @@ eval_app = typer.Typer(help="Evaluate a tuned run: test set (once), side by side
 
 RunOpt = typer.Option(..., "--run", help="The training run (id, unique prefix, or run:ID).")
 TestOpt = typer.Option(..., "--test", help="Held-out test file (e.g. test.jsonl from `tunewise data split`).")
+ProbesOpt = typer.Option(None, "--probes", help="Your own probe file (JSONL: question, answer, check). "
+                                               "Default: the general set shipped in knowledge/probes.")
+OutOpt = typer.Option(Path("report.html"), "--out", help="report.html, or report.md for Markdown.")
 
 
 def _cfg(max_new_tokens: int | None, metric: str | None = None) -> Any:
@@ -95,8 +98,7 @@ def compare_cmd(run: str = RunOpt, test: Path = TestOpt,
 
 @eval_app.command("forgetting")
 def forgetting_cmd(run: str = typer.Option(..., "--run", help="The tuned run (or any model, to compare with --base)."),
-                   probes: Path = typer.Option(None, help="Your own probe file (JSONL: question, answer, check). "
-                                                          "Default: the general set shipped in knowledge/probes."),
+                   probes: Path = ProbesOpt,
                    base: str = typer.Option(None, help="Compare against this model instead of the run's base."),
                    max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 40)."),
                    json_out: bool = JsonOpt) -> None:
@@ -190,7 +192,7 @@ def roi_cmd(prompt_dev_hours: float = typer.Option(..., help="Hours spent on pro
 
 
 def report_cmd(run_id: str = typer.Argument(..., help="The run to report on."),
-               out: Path = typer.Option(Path("report.html"), "--out", help="report.html, or report.md for Markdown."),
+               out: Path = OutOpt,
                json_out: bool = JsonOpt) -> None:
     """One page for your team: data, prompt baseline, training curves, test results with CIs, a side-by-side
     sample, forgetting, A/B and the checklist, from the run log."""

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from tools import metrics as M
-from tools.errors import InputError, where
+from tools.errors import InputError, RunNotFoundError, where
 from tools.fileio import sha256_file
 from tools.models import EMBEDDED_NAME, ModelSpec
 from tools.types import Example, ProgressCallback, ProgressEvent, emit
@@ -208,8 +208,12 @@ def parse_variant(text: str, *, run_id: str | None = None) -> Variant:
         return base_variant(model=t.removeprefix("base:"))
     if t.startswith("prompt:"):
         return prompt_variant(t)
-    if not Path(t).exists() and RunLog().query("SELECT run_id FROM runs WHERE run_id = ?", [t]):
-        return tuned_variant(t)
+    if not Path(t).exists() and t.lower() not in {EMBEDDED_NAME, "smollm2", "default", "embedded"} \
+            and not t.startswith("openai:"):
+        try:
+            return tuned_variant(RunLog().find_run(t)["run_id"])  # a run id or a unique prefix of one
+        except RunNotFoundError:
+            pass
     return base_variant(model=t)
 
 
@@ -228,7 +232,7 @@ def load_test(path: str | Path) -> list[Example]:
     if not p.exists():
         raise InputError("test file not found", where=str(p), fix="give the test.jsonl written by `tunewise data split`")
     try:
-        from tools.data import load as data_load  # the full loader (issue 4), when present
+        from tools.data import load as data_load  # type: ignore[attr-defined]  # the full loader (issue 4)
 
         examples = data_load(p).examples
     except ImportError:
@@ -408,7 +412,7 @@ def _pick_sample(examples: Sequence[Example], ok: dict[str, list[float]], n: int
     take(order, "longest input", quota)
     counts = Counter(e.output_text for e in examples)
     rare = sorted(counts, key=lambda lab: (counts[lab], lab))
-    first_of = {}
+    first_of: dict[str, int] = {}
     for i, e in enumerate(examples):
         first_of.setdefault(e.output_text, i)
     if len(counts) > 1:
@@ -546,7 +550,8 @@ def forgetting(run_id: str, *, probes: str | Path | None = None, base: str | Non
     base_score, tuned_score = sum(ok["base"]) / n, sum(ok["tuned"]) / n
     drop = base_score - tuned_score
     test = M.mcnemar(ok["base"], ok["tuned"])
-    rows, by_cat = [], {}
+    rows: list[dict[str, Any]] = []
+    by_cat: dict[str, dict[str, int]] = {}
     for i, it in enumerate(items):
         b, t = ok["base"][i], ok["tuned"][i]
         status = "kept" if b and t else "lost" if b else "gained" if t else "both_wrong"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,7 @@ def gather(run_id: str) -> dict[str, Any]:
         rows = log.query("SELECT path, rows, format, kind, report FROM datasets WHERE sha256 = ? "
                          "ORDER BY created_at DESC LIMIT 1", [sha])
         d = rows[0] if rows else {"path": None, "rows": None, "format": None, "kind": None, "report": None}
-        d["report"] = json.loads(d["report"]) if d.get("report") else None
+        d["report"] = json.loads(str(d["report"])) if d.get("report") else None
         datasets.append({"split": split, "sha256": sha, **d})
     prompt_run = prompt_baseline_run()
     prompt_evals = []
@@ -81,7 +81,7 @@ def checklist_status(facts: dict[str, Any]) -> list[dict[str, Any]]:
         "n_examples>=1000": None if train_rows is None else train_rows >= 1000,
         "dataset_cleaned": any(d.get("kind") in ("clean", "cleaned") or (d.get("report") or {}).get("kept_rows")
                                for d in facts["datasets"]) or None,
-        "split_created": bool({"train", "test"} <= set((run.get("data_hashes") or {}))) or None,
+        "split_created": bool({"train", "test"} <= set(run.get("data_hashes") or {})) or None,
         "metric_defined": facts["tests"]["tuned"] is not None or bool(cfg.get("metric")) or None,
         "method_lora": method in ("lora", "qlora") if method else None,
         "lr_in_range": None,
@@ -136,7 +136,7 @@ def plot_curves(metrics: list[dict[str, Any]]) -> Any | None:
     return fig
 
 
-def plot_scores(bars: list[tuple[str, float, list[float] | None]], title: str) -> Any | None:
+def plot_scores(bars: Sequence[tuple[str, float, Sequence[Any] | None]], title: str) -> Any | None:
     """Horizontal bars with 95% CI whiskers."""
     if not bars:
         return None
@@ -218,7 +218,7 @@ def sections(f: dict[str, Any]) -> list[tuple[str, list[Block]]]:
     cfg = run.get("config") or {}
     out: list[tuple[str, list[Block]]] = []
 
-    summary = [("table", ["", ""], [
+    summary: list[Block] = [("table", ["", ""], [
         ["run", f["run_id"]], ["status", run.get("status")], ["model", run.get("model") or cfg.get("model")],
         ["method", run.get("method") or cfg.get("method")],
         ["training time", "-" if run.get("train_seconds") is None else f"{run['train_seconds']:.0f} s"],

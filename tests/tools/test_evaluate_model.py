@@ -43,6 +43,12 @@ def test_resolve_contract_of_the_fixture(run_id: str, tiny_model_dir: Path) -> N
     spec = models.resolve(f"run:{run_id}")
     assert spec.adapter is not None and spec.path == tiny_model_dir.resolve()
     assert E.base_variant(run_id).spec.adapter is None
+    # A/B and forgetting specs: a run id, a unique prefix of one, run:ID, base, a model folder
+    assert E.parse_variant(run_id[:-3]).label == f"run:{run_id}"
+    assert E.parse_variant(f"run:{run_id}").kind == "tuned"
+    assert E.parse_variant(str(tiny_model_dir)).kind == "base"
+    a, b = E._pair("base", run_id)
+    assert (a.kind, b.kind) == ("base", "tuned") and a.spec.path == tiny_model_dir.resolve()
 
 
 def test_evaluate_test_logs_and_warns_on_peeking(run_id: str, test_file: Path) -> None:
