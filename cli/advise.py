@@ -142,6 +142,8 @@ def interactive(session_id: str | None = None, *, chat_model: Any = None, json_o
     try:
         while step.kind == "question" and step.question is not None:
             q = step.question
+            if q.id == "go_on" and step.recommendation and not q.error:
+                render_recommendation(step.recommendation, console)
             if q.error:
                 console.print(f"[red]{q.error}[/]", highlight=False)
             _show_question(q, console)

@@ -38,6 +38,8 @@ def test_interrupt_resume_by_id_across_instances() -> None:
     assert step.question.id == "n_examples"
     assert second.current().question.id == "n_examples"
     assert step.answers["optimized_prompt_quality"] == 0.72
+    step = drive(second, step, SCRIPT, stop_at="go_on")
+    assert step.recommendation["path"] == "fine_tune"  # shown before asking whether to act on it
     done = drive(second, step, SCRIPT)
     assert done.kind == "done"
     rec = done.recommendation
