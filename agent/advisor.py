@@ -101,7 +101,9 @@ class Advisor:
         for intr in snap.interrupts or ():
             payload = intr.value if isinstance(intr.value, dict) else {}
             if "question" in payload:
-                return Step("question", question=Question(**payload["question"]), **common)
+                # the recommendation is already there when `go_on` asks whether to act on it
+                return Step("question", question=Question(**payload["question"]),
+                            recommendation=values.get("recommendation"), **common)
         return Step("done", recommendation=values.get("recommendation"), **common)
 
     # ------------------------------------------------------------------ extras

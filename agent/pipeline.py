@@ -155,8 +155,8 @@ def estimate_memory(params_b: float, method: str, *, batch: int = 8, lora_r: int
     """``tools.estimate.estimate_memory`` when it is available, else the seed's memory table."""
     table_gb, reasons = routing.memory_estimate(params_b, method)
     try:
-        from tools import estimate
-    except ImportError:
+        estimate = tool_module("estimate")
+    except ToolFailed:
         return table_gb, reasons
     try:
         est = estimate.estimate_memory(params_b=params_b, method=method, batch=batch, lora_r=lora_r)

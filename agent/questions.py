@@ -70,7 +70,7 @@ _Q = [
              required=False, help="The pipeline calls the tools and ticks the checklist as it goes."),
     Question("data", "path", "Training data file (JSONL chat, or CSV/JSONL with input/output columns)",
              help="It is cleaned and split before training; the file itself is never modified."),
-    Question("max_steps", "number", "Training steps for the short run", default=50, minimum=1, required=False,
+    Question("max_steps", "number", "Optimizer steps for the short run", default=20, minimum=1, required=False,
              help="A short run shows whether training moves the metric before paying for a long one."),
 ]
 QUESTIONS: dict[str, Question] = {q.id: q for q in _Q}

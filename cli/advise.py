@@ -138,10 +138,14 @@ def interactive(session_id: str | None = None, *, chat_model: Any = None, json_o
         chat_model = llm.chat_model_from_env()
     adv = Advisor(session_id, chat_model=chat_model, on_progress=_progress_printer(console))
     step = adv.start(answers)
+    shown = False
     console.print(f"[bold]tunewise advisor[/] — session [cyan]{adv.session_id}[/] ({ANSWER_HINT})", highlight=False)
     try:
         while step.kind == "question" and step.question is not None:
             q = step.question
+            if q.id == "go_on" and step.recommendation and not q.error:
+                render_recommendation(step.recommendation, console)
+                shown = True
             if q.error:
                 console.print(f"[red]{q.error}[/]", highlight=False)
             _show_question(q, console)
@@ -161,8 +165,9 @@ def interactive(session_id: str | None = None, *, chat_model: Any = None, json_o
         return
     if json_out:
         print_json({"session_id": adv.session_id, "recommendation": step.recommendation})
-    else:
+    elif not shown or (step.recommendation or {}).get("pipeline"):
         render_recommendation(step.recommendation or {}, console)
+    console.print(f"[dim]Session {adv.session_id} is saved in the run log.[/]", highlight=False)
 
 
 

@@ -38,6 +38,8 @@ def test_interrupt_resume_by_id_across_instances() -> None:
     assert step.question.id == "n_examples"
     assert second.current().question.id == "n_examples"
     assert step.answers["optimized_prompt_quality"] == 0.72
+    step = drive(second, step, SCRIPT, stop_at="go_on")
+    assert step.recommendation["path"] == "fine_tune"  # shown before asking whether to act on it
     done = drive(second, step, SCRIPT)
     assert done.kind == "done"
     rec = done.recommendation
@@ -49,8 +51,11 @@ def test_interrupt_resume_by_id_across_instances() -> None:
     assert done.checklist["chk.before.prompts_first"]["done"] is False  # reported, not measured
     assert done.checklist["chk.during.lora"]["done"] is True
     assert done.checklist["chk.after.test_set"]["done"] is False
-    # and a third instance sees the finished session
+    # and a third instance sees the finished session; a Step is plain JSON for any front end
     assert Advisor(sid).current().recommendation == rec
+    import json
+
+    assert json.loads(json.dumps(done.to_dict()))["recommendation"]["path"] == "fine_tune"
 
 
 def test_bad_answers_are_reasked_with_the_reason() -> None:
