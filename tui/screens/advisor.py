@@ -206,6 +206,8 @@ class AdvisorView(Horizontal):
 
 
 def _show(v: Any) -> str:
+    if v is None or v == "" or v == []:
+        return "(skipped)"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, list):
