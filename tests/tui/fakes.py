@@ -146,18 +146,35 @@ class FakeServices:
                 "next_config": None}
 
     def prompt_eval(self, path: str, *, on_progress: Any = None) -> dict[str, Any]:
-        return {"quality": 0.72, "ci95": [0.65, 0.79], "metric": "accuracy", "n": 120, "latency_ms": 310.0,
-                "best": "few_shot", "reaches_bar": False,
-                "variants": [{"name": "zero_shot", "quality": 0.55, "ci95": [0.46, 0.63], "latency_ms": 250.0,
-                              "prompt_tokens": 80, "n": 120},
-                             {"name": "few_shot", "quality": 0.72, "ci95": [0.65, 0.79], "latency_ms": 310.0,
-                              "prompt_tokens": 420, "n": 120}]}
+        """The shape of tools.prompt_eval.run_prompt_eval (issue 5)."""
+        return {"quality": 0.55, "ci95": [0.46, 0.63], "metric": "accuracy", "n": 120,
+                "latency_ms": {"p50": 250.0, "p95": 400.0, "mode": "batched"}, "best": "few_shot",
+                "best_quality": 0.72, "best_ci95": [0.65, 0.79], "bar": 0.9, "reaches_bar": False,
+                "run_id": "prompt-fake",
+                "variants": [{"name": "plain", "quality": 0.55, "ci95": [0.46, 0.63], "n": 120,
+                              "latency_ms": {"p50": 250.0, "p95": 400.0}, "prompt_tokens": {"mean": 80.0}},
+                             {"name": "few_shot", "quality": 0.72, "ci95": [0.65, 0.79], "n": 120,
+                              "latency_ms": {"p50": 310.0, "p95": 450.0}, "prompt_tokens": {"mean": 420.0}}]}
+
+    def evaluate_test(self, run_id: str, test: str, *, on_progress: Any = None) -> dict[str, Any]:
+        """The shape of tools.evaluate.evaluate_test (issue 7)."""
+        return {"quality": 0.93, "ci95": [0.88, 0.96], "n": 80, "metric": "accuracy", "run_id": run_id,
+                "warnings": [], "vs": {"base": {"quality": 0.41, "ci95": [0.31, 0.52], "n": 80, "metric": "accuracy",
+                                                "variant": "base"},
+                                       "tuned": {"quality": 0.93, "ci95": [0.88, 0.96], "n": 80, "metric": "accuracy",
+                                                 "variant": "tuned"}}}
+
+    def forgetting(self, run_id: str, *, on_progress: Any = None) -> dict[str, Any]:
+        return {"probes": 4, "base_score": 1.0, "tuned_score": 0.75, "drop": 0.25, "verdict": "degraded by 25.0 points",
+                "base_ci95": [0.51, 1.0], "tuned_ci95": [0.3, 0.95], "lost": 1, "gained": 0,
+                "items": [{"category": "arithmetic", "question": "2 + 2 = ?", "answer": "4", "base": "4",
+                           "tuned": "billing", "status": "lost"}]}
 
     def clean_data(self, path: str, out: str, *, on_progress: Any = None) -> dict[str, Any]:
         return {"input_rows": 500, "kept_rows": 470, "removed": {"exact_duplicate": 20, "empty_output": 10},
                 "flagged": {"label_conflict": 3}, "out": out,
                 "examples": {"exact_duplicate": [{"line": 4, "text": "where is my parcel"}]},
-                "histograms": {"0-16": 120, "16-32": 260, "32-64": 90}}
+                "histograms": {"output_chars": {"all": {"0-16": 125, "16-32": 270, "32-64": 105}, "kept": {"0-16": 120, "16-32": 260, "32-64": 90}}}}
 
 
 class FakeSpotCheck:

@@ -165,3 +165,20 @@ async def test_spot_check_with_g_b_s_keys_and_accepting_the_rule() -> None:
         await pilot.click("#spot-accept")
         await pilot.pause(0.02)
         assert services.calls[-1][0] == "accept_rule"
+
+
+async def test_evaluation_view_shows_ci_and_forgetting_table() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        await until(pilot, lambda: bool(app.query("#eval-run")))
+        app.query_one("#eval-run", Input).value = "train-fake"
+        app.query_one("#eval-test", Input).value = "test.jsonl"
+        await pilot.click("#eval-test-btn")
+        summary = app.query_one("#eval-summary")
+        await until(pilot, lambda: "93.0%" in str(summary.render()))
+        assert "88.0%–96.0%" in str(summary.render())
+        assert app.query_one("#eval-table", DataTable).row_count == 2
+        await pilot.click("#eval-forgetting")
+        await until(pilot, lambda: "degraded" in str(summary.render()))
+        assert app.query_one("#eval-table", DataTable).row_count == 1

@@ -45,7 +45,7 @@ class DataView(Vertical):
                 yield table
                 yield Static("", id="data-examples")
                 hist = Histogram(id="data-hist")
-                hist.border_title = "length (tokens)"
+                hist.border_title = "output length (chars)"
                 yield hist
             with Vertical(id="spot"):
                 yield Static("Spot-check: read examples one by one; g good, b bad (give a reason), s skip.",
@@ -148,10 +148,7 @@ class DataView(Vertical):
                 for item in (items or [])[:2]:
                     lines.append(f"[b]{escape(str(reason))}[/b]: {escape(_one_line(item))}")
         self.query_one("#data-examples", Static).update("\n".join(lines))
-        hist = r.get("histograms") or r.get("length_histogram") or {}
-        if isinstance(hist, dict) and hist and all(isinstance(v, (dict, list)) for v in hist.values()):
-            hist = next(iter(hist.values()))
-        self.query_one("#data-hist", Histogram).set_bins(hist or {})
+        self.query_one("#data-hist", Histogram).set_bins(_flat_hist(r.get("histograms") or {}))
 
     # -- spot-check ---------------------------------------------------------------------------------------
     def show_item(self, item: Any) -> None:
@@ -169,7 +166,10 @@ class DataView(Vertical):
                     "[b]Proposed cleaning rule[/b]: " + escape(_one_line(self.proposed)))
                 self.query_one("#spot-accept", Button).remove_class("-hidden")
             return
-        box.update(f"[b]#{_idx(item)}[/b]\n{escape(_render_item(item))}\n\n[dim]g good · b bad · s skip[/dim]")
+        total = f"/{item['total']}" if isinstance(item, dict) and item.get("total") else ""
+        flags = f" [yellow]{escape(', '.join(item['flags']))}[/yellow]" if isinstance(item, dict) and item.get("flags") else ""
+        box.update(f"[b]#{_idx(item) + 1 if isinstance(_idx(item), int) else _idx(item)}{total}[/b]{flags}\n"
+                   f"{escape(_render_item(item))}\n\n[dim]g good · b bad · s skip[/dim]")
         self.focus()
 
     def action_verdict(self, verdict: str) -> None:
@@ -205,9 +205,16 @@ class DataView(Vertical):
         self.query_one("#spot-accept", Button).add_class("-hidden")
 
 
+def _flat_hist(h: Any) -> Any:
+    """``{"output_chars": {"all": {...}, "kept": {...}}, ...}`` -> the kept output lengths ``{bin: n}``."""
+    while isinstance(h, dict) and h and all(isinstance(v, dict) for v in h.values()):
+        h = next((h[k] for k in ("output_chars", "kept", "all") if k in h), next(iter(h.values())))
+    return h or {}
+
+
 def _idx(item: Any) -> Any:
     if isinstance(item, dict):
-        for k in ("idx", "index", "position", "key"):
+        for k in ("position", "idx", "index"):  # the spot-check's sample position is what verdict() takes
             if k in item:
                 return item[k]
     return getattr(item, "idx", getattr(item, "index", 0))
@@ -220,7 +227,7 @@ def _render_item(item: Any) -> str:
             return "\n".join(f"{m['role']}: {m['content']}" for m in ex["messages"])
         if hasattr(ex, "messages"):
             return "\n".join(f"{m.role}: {m.content}" for m in ex.messages)
-        return "\n".join(f"{k}: {v}" for k, v in item.items() if k not in ("idx", "index", "position"))
+        return "\n".join(f"{k}: {v}" for k, v in item.items() if k not in ("idx", "index", "position", "total"))
     return str(item)
 
 
