@@ -172,3 +172,49 @@ async def test_below_minimum_size_shows_a_message() -> None:
         await pilot.resize_terminal(100, 30)
         await pilot.pause(0.05)
         assert app.query_one("#main").display
+
+
+async def test_free_text_field_when_a_chat_model_is_configured() -> None:
+    made: list[FakeAdvisor] = []
+
+    def factory(**kwargs: Any) -> FakeAdvisor:
+        made.append(FakeAdvisor(**kwargs))
+        return made[-1]
+
+    app = TunewiseApp(advisor_factory=factory, services=FakeServices(), chat=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_question(pilot, "_start")
+        await pilot.click("#q-submit")
+        q = await wait_question(pilot, "n_examples")
+        free = q.query_one("#q-free", Input)
+        free.focus()
+        await pilot.press(*"about 2500", "enter")
+        await wait_question(pilot, "n_examples", error=True)  # the fake advisor rejects text; the chat model would parse it
+        assert made[0].calls[-1] == ("answer", "about 2500")
+
+
+async def test_path_suggester_completes_files(tmp_path: Any) -> None:
+    from tui.widgets.question import PathSuggester
+
+    (tmp_path / "tickets.jsonl").write_text("")
+    (tmp_path / "splits").mkdir()
+    s = PathSuggester()
+    assert await s.get_suggestion(str(tmp_path / "tic")) == str(tmp_path / "tickets.jsonl")
+    assert await s.get_suggestion(str(tmp_path / "spl")) == str(tmp_path / "splits") + "/"
+    assert await s.get_suggestion(str(tmp_path / "nothing")) is None
+
+
+def test_parse_answer_checks_types_and_ranges() -> None:
+    from agent.api import Question
+    from tui.widgets.question import parse_answer
+
+    frac = Question(id="q", type="fraction", prompt="?")
+    assert parse_answer(frac, "90%") == (0.9, None)
+    assert parse_answer(frac, "1.5")[1] == "1.5 is above the maximum of 1"
+    num = Question(id="n", type="number", prompt="?", minimum=0)
+    assert parse_answer(num, "1_200") == (1200, None)
+    assert parse_answer(num, "abc")[1] == "'abc' is not a number"
+    optional = Question(id="o", type="number", prompt="?", required=False)
+    assert parse_answer(optional, "") == (None, None)
+    path = Question(id="p", type="path", prompt="?")
+    assert "no file" in str(parse_answer(path, "/definitely/not/here")[1])
