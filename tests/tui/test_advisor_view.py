@@ -27,7 +27,7 @@ def make_app(**kw: Any) -> tuple[TunewiseApp, list[FakeAdvisor]]:
 
 
 async def wait_question(pilot: Any, qid: str, *, error: bool = False) -> QuestionInput:
-    for _ in range(200):
+    for _ in range(500):
         await pilot.pause(0.02)
         found = pilot.app.query("#question")
         if found:

@@ -21,7 +21,7 @@ def make_app(services: Any = None) -> TunewiseApp:
     return TunewiseApp(advisor_factory=lambda **kw: FakeAdvisor(**kw), services=services or FakeServices())
 
 
-async def until(pilot: Any, cond: Any, n: int = 200) -> None:
+async def until(pilot: Any, cond: Any, n: int = 500) -> None:
     for _ in range(n):
         await pilot.pause(0.02)
         if cond():
