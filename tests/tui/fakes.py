@@ -28,8 +28,9 @@ class FakeAdvisor:
     """Asks QUESTIONS in order; rejects out-of-range numbers with ``.error``; ``back`` re-asks."""
 
     def __init__(self, session_id: str | None = None, *, chat_model: Any = None, on_progress: Any = None,
-                 delay: float = 0.0) -> None:
+                 delay: float = 0.0, pipeline: dict[str, Any] | None = None) -> None:
         self.session_id = session_id or "fake-session"
+        self.pipeline = pipeline
         self.on_progress = on_progress
         self.answers: dict[str, Any] = {}
         self.index = 0
@@ -49,6 +50,8 @@ class FakeAdvisor:
         if self.index >= len(QUESTIONS):
             rec = {"path": "fine_tune", "method": "lora", "summary": "Prompts reach 70%, below the 90% bar.",
                    "rules": [r.rule for r in path]}
+            if self.pipeline is not None:
+                rec["pipeline"] = self.pipeline
             return Step(kind="done", session_id=self.session_id, recommendation=rec, path=path,
                         checklist=checklist, answers=dict(self.answers))
         q = QUESTIONS[self.index]

@@ -218,3 +218,39 @@ def test_parse_answer_checks_types_and_ranges() -> None:
     assert parse_answer(optional, "") == (None, None)
     path = Question(id="p", type="path", prompt="?")
     assert "no file" in str(parse_answer(path, "/definitely/not/here")[1])
+
+
+PIPELINE = {
+    "clean": {"input_rows": 488, "kept_rows": 480, "removed": {"exact_duplicate": 6, "empty_output": 1},
+              "flagged": {}, "examples": {}, "histograms": {}},
+    "split": {"train": 336, "val": 72, "test": 72, "files": {"train": "/tmp/s/train.jsonl", "val": "/tmp/s/val.jsonl",
+                                                             "test": "/tmp/s/test.jsonl"}},
+    "train": {"run_id": "train-demo", "status": "completed", "best_val_loss": 0.42, "steps": 30,
+              "train_seconds": 95.0, "peak_memory_mb": 900.0},
+    "evaluate": {"quality": 0.9, "ci95": [0.81, 0.95], "n": 72, "metric": "accuracy", "vs": {}},
+}
+
+
+async def test_pipeline_results_fill_the_views() -> None:
+    app, made = make_app(pipeline=PIPELINE)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_question(pilot, "_start")
+        await pilot.click("#q-submit")
+        view = app.query_one(AdvisorView)
+        adv_answers = {"n_examples": 2000, "prompt_quality": 0.7, "task": "classification", "goals": ["quality"],
+                       "data_path": __file__}
+        for qid, value in adv_answers.items():
+            await wait_question(pilot, qid)
+            view._call("answer", value)
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if view.step and view.step.kind == "done":
+                break
+        await pilot.pause(0.1)
+        rec = str(app.query(".recommendation").first().render())
+        assert "kept 480 of 488" in rec and "train-demo" in rec
+        assert "train-demo" in str(app.query_one("#train-stats").render())
+        assert app.query_one("#eval-run", Input).value == "train-demo"
+        assert app.query_one("#eval-test", Input).value == "/tmp/s/test.jsonl"
+        assert "90.0%" in str(app.query_one("#eval-summary").render())
+        assert "488 rows, 480 kept" in str(app.query_one("#data-summary").render())

@@ -84,8 +84,11 @@ class EvaluationView(Vertical):
         if message.source == "report":
             summary.update(f"report written to {escape(str(r.get('path')))}")
             return
-        summary.update(escape(_headline(message.source, r)))
-        self._table(*_rows(message.source, r))
+        self.show(message.source, r)
+
+    def show(self, kind: str, r: dict[str, Any]) -> None:
+        self.query_one("#eval-summary", Static).update(escape(_headline(kind, r)))
+        self._table(*_rows(kind, r))
 
     def _table(self, cols: list[str], rows: list[dict[str, Any]]) -> None:
         table = self.query_one("#eval-table", DataTable)

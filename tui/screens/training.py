@@ -150,15 +150,21 @@ class TrainingView(Vertical):
         if message.error:
             self.query_one("#train-stats", Static).update(f"[red]✗ {escape(message.error)}[/red]")
         else:
-            run = (message.result or {}).get("run") or {}
-            self.run_id = run.get("run_id") or self.run_id
-            resume = " · Resume continues from the checkpoint" if run.get("status") == "interrupted" else ""
-            self.query_one("#train-stats", Static).update(
-                f"run {run.get('run_id', '?')}: {run.get('status', 'ended')}{resume} · best val loss "
-                f"{_num(run.get('best_val_loss'))} · {run.get('steps', '?')} steps · "
-                f"{_num(run.get('train_seconds'))} s · peak {_num(run.get('peak_memory_mb'))} MB")
+            self.show_result((message.result or {}).get("run") or {})
             self.show_diagnosis((message.result or {}).get("diagnosis"))
         self._buttons(running=False)
+
+    def show_result(self, run: dict[str, Any]) -> None:
+        """The run's JSON document (from the child process or the advisor's pipeline)."""
+        self.run_id = run.get("run_id") or self.run_id
+        resume = " · Resume continues from the checkpoint" if run.get("status") == "interrupted" else ""
+        self.query_one("#train-stats", Static).update(
+            f"run {run.get('run_id', '?')}: {run.get('status', 'ended')}{resume} · best val loss "
+            f"{_num(run.get('best_val_loss'))} · {run.get('steps', '?')} steps · "
+            f"{_num(run.get('train_seconds'))} s · peak {_num(run.get('peak_memory_mb'))} MB")
+        if run.get("diagnosis"):
+            self.show_diagnosis(run["diagnosis"])
+        self.query_one("#train-resume", Button).disabled = not self.run_id
 
     def show_diagnosis(self, d: dict[str, Any] | None) -> None:
         if not d:
