@@ -173,6 +173,13 @@ class FakeServices:
                 "items": [{"category": "arithmetic", "question": "2 + 2 = ?", "answer": "4", "base": "4",
                            "tuned": "billing", "status": "lost"}]}
 
+    def inspect_data(self, path: str) -> dict[str, Any]:
+        """The shape of tools.data.inspect (issue 4)."""
+        return {"path": path, "format": "chat_jsonl", "rows": 488, "valid_rows": 487, "invalid_rows": 1,
+                "problems": [{"file": path, "line": 7, "field": "messages", "message": "no assistant message"}],
+                "output_kind": "label", "chars": {"output": {"mean": 8.4}}, "label_count": 2,
+                "labels": {"billing": 250, "refund": 237}}
+
     def clean_data(self, path: str, out: str, *, on_progress: Any = None) -> dict[str, Any]:
         return {"input_rows": 500, "kept_rows": 470, "removed": {"exact_duplicate": 20, "empty_output": 10},
                 "flagged": {"label_conflict": 3}, "out": out,

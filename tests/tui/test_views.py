@@ -34,6 +34,7 @@ async def test_training_worker_progress_reaches_the_chart() -> None:
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f4")
+        await until(pilot, lambda: bool(app.query("#train-data")))
         view = app.query_one(TrainingView)
         view.query_one("#train-data", Input).value = "/tmp/split"
         await pilot.click("#train-start")
@@ -108,6 +109,7 @@ async def test_prompt_view_shows_variants_and_the_bar() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
+        await until(pilot, lambda: bool(app.query("#prompt-data")))
         app.query_one("#prompt-data", Input).value = "x.jsonl"
         await pilot.click("#prompt-run")
         summary = app.query_one("#prompt-summary")
@@ -120,6 +122,7 @@ async def test_data_view_shows_the_clean_report() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")
+        await until(pilot, lambda: bool(app.query("#data-path")))
         app.query_one("#data-path", Input).value = "/tmp/x.jsonl"
         await pilot.click("#data-clean")
         summary = app.query_one("#data-summary")
@@ -146,6 +149,7 @@ async def test_spot_check_with_g_b_s_keys_and_accepting_the_rule() -> None:
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")
+        await until(pilot, lambda: bool(app.query("#data-path")))
         app.query_one("#data-path", Input).value = "/tmp/x.jsonl"
         await pilot.click("#data-spot")
         item = app.query_one("#spot-item")
@@ -182,3 +186,16 @@ async def test_evaluation_view_shows_ci_and_forgetting_table() -> None:
         await pilot.click("#eval-forgetting")
         await until(pilot, lambda: "degraded" in str(summary.render()))
         assert app.query_one("#eval-table", DataTable).row_count == 1
+
+
+async def test_data_view_shows_the_inspect_report() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        await until(pilot, lambda: bool(app.query("#data-path")))
+        app.query_one("#data-path", Input).value = "/tmp/x.jsonl"
+        await pilot.click("#data-inspect")
+        summary = app.query_one("#data-summary")
+        await until(pilot, lambda: "487 valid" in str(summary.render()))
+        assert "no assistant message" in str(app.query_one("#data-examples").render())
+        assert "billing" in str(app.query_one("#data-hist").render())

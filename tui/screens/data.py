@@ -127,7 +127,32 @@ class DataView(Vertical):
         else:
             self.show_report(message.source, r)
 
+    def show_inspect(self, r: dict[str, Any]) -> None:
+        chars = (r.get("chars") or {}).get("output") or {}
+        head = (f"inspect: {r.get('rows')} rows ({r.get('valid_rows')} valid, {r.get('invalid_rows')} invalid), "
+                f"{r.get('format')}, outputs: {r.get('output_kind')}"
+                + (f", {r['label_count']} labels" if r.get("label_count") else "")
+                + (f", output chars mean {chars.get('mean'):.0f}" if isinstance(chars.get("mean"), (int, float)) else ""))
+        tokens = r.get("tokens") or {}
+        if tokens:
+            head += f"\n  tokens ({escape(str(tokens.get('model')))}): {tokens.get('total')} in all, " \
+                    f"{tokens.get('over_context', 0)} rows over the context"
+        self.query_one("#data-summary", Static).update(head)
+        table = self.query_one("#data-reasons", DataTable)
+        table.clear()
+        problems = r.get("problems") or []
+        self.query_one("#data-examples", Static).update(
+            "\n".join(f"[red]{escape(_one_line(p.get('where') or p.get('line') or ''))}[/red] "
+                      f"{escape(_one_line(p.get('message', p)))}" for p in problems[:8] if isinstance(p, dict)))
+        hist = self.query_one("#data-hist", Histogram)
+        hist.border_title = "rows per label" if r.get("labels") else "output length (chars)"
+        hist.set_bins(r.get("labels") or {})
+
     def show_report(self, kind: str, r: dict[str, Any]) -> None:
+        if kind == "inspect":
+            self.show_inspect(r)
+            return
+        self.query_one("#data-hist", Histogram).border_title = "output length (chars)"
         rows_in = r.get("input_rows", r.get("rows", "?"))
         kept = r.get("kept_rows")
         head = f"{kind}: {rows_in} rows" + (f", {kept} kept" if kept is not None else "")
