@@ -126,8 +126,9 @@ class FakeServices:
     def chat_model_configured(self) -> bool:
         return False
 
-    def start_training(self, data_dir: str, *, resume: str | None = None, **_: Any) -> FakeTrainingProcess:
-        self.calls.append(("train", data_dir))
+    def start_training(self, data_dir: str, *, resume: str | None = None, max_steps: int | None = None,
+                       **_: Any) -> FakeTrainingProcess:
+        self.calls.append(("train", data_dir, max_steps))
         events = [{"stage": "train", "step": s, "total": 20,
                    "metrics": {"loss": 2.5 - 0.1 * s, "tokens_per_s": 1500.0, "eta_s": 20 - s, "memory_mb": 900.0}}
                   for s in range(1, 21)]

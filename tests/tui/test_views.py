@@ -44,7 +44,7 @@ async def test_training_worker_progress_reaches_the_chart() -> None:
         stats = str(view.query_one("#train-stats").render())
         assert "train-fake" in stats and "best val loss 0.6" in stats
         assert "healthy" in str(view.query_one("#train-diagnosis").render())
-        assert services.calls == [("train", "/tmp/split")]
+        assert services.calls == [("train", "/tmp/split", 30)]
         rendered = str(chart.render())
         assert "•" in rendered and "◆" in rendered
         assert view.run_id == "train-fake"
@@ -199,3 +199,14 @@ async def test_data_view_shows_the_inspect_report() -> None:
         await until(pilot, lambda: "487 valid" in str(summary.render()))
         assert "no assistant message" in str(app.query_one("#data-examples").render())
         assert "billing" in str(app.query_one("#data-hist").render())
+
+
+async def test_quitting_cancels_a_running_trainer() -> None:
+    from tests.tui.fakes import FakeTrainingProcess
+
+    app = make_app()
+    proc = FakeTrainingProcess([], {})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: bool(app.query(TrainingView)))
+        app.query_one(TrainingView).process = proc
+    assert proc.cancelled
