@@ -254,3 +254,17 @@ async def test_pipeline_results_fill_the_views() -> None:
         assert app.query_one("#eval-test", Input).value == "/tmp/s/test.jsonl"
         assert "90.0%" in str(app.query_one("#eval-summary").render())
         assert "488 rows, 480 kept" in str(app.query_one("#data-summary").render())
+
+
+async def test_works_at_80x24() -> None:
+    app, made = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_question(pilot, "_start")
+        assert not app.screen.has_class("-too-small")
+        await pilot.click("#q-submit")  # raises OutOfBounds if the button were off screen
+        q = await wait_question(pilot, "n_examples")
+        await type_into(pilot, q, "1500")
+        await pilot.click("#q-submit")
+        q = await wait_question(pilot, "prompt_quality")
+        await pilot.click("#q-back")
+        await wait_question(pilot, "n_examples")
