@@ -142,3 +142,42 @@ async def test_snapshot_too_small() -> None:
     async with app.run_test(size=(60, 20)) as pilot:
         await settle(pilot)
         await check(app, "too_small", pilot)
+
+
+async def test_snapshot_data() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.query("#data-path"):
+                break
+        app.query_one("#data-path", Input).value = "tickets.jsonl"
+        await pilot.click("#data-clean")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if "kept" in str(app.query_one("#data-summary").render()):
+                break
+        app.set_focus(None)
+        await settle(pilot)
+        await check(app, "data", pilot)
+
+
+async def test_snapshot_evaluation() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.query("#eval-run"):
+                break
+        app.query_one("#eval-run", Input).value = "train-demo"
+        app.query_one("#eval-test", Input).value = "test.jsonl"
+        await pilot.click("#eval-test-btn")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if "93.0%" in str(app.query_one("#eval-summary").render()):
+                break
+        app.set_focus(None)
+        await settle(pilot)
+        await check(app, "evaluation", pilot)
