@@ -141,4 +141,10 @@ class TunewiseApp(App[None]):
 
 def run() -> None:
     """``tunewise`` with no arguments, and ``make run``."""
+    import os
+
+    # Library progress bars and warnings would write over the screen; the views show progress instead.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     TunewiseApp().run()
