@@ -61,6 +61,7 @@ def main() -> None:
     import tempfile
 
     home = tempfile.mkdtemp(prefix="tunewise-bench-")
+    load_before = round(os.getloadavg()[0], 2)
     tui, textual_only, heavy = [], [], []
     detail: dict = {}
     for _ in range(args.runs):
@@ -74,6 +75,7 @@ def main() -> None:
     out = {
         "benchmark": "tui_cold_start",
         "command": f"python benchmarks/tui_cold_start.py --runs {args.runs}",
+        "load_average_1m_at_start": load_before,
         "machine": {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count(),
                     "torch": _version("torch"), "textual": _version("textual"), "gpu": "none (CPU-only machine)"},
         "runs": args.runs,

@@ -117,6 +117,34 @@ class TunewiseApp(App[None]):
             views.first().feed(message.event)
 
 
+    def show_pipeline(self, pipe: dict[str, Any]) -> None:
+        """Put the advisor's pipeline results (clean, train, evaluate) into their views."""
+        from textual.widgets import Input
+
+        if pipe.get("clean") and self.query(DataView):
+            self.query_one(DataView).show_report("clean", pipe["clean"])
+        train = pipe.get("train") or {}
+        if train.get("run_id") and self.query(TrainingView):
+            view = self.query_one(TrainingView)
+            view.run_id = str(train["run_id"])
+            view.show_result(train)
+        if self.query(EvaluationView):
+            ev = self.query_one(EvaluationView)
+            if train.get("run_id"):
+                ev.query_one("#eval-run", Input).value = str(train["run_id"])
+            test = ((pipe.get("split") or {}).get("files") or {}).get("test")
+            if test:
+                ev.query_one("#eval-test", Input).value = str(test)
+            if pipe.get("evaluate"):
+                ev.show("test", pipe["evaluate"])
+
+
 def run() -> None:
     """``tunewise`` with no arguments, and ``make run``."""
+    import os
+
+    # Library progress bars and warnings would write over the screen; the views show progress instead.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     TunewiseApp().run()

@@ -145,7 +145,8 @@ def accept_rule(rule: dict[str, Any]) -> str:
 def prompt_eval(data_path: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     from tools.prompt_eval import PromptEvalConfig, run_prompt_eval
 
-    return run_prompt_eval(PromptEvalConfig(data=data_path), on_progress=on_progress)  # type: ignore[call-arg]
+    # variants=True: the plain prompt, few-shot, chain-of-thought... each scored with its CI (issue 5's config)
+    return run_prompt_eval(PromptEvalConfig(test=data_path, variants=True), on_progress=on_progress)  # type: ignore[call-arg]
 
 
 # ------------------------------------------------------------------------------------------------ training

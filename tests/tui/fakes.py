@@ -28,8 +28,9 @@ class FakeAdvisor:
     """Asks QUESTIONS in order; rejects out-of-range numbers with ``.error``; ``back`` re-asks."""
 
     def __init__(self, session_id: str | None = None, *, chat_model: Any = None, on_progress: Any = None,
-                 delay: float = 0.0) -> None:
+                 delay: float = 0.0, pipeline: dict[str, Any] | None = None) -> None:
         self.session_id = session_id or "fake-session"
+        self.pipeline = pipeline
         self.on_progress = on_progress
         self.answers: dict[str, Any] = {}
         self.index = 0
@@ -49,6 +50,8 @@ class FakeAdvisor:
         if self.index >= len(QUESTIONS):
             rec = {"path": "fine_tune", "method": "lora", "summary": "Prompts reach 70%, below the 90% bar.",
                    "rules": [r.rule for r in path]}
+            if self.pipeline is not None:
+                rec["pipeline"] = self.pipeline
             return Step(kind="done", session_id=self.session_id, recommendation=rec, path=path,
                         checklist=checklist, answers=dict(self.answers))
         q = QUESTIONS[self.index]
@@ -123,8 +126,9 @@ class FakeServices:
     def chat_model_configured(self) -> bool:
         return False
 
-    def start_training(self, data_dir: str, *, resume: str | None = None, **_: Any) -> FakeTrainingProcess:
-        self.calls.append(("train", data_dir))
+    def start_training(self, data_dir: str, *, resume: str | None = None, max_steps: int | None = None,
+                       **_: Any) -> FakeTrainingProcess:
+        self.calls.append(("train", data_dir, max_steps))
         events = [{"stage": "train", "step": s, "total": 20,
                    "metrics": {"loss": 2.5 - 0.1 * s, "tokens_per_s": 1500.0, "eta_s": 20 - s, "memory_mb": 900.0}}
                   for s in range(1, 21)]
@@ -146,18 +150,42 @@ class FakeServices:
                 "next_config": None}
 
     def prompt_eval(self, path: str, *, on_progress: Any = None) -> dict[str, Any]:
-        return {"quality": 0.72, "ci95": [0.65, 0.79], "metric": "accuracy", "n": 120, "latency_ms": 310.0,
-                "best": "few_shot", "reaches_bar": False,
-                "variants": [{"name": "zero_shot", "quality": 0.55, "ci95": [0.46, 0.63], "latency_ms": 250.0,
-                              "prompt_tokens": 80, "n": 120},
-                             {"name": "few_shot", "quality": 0.72, "ci95": [0.65, 0.79], "latency_ms": 310.0,
-                              "prompt_tokens": 420, "n": 120}]}
+        """The shape of tools.prompt_eval.run_prompt_eval (issue 5)."""
+        return {"quality": 0.55, "ci95": [0.46, 0.63], "metric": "accuracy", "n": 120,
+                "latency_ms": {"p50": 250.0, "p95": 400.0, "mode": "batched"}, "best": "few_shot",
+                "best_quality": 0.72, "best_ci95": [0.65, 0.79], "bar": 0.9, "reaches_bar": False,
+                "run_id": "prompt-fake",
+                "variants": [{"name": "plain", "quality": 0.55, "ci95": [0.46, 0.63], "n": 120,
+                              "latency_ms": {"p50": 250.0, "p95": 400.0}, "prompt_tokens": {"mean": 80.0}},
+                             {"name": "few_shot", "quality": 0.72, "ci95": [0.65, 0.79], "n": 120,
+                              "latency_ms": {"p50": 310.0, "p95": 450.0}, "prompt_tokens": {"mean": 420.0}}]}
+
+    def evaluate_test(self, run_id: str, test: str, *, on_progress: Any = None) -> dict[str, Any]:
+        """The shape of tools.evaluate.evaluate_test (issue 7)."""
+        return {"quality": 0.93, "ci95": [0.88, 0.96], "n": 80, "metric": "accuracy", "run_id": run_id,
+                "warnings": [], "vs": {"base": {"quality": 0.41, "ci95": [0.31, 0.52], "n": 80, "metric": "accuracy",
+                                                "variant": "base"},
+                                       "tuned": {"quality": 0.93, "ci95": [0.88, 0.96], "n": 80, "metric": "accuracy",
+                                                 "variant": "tuned"}}}
+
+    def forgetting(self, run_id: str, *, on_progress: Any = None) -> dict[str, Any]:
+        return {"probes": 4, "base_score": 1.0, "tuned_score": 0.75, "drop": 0.25, "verdict": "degraded by 25.0 points",
+                "base_ci95": [0.51, 1.0], "tuned_ci95": [0.3, 0.95], "lost": 1, "gained": 0,
+                "items": [{"category": "arithmetic", "question": "2 + 2 = ?", "answer": "4", "base": "4",
+                           "tuned": "billing", "status": "lost"}]}
+
+    def inspect_data(self, path: str) -> dict[str, Any]:
+        """The shape of tools.data.inspect (issue 4)."""
+        return {"path": path, "format": "chat_jsonl", "rows": 488, "valid_rows": 487, "invalid_rows": 1,
+                "problems": [{"file": path, "line": 7, "field": "messages", "message": "no assistant message"}],
+                "output_kind": "label", "chars": {"output": {"mean": 8.4}}, "label_count": 2,
+                "labels": {"billing": 250, "refund": 237}}
 
     def clean_data(self, path: str, out: str, *, on_progress: Any = None) -> dict[str, Any]:
         return {"input_rows": 500, "kept_rows": 470, "removed": {"exact_duplicate": 20, "empty_output": 10},
                 "flagged": {"label_conflict": 3}, "out": out,
                 "examples": {"exact_duplicate": [{"line": 4, "text": "where is my parcel"}]},
-                "histograms": {"0-16": 120, "16-32": 260, "32-64": 90}}
+                "histograms": {"output_chars": {"all": {"0-16": 125, "16-32": 270, "32-64": 105}, "kept": {"0-16": 120, "16-32": 260, "32-64": 90}}}}
 
 
 class FakeSpotCheck:

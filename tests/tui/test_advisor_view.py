@@ -27,7 +27,7 @@ def make_app(**kw: Any) -> tuple[TunewiseApp, list[FakeAdvisor]]:
 
 
 async def wait_question(pilot: Any, qid: str, *, error: bool = False) -> QuestionInput:
-    for _ in range(200):
+    for _ in range(500):
         await pilot.pause(0.02)
         found = pilot.app.query("#question")
         if found:
@@ -172,3 +172,99 @@ async def test_below_minimum_size_shows_a_message() -> None:
         await pilot.resize_terminal(100, 30)
         await pilot.pause(0.05)
         assert app.query_one("#main").display
+
+
+async def test_free_text_field_when_a_chat_model_is_configured() -> None:
+    made: list[FakeAdvisor] = []
+
+    def factory(**kwargs: Any) -> FakeAdvisor:
+        made.append(FakeAdvisor(**kwargs))
+        return made[-1]
+
+    app = TunewiseApp(advisor_factory=factory, services=FakeServices(), chat=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_question(pilot, "_start")
+        await pilot.click("#q-submit")
+        q = await wait_question(pilot, "n_examples")
+        free = q.query_one("#q-free", Input)
+        free.focus()
+        await pilot.press(*"about 2500", "enter")
+        await wait_question(pilot, "n_examples", error=True)  # the fake advisor rejects text; the chat model would parse it
+        assert made[0].calls[-1] == ("answer", "about 2500")
+
+
+async def test_path_suggester_completes_files(tmp_path: Any) -> None:
+    from tui.widgets.question import PathSuggester
+
+    (tmp_path / "tickets.jsonl").write_text("")
+    (tmp_path / "splits").mkdir()
+    s = PathSuggester()
+    assert await s.get_suggestion(str(tmp_path / "tic")) == str(tmp_path / "tickets.jsonl")
+    assert await s.get_suggestion(str(tmp_path / "spl")) == str(tmp_path / "splits") + "/"
+    assert await s.get_suggestion(str(tmp_path / "nothing")) is None
+
+
+def test_parse_answer_checks_types_and_ranges() -> None:
+    from agent.api import Question
+    from tui.widgets.question import parse_answer
+
+    frac = Question(id="q", type="fraction", prompt="?")
+    assert parse_answer(frac, "90%") == (0.9, None)
+    assert parse_answer(frac, "1.5")[1] == "1.5 is above the maximum of 1"
+    num = Question(id="n", type="number", prompt="?", minimum=0)
+    assert parse_answer(num, "1_200") == (1200, None)
+    assert parse_answer(num, "abc")[1] == "'abc' is not a number"
+    optional = Question(id="o", type="number", prompt="?", required=False)
+    assert parse_answer(optional, "") == (None, None)
+    path = Question(id="p", type="path", prompt="?")
+    assert "no file" in str(parse_answer(path, "/definitely/not/here")[1])
+
+
+PIPELINE = {
+    "clean": {"input_rows": 488, "kept_rows": 480, "removed": {"exact_duplicate": 6, "empty_output": 1},
+              "flagged": {}, "examples": {}, "histograms": {}},
+    "split": {"train": 336, "val": 72, "test": 72, "files": {"train": "/tmp/s/train.jsonl", "val": "/tmp/s/val.jsonl",
+                                                             "test": "/tmp/s/test.jsonl"}},
+    "train": {"run_id": "train-demo", "status": "completed", "best_val_loss": 0.42, "steps": 30,
+              "train_seconds": 95.0, "peak_memory_mb": 900.0},
+    "evaluate": {"quality": 0.9, "ci95": [0.81, 0.95], "n": 72, "metric": "accuracy", "vs": {}},
+}
+
+
+async def test_pipeline_results_fill_the_views() -> None:
+    app, made = make_app(pipeline=PIPELINE)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_question(pilot, "_start")
+        await pilot.click("#q-submit")
+        view = app.query_one(AdvisorView)
+        adv_answers = {"n_examples": 2000, "prompt_quality": 0.7, "task": "classification", "goals": ["quality"],
+                       "data_path": __file__}
+        for qid, value in adv_answers.items():
+            await wait_question(pilot, qid)
+            view._call("answer", value)
+        for _ in range(300):
+            await pilot.pause(0.02)
+            if view.step and view.step.kind == "done":
+                break
+        await pilot.pause(0.1)
+        rec = str(app.query(".recommendation").first().render())
+        assert "kept 480 of 488" in rec and "train-demo" in rec
+        assert "train-demo" in str(app.query_one("#train-stats").render())
+        assert app.query_one("#eval-run", Input).value == "train-demo"
+        assert app.query_one("#eval-test", Input).value == "/tmp/s/test.jsonl"
+        assert "90.0%" in str(app.query_one("#eval-summary").render())
+        assert "488 rows, 480 kept" in str(app.query_one("#data-summary").render())
+
+
+async def test_works_at_80x24() -> None:
+    app, made = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_question(pilot, "_start")
+        assert not app.screen.has_class("-too-small")
+        await pilot.click("#q-submit")  # raises OutOfBounds if the button were off screen
+        q = await wait_question(pilot, "n_examples")
+        await type_into(pilot, q, "1500")
+        await pilot.click("#q-submit")
+        q = await wait_question(pilot, "prompt_quality")
+        await pilot.click("#q-back")
+        await wait_question(pilot, "n_examples")

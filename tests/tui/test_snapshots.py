@@ -41,10 +41,17 @@ def normalise(svg: str) -> str:
     return svg
 
 
-def check(app: TunewiseApp, name: str) -> None:
+async def check(app: TunewiseApp, name: str, pilot: Any) -> None:
     for field in app.query(Input):
         field.cursor_blink = False
+    # wait until two screenshots in a row agree: workers and timers have settled
     svg = normalise(app.export_screenshot(title="tunewise"))
+    for _ in range(20):
+        await pilot.pause(0.1)
+        again = normalise(app.export_screenshot(title="tunewise"))
+        if again == svg:
+            break
+        svg = again
     path = SNAPSHOTS / f"{name}.svg"
     if os.environ.get("TUNEWISE_UPDATE_SNAPSHOTS") or not path.exists():
         path.write_text(svg)
@@ -83,7 +90,7 @@ async def test_snapshot_advisor() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await advisor_mid_conversation(pilot)
-        check(app, "advisor")
+        await check(app, "advisor", pilot)
 
 
 async def test_snapshot_training() -> None:
@@ -99,7 +106,7 @@ async def test_snapshot_training() -> None:
                 break
         app.set_focus(None)
         await settle(pilot)
-        check(app, "training")
+        await check(app, "training", pilot)
 
 
 async def test_snapshot_runs() -> None:
@@ -112,7 +119,7 @@ async def test_snapshot_runs() -> None:
                 break
         app.set_focus(None)
         await settle(pilot)
-        check(app, "runs")
+        await check(app, "runs", pilot)
 
 
 async def test_snapshot_prompt_baseline() -> None:
@@ -127,11 +134,50 @@ async def test_snapshot_prompt_baseline() -> None:
                 break
         app.set_focus(None)
         await settle(pilot)
-        check(app, "prompt")
+        await check(app, "prompt", pilot)
 
 
 async def test_snapshot_too_small() -> None:
     app = make_app()
     async with app.run_test(size=(60, 20)) as pilot:
         await settle(pilot)
-        check(app, "too_small")
+        await check(app, "too_small", pilot)
+
+
+async def test_snapshot_data() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.query("#data-path"):
+                break
+        app.query_one("#data-path", Input).value = "tickets.jsonl"
+        await pilot.click("#data-clean")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if "kept" in str(app.query_one("#data-summary").render()):
+                break
+        app.set_focus(None)
+        await settle(pilot)
+        await check(app, "data", pilot)
+
+
+async def test_snapshot_evaluation() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.query("#eval-run"):
+                break
+        app.query_one("#eval-run", Input).value = "train-demo"
+        app.query_one("#eval-test", Input).value = "test.jsonl"
+        await pilot.click("#eval-test-btn")
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if "93.0%" in str(app.query_one("#eval-summary").render()):
+                break
+        app.set_focus(None)
+        await settle(pilot)
+        await check(app, "evaluation", pilot)

@@ -21,7 +21,7 @@ def make_app(services: Any = None) -> TunewiseApp:
     return TunewiseApp(advisor_factory=lambda **kw: FakeAdvisor(**kw), services=services or FakeServices())
 
 
-async def until(pilot: Any, cond: Any, n: int = 200) -> None:
+async def until(pilot: Any, cond: Any, n: int = 500) -> None:
     for _ in range(n):
         await pilot.pause(0.02)
         if cond():
@@ -34,6 +34,7 @@ async def test_training_worker_progress_reaches_the_chart() -> None:
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f4")
+        await until(pilot, lambda: bool(app.query("#train-data")))
         view = app.query_one(TrainingView)
         view.query_one("#train-data", Input).value = "/tmp/split"
         await pilot.click("#train-start")
@@ -43,7 +44,7 @@ async def test_training_worker_progress_reaches_the_chart() -> None:
         stats = str(view.query_one("#train-stats").render())
         assert "train-fake" in stats and "best val loss 0.6" in stats
         assert "healthy" in str(view.query_one("#train-diagnosis").render())
-        assert services.calls == [("train", "/tmp/split")]
+        assert services.calls == [("train", "/tmp/split", 30)]
         rendered = str(chart.render())
         assert "•" in rendered and "◆" in rendered
         assert view.run_id == "train-fake"
@@ -108,6 +109,7 @@ async def test_prompt_view_shows_variants_and_the_bar() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f3")
+        await until(pilot, lambda: bool(app.query("#prompt-data")))
         app.query_one("#prompt-data", Input).value = "x.jsonl"
         await pilot.click("#prompt-run")
         summary = app.query_one("#prompt-summary")
@@ -120,6 +122,7 @@ async def test_data_view_shows_the_clean_report() -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")
+        await until(pilot, lambda: bool(app.query("#data-path")))
         app.query_one("#data-path", Input).value = "/tmp/x.jsonl"
         await pilot.click("#data-clean")
         summary = app.query_one("#data-summary")
@@ -146,6 +149,7 @@ async def test_spot_check_with_g_b_s_keys_and_accepting_the_rule() -> None:
     app = make_app(services)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")
+        await until(pilot, lambda: bool(app.query("#data-path")))
         app.query_one("#data-path", Input).value = "/tmp/x.jsonl"
         await pilot.click("#data-spot")
         item = app.query_one("#spot-item")
@@ -165,3 +169,44 @@ async def test_spot_check_with_g_b_s_keys_and_accepting_the_rule() -> None:
         await pilot.click("#spot-accept")
         await pilot.pause(0.02)
         assert services.calls[-1][0] == "accept_rule"
+
+
+async def test_evaluation_view_shows_ci_and_forgetting_table() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f6")
+        await until(pilot, lambda: bool(app.query("#eval-run")))
+        app.query_one("#eval-run", Input).value = "train-fake"
+        app.query_one("#eval-test", Input).value = "test.jsonl"
+        await pilot.click("#eval-test-btn")
+        summary = app.query_one("#eval-summary")
+        await until(pilot, lambda: "93.0%" in str(summary.render()))
+        assert "88.0%–96.0%" in str(summary.render())
+        assert app.query_one("#eval-table", DataTable).row_count == 2
+        await pilot.click("#eval-forgetting")
+        await until(pilot, lambda: "degraded" in str(summary.render()))
+        assert app.query_one("#eval-table", DataTable).row_count == 1
+
+
+async def test_data_view_shows_the_inspect_report() -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        await until(pilot, lambda: bool(app.query("#data-path")))
+        app.query_one("#data-path", Input).value = "/tmp/x.jsonl"
+        await pilot.click("#data-inspect")
+        summary = app.query_one("#data-summary")
+        await until(pilot, lambda: "487 valid" in str(summary.render()))
+        assert "no assistant message" in str(app.query_one("#data-examples").render())
+        assert "billing" in str(app.query_one("#data-hist").render())
+
+
+async def test_quitting_cancels_a_running_trainer() -> None:
+    from tests.tui.fakes import FakeTrainingProcess
+
+    app = make_app()
+    proc = FakeTrainingProcess([], {})
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: bool(app.query(TrainingView)))
+        app.query_one(TrainingView).process = proc
+    assert proc.cancelled

@@ -188,7 +188,10 @@ class AdvisorView(Horizontal):
             await self.ask(step.question)
         else:
             self.query_one("#question-slot", Vertical).remove_children()
-            self.say(render_recommendation(step.recommendation or {}), classes="recommendation")
+            rec = step.recommendation or {}
+            self.say(render_recommendation(rec), classes="recommendation")
+            if rec.get("pipeline"):
+                self.app.show_pipeline(rec["pipeline"])  # type: ignore[attr-defined]
 
     def on_advisor_failed(self, message: AdvisorFailed) -> None:
         message.stop()
@@ -206,6 +209,8 @@ class AdvisorView(Horizontal):
 
 
 def _show(v: Any) -> str:
+    if v is None or v == "" or v == []:
+        return "(skipped)"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, list):
@@ -221,12 +226,37 @@ def render_recommendation(rec: dict[str, Any]) -> str:
     for key in ("summary", "why", "method", "next_steps", "config"):
         if key in rec and rec[key] not in (None, "", [], {}):
             lines.append(f"[b]{key.replace('_', ' ')}[/b]: {_fmt(rec[key])}")
+    if isinstance(rec.get("pipeline"), dict):
+        lines.append(render_pipeline(rec["pipeline"]))
     for key, value in rec.items():
         if key in ("decision", "recommendation", "verdict", "summary", "why", "method", "next_steps", "config",
-                   "reasons", "path", "checklist", "answers", "session_id"):
+                   "reasons", "path", "checklist", "answers", "session_id", "pipeline"):
             continue
         if value not in (None, "", [], {}):
             lines.append(f"[b]{key.replace('_', ' ')}[/b]: {_fmt(value)}")
+    return "\n".join(lines)
+
+
+def render_pipeline(pipe: dict[str, Any]) -> str:
+    """What the advisor ran after the recommendation: one line per tool, the error in red."""
+    lines = ["[b]pipeline[/b]:"]
+    clean, split, train, ev = (pipe.get(k) or {} for k in ("clean", "split", "train", "evaluate"))
+    if clean:
+        lines.append(f"  ✔ clean: kept {clean.get('kept_rows')} of {clean.get('input_rows')} rows")
+    if split:
+        lines.append(f"  ✔ split: train {split.get('train')}, val {split.get('val')}, test {split.get('test')}")
+    if train:
+        lines.append(f"  ✔ train: run {escape(str(train.get('run_id')))} {train.get('status')}, best val loss "
+                     f"{_fmt(train.get('best_val_loss'))} (Training and Runs views)")
+    if ev:
+        ci = ev.get("ci95") or [None, None]
+        lines.append(f"  ✔ evaluate: {ev.get('metric')} {_fmt(ev.get('quality'))} "
+                     f"[{_fmt(ci[0])}, {_fmt(ci[1])}] on {ev.get('n')} test examples (Evaluation view)")
+    err = pipe.get("error")
+    if err:
+        what = err.get("message") or err.get("what") or str(err) if isinstance(err, dict) else str(err)
+        step = f" at {err.get('step')}" if isinstance(err, dict) and err.get("step") else ""
+        lines.append(f"  [red]✗ stopped{step}: {escape(str(what))}[/red]")
     return "\n".join(lines)
 
 

@@ -45,7 +45,7 @@ class DataView(Vertical):
                 yield table
                 yield Static("", id="data-examples")
                 hist = Histogram(id="data-hist")
-                hist.border_title = "length (tokens)"
+                hist.border_title = "output length (chars)"
                 yield hist
             with Vertical(id="spot"):
                 yield Static("Spot-check: read examples one by one; g good, b bad (give a reason), s skip.",
@@ -127,7 +127,32 @@ class DataView(Vertical):
         else:
             self.show_report(message.source, r)
 
+    def show_inspect(self, r: dict[str, Any]) -> None:
+        chars = (r.get("chars") or {}).get("output") or {}
+        head = (f"inspect: {r.get('rows')} rows ({r.get('valid_rows')} valid, {r.get('invalid_rows')} invalid), "
+                f"{r.get('format')}, outputs: {r.get('output_kind')}"
+                + (f", {r['label_count']} labels" if r.get("label_count") else "")
+                + (f", output chars mean {chars.get('mean'):.0f}" if isinstance(chars.get("mean"), (int, float)) else ""))
+        tokens = r.get("tokens") or {}
+        if tokens:
+            head += f"\n  tokens ({escape(str(tokens.get('model')))}): {tokens.get('total')} in all, " \
+                    f"{tokens.get('over_context', 0)} rows over the context"
+        self.query_one("#data-summary", Static).update(head)
+        table = self.query_one("#data-reasons", DataTable)
+        table.clear()
+        problems = r.get("problems") or []
+        self.query_one("#data-examples", Static).update(
+            "\n".join(f"[red]{escape(_one_line(p.get('where') or p.get('line') or ''))}[/red] "
+                      f"{escape(_one_line(p.get('message', p)))}" for p in problems[:8] if isinstance(p, dict)))
+        hist = self.query_one("#data-hist", Histogram)
+        hist.border_title = "rows per label" if r.get("labels") else "output length (chars)"
+        hist.set_bins(r.get("labels") or {})
+
     def show_report(self, kind: str, r: dict[str, Any]) -> None:
+        if kind == "inspect":
+            self.show_inspect(r)
+            return
+        self.query_one("#data-hist", Histogram).border_title = "output length (chars)"
         rows_in = r.get("input_rows", r.get("rows", "?"))
         kept = r.get("kept_rows")
         head = f"{kind}: {rows_in} rows" + (f", {kept} kept" if kept is not None else "")
@@ -148,10 +173,7 @@ class DataView(Vertical):
                 for item in (items or [])[:2]:
                     lines.append(f"[b]{escape(str(reason))}[/b]: {escape(_one_line(item))}")
         self.query_one("#data-examples", Static).update("\n".join(lines))
-        hist = r.get("histograms") or r.get("length_histogram") or {}
-        if isinstance(hist, dict) and hist and all(isinstance(v, (dict, list)) for v in hist.values()):
-            hist = next(iter(hist.values()))
-        self.query_one("#data-hist", Histogram).set_bins(hist or {})
+        self.query_one("#data-hist", Histogram).set_bins(_flat_hist(r.get("histograms") or {}))
 
     # -- spot-check ---------------------------------------------------------------------------------------
     def show_item(self, item: Any) -> None:
@@ -169,7 +191,10 @@ class DataView(Vertical):
                     "[b]Proposed cleaning rule[/b]: " + escape(_one_line(self.proposed)))
                 self.query_one("#spot-accept", Button).remove_class("-hidden")
             return
-        box.update(f"[b]#{_idx(item)}[/b]\n{escape(_render_item(item))}\n\n[dim]g good · b bad · s skip[/dim]")
+        total = f"/{item['total']}" if isinstance(item, dict) and item.get("total") else ""
+        flags = f" [yellow]{escape(', '.join(item['flags']))}[/yellow]" if isinstance(item, dict) and item.get("flags") else ""
+        box.update(f"[b]#{_idx(item) + 1 if isinstance(_idx(item), int) else _idx(item)}{total}[/b]{flags}\n"
+                   f"{escape(_render_item(item))}\n\n[dim]g good · b bad · s skip[/dim]")
         self.focus()
 
     def action_verdict(self, verdict: str) -> None:
@@ -205,9 +230,16 @@ class DataView(Vertical):
         self.query_one("#spot-accept", Button).add_class("-hidden")
 
 
+def _flat_hist(h: Any) -> Any:
+    """``{"output_chars": {"all": {...}, "kept": {...}}, ...}`` -> the kept output lengths ``{bin: n}``."""
+    while isinstance(h, dict) and h and all(isinstance(v, dict) for v in h.values()):
+        h = next((h[k] for k in ("output_chars", "kept", "all") if k in h), next(iter(h.values())))
+    return h or {}
+
+
 def _idx(item: Any) -> Any:
     if isinstance(item, dict):
-        for k in ("idx", "index", "position", "key"):
+        for k in ("position", "idx", "index"):  # the spot-check's sample position is what verdict() takes
             if k in item:
                 return item[k]
     return getattr(item, "idx", getattr(item, "index", 0))
@@ -220,7 +252,7 @@ def _render_item(item: Any) -> str:
             return "\n".join(f"{m['role']}: {m['content']}" for m in ex["messages"])
         if hasattr(ex, "messages"):
             return "\n".join(f"{m.role}: {m.content}" for m in ex.messages)
-        return "\n".join(f"{k}: {v}" for k, v in item.items() if k not in ("idx", "index", "position"))
+        return "\n".join(f"{k}: {v}" for k, v in item.items() if k not in ("idx", "index", "position", "total"))
     return str(item)
 
 

@@ -84,33 +84,63 @@ class EvaluationView(Vertical):
         if message.source == "report":
             summary.update(f"report written to {escape(str(r.get('path')))}")
             return
-        summary.update(escape(_headline(message.source, r)))
-        rows = r.get("rows") or r.get("probes") or r.get("details") or []
-        self._table(rows if isinstance(rows, list) else [])
+        self.show(message.source, r)
 
-    def _table(self, rows: list[Any]) -> None:
+    def show(self, kind: str, r: dict[str, Any]) -> None:
+        self.query_one("#eval-summary", Static).update(escape(_headline(kind, r)))
+        self._table(*_rows(kind, r))
+
+    def _table(self, cols: list[str], rows: list[dict[str, Any]]) -> None:
         table = self.query_one("#eval-table", DataTable)
         table.clear(columns=True)
-        if not rows or not isinstance(rows[0], dict):
+        if not rows:
             return
-        cols = list(rows[0].keys())[:6]
         table.add_columns(*cols)
         for row in rows[:200]:
             table.add_row(*[_cell(row.get(c)) for c in cols])
 
 
 def _headline(kind: str, r: dict[str, Any]) -> str:
-    parts = [kind]
-    for key in ("metric", "value", "quality", "accuracy", "ci95", "n", "verdict", "winner", "preserved",
-                "significant", "p_value", "delta"):
-        if key in r and r[key] is not None and not isinstance(r[key], (list, dict)) or key == "ci95" and r.get(key):
-            v = r[key]
-            if isinstance(v, float):
-                v = f"{v:.3f}"
-            elif isinstance(v, list):
-                v = "–".join(f"{float(x):.3f}" for x in v)
-            parts.append(f"{key}: {v}")
-    return " · ".join(parts)
+    """One line per result kind, with the CI wherever there is one."""
+    if kind == "test":
+        vs = r.get("vs") or {}
+        others = "; ".join(f"{k} {_pct(v.get('quality'))} ({_ci(v.get('ci95'))})" for k, v in vs.items())
+        warn = " | " + " ".join(r["warnings"]) if r.get("warnings") else ""
+        return (f"test {r.get('metric', '')}: {_pct(r.get('quality'))} ({_ci(r.get('ci95'))}), n={r.get('n')}"
+                + (f" | {others}" if others else "") + warn)
+    if kind == "compare":
+        return f"side by side: {r.get('n')} examples, columns {', '.join(r.get('columns') or [])}"
+    if kind == "forgetting":
+        return (f"forgetting: {r.get('verdict')} — base {_pct(r.get('base_score'))} ({_ci(r.get('base_ci95'))}), "
+                f"tuned {_pct(r.get('tuned_score'))} ({_ci(r.get('tuned_ci95'))}), {r.get('lost', 0)} lost, "
+                f"{r.get('gained', 0)} gained of {r.get('probes')} probes")
+    if kind == "ab":
+        roi = r.get("roi") or {}
+        return (f"A/B ({r.get('a')} vs {r.get('b')}): diff {_pct(r.get('diff'))} ({_ci(r.get('diff_ci95'))}), "
+                f"{roi.get('verdict', '')}: {roi.get('reason', '')}")
+    return f"{kind}: " + ", ".join(f"{k}={v}" for k, v in r.items() if not isinstance(v, (list, dict)))
+
+
+def _rows(kind: str, r: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    if kind == "test":
+        vs = r.get("vs") or {}
+        rows = [{"variant": k, "quality": _pct(v.get("quality")), "95% CI": _ci(v.get("ci95")), "n": v.get("n")}
+                for k, v in vs.items()]
+        return ["variant", "quality", "95% CI", "n"], rows
+    if kind == "compare":
+        cols = ["input", "expected", *(r.get("columns") or ["base", "tuned"])]
+        return cols, r.get("rows") or []
+    if kind == "forgetting":
+        return ["category", "question", "answer", "base", "tuned", "status"], r.get("items") or []
+    return [], []
+
+
+def _pct(v: Any) -> str:
+    return "?" if v is None else f"{float(v):.1%}"
+
+
+def _ci(ci: Any) -> str:
+    return f"{float(ci[0]):.1%}–{float(ci[1]):.1%}" if ci else "no CI"
 
 
 def _cell(v: Any) -> str:

@@ -71,11 +71,18 @@ class PromptView(Vertical):
                           _num(v.get("latency_ms")), _num(v.get("prompt_tokens")), str(v.get("n", "")))
         best = r.get("best")
         best_name = best.get("name") if isinstance(best, dict) else best
-        bar = "reaches" if r.get("reaches_bar") else "is below"
+        by_name = {v.get("name"): v for v in r.get("variants") or []}
+        best_row = by_name.get(best_name, {})
+        quality = r.get("best_quality", best_row.get("quality", r.get("quality")))
+        ci = r.get("best_ci95", best_row.get("ci95", r.get("ci95")))
+        bar = r.get("bar") or 0.9
+        verdict = "reaches" if r.get("reaches_bar") else "is below"
         self.query_one("#prompt-summary", Static).update(
-            f"[b]best[/b]: {escape(str(best_name))} — {r.get('metric', 'quality')} {_pct(r.get('quality'))} "
-            f"{_ci(r.get('ci95'))}, {_num(r.get('latency_ms'))} ms; it {bar} the 90% bar"
-            + ("" if r.get("reaches_bar") else " → fine-tuning may be worth it"))
+            f"[b]best[/b]: {escape(str(best_name))} — {escape(str(r.get('metric', 'quality')))} {_pct(quality)} "
+            f"({_ci(ci)}), {_num(best_row.get('latency_ms', r.get('latency_ms')))} ms; it {verdict} the "
+            f"{float(bar):.0%} bar" + ("" if r.get("reaches_bar") else " → fine-tuning may be worth it")
+            + (f"\n[dim]plain prompt: {_pct(r.get('quality'))} ({_ci(r.get('ci95'))}) · run {r['run_id']}[/dim]"
+               if r.get("run_id") else ""))
 
 
 def _pct(v: Any) -> str:
@@ -87,4 +94,6 @@ def _ci(ci: Any) -> str:
 
 
 def _num(v: Any) -> str:
+    if isinstance(v, dict):  # {"p50": .., "p95": ..} or {"mean": ..}
+        v = v.get("p50", v.get("mean"))
     return "" if v is None else f"{float(v):,.0f}"

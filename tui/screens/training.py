@@ -33,6 +33,8 @@ class TrainingView(Vertical):
         with Horizontal(classes="toolbar"):
             yield Input(compact=True, placeholder="split folder (train.jsonl, val.jsonl)", id="train-data",
                         suggester=PathSuggester())
+            yield Input(compact=True, placeholder="max steps", id="train-steps", value="30", type="integer",
+                        classes="steps")
             yield Button("Start", compact=True, id="train-start", variant="primary")
             yield Button("Cancel", compact=True, id="train-cancel", variant="error", disabled=True)
             yield Button("Resume", compact=True, id="train-resume", disabled=True)
@@ -88,13 +90,17 @@ class TrainingView(Vertical):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         bid = event.button.id
         if bid == "train-start":
-            self.start(self.query_one("#train-data", Input).value.strip())
+            self.start(self.query_one("#train-data", Input).value.strip(), max_steps=self._steps())
         elif bid == "train-cancel":
             self.cancel()
         elif bid == "train-resume" and self.run_id:
             self.start(self.query_one("#train-data", Input).value.strip(), resume=self.run_id)
 
-    def start(self, data_dir: str, *, resume: str | None = None) -> None:
+    def _steps(self) -> int | None:
+        text = self.query_one("#train-steps", Input).value.strip()
+        return int(text) if text.isdigit() and int(text) > 0 else None
+
+    def start(self, data_dir: str, *, resume: str | None = None, max_steps: int | None = None) -> None:
         if not data_dir and not resume:
             self.query_one("#train-stats", Static).update("[red]Give the split folder first (Data → Split).[/red]")
             return
@@ -103,12 +109,17 @@ class TrainingView(Vertical):
         self.last = {}
         self._buttons(running=True)
         self.query_one("#train-stats", Static).update("starting the trainer…")
-        self.train(data_dir, resume)
+        self.train(data_dir, resume, max_steps)
 
     def cancel(self) -> None:
         if self.process is not None:
             self.process.cancel()
             self.query_one("#train-stats", Static).update("cancelling: the trainer writes a checkpoint first…")
+
+    def on_unmount(self) -> None:
+        # Quitting the app must not orphan the trainer: SIGINT makes it checkpoint and stop (resumable later).
+        if self.process is not None:
+            self.process.cancel()
 
     def _buttons(self, *, running: bool) -> None:
         self.query_one("#train-start", Button).disabled = running
@@ -116,10 +127,10 @@ class TrainingView(Vertical):
         self.query_one("#train-resume", Button).disabled = running or not self.run_id
 
     @work(thread=True, exclusive=True, group="training")
-    def train(self, data_dir: str, resume: str | None) -> None:
+    def train(self, data_dir: str, resume: str | None, max_steps: int | None = None) -> None:
         services: Any = self.app.services  # type: ignore[attr-defined]
         try:
-            self.process = services.start_training(data_dir, resume=resume)
+            self.process = services.start_training(data_dir, resume=resume, max_steps=max_steps)
             for event in self.process:
                 self.post_message(Progress("train", event))
             result = getattr(self.process, "result", None) or {}
@@ -150,15 +161,21 @@ class TrainingView(Vertical):
         if message.error:
             self.query_one("#train-stats", Static).update(f"[red]✗ {escape(message.error)}[/red]")
         else:
-            run = (message.result or {}).get("run") or {}
-            self.run_id = run.get("run_id") or self.run_id
-            resume = " · Resume continues from the checkpoint" if run.get("status") == "interrupted" else ""
-            self.query_one("#train-stats", Static).update(
-                f"run {run.get('run_id', '?')}: {run.get('status', 'ended')}{resume} · best val loss "
-                f"{_num(run.get('best_val_loss'))} · {run.get('steps', '?')} steps · "
-                f"{_num(run.get('train_seconds'))} s · peak {_num(run.get('peak_memory_mb'))} MB")
+            self.show_result((message.result or {}).get("run") or {})
             self.show_diagnosis((message.result or {}).get("diagnosis"))
         self._buttons(running=False)
+
+    def show_result(self, run: dict[str, Any]) -> None:
+        """The run's JSON document (from the child process or the advisor's pipeline)."""
+        self.run_id = run.get("run_id") or self.run_id
+        resume = " · Resume continues from the checkpoint" if run.get("status") == "interrupted" else ""
+        self.query_one("#train-stats", Static).update(
+            f"run {run.get('run_id', '?')}: {run.get('status', 'ended')}{resume} · best val loss "
+            f"{_num(run.get('best_val_loss'))} · {run.get('steps', '?')} steps · "
+            f"{_num(run.get('train_seconds'))} s · peak {_num(run.get('peak_memory_mb'))} MB")
+        if run.get("diagnosis"):
+            self.show_diagnosis(run["diagnosis"])
+        self.query_one("#train-resume", Button).disabled = not self.run_id
 
     def show_diagnosis(self, d: dict[str, Any] | None) -> None:
         if not d:
