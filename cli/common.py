@@ -63,6 +63,14 @@ def run_guarded(app: Callable[..., Any], argv: list[str] | None = None) -> int:
         return int(e.code or 0) if not isinstance(e.code, str) else 1
     except Exception as e:  # click's usage errors carry their own exit code
         import click
+        import typer
+
+        # typer 0.2x raises its own Abort/Exit (not click's) from prompts and callbacks.
+        if isinstance(e, typer.Exit):
+            return e.exit_code
+        if isinstance(e, typer.Abort):
+            err.print("[yellow]aborted[/]")
+            return 130
 
         if isinstance(e, click.exceptions.ClickException):
             e.show()

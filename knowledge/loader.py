@@ -184,6 +184,10 @@ def _load(folder: str | None) -> Knowledge:
     root: Traversable | Path = files("knowledge") if folder is None else Path(folder)
     raws = {name: _read(root, name) for name in FILES}
     models = {name: _validate(name, raw) for name, raw in raws.items()}
+    # Other YAML files at the top level (e.g. cleaning.yaml, owned by the tool that reads them) have no typed
+    # model here, but their rows are citable too: index them with the same id/text rule and uniqueness check.
+    for extra in sorted(p.name for p in root.iterdir() if p.name.endswith(".yaml") and p.name not in FILES):
+        raws[extra] = _read(root, extra)
     index = _index(raws)
     _check_references(raws, index)
     return Knowledge(

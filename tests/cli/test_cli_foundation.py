@@ -54,3 +54,24 @@ def test_errors_are_messages_not_tracebacks() -> None:
     assert json.loads(r.stdout)["error"]["what"].startswith("no run with id")
     r = tw("runs", "sql", "SELEKT 1", check=False)
     assert r.returncode == 2 and "the query failed" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_typer_abort_and_exit_are_not_internal_errors(capsys) -> None:
+    """End of input at a prompt raises typer's own Abort; it must read as 'aborted', not as a bug."""
+    import typer
+
+    from cli.common import run_guarded
+
+    def make(exc: Exception) -> typer.Typer:
+        app = typer.Typer()
+
+        @app.command()
+        def go() -> None:
+            raise exc
+
+        return app
+
+    assert run_guarded(make(typer.Abort()), []) == 130
+    assert "aborted" in capsys.readouterr().err
+    assert run_guarded(make(typer.Exit(3)), []) == 3
+    assert "internal error" not in capsys.readouterr().err

@@ -19,8 +19,9 @@ ID_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 
 
 def _copy(tmp_path: Path) -> Path:
-    for name in FILES:
-        shutil.copyfile(str(files("knowledge") / name), tmp_path / name)
+    for entry in files("knowledge").iterdir():
+        if entry.name.endswith(".yaml"):
+            shutil.copyfile(str(entry), tmp_path / entry.name)
     return tmp_path
 
 
@@ -191,3 +192,13 @@ def test_invalid_yaml_and_missing_file(tmp_path: Path) -> None:
 
 def test_knowledge_error_is_a_value_error() -> None:
     assert issubclass(KnowledgeError, ValueError)
+
+
+def test_rules_in_extra_yaml_files_are_citable() -> None:
+    """cleaning.yaml is not one of the five typed files, yet the advisor and the data tools cite its ids."""
+    from knowledge import loader
+
+    extra = sorted(p.name for p in loader.files("knowledge").iterdir()
+                   if p.name.endswith(".yaml") and p.name not in loader.FILES)
+    assert "cleaning.yaml" in extra
+    assert loader.rule("data.clean.empty").file == "cleaning.yaml"
