@@ -49,8 +49,9 @@ def run_guarded(app: Callable[..., Any], argv: list[str] | None = None) -> int:
 
     json_mode = wants_json(argv)
     try:
-        app(args=argv, standalone_mode=False)
-        return 0
+        rv = app(args=argv, standalone_mode=False)
+        # Outside standalone mode click hands back the code of an Exit raised inside a command.
+        return rv if isinstance(rv, int) else 0
     except TunewiseError as e:
         if json_mode:
             print_json({"error": e.to_dict()})
