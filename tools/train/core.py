@@ -161,7 +161,7 @@ def build_model(path: Path, cfg: TrainConfig, *, bf16: bool, attn_implementation
         lcfg = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha or 2 * cfg.lora_r, lora_dropout=cfg.lora_dropout,
                           target_modules=tm if isinstance(tm, str) else list(tm), bias="none",
                           task_type="CAUSAL_LM")
-        model = get_peft_model(model, lcfg)
+        return get_peft_model(model, lcfg)
     return model
 
 
@@ -405,9 +405,9 @@ def _make_trainer(model: Any, tok: Any, config: TrainConfig, train_rows: list[di
     args = TrainingArguments(
         output_dir=str(rdir / "checkpoints"),
         per_device_train_batch_size=bs, per_device_eval_batch_size=max(bs, 8),
-        gradient_accumulation_steps=acc, learning_rate=config.learning_rate,
+        gradient_accumulation_steps=acc, learning_rate=float(config.learning_rate or 2e-4),
         num_train_epochs=config.num_train_epochs or 1, max_steps=config.max_steps,
-        weight_decay=config.weight_decay, warmup_steps=max(0, round(config.warmup_ratio * total)),
+        weight_decay=float(config.weight_decay or 0.0), warmup_steps=max(0, round(config.warmup_ratio * total)),
         lr_scheduler_type=config.lr_scheduler_type, max_grad_norm=config.max_grad_norm,
         eval_strategy="steps", eval_steps=eval_steps, save_strategy="steps", save_steps=eval_steps,
         save_total_limit=config.save_total_limit, load_best_model_at_end=True, metric_for_best_model="eval_loss",

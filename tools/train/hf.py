@@ -110,7 +110,7 @@ class CompletionTrainer(Trainer):
         out = super().evaluation_loop(*args, **kwargs)
         prefix = kwargs.get("metric_key_prefix", args[4] if len(args) > 4 else "eval")
         total_loss, correct, n = self._eval_sums
-        if n:
+        if n and out.metrics is not None:
             out.metrics[f"{prefix}_loss"] = total_loss / n  # token-weighted, not batch-weighted
             out.metrics[f"{prefix}_token_accuracy"] = correct / n
         return out
@@ -182,8 +182,8 @@ class RunCallback(TrainerCallback):
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, Any] | None = None,
                     **kw: Any) -> None:
         metrics = metrics or {}
-        vals = {"loss": metrics.get("eval_loss"), "token_accuracy": metrics.get("eval_token_accuracy")}
-        vals = {k: float(v) for k, v in vals.items() if v is not None}
+        raw = {"loss": metrics.get("eval_loss"), "token_accuracy": metrics.get("eval_token_accuracy")}
+        vals: dict[str, float] = {k: float(v) for k, v in raw.items() if v is not None}
         if not vals:
             return
         self._pending.append((state.global_step, "val", vals))
