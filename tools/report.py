@@ -148,13 +148,14 @@ def plot_scores(bars: Sequence[tuple[str, float, Sequence[Any] | None]], title: 
            [max(0.0, (b[2] or [b[1], b[1]])[1] - b[1]) for b in bars]]
     ax.barh(ys, vals, xerr=err, color=["#4C78A8", "#9ecae9", "#F58518", "#72B7B2"][: len(bars)], capsize=4)
     ax.set_yticks(ys, [b[0] for b in bars])
-    ax.set_xlim(0, 1)
+    ax.set_xlim(0, 1.16)  # room right of 100% for the value labels
+    ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.invert_yaxis()
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     for y, b in zip(ys, bars, strict=True):
         hi = (b[2] or [b[1], b[1]])[1]
-        ax.text(min(float(hi) + 0.02, 0.9), y, f"{b[1]:.1%}", va="center")
+        ax.text(float(hi) + 0.02, y, f"{b[1]:.1%}", va="center")
     fig.tight_layout()
     return fig
 
