@@ -134,13 +134,14 @@ def summarise_prompt_eval(result: dict[str, Any]) -> dict[str, Any]:
     return {"baseline": baseline, "optimized": optimized}
 
 
-def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | None = None) -> dict[str, Any]:
+def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | None = None,
+                    alt_systems: list[str] | None = None) -> dict[str, Any]:
     """Measure the plain prompt and the step-2 variants with the prompt-baseline tool."""
     prompt_eval = tool_module("prompt_eval")
 
     config = build_config(prompt_eval.PromptEvalConfig, [
         (("test", "test_path"), test_set), (("model",), model), (("variants",), True),  # step 2: the dt.step2.* variants
-        (("bar", "quality_bar"), bar),
+        (("bar", "quality_bar"), bar), (("alt_systems",), alt_systems or None),
     ])
     result = call_tool("prompt_eval", prompt_eval.run_prompt_eval, config, on_progress=progress_callback(),
                        session_id=session_id, log_args={"config": _jsonable(config)})

@@ -18,6 +18,8 @@ class FakePromptEvalConfig:
     test: str
     model: str = "smollm2-135m-instruct"
     variants: bool = False
+    bar: float | None = None
+    alt_systems: list[str] | None = None
 
 
 @dataclass
