@@ -290,9 +290,14 @@ def offer_pipeline(state: AdvisorState) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the "go on" phase
 
+# Evaluation steps that may fail without stopping the rest: the run can still be diagnosed.
+NON_FATAL = ("evaluate_model", "check_forgetting")
+
+
 def _pipeline_node(name: str, step: Callable[[Any], dict[str, Any]], nxt: str
                    ) -> Callable[[AdvisorState], dict[str, Any]]:
-    """A tool-calling node: stores the result under ``pipeline[name]``; a failure stops the pipeline."""
+    """A tool-calling node: stores its results in ``pipeline``; a failure stops the pipeline unless the step
+    is an evaluation (then it is noted under ``pipeline.errors`` and the next step runs)."""
 
     def node(state: AdvisorState) -> dict[str, Any]:
         pipe = dict(state.get("pipeline") or {})
@@ -305,6 +310,9 @@ def _pipeline_node(name: str, step: Callable[[Any], dict[str, Any]], nxt: str
                 kept = {k: v for k, v in state["answers"].items() if k != "data"}
                 return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), "data": e.message},
                         "next": "offer_pipeline"}
+            if name in NON_FATAL:
+                pipe["errors"] = {**(pipe.get("errors") or {}), name: e.message}
+                return {"pipeline": pipe, "next": nxt}
             pipe["error"] = {"step": name, "message": e.message}
             return {"pipeline": pipe, "next": "finish"}
         pipe.update(result)

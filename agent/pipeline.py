@@ -279,6 +279,9 @@ def outcome_reasons(state: dict[str, Any]) -> list[Reason]:
     if pipe.get("error"):
         err = pipe["error"]
         return [routing.why("principle.validation", err, text=f"The pipeline stopped at {err['step']}: {err['message']}")]
+    for step, message in (pipe.get("errors") or {}).items():
+        reasons.append(routing.why("principle.validation", {"step": step, "message": message},
+                                   text=f"{step} could not run ({message}); the run is unvalidated until it does."))
     tested = (pipe.get("evaluate") or {}).get("quality")
     prompt_q = state.get("best_prompt_quality")
     if tested is not None:

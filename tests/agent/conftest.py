@@ -103,6 +103,10 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
 
     def evaluate_test(run_id: str, test: str, *, metric: Any = None, on_progress: Any = None) -> dict[str, Any]:
         calls.append(("evaluate_test", run_id, test))
+        if state["fail"] == "evaluate":
+            from tools.errors import ModelNotFoundError
+
+            raise ModelNotFoundError("unknown model 'tiny'")
         return {"quality": state["test_quality"], "metric": "accuracy", "n": 165, "ci95": [0.9, 0.97]}
 
     def compare(run_id: str, test: str, *, n: int = 30) -> dict[str, Any]:
