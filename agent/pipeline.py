@@ -82,6 +82,9 @@ def call_tool(name: str, fn: Callable[..., Any], *args: Any, session_id: str | N
         raise ToolFailed(e.render(), user_input=kind == "InputError", kind=kind) from e
     except (TypeError, ValueError) as e:  # a config the tool does not accept
         raise ToolFailed(f"{name}: {e}") from e
+    except Exception as e:  # noqa: BLE001 - a bug in a tool ends that step, not the advice session
+        raise ToolFailed(f"internal error in {name}: {e} (the traceback is in the run log's tool_calls)",
+                         kind="InternalError") from e
 
 
 def _jsonable(x: Any) -> Any:

@@ -115,6 +115,8 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
 
     def forgetting(run_id: str, *, probes: Any = None, on_progress: Any = None) -> dict[str, Any]:
         calls.append(("forgetting", run_id))
+        if state["fail"] == "forgetting":
+            raise AttributeError("module 'tools.metrics' has no attribute 'any_of'")
         return {"preserved": 0.95, "verdict": "ok"}
 
     def ab(a: str, b: str, test: str, *, bar: float = 0.10) -> dict[str, Any]:
