@@ -34,7 +34,8 @@ class Advisor:
         self.on_progress = on_progress
         self._saver = checkpointer if checkpointer is not None else graph.sqlite_checkpointer()
         self._graph = graph.build_graph(self._saver)
-        self._config: dict[str, Any] = {"configurable": {"thread_id": self.session_id}}
+        # the chat model rides in the run config (never checkpointed: only scalars are stored)
+        self._config: dict[str, Any] = {"configurable": {"thread_id": self.session_id, "chat_model": chat_model}}
 
     # ------------------------------------------------------------------ the contract
     def exists(self) -> bool:

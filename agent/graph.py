@@ -114,13 +114,33 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
     key = _measure_key(answers["test_set"], answers["model"])
     try:
         summary = pipeline.measure_prompts(answers["test_set"], answers["model"], bar=state["bar"],
-                                           session_id=state.get("session_id"))
+                                           session_id=state.get("session_id"),
+                                           alt_systems=_proposed_system_prompts(answers))
     except pipeline.ToolFailed as e:
         # An unusable test set (or model) is the user's to fix: drop that answer and ask again, showing why.
         qid = "model" if e.kind == "ModelNotFoundError" else "test_set"
         kept = {k: v for k, v in answers.items() if k != qid}
         return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), qid: e.message}}
     return {"measured_cache": {**(state.get("measured_cache") or {}), key: summary}}
+
+
+def _proposed_system_prompts(answers: dict[str, Any]) -> list[str]:
+    """With a chat model in the run's config: system messages it proposes for the step-2 search (else none)."""
+    try:
+        from langgraph.config import get_config
+
+        chat = get_config().get("configurable", {}).get("chat_model")
+    except Exception:  # noqa: BLE001 - outside a graph run
+        return []
+    if chat is None:
+        return []
+    from agent import llm
+
+    try:
+        sample = Path(answers["test_set"]).read_text(encoding="utf-8", errors="replace")[:1500]
+        return llm.propose_prompt_variants(chat, f"A {answers.get('task', 'other')} task. Test examples:\n{sample}")
+    except Exception:  # noqa: BLE001 - proposals are optional; the built-in variants still run
+        return []
 
 
 @asking_node("optimize_prompts")
@@ -270,9 +290,14 @@ def offer_pipeline(state: AdvisorState) -> dict[str, Any]:
 
 # ------------------------------------------------------------------ the "go on" phase
 
+# Evaluation steps that may fail without stopping the rest: the run can still be diagnosed.
+NON_FATAL = ("evaluate_model", "check_forgetting")
+
+
 def _pipeline_node(name: str, step: Callable[[Any], dict[str, Any]], nxt: str
                    ) -> Callable[[AdvisorState], dict[str, Any]]:
-    """A tool-calling node: stores the result under ``pipeline[name]``; a failure stops the pipeline."""
+    """A tool-calling node: stores its results in ``pipeline``; a failure stops the pipeline unless the step
+    is an evaluation (then it is noted under ``pipeline.errors`` and the next step runs)."""
 
     def node(state: AdvisorState) -> dict[str, Any]:
         pipe = dict(state.get("pipeline") or {})
@@ -285,6 +310,9 @@ def _pipeline_node(name: str, step: Callable[[Any], dict[str, Any]], nxt: str
                 kept = {k: v for k, v in state["answers"].items() if k != "data"}
                 return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), "data": e.message},
                         "next": "offer_pipeline"}
+            if name in NON_FATAL:
+                pipe["errors"] = {**(pipe.get("errors") or {}), name: e.message}
+                return {"pipeline": pipe, "next": nxt}
             pipe["error"] = {"step": name, "message": e.message}
             return {"pipeline": pipe, "next": "finish"}
         pipe.update(result)

@@ -82,6 +82,9 @@ def call_tool(name: str, fn: Callable[..., Any], *args: Any, session_id: str | N
         raise ToolFailed(e.render(), user_input=kind == "InputError", kind=kind) from e
     except (TypeError, ValueError) as e:  # a config the tool does not accept
         raise ToolFailed(f"{name}: {e}") from e
+    except Exception as e:  # noqa: BLE001 - a bug in a tool ends that step, not the advice session
+        raise ToolFailed(f"internal error in {name}: {e} (the traceback is in the run log's tool_calls)",
+                         kind="InternalError") from e
 
 
 def _jsonable(x: Any) -> Any:
@@ -134,13 +137,14 @@ def summarise_prompt_eval(result: dict[str, Any]) -> dict[str, Any]:
     return {"baseline": baseline, "optimized": optimized}
 
 
-def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | None = None) -> dict[str, Any]:
+def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | None = None,
+                    alt_systems: list[str] | None = None) -> dict[str, Any]:
     """Measure the plain prompt and the step-2 variants with the prompt-baseline tool."""
     prompt_eval = tool_module("prompt_eval")
 
     config = build_config(prompt_eval.PromptEvalConfig, [
         (("test", "test_path"), test_set), (("model",), model), (("variants",), True),  # step 2: the dt.step2.* variants
-        (("bar", "quality_bar"), bar),
+        (("bar", "quality_bar"), bar), (("alt_systems",), alt_systems or None),
     ])
     result = call_tool("prompt_eval", prompt_eval.run_prompt_eval, config, on_progress=progress_callback(),
                        session_id=session_id, log_args={"config": _jsonable(config)})
@@ -278,6 +282,9 @@ def outcome_reasons(state: dict[str, Any]) -> list[Reason]:
     if pipe.get("error"):
         err = pipe["error"]
         return [routing.why("principle.validation", err, text=f"The pipeline stopped at {err['step']}: {err['message']}")]
+    for step, message in (pipe.get("errors") or {}).items():
+        reasons.append(routing.why("principle.validation", {"step": step, "message": message},
+                                   text=f"{step} could not run ({message}); the run is unvalidated until it does."))
     tested = (pipe.get("evaluate") or {}).get("quality")
     prompt_q = state.get("best_prompt_quality")
     if tested is not None:

@@ -18,6 +18,8 @@ class FakePromptEvalConfig:
     test: str
     model: str = "smollm2-135m-instruct"
     variants: bool = False
+    bar: float | None = None
+    alt_systems: list[str] | None = None
 
 
 @dataclass
@@ -101,6 +103,10 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
 
     def evaluate_test(run_id: str, test: str, *, metric: Any = None, on_progress: Any = None) -> dict[str, Any]:
         calls.append(("evaluate_test", run_id, test))
+        if state["fail"] == "evaluate":
+            from tools.errors import ModelNotFoundError
+
+            raise ModelNotFoundError("unknown model 'tiny'")
         return {"quality": state["test_quality"], "metric": "accuracy", "n": 165, "ci95": [0.9, 0.97]}
 
     def compare(run_id: str, test: str, *, n: int = 30) -> dict[str, Any]:
@@ -109,6 +115,8 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
 
     def forgetting(run_id: str, *, probes: Any = None, on_progress: Any = None) -> dict[str, Any]:
         calls.append(("forgetting", run_id))
+        if state["fail"] == "forgetting":
+            raise AttributeError("module 'tools.metrics' has no attribute 'any_of'")
         return {"preserved": 0.95, "verdict": "ok"}
 
     def ab(a: str, b: str, test: str, *, bar: float = 0.10) -> dict[str, Any]:

@@ -220,3 +220,28 @@ def test_missing_tool_modules_stop_the_pipeline_with_a_message(fake_tools: dict[
     err = step.recommendation["pipeline"]["error"]
     assert err["step"] == "train_model" and "train tool is not available" in err["message"]
     assert fake_tools["calls"].names() == ["clean", "split"]
+
+
+def test_a_failing_evaluation_is_noted_and_the_run_still_diagnosed(fake_tools: dict[str, Any]) -> None:
+    fake_tools["fail"] = "evaluate"
+    adv = Advisor()
+    answers = {**SCRIPT, "go_on": "yes", "data": fake_tools["data_file"], "model": "", "max_steps": ""}
+    step = drive(adv, adv.start(), answers)
+    pipe = step.recommendation["pipeline"]
+    assert "unknown model" in pipe["errors"]["evaluate_model"] and "error" not in pipe
+    assert fake_tools["calls"].names()[-2:] == ["forgetting", "diagnose"]
+    assert not step.checklist["chk.after.test_set"]["done"] and step.checklist["chk.after.forgetting"]["done"]
+    assert "principle.validation" in [r["rule"] for r in step.recommendation["reasons"]]
+
+
+def test_a_bug_in_a_tool_ends_the_step_not_the_session(fake_tools: dict[str, Any]) -> None:
+    fake_tools["fail"] = "forgetting"
+    adv = Advisor()
+    answers = {**SCRIPT, "go_on": "yes", "data": fake_tools["data_file"], "model": "", "max_steps": ""}
+    step = drive(adv, adv.start(), answers)
+    assert step.kind == "done"
+    assert "internal error in forgetting" in step.recommendation["pipeline"]["errors"]["check_forgetting"]
+    from tools.runlog import RunLog
+
+    row = RunLog().query("SELECT status, error FROM tool_calls WHERE name = 'forgetting'")[0]
+    assert row["status"] == "crashed" and "Traceback" in row["error"]

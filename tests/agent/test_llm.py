@@ -162,3 +162,14 @@ def test_chat_model_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TUNEWISE_CHAT_MODEL", "qwen")
     model = llm.chat_model_from_env()
     assert model.model_name == "qwen" and "127.0.0.1:9" in str(model.openai_api_base)
+
+
+def test_proposed_system_prompts_join_the_variant_search(fake_tools: dict[str, Any]) -> None:
+    model = FakeToolChatModel(responses=[call("propose_system_prompts", prompts=["You route tickets.", "Label it."])])
+    adv = Advisor(chat_model=model)
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9,
+                      "test_set": fake_tools["test_file"], "model": "smollm2-135m-instruct"})
+    config = fake_tools["calls"][0][1]
+    assert config.alt_systems == ["You route tickets.", "Label it."] and config.variants is True
+    assert "classification task" in model.seen[0][-1].content and "hi" in model.seen[0][-1].content
+    assert step.kind == "question"  # the fake's variants miss the bar: step 3 asks on
