@@ -80,7 +80,7 @@ def rows(seed: int = 7, per_label: int = 60, *, flaws: bool = True) -> list[dict
 
 def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    for path, data in ((OUT, rows()), (TEST_OUT, rows(seed=1234, per_label=10, flaws=False))):
+    for path, data in ((OUT, rows()), (TEST_OUT, rows(seed=1234, per_label=5, flaws=False))):
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in data))
         print(f"wrote {len(data)} synthetic rows to {path}")
 

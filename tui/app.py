@@ -32,6 +32,14 @@ from tui.screens.training import TrainingView
 MIN_WIDTH, MIN_HEIGHT = 80, 24
 HERE = Path(__file__).resolve().parent
 
+# ProgressEvent stages (tools' names) -> the view that renders them
+ROUTES: list[tuple[frozenset[str], type[Any]]] = [
+    (frozenset({"train", "eval", "prepare", "retry", "done"}), TrainingView),
+    (frozenset({"prompt_eval"}), PromptView),
+    (frozenset({"read", "decide", "write", "split", "augment"}), DataView),
+    (frozenset({"evaluate_test", "forgetting"}), EvaluationView),
+]
+
 TABS = [("advisor", "Advisor"), ("data", "Data"), ("prompt", "Prompt baseline"), ("training", "Training"),
         ("runs", "Runs"), ("evaluation", "Evaluation")]
 
@@ -111,11 +119,13 @@ class TunewiseApp(App[None]):
 
     # -- routing progress from the advisor's tool calls to the live views ---------------------------------
     def route_progress(self, message: Progress) -> None:
+        """The advisor's tool calls report here; each stage goes to the view that draws it."""
         stage = str(message.event.get("stage", ""))
-        views = self.query(TrainingView)
-        if stage in ("train", "eval", "done") and views:
-            views.first().feed(message.event)
-
+        view_type: type[Any] | None = next((v for stages, v in ROUTES if stage in stages), None)
+        if view_type is not None:
+            views = self.query(view_type)
+            if views:
+                views.first().feed(message.event)
 
     def show_pipeline(self, pipe: dict[str, Any]) -> None:
         """Put the advisor's pipeline results (clean, train, evaluate) into their views."""

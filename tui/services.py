@@ -81,7 +81,7 @@ def demo_dataset() -> Path:
 
 
 def demo_test_set() -> Path:
-    """A separate clean synthetic set (80 rows) the advisor measures the prompt baseline on."""
+    """A separate clean synthetic set (40 rows, small so the demo stays quick on a CPU) for the prompt baseline."""
     return REPO / "knowledge" / "demo" / "support_tickets_test.jsonl"
 
 

@@ -78,10 +78,14 @@ class FakeAdvisor:
             return self._step()
         self.answers[q.id] = value
         self.index += 1
-        if self.on_progress is not None and q.id == "goals":
+        if self.on_progress is not None and q.id in ("goals", "prompt_quality"):
             from tools.types import ProgressEvent
 
-            self.on_progress(ProgressEvent("train", step=1, total=10, metrics={"loss": 2.0}))
+            if q.id == "goals":
+                self.on_progress(ProgressEvent("train", step=1, total=10, metrics={"loss": 2.0}))
+            else:
+                self.on_progress(ProgressEvent("prompt_eval", step=1, total=3, metrics={"quality": 0.6},
+                                               message="few_shot"))
         return self._step()
 
     def back(self) -> Step:

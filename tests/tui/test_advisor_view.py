@@ -268,3 +268,21 @@ async def test_works_at_80x24() -> None:
         q = await wait_question(pilot, "prompt_quality")
         await pilot.click("#q-back")
         await wait_question(pilot, "n_examples")
+
+
+async def test_advisor_progress_reaches_the_live_views() -> None:
+    from tui.widgets.charts import LossChart
+
+    app, made = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_question(pilot, "_start")
+        await pilot.click("#q-submit")
+        view = app.query_one(AdvisorView)
+        for qid, value in (("n_examples", 2000), ("prompt_quality", 0.7), ("task", "classification"),
+                           ("goals", ["quality"])):
+            await wait_question(pilot, qid)
+            view._call("answer", value)
+        await wait_question(pilot, "data_path")
+        await pilot.pause(0.1)
+        assert app.query_one(LossChart).point_count("train") == 1
+        assert "few_shot → 60.0%" in str(app.query_one("#prompt-summary").render())

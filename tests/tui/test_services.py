@@ -65,6 +65,6 @@ def test_demo_files_are_synthetic_and_labelled() -> None:
     assert all(r["meta"]["synthetic"] for r in rows)
     assert len({r["meta"]["label"] for r in rows}) == 8
     test_rows = services.demo_test_set().read_text().splitlines()
-    assert len(test_rows) == 80
+    assert len(test_rows) == 40
     answers = services.demo_answers()
     assert answers["data"] == str(services.demo_dataset())

@@ -102,10 +102,12 @@ class DataView(Vertical):
 
     def on_progress(self, message: Progress) -> None:
         message.stop()
-        ev = message.event
+        self.feed(message.event, source=message.source)
+
+    def feed(self, ev: dict[str, Any], *, source: str = "advisor") -> None:
         total = f"/{ev['total']}" if ev.get("total") else ""
         self.query_one("#data-summary", Static).update(
-            f"{message.source}: {ev.get('stage', '')} {ev.get('step', 0)}{total} {escape(ev.get('message', ''))}")
+            f"{source}: {ev.get('stage', '')} {ev.get('step', 0)}{total} {escape(str(ev.get('message', '')))}")
 
     def on_task_done(self, message: TaskDone) -> None:
         message.stop()

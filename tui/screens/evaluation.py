@@ -70,9 +70,12 @@ class EvaluationView(Vertical):
 
     def on_progress(self, message: Progress) -> None:
         message.stop()
-        ev = message.event
+        self.feed(message.event)
+
+    def feed(self, ev: dict[str, Any]) -> None:
         total = f"/{ev['total']}" if ev.get("total") else ""
-        self.query_one("#eval-summary", Static).update(f"{message.source}: {ev.get('step', 0)}{total}")
+        self.query_one("#eval-summary", Static).update(
+            f"{ev.get('stage', '')}: {ev.get('step', 0)}{total} {escape(str(ev.get('message', '')))}")
 
     def on_task_done(self, message: TaskDone) -> None:
         message.stop()

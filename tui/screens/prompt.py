@@ -51,9 +51,19 @@ class PromptView(Vertical):
 
     def on_progress(self, message: Progress) -> None:
         message.stop()
-        ev = message.event
+        self.feed(message.event)
+
+    def feed(self, ev: dict[str, Any]) -> None:
+        """One ProgressEvent (from this view's worker or the advisor's prompt baseline)."""
         if ev.get("total"):
-            self.query_one("#prompt-progress", ProgressBar).update(total=ev["total"], progress=ev.get("step", 0))
+            bar = self.query_one("#prompt-progress", ProgressBar)
+            bar.remove_class("-hidden")
+            bar.update(total=ev["total"], progress=ev.get("step", 0))
+        if ev.get("message"):
+            q = (ev.get("metrics") or {}).get("quality")
+            self.query_one("#prompt-summary", Static).update(
+                f"scoring prompt variants: {escape(str(ev['message']))}"
+                + (f" → {float(q):.1%}" if q is not None else ""))
 
     def on_task_done(self, message: TaskDone) -> None:
         message.stop()

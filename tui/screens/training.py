@@ -65,7 +65,7 @@ class TrainingView(Vertical):
             self.run_id = str(m.get("run_id") or event.get("run_id"))
         self.last.update({k: v for k, v in m.items() if v is not None})
         self.last["step"], self.last["total"] = step, event.get("total")
-        self.query_one("#train-stats", Static).update(self._stats(event.get("message", "")))
+        self.query_one("#train-stats", Static).update(self._stats(str(event.get("message", ""))))
 
     def _stats(self, message: str) -> str:
         s = self.last
