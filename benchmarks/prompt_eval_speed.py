@@ -27,7 +27,7 @@ def main() -> int:
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "banking77"))
     ap.add_argument("--limit", type=int, default=100)
     ap.add_argument("--shots", type=int, default=5)
-    ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--batch-size", type=int, default=128)
     ap.add_argument("--max-new-tokens", type=int, default=32)
     ap.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     ap.add_argument("--sequential-limit", type=int, default=None,

@@ -30,7 +30,7 @@ def prompt_eval(
     max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Longest reply generated."),
     cot_max_new_tokens: int = typer.Option(192, "--cot-max-new-tokens",
                                            help="Longest reply under the chain-of-thought variant."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Prompts per batch (local models)."),
+    batch_size: int = typer.Option(128, "--batch-size", help="Prompts per batch (local models)."),
     sequential: bool = typer.Option(False, "--sequential",
                                     help="One example at a time (true single-request latency; slow)."),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL)."),

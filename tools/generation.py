@@ -91,7 +91,7 @@ def _out_cache(out: Any) -> Any:
 
 
 def generate(model: Any, tokenizer: Any, prompts: Sequence[Chat], *, max_new_tokens: int = 32,
-             batch_size: int = 64, on_progress: ProgressCallback | None = None,
+             batch_size: int = 128, on_progress: ProgressCallback | None = None,
              tie_tolerance: float | None = None, **options: Any) -> list[Generation]:
     """Greedy generation for a list of chats: batched, with the shared prefix encoded once.
 
@@ -153,7 +153,7 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Chat], *, max_new_tok
             t0 = time.perf_counter()
             out_ids, margins, scales = _greedy_batch(model, [all_ids[i][plen:] for i in rows], plen,
                                                      prefix_cache, shared, cache_kw, device, pad_id, stops,
-                                                     max_new_tokens)
+                                                     max_new_tokens, int(options.get("prefill_chunk", 16)))
             # The prefix is paid once for all batches; spread its cost over the examples.
             per_row_ms = ((time.perf_counter() - t0) / len(rows) + prefix_s / n) * 1000
             for r, i in enumerate(rows):
@@ -237,7 +237,7 @@ class _attn_implementation:  # noqa: N801 - used as a context manager
 
 def _greedy_batch(model: Any, suffixes: list[list[int]], plen: int, prefix_cache: Any,
                   shared: list[tuple[Any, Any]] | None, cache_kw: str, device: Any, pad_id: int, stops: set[int],
-                  max_new_tokens: int) -> tuple[list[list[int]], list[float], list[float]]:
+                  max_new_tokens: int, prefill_chunk: int = 16) -> tuple[list[list[int]], list[float], list[float]]:
     """Greedy continuation of ``prefix | left-padded suffixes`` for one batch: the new token ids per row, the
     smallest top-2 logit margin each row met on its way, and the largest top logit (the scale of rounding).
 
@@ -249,44 +249,84 @@ def _greedy_batch(model: Any, suffixes: list[list[int]], plen: int, prefix_cache
     import torch
     from transformers import DynamicCache
 
+    if shared is not None:
+        with _attn_implementation(model, _SHARED_ATTN):
+            logits, cache, mask, next_pos = _prefill_shared(model, suffixes, plen, shared, cache_kw, device,
+                                                            pad_id, chunk=max(1, prefill_chunk))
+            return _decode(model, logits, cache, mask, next_pos, cache_kw, {"tw_shared_prefix": shared},
+                           device, stops, max_new_tokens)
+    inp, mask, pos = _left_pad(suffixes, plen, plen, pad_id, device)
+    cache = copy.deepcopy(prefix_cache)
+    if len(suffixes) > 1:
+        cache.batch_repeat_interleave(len(suffixes))
+    out = model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                **{cache_kw: cache})
+    return _decode(model, out.logits[:, -1, :], _out_cache(out), mask, pos[:, -1:] + 1, cache_kw, {}, device,
+                   stops, max_new_tokens)
+
+
+def _left_pad(suffixes: list[list[int]], plen: int, mask_prefix: int, pad_id: int,
+              device: Any) -> tuple[Any, Any, Any]:
+    """Input ids, attention mask (``mask_prefix`` leading ones for a cached prefix) and position ids for
+    left-padded suffixes that continue a prefix of ``plen`` tokens."""
+    import torch
+
     b, s = len(suffixes), max(len(x) for x in suffixes)
-    mplen = 0 if shared is not None else plen  # prefix columns in the mask
     inp = torch.full((b, s), pad_id, dtype=torch.long)
-    mask = torch.zeros((b, mplen + s), dtype=torch.long)
-    mask[:, :mplen] = 1
+    mask = torch.zeros((b, mask_prefix + s), dtype=torch.long)
+    mask[:, :mask_prefix] = 1
     pos = torch.full((b, s), plen, dtype=torch.long)
     for r, suf in enumerate(suffixes):
         k = len(suf)
         inp[r, s - k:] = torch.tensor(suf)
-        mask[r, mplen + s - k:] = 1
+        mask[r, mask_prefix + s - k:] = 1
         pos[r, s - k:] = torch.arange(plen, plen + k)
-    inp, mask, pos = inp.to(device), mask.to(device), pos.to(device)
-    extra: dict[str, Any] = {}
-    if shared is not None:
+    return inp.to(device), mask.to(device), pos.to(device)
+
+
+def _prefill_shared(model: Any, suffixes: list[list[int]], plen: int, shared: list[tuple[Any, Any]],
+                    cache_kw: str, device: Any, pad_id: int, chunk: int = 16) -> tuple[Any, Any, Any, Any]:
+    """Run the suffixes after the shared prefix in chunks of similar length (little padding), then merge
+    the chunks' caches into one batch for decoding, left-padding shorter ones with masked zeros."""
+    import torch
+    from transformers import DynamicCache
+
+    logits, masks, nexts, kvs = [], [], [], []
+    for c0 in range(0, len(suffixes), chunk):
+        part = suffixes[c0:c0 + chunk]
+        inp, mask, pos = _left_pad(part, plen, 0, pad_id, device)
         cache = DynamicCache(config=model.config)
-        extra["tw_shared_prefix"] = shared
-    else:
-        cache = copy.deepcopy(prefix_cache)
-        if b > 1:
-            cache.batch_repeat_interleave(b)
-    with _attn_implementation(model, _SHARED_ATTN if shared is not None else None):
-        return _decode(model, inp, mask, pos, cache, cache_kw, extra, device, stops, max_new_tokens)
+        out = model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                    tw_shared_prefix=shared, **{cache_kw: cache})
+        logits.append(out.logits[:, -1, :])
+        masks.append(mask)
+        nexts.append(pos[:, -1:] + 1)
+        kvs.append([(ly.keys, ly.values) for ly in _out_cache(out).layers])
+    width = max(m.shape[1] for m in masks)
+
+    def pad(t: Any) -> Any:  # left-pad the sequence dimension (dim 2 of keys/values) to ``width``
+        return torch.nn.functional.pad(t, (0, 0, width - t.shape[2], 0))
+
+    merged = DynamicCache(config=model.config)
+    for li in range(len(kvs[0])):
+        merged.update(torch.cat([pad(kv[li][0]) for kv in kvs]), torch.cat([pad(kv[li][1]) for kv in kvs]), li)
+    mask = torch.cat([torch.nn.functional.pad(m, (width - m.shape[1], 0)) for m in masks])
+    return torch.cat(logits), merged, mask, torch.cat(nexts)
 
 
-def _decode(model: Any, inp: Any, mask: Any, pos: Any, cache: Any, cache_kw: str, extra: dict[str, Any],
-            device: Any, stops: set[int], max_new_tokens: int) -> tuple[list[list[int]], list[float], list[float]]:
+def _decode(model: Any, logits: Any, cache: Any, mask: Any, next_pos: Any, cache_kw: str,
+            extra: dict[str, Any], device: Any, stops: set[int],
+            max_new_tokens: int) -> tuple[list[list[int]], list[float], list[float]]:
+    """Greedy steps from the last logits of a prefilled batch; rows leave the batch at their EOS."""
     import torch
 
-    b = inp.shape[0]
-    out = model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                **{cache_kw: cache}, **extra)
+    b = logits.shape[0]
     outs: list[list[int]] = [[] for _ in range(b)]
     margins = [float("inf")] * b
     scales = [1.0] * b
     active = list(range(b))  # batch position -> row; finished rows leave the batch
-    next_pos = pos[:, -1:] + 1
     for step in range(max_new_tokens):
-        top = out.logits[:, -1, :].float().topk(2, dim=-1)
+        top = logits.float().topk(2, dim=-1)
         tok = top.indices[:, 0]
         gaps = (top.values[:, 0] - top.values[:, 1]).tolist()
         tops = top.values[:, 0].abs().tolist()
@@ -300,7 +340,6 @@ def _decode(model: Any, inp: Any, mask: Any, pos: Any, cache: Any, cache_kw: str
                 keep.append(j)
         if not keep or step == max_new_tokens - 1:
             break
-        cache = _out_cache(out)
         if len(keep) < len(active):
             # Rows that hit EOS stop costing anything: drop them from the batch and from the cache.
             idx = torch.tensor(keep, device=device)
@@ -310,5 +349,7 @@ def _decode(model: Any, inp: Any, mask: Any, pos: Any, cache: Any, cache_kw: str
         mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=device)], dim=1)
         out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos, use_cache=True,
                     logits_to_keep=1, **{cache_kw: cache}, **extra)
+        logits = out.logits[:, -1, :]
+        cache = _out_cache(out)
         next_pos = next_pos + 1
     return outs, margins, scales

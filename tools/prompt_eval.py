@@ -70,7 +70,7 @@ class PromptEvalConfig:
     max_new_tokens: int = 32
     """Longest reply generated (chain of thought gets ``cot_max_new_tokens``)."""
     cot_max_new_tokens: int = 192
-    batch_size: int = 64
+    batch_size: int = 128
     """Prompts per batch on the fast path."""
     sequential: bool = False
     """Use the one-at-a-time reference path (true single-request latency, much slower)."""

@@ -29,15 +29,16 @@ def tiny(tiny_model_dir: Path):
     return models.load_model(str(tiny_model_dir), device="cpu")
 
 
-@pytest.mark.parametrize(("batch_size", "shared"), [(1, True), (3, True), (16, True), (3, False)])
-def test_batched_equals_sequential_on_tiny_model(tiny, batch_size: int, shared: bool) -> None:
+@pytest.mark.parametrize(("batch_size", "shared", "chunk"), [(1, True, 16), (3, True, 16), (16, True, 16),
+                                                             (16, True, 2), (3, False, 16)])
+def test_batched_equals_sequential_on_tiny_model(tiny, batch_size: int, shared: bool, chunk: int) -> None:
     model, tok = tiny
     inputs = ["hi", "Where is my new card? I ordered it two weeks ago and nothing yet.", "refund please",
               "What is the exchange rate for euros to pounds today?", "x", "Can I top up by bank transfer?"]
     prompts = _chats(inputs)
     ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=10)
     fast = generation.generate(model, tok, prompts, max_new_tokens=10, batch_size=batch_size,
-                               shared_attention=shared)
+                               shared_attention=shared, prefill_chunk=chunk)
     assert [g.text for g in fast] == [g.text for g in ref]
     assert [g.output_tokens for g in fast] == [g.output_tokens for g in ref]
     assert [g.prompt_tokens for g in fast] == [g.prompt_tokens for g in ref]
@@ -103,8 +104,8 @@ def test_near_ties_are_recomputed_on_the_reference_path(tiny) -> None:
     assert [g.text for g in every] == [g.text for g in none] == [g.text for g in ref]
 
 
-@pytest.mark.parametrize("shared", [True, False])
-def test_rows_that_stop_early_leave_the_batch(tiny_model_dir: Path, shared: bool) -> None:
+@pytest.mark.parametrize(("shared", "chunk"), [(True, 16), (True, 2), (False, 16)])
+def test_rows_that_stop_early_leave_the_batch(tiny_model_dir: Path, shared: bool, chunk: int) -> None:
     """A random model with large weights (diverse outputs) and one of its frequent tokens as EOS, so rows
     finish at different steps and leave the batch."""
     import torch
@@ -126,6 +127,7 @@ def test_rows_that_stop_early_leave_the_batch(tiny_model_dir: Path, shared: bool
     tok.pad_token = tok.eos_token
     ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=8)
     assert len({g.output_tokens for g in ref}) > 1  # rows really stop at different steps
-    fast = generation.generate(model, tok, prompts, max_new_tokens=8, batch_size=5, shared_attention=shared)
+    fast = generation.generate(model, tok, prompts, max_new_tokens=8, batch_size=5, shared_attention=shared,
+                               prefill_chunk=chunk)
     assert [g.text for g in fast] == [g.text for g in ref]
     assert [g.output_tokens for g in fast] == [g.output_tokens for g in ref]
