@@ -116,6 +116,9 @@ def activation_bytes_per_token(shape: Shape, method: str, bf16: bool, checkpoint
         elems += 6 * h + i
     b = 2 if bf16 else 4
     per_layer = elems * b
+    if method == "qlora":
+        # prepare_model_for_kbit_training keeps the norms in fp32: their 6 hidden-size tensors take 4 bytes
+        per_layer += 6 * h * (4 - b)
     if checkpointing:
         return shape.layers * h * b + per_layer
     return shape.layers * per_layer + 4 * h * b  # + embeddings output and final norm
@@ -180,6 +183,10 @@ def estimate_memory(params_b: float | None = None, model: str | None = None, met
     optimizer = 8 * trainable  # AdamW: two fp32 moments
     tokens = batch * seq_len
     act = tokens * activation_bytes_per_token(shape, method, bf16, gradient_checkpointing)
+    if method == "full" and bf16:
+        # autocast keeps a bf16 copy of each fp32 projection weight for the backward pass
+        act += 2 * shape.linear_params
+        notes.append("full + bf16: autocast's bf16 copies of the projection weights are counted with activations")
     logits = tokens * label_fraction * shape.vocab * (4 + 4 + (2 if bf16 else 0))  # fp32 logits, grad, bf16 copy
     if method == "qlora":
         # one layer's weights dequantised to the compute dtype at a time (forward and backward)

@@ -209,6 +209,7 @@ def _quiet_transformers() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", message="Could not find a config file")  # peft, for a named base
 
 
 def _train_once(config: TrainConfig, log: RunLog, *, on_progress: ProgressCallback | None,
