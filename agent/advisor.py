@@ -145,8 +145,18 @@ class Advisor:
             rec = step.recommendation
             self._log(lambda log: log.upsert_session(self.session_id, status="done", answers=step.answers,
                                                      recommendation=rec))
-            self._log(lambda log: log.log_decisions(self.session_id, "advisor", [r.to_dict() for r in step.path]))
+            self._log_decisions()
         return step
+
+    def _log_decisions(self) -> None:
+        """Every reason of the finished session, under the graph node that applied it, in one write."""
+        from tools.runlog import now, to_json
+
+        decisions = self._graph.get_state(self._config).values.get("decisions") or {}
+        t = now()
+        rows = [[self.session_id, node, r.get("rule"), r.get("text"), to_json(r.get("evidence")), t]
+                for node in (*graph.DECISION_NODES, *graph.PIPELINE_NODES) for r in decisions.get(node, [])]
+        self._log(lambda log: log.executemany("INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?)", rows))
 
     def _log_answers(self, values: dict[str, Any]) -> None:
         from tools.runlog import now, to_json

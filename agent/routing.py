@@ -31,7 +31,7 @@ def quality_bar(target: float | None) -> tuple[float, list[Reason]]:
     """The bar prompts must reach: the user's, or ``dt.quality_bar``'s default (0.90)."""
     bar_rule = knowledge.load().rules.quality_bar
     bar = bar_rule.default if target is None else float(target)
-    return bar, [why(bar_rule.id, {"bar": bar, "user_set": target is not None})]
+    return bar, [why(bar_rule.id, {"bar": bar, "user_set": target is not None and bar != bar_rule.default})]
 
 
 def step1_prompt(quality: float, bar: float, *, measured: dict[str, Any] | None = None

@@ -148,6 +148,8 @@ def test_pipeline_runs_the_tools_streams_progress_and_ticks_the_checklist(fake_t
     assert [c["name"] for c in calls] == names and {c["status"] for c in calls} == {"ok"}
     assert log.query("SELECT count(*) AS n FROM answers WHERE session_id = ?", [sid])[0]["n"] == len(step.answers)
     assert log.query("SELECT count(*) AS n FROM decisions WHERE session_id = ?", [sid])[0]["n"] == len(rec["reasons"])
+    nodes = {r["node"] for r in log.query("SELECT DISTINCT node FROM decisions WHERE session_id = ?", [sid])}
+    assert {"intake", "prompt_baseline", "consider_fine_tuning", "plan_training", "diagnose_run"} <= nodes
     assert log.query("SELECT status FROM sessions WHERE session_id = ?", [sid])[0]["status"] == "done"
 
 
