@@ -4,7 +4,7 @@
 the demo exists to show the whole flow through a short LoRA run.
 
 Every row is generated from templates below (no real customer text) and carries ``meta.synthetic = true``.
-A few deliberate flaws (exact duplicates, an empty reply, a conflicting label) give the cleaner something to
+A few deliberate flaws (exact duplicates, a placeholder reply, a conflicting label) give the cleaner something to
 find. Deterministic: the same seed always writes the same file.
 
     python scripts/make_demo_data.py  # -> knowledge/demo/support_tickets.jsonl and support_tickets_test.jsonl
@@ -85,10 +85,10 @@ def rows(seed: int = 7, per_label: int = 150, *, flaws: bool = True, exclude: se
     rng.shuffle(out)
     if not flaws:
         return out
-    # deliberate flaws for the cleaner: 6 exact duplicates, 1 empty reply, 1 label conflict
+    # deliberate flaws for the cleaner: 6 exact duplicates, 1 placeholder reply, 1 label conflict
     out += [json.loads(json.dumps(r)) for r in out[:6]]
     empty = json.loads(json.dumps(out[10]))
-    empty["messages"][2]["content"] = ""
+    empty["messages"][2]["content"] = "n/a"  # a placeholder reply (an empty one would make the file invalid)
     conflict = json.loads(json.dumps(out[11]))
     conflict["messages"][2]["content"] = "billing" if conflict["meta"]["label"] != "billing" else "refund"
     out += [empty, conflict]

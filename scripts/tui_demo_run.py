@@ -78,7 +78,13 @@ async def main() -> int:
             if qi.question.id == "_start" or qi.disabled:
                 continue
             asked.append(qi.question.id)
+            if qi.question.error:
+                print(f"the advisor re-asked {qi.question.id}: {qi.question.error}", flush=True)
+                if asked.count(qi.question.id) > 2:
+                    return 1
             value = True if qi.question.type == "yes_no" else qi.question.default
+            if qi.question.id == "data":
+                value = str(services.demo_dataset())
             print(f"[{time.monotonic() - t0:6.1f}s] {qi.question.id} -> {value!r}", flush=True)
             qi.post_message(QuestionInput.Answered(qi.question.id, value))
             view.busy = True
