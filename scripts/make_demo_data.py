@@ -1,7 +1,10 @@
-"""Write the built-in demo task: SYNTHETIC support-ticket intent classification (8 labels, 480 rows).
+"""Write the built-in demo task: SYNTHETIC support-ticket intent classification (8 labels, 1200 rows + 8 flawed).
+
+1200 because the advisor (rightly) will not recommend fine-tuning below 1000 examples (ftw.min_examples), and
+the demo exists to show the whole flow through a short LoRA run.
 
 Every row is generated from templates below (no real customer text) and carries ``meta.synthetic = true``.
-A few deliberate flaws (exact duplicates, an empty reply, a conflicting label) give the cleaner something to
+A few deliberate flaws (exact duplicates, a placeholder reply, a conflicting label) give the cleaner something to
 find. Deterministic: the same seed always writes the same file.
 
     python scripts/make_demo_data.py  # -> knowledge/demo/support_tickets.jsonl and support_tickets_test.jsonl
@@ -48,30 +51,44 @@ TEMPLATES = {
 FILL = {"n": ["2", "3", "4", "5", "10"], "plan": ["Basic", "Plus", "Team", "Family"],
         "id": ["A1234", "B7781", "C0042", "D9120", "E5567"], "month": ["March", "April", "May", "June"],
         "item": ["headphones", "blender", "backpack", "lamp", "keyboard"], "pay": ["PayPal", "Apple Pay", "iDEAL"]}
-OPENERS = ["", "Hi, ", "Hello, ", "Hey there. ", "Good morning, "]
-CLOSERS = ["", "", " Thanks.", " Please help.", " Thanks in advance!"]
+OPENERS = ["", "", "Hi, ", "Hello, ", "Hey there. ", "Good morning, ", "Hi team, ", "Quick question: ",
+           "Hello support, ", "Urgent: "]
+CONTEXT = ["", "", "", " I'm on the {plan} plan.", " My order number is {id}.", " This is the second time I write.",
+           " I have been a customer since {month}.", " I'm using the app on my phone.", " It started in {month}.",
+           " My account email is the one I signed up with.", " I tried twice already.",
+           " A colleague has the same problem.", " I bought the {item} as a gift."]
+CLOSERS = ["", "", " Thanks.", " Please help.", " Thanks in advance!", " Can someone get back to me?",
+           " Cheers.", " Regards, Sam.", " Thank you!", " Any update would be appreciated."]
 
 
-def rows(seed: int = 7, per_label: int = 60, *, flaws: bool = True) -> list[dict]:
+def rows(seed: int = 7, per_label: int = 150, *, flaws: bool = True, exclude: set[str] | None = None) -> list[dict]:
     rng = random.Random(seed)
     out = []
+    seen: set[str] = set(exclude or ())  # the test set never repeats a training row
     for label, templates in TEMPLATES.items():
-        for _ in range(per_label):
-            text = rng.choice(templates).format(**{k: rng.choice(v) for k, v in FILL.items()})
-            closer = rng.choice(CLOSERS)
-            if closer and text[-1] not in ".?!":
+        made = 0
+        while made < per_label:
+            fill = {k: rng.choice(v) for k, v in FILL.items()}
+            text = rng.choice(templates).format(**fill)
+            tail = rng.choice(CONTEXT).format(**fill) + rng.choice(CLOSERS)
+            if tail and text[-1] not in ".?!":
                 text += "?" if text.split()[0] in ("how", "where", "why", "can", "does", "is", "what") else "."
-            text = rng.choice(OPENERS) + text + closer
+            text = rng.choice(OPENERS) + text + tail
+            text = text[0].upper() + text[1:]
+            if text in seen:  # every good row is distinct; the flaws below add the duplicates on purpose
+                continue
+            seen.add(text)
+            made += 1
             out.append({"messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text},
                                      {"role": "assistant", "content": label}],
                         "meta": {"label": label, "synthetic": True}})
     rng.shuffle(out)
     if not flaws:
         return out
-    # deliberate flaws for the cleaner: 6 exact duplicates, 1 empty reply, 1 label conflict
+    # deliberate flaws for the cleaner: 6 exact duplicates, 1 placeholder reply, 1 label conflict
     out += [json.loads(json.dumps(r)) for r in out[:6]]
     empty = json.loads(json.dumps(out[10]))
-    empty["messages"][2]["content"] = ""
+    empty["messages"][2]["content"] = "n/a"  # a placeholder reply (an empty one would make the file invalid)
     conflict = json.loads(json.dumps(out[11]))
     conflict["messages"][2]["content"] = "billing" if conflict["meta"]["label"] != "billing" else "refund"
     out += [empty, conflict]
@@ -80,7 +97,9 @@ def rows(seed: int = 7, per_label: int = 60, *, flaws: bool = True) -> list[dict
 
 def main() -> None:
     OUT.parent.mkdir(parents=True, exist_ok=True)
-    for path, data in ((OUT, rows()), (TEST_OUT, rows(seed=1234, per_label=5, flaws=False))):
+    train = rows()
+    test = rows(seed=1234, per_label=5, flaws=False, exclude={r["messages"][1]["content"] for r in train})
+    for path, data in ((OUT, train), (TEST_OUT, test)):
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in data))
         print(f"wrote {len(data)} synthetic rows to {path}")
 

@@ -5,7 +5,7 @@ the advisor's pipeline (prompt baseline -> decision -> clean -> split -> short L
 prints the recommendation, the pipeline's results and a text picture of each view. Exit 0 when the pipeline
 evaluated a trained run. Slow on CPU (minutes): this is a manual check, not a test.
 
-    python scripts/tui_demo_run.py [--max-steps 30] [--timeout 1800] [--svg-dir DIR]
+    python scripts/tui_demo_run.py [--max-steps 30] [--timeout 1800] [--svg-dir DIR] [--skip-baseline]
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ async def main() -> int:
     ap.add_argument("--max-steps", type=int, default=30)
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--svg-dir", default=None)
+    ap.add_argument("--skip-baseline", action="store_true",
+                    help="report prompt scores instead of measuring them (a quicker check of the rest of the flow)")
     args = ap.parse_args()
 
     from textual.widgets import RadioSet
@@ -51,7 +53,10 @@ async def main() -> int:
             return getattr(services, name)
 
         def demo_answers(self) -> dict[str, Any]:
-            return {**services.demo_answers(), "max_steps": args.max_steps, "go_on": True}
+            answers = {**services.demo_answers(), "max_steps": args.max_steps, "go_on": True}
+            if args.skip_baseline:
+                answers.update(test_set="", prompt_quality=0.6, optimized_prompt_quality=0.7)
+            return answers
 
     app = TunewiseApp(services=DemoServices(), chat=False)
     t0 = time.monotonic()
@@ -73,7 +78,13 @@ async def main() -> int:
             if qi.question.id == "_start" or qi.disabled:
                 continue
             asked.append(qi.question.id)
+            if qi.question.error:
+                print(f"the advisor re-asked {qi.question.id}: {qi.question.error}", flush=True)
+                if asked.count(qi.question.id) > 2:
+                    return 1
             value = True if qi.question.type == "yes_no" else qi.question.default
+            if qi.question.id == "data":
+                value = str(services.demo_dataset())
             print(f"[{time.monotonic() - t0:6.1f}s] {qi.question.id} -> {value!r}", flush=True)
             qi.post_message(QuestionInput.Answered(qi.question.id, value))
             view.busy = True

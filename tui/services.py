@@ -80,6 +80,12 @@ def demo_dataset() -> Path:
     return REPO / "knowledge" / "demo" / "support_tickets.jsonl"
 
 
+def demo_rows() -> int:
+    """Rows in the demo file (1208: 1200 good, 8 deliberately flawed)."""
+    with demo_dataset().open(encoding="utf-8") as f:
+        return sum(1 for line in f if line.strip())
+
+
 def demo_test_set() -> Path:
     """A separate clean synthetic set (40 rows, small so the demo stays quick on a CPU) for the prompt baseline."""
     return REPO / "knowledge" / "demo" / "support_tickets_test.jsonl"
@@ -95,7 +101,7 @@ def demo_answers() -> dict[str, Any]:
         "test_set": str(demo_test_set()),
         "model": "smollm2-135m-instruct",
         "model_params_b": 0.135,
-        "n_examples": 480,
+        "n_examples": demo_rows(),
         "gpu_memory_gb": 16,
         "gpus": 1,
         "consistency": "high",
