@@ -190,7 +190,9 @@ def prompt_variant(ref: str, *, model: str | None = None) -> Variant:
     if not found:
         raise InputError(f"prompt run {run['run_id']} does not record its prompt", where="runs.summary",
                          fix="give the prompt as a JSON file: prompt:FILE.json")
-    spec = models.resolve(model or run.get("model") or (run.get("config") or {}).get("model"))
+    # The config holds the model spec as the user gave it (a path resolves anywhere); runs.model is a display
+    # name ("tiny" for a folder called tiny) and only the fallback.
+    spec = models.resolve(model or (run.get("config") or {}).get("model") or run.get("model"))
     return Variant(f"prompt:{run['run_id']}", "prompt", spec, system=found[0], few_shot=found[1],
                    source_run=run["run_id"])
 
