@@ -27,7 +27,7 @@ def test_file(tmp_path: Path) -> Path:
 def _prompt_run(model: Path) -> str:
     """A prompt-baseline run as prompt evaluation (issue 5) logs it: kind prompt_eval, the best variant."""
     log = RunLog()
-    rid = log.start_run("prompt_eval", config={"model": str(model)}, model=str(model))
+    rid = log.start_run("prompt_eval", config={"model": str(model)}, model=model.name)  # a display name, as prompt_eval logs it
     log.update_run(rid, status="completed", summary={
         "best": "few_shot", "variants": [
             {"name": "zero_shot", "system": "Answer with the label."},
