@@ -162,8 +162,11 @@ def train_cmd(
             else:
                 sys.stdout.write(shlex.join(cmd) + "\n")
             return
+        import shutil
         import subprocess
 
+        if shutil.which("accelerate") is None:  # not on PATH (e.g. a venv not activated): same launcher, by module
+            cmd = [sys.executable, "-m", "accelerate.commands.launch", *cmd[2:]]
         sys.exit(subprocess.call(cmd))
 
     if events not in (None, "jsonl"):

@@ -113,3 +113,13 @@ def test_sigint_checkpoints_and_marks_the_run_interrupted(tiny_model_dir: Path, 
     assert p.returncode == 130 and result["status"] == "interrupted" and result["steps"] < 500
     ckpts = list((Path(result["artifacts"]["checkpoints"])).glob("checkpoint-*"))
     assert ckpts, "the interrupted run saved a checkpoint to resume from"
+
+
+def test_accelerate_launch_single_cpu_process_trains(tiny_model_dir: Path, tmp_path: Path) -> None:
+    t, v = _data(tmp_path)
+    cfg = REPO / "knowledge" / "configs" / "accelerate_cpu_single.yaml"
+    r = tw("train", "--train", str(t), "--val", str(v), "--model", str(tiny_model_dir), "--max-steps", "2",
+           "--eval-steps", "2", "--batch-size", "4", "--launcher", "accelerate", "--accelerate-config", str(cfg),
+           "--json")
+    doc = json.loads(r.stdout[r.stdout.index("{"):])
+    assert doc["status"] == "completed" and doc["steps"] == 2
