@@ -215,7 +215,6 @@ def load_model(spec: ModelSpec | str | None = None, *, device: str | None = None
                on_progress: ProgressCallback | None = None) -> tuple[Any, Any]:
     """Load (model, tokenizer) for inference, in eval mode, with an adapter merged in when there is one."""
     _env_offline()
-    import torch
     from transformers import AutoModelForCausalLM
 
     spec = resolve(spec) if not isinstance(spec, ModelSpec) else spec
@@ -230,7 +229,9 @@ def load_model(spec: ModelSpec | str | None = None, *, device: str | None = None
         model = PeftModel.from_pretrained(model, spec.adapter).merge_and_unload()
     model.to(device)
     model.eval()
-    torch.set_grad_enabled(False)
+    # Frozen for inference. Not torch.set_grad_enabled(False): that is process-wide (per thread) and would
+    # silently break a training run later in the same process.
+    model.requires_grad_(False)
     return model, tok
 
 

