@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from datetime import UTC, datetime
@@ -97,7 +98,7 @@ def main() -> int:
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
                     "python": platform.python_version()},
-        "command": "PYTHONPATH=. python benchmarks/prompt_eval_speed.py " + " ".join(sys.argv[1:]),
+        "command": "PYTHONPATH=. python benchmarks/prompt_eval_speed.py " + shlex.join(sys.argv[1:]),
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "note": args.note,
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],

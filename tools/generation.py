@@ -246,9 +246,6 @@ def _greedy_batch(model: Any, suffixes: list[list[int]], plen: int, prefix_cache
     """
     import copy
 
-    import torch
-    from transformers import DynamicCache
-
     if shared is not None:
         with _attn_implementation(model, _SHARED_ATTN):
             logits, cache, mask, next_pos = _prefill_shared(model, suffixes, plen, shared, cache_kw, device,
