@@ -141,7 +141,10 @@ def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | 
                     alt_systems: list[str] | None = None) -> dict[str, Any]:
     """Measure the plain prompt and the step-2 variants with the prompt-baseline tool."""
     prompt_eval = tool_module("prompt_eval")
+    if str(model).startswith("openai:"):
+        from agent.prompt_backends import register  # tools/ never imports langchain: plug the backend in here
 
+        register()
     config = build_config(prompt_eval.PromptEvalConfig, [
         (("test", "test_path"), test_set), (("model",), model), (("variants",), True),  # step 2: the dt.step2.* variants
         (("bar", "quality_bar"), bar), (("alt_systems",), alt_systems or None),
