@@ -364,6 +364,8 @@ def _run_variant(v: Variant, test: Sequence[Example], backend: Backend, metric: 
         "prompt_tokens": _stats([g.prompt_tokens for g in gens]),
         "output_tokens": _stats([g.output_tokens for g in gens]),
         "system": v.system,
+        # The demonstrations themselves, so evaluation and A/B can rebuild this exact prompt from the run log.
+        "few_shot": [{"input": s.input_text, "output": s.output_text} for s in v.shots],
     }
     out.update({k: round(x, 4) for k, x in scored.extra.items()})
     out["_rows"] = [{"idx": i, "input": e.input_text, "expected": r, "prediction": p, "raw": t,

@@ -162,6 +162,13 @@ def test_step1_and_variants_on_tiny_model(tiny_model_dir: Path, tmp_path: Path) 
     assert {v["name"] for v in res["variants"]} >= {"baseline", "shots_5", "shots_10", "chain_of_thought",
                                                    "format_spec"}
     assert isinstance(res["reaches_bar"], bool) and res["best"] in {v["name"] for v in res["variants"]}
+    # Evaluation and A/B rebuild the best prompt from the run log: system message and the same demonstrations.
+    from tools import evaluate
+
+    var = evaluate.prompt_variant(f"prompt:{res['run_id']}")
+    best = next(v for v in res["variants"] if v["name"] == res["best"])
+    assert var.system == best["system"] and len(var.few_shot) == best["shots"]
+    assert [s["input"] for s in best["few_shot"]] == [q for q, _ in var.few_shot]
 
 
 @pytest.mark.real_model
