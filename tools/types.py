@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -109,5 +110,5 @@ def emit(on_progress: ProgressCallback | None, event: ProgressEvent) -> None:
         return
     try:
         on_progress(event)
-    except Exception:  # noqa: BLE001 - a broken renderer must not kill a training run
-        pass
+    except Exception:  # noqa: BLE001 - a broken renderer must not kill a training run; the log keeps the bug
+        logging.getLogger("tunewise").warning("progress listener failed on %s", event.stage, exc_info=True)

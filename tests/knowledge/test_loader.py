@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from knowledge import EXPLANATION_TOPICS, KnowledgeError, all_rule_ids, explanation, load, rule
-from knowledge.loader import FILES, _load
+from knowledge.loader import _load
 
 ID_PATTERN = r"^[a-z0-9_]+(\.[a-z0-9_]+)*$"
 
