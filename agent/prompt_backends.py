@@ -26,6 +26,7 @@ class OpenAIChatBackend:
 
     def __init__(self, config: PromptEvalConfig, *, timeout_s: float = 120.0) -> None:
         from langchain_openai import ChatOpenAI
+        from pydantic import SecretStr
 
         model = (config.model or "").removeprefix("openai:")
         if not model:
@@ -33,7 +34,7 @@ class OpenAIChatBackend:
         self.name = f"openai:{model}"
         self.base_url = config.base_url or os.environ.get("OPENAI_BASE_URL")
         self.llm = ChatOpenAI(model=model, base_url=self.base_url, temperature=0, max_retries=1,
-                              timeout=timeout_s, api_key=os.environ.get("OPENAI_API_KEY") or "not-needed")
+                              timeout=timeout_s, api_key=SecretStr(os.environ.get("OPENAI_API_KEY") or "not-needed"))
 
     def generate(self, prompts: Sequence[Chat], *, max_new_tokens: int,
                  on_progress: ProgressCallback | None = None) -> list[Generation]:
