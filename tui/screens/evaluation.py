@@ -12,15 +12,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Static
 
 from tui.messages import Progress, TaskDone
+from tui.widgets.field import Field
 from tui.widgets.question import PathSuggester
 
 
 class EvaluationView(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
-            yield Input(compact=True, placeholder="run id", id="eval-run")
-            yield Input(compact=True, placeholder="test.jsonl", id="eval-test", suggester=PathSuggester())
-            yield Input(compact=True, placeholder="A/B against (run id or base)", id="eval-b", value="base")
+            yield Field(compact=True, placeholder="run id", id="eval-run")
+            yield Field(compact=True, placeholder="test.jsonl", id="eval-test", suggester=PathSuggester())
+            yield Field(compact=True, placeholder="A/B against (run id or base)", id="eval-b", value="base")
         with Horizontal(classes="toolbar"):
             yield Button("Test score", compact=True, id="eval-test-btn", variant="primary")
             yield Button("Side by side", compact=True, id="eval-compare")
