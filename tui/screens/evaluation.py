@@ -110,14 +110,16 @@ def _headline(kind: str, r: dict[str, Any]) -> str:
         vs = r.get("vs") or {}
         others = "; ".join(f"{k} {_pct(v.get('quality'))} ({_ci(v.get('ci95'))})" for k, v in vs.items())
         warn = " | " + " ".join(r["warnings"]) if r.get("warnings") else ""
-        return (f"test {r.get('metric', '')}: {_pct(r.get('quality'))} ({_ci(r.get('ci95'))}), n={r.get('n')}"
+        of = f" of {r['test_rows']} rows" if (r.get("test_rows") or 0) > (r.get("n") or 0) else ""
+        return (f"test {r.get('metric', '')}: {_pct(r.get('quality'))} ({_ci(r.get('ci95'))}), n={r.get('n')}{of}"
                 + (f" | {others}" if others else "") + warn)
     if kind == "compare":
         return f"side by side: {r.get('n')} examples, columns {', '.join(r.get('columns') or [])}"
     if kind == "forgetting":
         return (f"forgetting: {r.get('verdict')} — base {_pct(r.get('base_score'))} ({_ci(r.get('base_ci95'))}), "
                 f"tuned {_pct(r.get('tuned_score'))} ({_ci(r.get('tuned_ci95'))}), {r.get('lost', 0)} lost, "
-                f"{r.get('gained', 0)} gained of {r.get('probes')} probes")
+                f"{r.get('gained', 0)} gained of {r.get('probes')} probes"
+                + (f" (a subset of {r['probes_total']})" if (r.get("probes_total") or 0) > (r.get("probes") or 0) else ""))
     if kind == "ab":
         roi = r.get("roi") or {}
         return (f"A/B ({r.get('a')} vs {r.get('b')}): diff {_pct(r.get('diff'))} ({_ci(r.get('diff_ci95'))}), "
