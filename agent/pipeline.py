@@ -198,6 +198,22 @@ def split_step(state: dict[str, Any]) -> dict[str, Any]:
     return {"split": _jsonable(result)}
 
 
+def _val_subset(val: str, rows: int | None, session_id: str | None) -> str:
+    """The first ``rows`` lines of the validation split as their own file (the short run's ``val_rows``), or
+    the split itself when it is no longer than that. The split files stay as they are."""
+    if not rows or not Path(val).is_file():
+        return val
+    with open(val, encoding="utf-8") as f:
+        lines = [line for line in f if line.strip()]
+    if len(lines) <= rows:
+        return val
+    from tools.fileio import write_text
+
+    out = session_dir(session_id) / f"val_first_{rows}.jsonl"
+    write_text(out, "".join(line if line.endswith("\n") else line + "\n" for line in lines[:rows]))
+    return str(out)
+
+
 def train_step(state: dict[str, Any]) -> dict[str, Any]:
     train = tool_module("train")
 
@@ -205,10 +221,11 @@ def train_step(state: dict[str, Any]) -> dict[str, Any]:
     run = (state.get("plan") or {}).get("short_run") or {}
     lora = hp.get("lora") or {}
     files = state["pipeline"]["split"]["files"]
+    val = _val_subset(files["val"], run.get("val_rows"), state.get("session_id"))
     config = build_config(train.TrainConfig, [
         (("model", "base_model"), state["answers"].get("model")),
         (("train", "train_path", "train_file"), files["train"]),
-        (("val", "val_path", "val_file"), files["val"]),
+        (("val", "val_path", "val_file"), val),
         (("method",), state.get("method")),
         (("learning_rate", "lr"), hp.get("learning_rate")),
         (("epochs", "num_train_epochs"), hp.get("epochs")),

@@ -253,7 +253,8 @@ def short_run(hp: dict[str, Any], *, device: dict[str, Any] | None, model_params
     plan_batch = {"per_device_batch_size": hp.get("per_device_batch_size"),
                   "gradient_accumulation_steps": hp.get("gradient_accumulation_steps")}
     if kind == "cuda" or model_params_b > float(cpu["max_params_b"]):
-        return {"device": kind, **plan_batch, "max_steps": max_steps, "eval_steps": None, "evaluation": None}, []
+        return {"device": kind, **plan_batch, "max_steps": max_steps, "eval_steps": None, "val_rows": None,
+                "evaluation": None}, []
     steps = int(max_steps or cpu["max_steps"])
     per_device, acc = int(cpu["per_device_batch_size"]), int(cpu["gradient_accumulation_steps"])
     sub = k.rule("eval.short_run.subset").raw
@@ -261,7 +262,9 @@ def short_run(hp: dict[str, Any], *, device: dict[str, Any] | None, model_params
                   "probes": int(sub["probes"])}
     run = {"device": kind, "per_device_batch_size": per_device, "gradient_accumulation_steps": acc,
            "effective_batch_size": per_device * acc, "max_steps": steps,
-           "eval_steps": max(1, math.ceil(steps / int(cpu["evaluations"]))), "evaluation": evaluation}
+           # floor: the last evaluation lands at or before the last step, so all of them happen
+           "eval_steps": max(1, steps // int(cpu["evaluations"])), "val_rows": int(cpu["val_rows"]),
+           "evaluation": evaluation}
     ev = {"device": kind, "model_params_b": model_params_b, "plan": plan_batch,
           "short_run": {k_: run[k_] for k_ in ("per_device_batch_size", "gradient_accumulation_steps", "max_steps")}}
     text = (f"This machine has no GPU, so the short check run trains {per_device} sequences per step"

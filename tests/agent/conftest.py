@@ -89,6 +89,7 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
         calls.append(("split", path, seed))
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         files = {k: str(Path(out_dir) / f"{k}.jsonl") for k in ("train", "val", "test")}
+        Path(files["val"]).write_text('{"messages": []}\n' * 165)  # the short run reads its first rows
         return {"train": 770, "val": 165, "test": 165, "files": files, "rule": "data.split.lt_5k", "warnings": []}
 
     def train(config: FakeTrainConfig, *, on_progress: Any = None, should_stop: Any = None) -> dict[str, Any]:

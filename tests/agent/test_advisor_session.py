@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -265,7 +266,8 @@ def test_cpu_short_run_of_a_small_model_is_cpu_sized_and_checked_on_a_subset(fak
     assert step.kind == "done"
     config = next(c[1] for c in fake_tools["calls"] if c[0] == "train")
     assert (config.per_device_batch_size, config.gradient_accumulation_steps) == (8, 1)
-    assert config.max_steps == 20 and config.eval_steps == 4
+    assert config.max_steps == 20 and config.eval_steps == 6  # 3 evaluations
+    assert config.val.endswith("val_first_40.jsonl") and len(Path(config.val).read_text().splitlines()) == 40
     assert fake_tools["limits"] == {"evaluate_test": 40, "compare": 40, "ab": 40, "forgetting": 24}
     assert ("compare", "run-1", 10) in fake_tools["calls"]
     rec = step.recommendation
@@ -288,7 +290,7 @@ def test_gpu_short_run_keeps_the_plan_and_scores_everything(fake_tools: dict[str
     step = _run_pipeline(fake_tools, model_params_b="0.135")
     config = next(c[1] for c in fake_tools["calls"] if c[0] == "train")
     assert (config.per_device_batch_size, config.gradient_accumulation_steps, config.max_steps) == (2, 16, 20)
-    assert config.eval_steps is None
+    assert config.eval_steps is None and config.val.endswith("split/val.jsonl")
     assert fake_tools["limits"] == {"evaluate_test": None, "compare": None, "ab": None, "forgetting": None}
     assert ("compare", "run-1", 30) in fake_tools["calls"]
     assert "hp.batch.cpu" not in [r["rule"] for r in step.recommendation["reasons"]]
