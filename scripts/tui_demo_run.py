@@ -72,6 +72,7 @@ async def main() -> int:
     app = TunewiseApp(services=DemoServices(), chat=False)
     t0 = time.monotonic()
     wall_start = datetime.now(UTC)
+    load_start = os.getloadavg()
     async with app.run_test(size=(110, 34)) as pilot:
         q = app.query_one("#question", QuestionInput)
         q.query_one(RadioSet).focus()
@@ -122,7 +123,7 @@ async def main() -> int:
     ok = bool((pipe.get("train") or {}).get("run_id")) and bool(pipe.get("evaluate"))
     if args.results:
         write_results(Path(args.results), ok=ok, total_s=total_s, phases=phases, rec=rec, started=wall_start,
-                      note=args.note)
+                      note=args.note, load=(load_start, os.getloadavg()))
     return 0 if ok else 1
 
 
@@ -137,7 +138,7 @@ def phase_times(session_id: str | None) -> list[dict[str, Any]]:
 
 
 def write_results(path: Path, *, ok: bool, total_s: float, phases: list[dict[str, Any]], rec: dict[str, Any],
-                  started: datetime, note: str) -> None:
+                  started: datetime, note: str, load: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
     import torch
 
     pipe = rec.get("pipeline") or {}
@@ -166,6 +167,7 @@ def write_results(path: Path, *, ok: bool, total_s: float, phases: list[dict[str
                     "gpu": "none (CPU only)" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)},
         "command": " ".join(["python", *sys.argv]),
         "env": {k: os.environ[k] for k in ("TUNEWISE_HOME", "TUNEWISE_CACHE", "HF_HUB_OFFLINE") if k in os.environ},
+        "load_average_1_5_15min": {"start": [round(x, 2) for x in load[0]], "end": [round(x, 2) for x in load[1]]},
         "note": note,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
