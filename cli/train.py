@@ -21,7 +21,8 @@ _OVERRIDES = {
     "max_steps": "--max-steps", "eval_steps": "--eval-steps", "early_stopping_patience": "--patience",
     "seed": "--seed",
 }
-_FLAGS = {"packing": "--packing", "group_by_length": "--group-by-length", "bf16": "--bf16",
+_FLAGS = {"packing": "--packing", "group_by_length": "--group-by-length", "shared_prefix": "--shared-prefix",
+          "bf16": "--bf16",
           "gradient_checkpointing": "--gradient-checkpointing", "save_merged": "--save-merged",
           "auto_retry": "--auto-retry"}
 
@@ -78,7 +79,7 @@ def launch_command(accelerate_config: str | Path, values: dict[str, Any]) -> lis
         v = values.get(field)
         if v is True:
             cmd.append(opt)
-        elif v is False and field in ("packing", "group_by_length", "bf16", "gradient_checkpointing"):
+        elif v is False and field in ("packing", "group_by_length", "shared_prefix", "bf16", "gradient_checkpointing"):
             cmd.append("--no-" + opt[2:])
     if values.get("events"):
         cmd += ["--events", values["events"]]
@@ -108,6 +109,9 @@ def train_cmd(
     packing: bool = typer.Option(None, "--packing/--no-packing", help="Pack examples instead of padding."),
     group_by_length: bool = typer.Option(None, "--group-by-length/--no-group-by-length",
                                          help="Batch similar lengths together (default on)."),
+    shared_prefix: bool = typer.Option(None, "--shared-prefix/--no-shared-prefix",
+                                       help="Encode the prompt start every example of a batch shares once per "
+                                            "batch (default on; same gradients)."),
     bf16: bool = typer.Option(None, "--bf16/--no-bf16", help="bf16 compute (default: where the hardware has it)."),
     gradient_checkpointing: bool = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing",
                                                 help="Default: on only when the memory estimate needs it."),
@@ -140,7 +144,8 @@ def train_cmd(
         "lora_r": lora_r, "lora_alpha": lora_alpha, "lora_dropout": lora_dropout,
         "target_modules": (target_modules if target_modules in (None, "all-linear")
                            else [t.strip() for t in target_modules.split(",") if t.strip()]),
-        "max_seq_length": max_seq_length, "packing": packing, "group_by_length": group_by_length, "bf16": bf16,
+        "max_seq_length": max_seq_length, "packing": packing, "group_by_length": group_by_length,
+        "shared_prefix": shared_prefix, "bf16": bf16,
         "gradient_checkpointing": gradient_checkpointing, "limit": limit, "max_steps": max_steps,
         "eval_steps": eval_steps, "early_stopping_patience": patience, "seed": seed,
         "save_merged": save_merged or None, "auto_retry": auto_retry or None,

@@ -77,7 +77,7 @@ def common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
     return n
 
 
-def _cache_kwarg(model: Any) -> str:
+def cache_kwarg(model: Any) -> str:
     """transformers 5 renamed ``past_key_values`` to ``cache``; use whichever this model's forward takes."""
     import inspect
 
@@ -129,7 +129,7 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Chat], *, max_new_tok
         return generate_sequential(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
                                    on_progress=on_progress)
     device = next(model.parameters()).device
-    cache_kw = _cache_kwarg(model)
+    cache_kw = cache_kwarg(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     stops = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
     batch_size = max(1, int(batch_size))

@@ -55,6 +55,32 @@ def test_completion_only_labels_mask_prompt_and_end_with_eos(tiny_model_dir: Pat
     assert len(enc) == 64 and tok.decode([x for x in enc.labels if x != IGNORE][:-1]) == "yes"
 
 
+def test_every_assistant_turn_of_a_chat_is_trained_and_nothing_else(tiny_model_dir: Path) -> None:
+    from tools.models import load_tokenizer
+    from tools.types import Message
+
+    tok = load_tokenizer(str(tiny_model_dir))
+    ex = Example([Message("system", "Be brief."), Message("user", "My card is lost."),
+                  Message("assistant", "lost_card"), Message("user", "And it was stolen too."),
+                  Message("assistant", "stolen_card")])
+    enc = encode_example(tok, ex, 512)
+    runs: list[list[int]] = []  # maximal runs of labelled tokens
+    for i, lab in enumerate(enc.labels):
+        if lab == IGNORE:
+            continue
+        assert lab == enc.input_ids[i]
+        if runs and enc.labels[i - 1] != IGNORE:
+            runs[-1].append(lab)
+        else:
+            runs.append([lab])
+    assert [tok.decode(r) for r in runs] == ["lost_card<|im_end|>", "stolen_card<|im_end|>"]
+    masked = tok.decode([t for t, lab in zip(enc.input_ids, enc.labels, strict=True) if lab == IGNORE])
+    assert "My card is lost." in masked and "Be brief." in masked and "lost_card" not in masked
+    # cut from the left, the earlier answer goes first; the final answer survives
+    short = encode_example(tok, ex, 12)
+    assert tok.decode([x for x in short.labels if x != IGNORE]) == "stolen_card<|im_end|>"
+
+
 def test_all_masked_labels_are_an_error_that_says_why(tiny_model_dir: Path) -> None:
     from tools.models import load_tokenizer
 

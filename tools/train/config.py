@@ -50,6 +50,8 @@ class TrainConfig:
     max_seq_length: int = _f(512, "Longest sequence in tokens; longer prompts are cut from the left.")
     packing: bool = _f(False, "Pack several examples per row (no attention across examples) instead of padding.")
     group_by_length: bool = _f(True, "Batch examples of similar length together to waste less padding.")
+    shared_prefix: bool = _f(True, "Encode the tokens every example of a batch starts with (chat header, system "
+                                   "prompt) once per batch; same loss and gradients, less compute.")
     bf16: bool | None = _f(None, "bf16 compute; default on where the hardware has it (CUDA bf16, AVX512-BF16).")
     gradient_checkpointing: bool | None = _f(None, "Recompute activations in backward; default on only when the "
                                                    "memory estimate says the run would not fit.")

@@ -129,7 +129,8 @@ def attention_for(device: str, seq_len: int, packing: bool) -> str | None:
     return None
 
 
-def build_model(path: Path, cfg: TrainConfig, *, bf16: bool, attn_implementation: str | None = None) -> Any:
+def build_model(path: Path, cfg: TrainConfig, *, bf16: bool, attn_implementation: str | None = None,
+                device: str = "cpu") -> Any:
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -161,7 +162,11 @@ def build_model(path: Path, cfg: TrainConfig, *, bf16: bool, attn_implementation
         lcfg = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha or 2 * cfg.lora_r, lora_dropout=cfg.lora_dropout,
                           target_modules=tm if isinstance(tm, str) else list(tm), bias="none",
                           task_type="CAUSAL_LM")
-        return get_peft_model(model, lcfg)
+        model = get_peft_model(model, lcfg)
+        if device == "cpu":  # torch's CPU Bernoulli is slow; CUDA's is not (tools.train.speed)
+            from tools.train.speed import use_fast_dropout
+
+            use_fast_dropout(model)
     return model
 
 
@@ -316,7 +321,7 @@ def _train_once(config: TrainConfig, log: RunLog, *, on_progress: ProgressCallba
         torch.manual_seed(config.seed)
         attn = attention_for(device, lens[-1], config.packing)
         result["attn_implementation"] = attn or "default"
-        model = build_model(base, config, bf16=bf16, attn_implementation=attn)
+        model = build_model(base, config, bf16=bf16, attn_implementation=attn, device=device)
         trainer, cb, collator = _make_trainer(model, tok, config, train_rows, val_rows, rdir, run_id, log,
                                               bf16=bf16, device=device, on_progress=on_progress,
                                               should_stop=should_stop, interrupted=lambda: flag.set)
@@ -361,7 +366,8 @@ def _train_once(config: TrainConfig, log: RunLog, *, on_progress: ProgressCallba
                   peak_memory_mb=round(hf.peak_memory_mb(device), 1), artifacts=artifacts,
                   train_examples=len(train_rows), val_examples=len(val_rows), train_tokens=trainer.train_tokens,
                   tokens_per_s=round(trainer.train_tokens / max(seconds, 1e-9), 1),
-                  best_checkpoint=state.best_model_checkpoint, config=config.to_dict())
+                  best_checkpoint=state.best_model_checkpoint, config=config.to_dict(),
+                  shared_prefix=trainer.shared_prefix_check or {"enabled": False})
     error = None
     if cb.nan:
         from tools.diagnose import nan_diagnosis
@@ -373,8 +379,9 @@ def _train_once(config: TrainConfig, log: RunLog, *, on_progress: ProgressCallba
     log.update_run(run_id, status=status, best_val_loss=best, steps=state.global_step,
                    train_seconds=result["train_seconds"], peak_memory_mb=result["peak_memory_mb"],
                    artifacts=artifacts, error=error,
-                   summary={k: result.get(k) for k in ("train_examples", "val_examples", "train_tokens", "tokens_per_s", "estimate", "retries",
-                                                       "diagnosis", "best_checkpoint")})
+                   summary={k: result.get(k) for k in ("train_examples", "val_examples", "train_tokens", "tokens_per_s",
+                                                       "estimate", "retries", "diagnosis", "best_checkpoint",
+                                                       "shared_prefix")})
     if status == "completed":
         with contextlib.suppress(Exception):
             from tools.diagnose import diagnose
@@ -430,7 +437,7 @@ def _make_trainer(model: Any, tok: Any, config: TrainConfig, train_rows: list[di
         eval_dataset=_Rows(val_rows), callbacks=[cb, EarlyStoppingCallback(
             early_stopping_patience=config.early_stopping_patience,
             early_stopping_threshold=config.early_stopping_threshold)],
-        autocast_dtype=torch.bfloat16 if bf16 else None)
+        autocast_dtype=torch.bfloat16 if bf16 else None, shared_prefix=config.shared_prefix and not config.packing)
     counter["trainer"] = trainer
     trainer.remove_callback(PrinterCallback)  # progress goes through on_progress; stdout stays clean
     return trainer, cb, collator

@@ -1,8 +1,9 @@
 """Turn Examples into token ids with completion-only labels, and batch them with little wasted padding.
 
 Each example becomes ``prompt ids`` (the chat template up to and including the assistant header) followed
-by ``completion ids`` (the final assistant message) and EOS, so the model learns to stop. Only completion
-tokens carry labels; prompt tokens are labelled -100 and cost no loss. torch is imported inside functions.
+by ``completion ids`` (the final assistant message) and EOS, so the model learns to stop. Only the
+assistant's tokens carry labels: the final answer, and in a multi-turn chat each earlier answer with its
+end-of-turn token; system and user tokens and the template's markup are labelled -100 and cost no loss. torch is imported inside functions.
 """
 
 from __future__ import annotations
@@ -25,13 +26,48 @@ class Encoded:
         return len(self.input_ids)
 
 
-def _prompt_ids(tok: Any, ex: Example) -> list[int]:
+def _prompt_ids(tok: Any, ex: Example) -> tuple[list[int], list[int]]:
+    """The prompt's token ids and their labels: -100 everywhere except the answers of earlier assistant
+    turns in a multi-turn chat (and the end-of-turn token after each), which are trained on too."""
     msgs = [m.to_dict() for m in ex.prompt_messages]
-    if getattr(tok, "chat_template", None):
-        text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-        return list(tok(text, add_special_tokens=False)["input_ids"])
-    text = "".join(f"{m['role']}: {m['content']}\n" for m in msgs) + "assistant: "
-    return list(tok(text, add_special_tokens=True)["input_ids"])
+    if not getattr(tok, "chat_template", None):
+        text = "".join(f"{m['role']}: {m['content']}\n" for m in msgs) + "assistant: "
+        ids = list(tok(text, add_special_tokens=True)["input_ids"])
+        return ids, [IGNORE] * len(ids)
+    text = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+    turns = [i for i, m in enumerate(msgs) if m["role"] == "assistant"]
+    if not turns or not getattr(tok, "is_fast", False):
+        ids = list(tok(text, add_special_tokens=False)["input_ids"])
+        return ids, [IGNORE] * len(ids)
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    ids, offsets = list(enc["input_ids"]), enc["offset_mapping"]
+    labels = [IGNORE] * len(ids)
+    for i in turns:
+        span = _answer_span(tok, msgs, i, text)
+        if span is None:
+            continue  # the template rewrites this turn (some drop earlier reasoning): leave it masked
+        start, end = span
+        inside = [k for k, (a, b) in enumerate(offsets) if a >= start and b <= end and b > a]
+        for k in inside:
+            labels[k] = ids[k]
+        after = inside[-1] + 1 if inside else None
+        if after is not None and after < len(ids) and ids[after] == tok.eos_token_id:
+            labels[after] = ids[after]  # the turn's end: the model learns to stop here too
+    return ids, labels
+
+
+def _answer_span(tok: Any, msgs: list[dict[str, str]], i: int, text: str) -> tuple[int, int] | None:
+    """Character span of assistant message ``i``'s content in the rendered conversation ``text``, when the
+    template renders the conversation up to that turn as a prefix of the whole (most templates do)."""
+    head = tok.apply_chat_template(msgs[:i], tokenize=False, add_generation_prompt=True)
+    upto = tok.apply_chat_template(msgs[: i + 1], tokenize=False)
+    content = msgs[i]["content"]
+    if not content or not text.startswith(head):
+        return None
+    start = upto.find(content, len(head))
+    if start < 0 or not text.startswith(upto[: start + len(content)]):
+        return None
+    return start, start + len(content)
 
 
 def encode_example(tok: Any, ex: Example, max_len: int) -> Encoded:
@@ -43,7 +79,7 @@ def encode_example(tok: Any, ex: Example, max_len: int) -> Encoded:
                          "(every label would be masked)", where=loc,
                          fix="give every example a non-empty final assistant message, or drop it "
                              "(`tunewise data clean` does)")
-    prompt = _prompt_ids(tok, ex)
+    prompt, prompt_labels = _prompt_ids(tok, ex)
     comp = list(tok(completion, add_special_tokens=False)["input_ids"])
     eos = tok.eos_token_id
     if eos is not None and (not comp or comp[-1] != eos):
@@ -51,8 +87,9 @@ def encode_example(tok: Any, ex: Example, max_len: int) -> Encoded:
     if len(comp) >= max_len:  # keep at least one prompt token (the assistant header's end)
         comp = comp[: max_len - 1]
     if len(prompt) + len(comp) > max_len:
-        prompt = prompt[len(prompt) + len(comp) - max_len:]
-    return Encoded(prompt + comp, [IGNORE] * len(prompt) + comp)
+        cut = len(prompt) + len(comp) - max_len
+        prompt, prompt_labels = prompt[cut:], prompt_labels[cut:]
+    return Encoded(prompt + comp, prompt_labels + comp)
 
 
 def encode_all(tok: Any, examples: list[Example], max_len: int) -> list[dict[str, list[int]]]:

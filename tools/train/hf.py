@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from transformers import Trainer, TrainerCallback
 
+from tools.train import speed
 from tools.train.data import IGNORE
 from tools.types import ProgressCallback, ProgressEvent, emit
 
@@ -34,11 +35,13 @@ def _causal_parts(model: Any) -> tuple[Any, Any] | None:
 
 
 def completion_loss_sums(model: Any, inputs: dict[str, Any], *, autocast_dtype: torch.dtype | None,
-                         fast: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                         fast: bool = True, shared_prefix: bool = False,
+                         ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Summed cross-entropy, correct-token count and token count over the labelled positions only.
 
     The vocabulary projection is the biggest single matmul of a small LM; computing it only at the few
     labelled positions (the assistant's answer), instead of at every position, is most of the saving.
+    With ``shared_prefix`` the tokens every row starts with are encoded once (``tools.train.speed``).
     """
     parts = _causal_parts(model) if fast else None
     labels = inputs["labels"]
@@ -54,8 +57,14 @@ def completion_loss_sums(model: Any, inputs: dict[str, Any], *, autocast_dtype: 
             logits = logits_all[sel].float()
         else:
             decoder, head = parts
-            hidden = decoder(**kwargs, use_cache=False).last_hidden_state
-            shift = labels[:, 1:]
+            p = (speed.prefix_length(inputs["input_ids"], labels)
+                 if shared_prefix and "position_ids" not in inputs else 0)
+            if p:
+                hidden = speed.hidden_with_shared_prefix(decoder, model.config, inputs["input_ids"],
+                                                         inputs.get("attention_mask"), p)
+            else:
+                hidden = decoder(**kwargs, use_cache=False).last_hidden_state
+            shift = labels[:, p + 1:]
             sel = shift != IGNORE
             logits = head(hidden[:, :-1][sel]).float()
     targets = shift[sel]
@@ -67,7 +76,8 @@ def completion_loss_sums(model: Any, inputs: dict[str, Any], *, autocast_dtype: 
 class CompletionTrainer(Trainer):
     """Trainer with completion-only loss computed at labelled positions, and token accuracy in evaluation."""
 
-    def __init__(self, *args: Any, autocast_dtype: torch.dtype | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, autocast_dtype: torch.dtype | None = None, shared_prefix: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.autocast_dtype = autocast_dtype
         self.model_accepts_loss_kwargs = True  # count label tokens across accumulation steps
@@ -76,16 +86,45 @@ class CompletionTrainer(Trainer):
         self.train_tokens = 0  # non-padding tokens trained on (evaluation batches not counted)
         # Calling the decoder directly skips the wrapper that DDP/FSDP/DeepSpeed put around the model.
         self.fast_loss = self.accelerator.num_processes == 1
+        # Shared-prefix encoding needs the decoder's key/value cache, which checkpointing turns off;
+        # None = not yet checked against the plain forward on this model (done on the first batch).
+        self.shared_prefix: bool | None = None if (self.fast_loss and shared_prefix
+                                                   and not self.args.gradient_checkpointing) else False
+        self.shared_prefix_check: dict[str, Any] = {}
 
     def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
         mask = inputs.get("attention_mask")
         self.train_tokens += int(mask.sum()) if mask is not None else int(inputs["input_ids"].numel())
         return super().training_step(model, inputs, num_items_in_batch)
 
+    def _check_shared_prefix(self, model: Any, inputs: dict[str, Any]) -> bool:
+        """Once per run: does the shared-prefix forward give this model's plain loss on a real batch?
+        (Models whose cache or masks work differently fall back to the plain forward, and say so.)"""
+        if self.shared_prefix is None:
+            if "position_ids" in inputs or not speed.prefix_length(inputs["input_ids"], inputs["labels"]):
+                return False  # nothing shared in this batch: check on a later one
+            was = model.training
+            model.eval()
+            try:
+                with torch.no_grad():
+                    plain = completion_loss_sums(model, inputs, autocast_dtype=self.autocast_dtype)[0]
+                    shared = completion_loss_sums(model, inputs, autocast_dtype=self.autocast_dtype,
+                                                  shared_prefix=True)[0]
+                rel = abs(float(shared) - float(plain)) / max(abs(float(plain)), 1e-6)
+                ok, why = rel < 2e-2, f"relative loss difference {rel:.1e} against the plain forward"
+            except Exception as e:  # noqa: BLE001 - an unsupported cache: use the plain forward
+                ok, why = False, f"{type(e).__name__}: {e}"
+            finally:
+                model.train(was)
+            self.shared_prefix = ok
+            self.shared_prefix_check = {"enabled": ok, "check": why}
+        return bool(self.shared_prefix)
+
     def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: Any = None) -> Any:
         loss_sum, _, count = completion_loss_sums(model, inputs, autocast_dtype=self.autocast_dtype,
-                                                           fast=self.fast_loss)
+                                                  fast=self.fast_loss,
+                                                  shared_prefix=self._check_shared_prefix(model, inputs))
         if num_items_in_batch is not None:
             denom = num_items_in_batch.to(loss_sum.device) if torch.is_tensor(num_items_in_batch) \
                 else float(num_items_in_batch)
@@ -99,7 +138,8 @@ class CompletionTrainer(Trainer):
         inputs = self._prepare_inputs(inputs)
         with torch.no_grad():
             loss_sum, correct, count = completion_loss_sums(model, inputs, autocast_dtype=self.autocast_dtype,
-                                                           fast=self.fast_loss)
+                                                           fast=self.fast_loss,
+                                                           shared_prefix=self._check_shared_prefix(model, inputs))
         self._eval_sums[0] += float(loss_sum)
         self._eval_sums[1] += int(correct)
         self._eval_sums[2] += int(count)
