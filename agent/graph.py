@@ -259,6 +259,7 @@ def build_recommendation(state: AdvisorState) -> dict[str, Any]:
         "memory_estimate_gb": plan.get("memory_estimate_gb") if fine_tune else None,
         "roi": plan.get("roi"),
         "split": plan.get("split") if fine_tune else None,
+        "short_run": plan.get("short_run") if fine_tune else None,
         "quality_bar": state.get("bar"),
         "prompt_quality": {"plain": (state.get("measured") or {}).get("quality"),
                            "optimized": (state.get("measured_optimized") or {}).get("quality"),
@@ -283,9 +284,18 @@ def offer_pipeline(state: AdvisorState) -> dict[str, Any]:
     if not _get(state, "go_on"):
         return {"next": "end", "status": "done"}
     _get(state, "data")
+    answers = state["answers"]
     _get(state, "model")
     _get(state, "max_steps")
-    return {"next": "clean_data", "pipeline": {}}
+    # the short run trains here: size it for this machine (a CPU gets hp.batch.cpu), keep the plan as it is
+    device = state.get("device") or detect_device()
+    plan = dict(state.get("plan") or {})
+    run, reasons = routing.short_run(plan.get("hyperparameters") or {}, device=device,
+                                     model_params_b=answers.get("model_params_b") or questions.EMBEDDED_PARAMS_B,
+                                     max_steps=answers.get("max_steps"))
+    plan["short_run"] = run
+    # cited with the training step it shapes (the recommendation lists pipeline reasons after the plan's)
+    return _decide(state, "train_model", reasons, next="clean_data", pipeline={}, plan=plan, device=device)
 
 
 # ------------------------------------------------------------------ the "go on" phase

@@ -198,21 +198,41 @@ def split_step(state: dict[str, Any]) -> dict[str, Any]:
     return {"split": _jsonable(result)}
 
 
+def _val_subset(val: str, rows: int | None, session_id: str | None) -> str:
+    """The first ``rows`` lines of the validation split as their own file (the short run's ``val_rows``), or
+    the split itself when it is no longer than that. The split files stay as they are."""
+    if not rows or not Path(val).is_file():
+        return val
+    with open(val, encoding="utf-8") as f:
+        lines = [line for line in f if line.strip()]
+    if len(lines) <= rows:
+        return val
+    from tools.fileio import write_text
+
+    out = session_dir(session_id) / f"val_first_{rows}.jsonl"
+    write_text(out, "".join(line if line.endswith("\n") else line + "\n" for line in lines[:rows]))
+    return str(out)
+
+
 def train_step(state: dict[str, Any]) -> dict[str, Any]:
     train = tool_module("train")
 
     hp = (state.get("plan") or {}).get("hyperparameters") or {}
+    run = (state.get("plan") or {}).get("short_run") or {}
     lora = hp.get("lora") or {}
     files = state["pipeline"]["split"]["files"]
+    val = _val_subset(files["val"], run.get("val_rows"), state.get("session_id"))
     config = build_config(train.TrainConfig, [
         (("model", "base_model"), state["answers"].get("model")),
         (("train", "train_path", "train_file"), files["train"]),
-        (("val", "val_path", "val_file"), files["val"]),
+        (("val", "val_path", "val_file"), val),
         (("method",), state.get("method")),
         (("learning_rate", "lr"), hp.get("learning_rate")),
         (("epochs", "num_train_epochs"), hp.get("epochs")),
-        (("per_device_batch_size", "per_device_train_batch_size", "batch_size"), hp.get("per_device_batch_size")),
-        (("gradient_accumulation_steps", "grad_accum"), hp.get("gradient_accumulation_steps")),
+        (("per_device_batch_size", "per_device_train_batch_size", "batch_size"),
+         run.get("per_device_batch_size") or hp.get("per_device_batch_size")),
+        (("gradient_accumulation_steps", "grad_accum"),
+         run.get("gradient_accumulation_steps") or hp.get("gradient_accumulation_steps")),
         (("weight_decay",), hp.get("weight_decay")),
         (("warmup_ratio",), hp.get("warmup_ratio")),
         (("lora_r", "r", "rank"), lora.get("r")),
@@ -221,7 +241,8 @@ def train_step(state: dict[str, Any]) -> dict[str, Any]:
         (("target_modules", "lora_target_modules"), lora.get("target_modules")),
         (("lr_scheduler_type", "lr_scheduler"), hp.get("lr_scheduler")),
         (("early_stopping_threshold",), (hp.get("early_stopping") or {}).get("threshold")),
-        (("max_steps",), state["answers"].get("max_steps")),
+        (("max_steps",), run.get("max_steps") or state["answers"].get("max_steps")),
+        (("eval_steps",), run.get("eval_steps")),
         (("early_stopping_patience", "patience"), (hp.get("early_stopping") or {}).get("patience")),
     ])
     result = call_tool("train", train.train, config, on_progress=progress_callback(),
@@ -236,23 +257,34 @@ def _run_id(state: dict[str, Any]) -> str:
     return str(run_id)
 
 
+def _subset(state: dict[str, Any]) -> dict[str, Any]:
+    """The short run's evaluation subset (``eval.short_run.subset``), or {} to score everything."""
+    return ((state.get("plan") or {}).get("short_run") or {}).get("evaluation") or {}
+
+
 def evaluate_step(state: dict[str, Any]) -> dict[str, Any]:
-    """Test set once, a side-by-side table to read, and an A/B comparison against the base model."""
+    """Test set once, a side-by-side table to read, and an A/B comparison against the base model.
+
+    After a CPU short run all three use the first ``test_rows`` rows, so the table and the A/B reuse the
+    evaluation's predictions; each result states how many rows it scored."""
     evaluate = tool_module("evaluate")
 
     run_id = _run_id(state)
     test = state["pipeline"]["split"]["files"]["test"]
     sid = state.get("session_id")
+    sub = _subset(state)
+    limit = {"limit": sub["test_rows"]} if sub.get("test_rows") else {}
     out: dict[str, Any] = {}
     out["evaluate"] = _jsonable(call_tool("evaluate_test", evaluate.evaluate_test, run_id, test,
                                           on_progress=progress_callback(), session_id=sid,
-                                          log_args={"run_id": run_id, "test": test}))
+                                          log_args={"run_id": run_id, "test": test, **limit}, **limit))
     for name, fn, args, kwargs in (
-        ("compare", evaluate.compare, (run_id, test), {"n": 30}),
-        ("ab", evaluate.ab, (state["answers"].get("model"), f"run:{run_id}", test), {}),
+        ("compare", evaluate.compare, (run_id, test), {"n": sub.get("compare_rows") or 30, **limit}),
+        ("ab", evaluate.ab, (state["answers"].get("model"), f"run:{run_id}", test), limit),
     ):
         try:
-            out[name] = _jsonable(call_tool(name, fn, *args, session_id=sid, log_args={"args": list(args)}, **kwargs))
+            out[name] = _jsonable(call_tool(name, fn, *args, session_id=sid, log_args={"args": list(args), **kwargs},
+                                            **kwargs))
         except ToolFailed as e:  # optional steps: note the failure, keep the test-set result
             out[name] = {"error": e.message}
     return out
@@ -262,8 +294,10 @@ def forgetting_step(state: dict[str, Any]) -> dict[str, Any]:
     evaluate = tool_module("evaluate")
 
     run_id = _run_id(state)
+    probes = _subset(state).get("probes")
+    limit = {"limit": probes} if probes else {}
     result = call_tool("forgetting", evaluate.forgetting, run_id, on_progress=progress_callback(),
-                       session_id=state.get("session_id"), log_args={"run_id": run_id})
+                       session_id=state.get("session_id"), log_args={"run_id": run_id, **limit}, **limit)
     return {"forgetting": _jsonable(result)}
 
 

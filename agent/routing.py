@@ -238,6 +238,42 @@ def hyperparameters(*, model_params_b: float, method_name: str, n_examples: int,
     return plan, reasons
 
 
+def short_run(hp: dict[str, Any], *, device: dict[str, Any] | None, model_params_b: float,
+              max_steps: int | None) -> tuple[dict[str, Any], list[Reason]]:
+    """The short check run the pipeline trains on THIS machine, and how much of the test split it scores.
+
+    On a GPU (or for a model too large to check on a CPU) it is the plan's batch, with every test row and
+    probe. Without a GPU, a small model trains ``hp.batch.cpu``'s batch (8 x 1) for a few dozen steps and is
+    checked on a subset (``eval.short_run.subset``). The recommendation's plan is untouched: it is for the
+    training machine the user described.
+    """
+    k = knowledge.load()
+    kind = str((device or {}).get("kind") or "cpu")
+    cpu = k.rule("hp.batch.cpu").raw
+    plan_batch = {"per_device_batch_size": hp.get("per_device_batch_size"),
+                  "gradient_accumulation_steps": hp.get("gradient_accumulation_steps")}
+    if kind == "cuda" or model_params_b > float(cpu["max_params_b"]):
+        return {"device": kind, **plan_batch, "max_steps": max_steps, "eval_steps": None, "val_rows": None,
+                "evaluation": None}, []
+    steps = int(max_steps or cpu["max_steps"])
+    per_device, acc = int(cpu["per_device_batch_size"]), int(cpu["gradient_accumulation_steps"])
+    sub = k.rule("eval.short_run.subset").raw
+    evaluation = {"test_rows": int(sub["test_rows"]), "compare_rows": int(sub["compare_rows"]),
+                  "probes": int(sub["probes"])}
+    run = {"device": kind, "per_device_batch_size": per_device, "gradient_accumulation_steps": acc,
+           "effective_batch_size": per_device * acc, "max_steps": steps,
+           # floor: the last evaluation lands at or before the last step, so all of them happen
+           "eval_steps": max(1, steps // int(cpu["evaluations"])), "val_rows": int(cpu["val_rows"]),
+           "evaluation": evaluation}
+    ev = {"device": kind, "model_params_b": model_params_b, "plan": plan_batch,
+          "short_run": {k_: run[k_] for k_ in ("per_device_batch_size", "gradient_accumulation_steps", "max_steps")}}
+    text = (f"This machine has no GPU, so the short check run trains {per_device} sequences per step"
+            f"{f' x {acc} accumulation steps' if acc > 1 else ' without accumulation'} for {steps} steps instead "
+            f"of the plan's {plan_batch['per_device_batch_size']} x {plan_batch['gradient_accumulation_steps']}: "
+            "on a CPU time is the limit, not memory. The plan above stays the one for your GPU.")
+    return run, [why("hp.batch.cpu", ev, text=text), why("eval.short_run.subset", evaluation)]
+
+
 def split_plan(n_examples: int) -> tuple[dict[str, Any], list[Reason]]:
     """Train/val/test fractions and counts (``data.split.*``), with the 100-row minimums."""
     s = knowledge.split_ratios(n_examples)

@@ -17,6 +17,8 @@ RunOpt = typer.Option(..., "--run", help="The training run (id, unique prefix, o
 TestOpt = typer.Option(..., "--test", help="Held-out test file (e.g. test.jsonl from `tunewise data split`).")
 ProbesOpt = typer.Option(None, "--probes", help="Your own probe file (JSONL: question, answer, check). "
                                                "Default: the general set shipped in knowledge/probes.")
+LimitOpt = typer.Option(None, "--limit", min=1, help="Score only the first N test rows (a quick check; the result "
+                                                     "says N of how many). Default: every row.")
 OutOpt = typer.Option(Path("report.html"), "--out", help="report.html, or report.md for Markdown.")
 
 
@@ -39,6 +41,7 @@ def test_cmd(run: str = RunOpt, test: Path = TestOpt,
              metric: str = typer.Option(None, help="exact_match, label_accuracy, macro_f1, contains, json_equal, "
                                                   "... or module:function. Default: chosen from the outputs."),
              max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 32)."),
+             limit: int = LimitOpt,
              json_out: bool = JsonOpt) -> None:
     """Score the run on the held-out test set, beside the base model and the best prompt baseline, with 95% CIs.
 
@@ -48,14 +51,15 @@ def test_cmd(run: str = RunOpt, test: Path = TestOpt,
     from tools.evaluate import evaluate_test
 
     with progress_bar(json_out, "evaluating") as on_progress:
-        res = evaluate_test(run, test, config=_cfg(max_new_tokens, metric), on_progress=on_progress)
+        res = evaluate_test(run, test, config=_cfg(max_new_tokens, metric), on_progress=on_progress, limit=limit)
     con = human(json_out)
     for w in res["warnings"]:
         con.print(f"[yellow]warning:[/] {w}")
     if json_out:
         print_json({k: v for k, v in res.items() if k != "details"})
         return
-    t = Table(title=f"test set: {res['metric']} on {res['n']} examples")
+    of = f" (the first {res['n']} of {res['test_rows']})" if res.get("test_rows", 0) > res["n"] else ""
+    t = Table(title=f"test set: {res['metric']} on {res['n']} examples{of}")
     for c in ("", "variant", "quality", "95% CI", "vs tuned (paired)", "latency"):
         t.add_column(c)
     for role in ("tuned", "prompt_baseline", "base"):
@@ -74,6 +78,7 @@ def test_cmd(run: str = RunOpt, test: Path = TestOpt,
 def compare_cmd(run: str = RunOpt, test: Path = TestOpt,
                 n: int = typer.Option(30, "--n", help="How many examples to show (the seed asks for 20 to 50)."),
                 max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 32)."),
+                limit: int = LimitOpt,
                 json_out: bool = JsonOpt) -> None:
     """Side by side: input, expected, base, prompt baseline and tuned answers with match marks; the sample
     includes edge cases (longest inputs, rarest labels, answers the tune fixed or broke)."""
@@ -82,7 +87,7 @@ def compare_cmd(run: str = RunOpt, test: Path = TestOpt,
     from tools.evaluate import compare
 
     with progress_bar(json_out, "comparing") as on_progress:
-        res = compare(run, test, n=n, config=_cfg(max_new_tokens), on_progress=on_progress)
+        res = compare(run, test, n=n, config=_cfg(max_new_tokens), on_progress=on_progress, limit=limit)
     if json_out:
         print_json(res)
         return
@@ -101,18 +106,22 @@ def forgetting_cmd(run: str = typer.Option(..., "--run", help="The tuned run (or
                    probes: Path = ProbesOpt,
                    base: str = typer.Option(None, help="Compare against this model instead of the run's base."),
                    max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 40)."),
+                   limit: int = typer.Option(None, "--limit", min=1, help="Ask only N probes, evenly spread over "
+                                             "the file (every category keeps a share). Default: all of them."),
                    json_out: bool = JsonOpt) -> None:
     """Catastrophic forgetting check: the base and the tuned model answer the same general questions."""
     from tools.evaluate import forgetting
 
     with progress_bar(json_out, "forgetting") as on_progress:
-        res = forgetting(run, probes=probes, base=base, config=_cfg(max_new_tokens), on_progress=on_progress)
+        res = forgetting(run, probes=probes, base=base, config=_cfg(max_new_tokens), on_progress=on_progress,
+                         limit=limit)
     if json_out:
         print_json(res)
         return
     con = human(False)
     colour = "red" if res["degraded"] else "green"
-    con.print(f"{res['probes']} probes: base {res['base_score']:.1%} ({_ci(res['base_ci95'])}), tuned "
+    of = f" (of {res['probes_total']})" if res.get("probes_total", 0) > res["probes"] else ""
+    con.print(f"{res['probes']} probes{of}: base {res['base_score']:.1%} ({_ci(res['base_ci95'])}), tuned "
               f"{res['tuned_score']:.1%} ({_ci(res['tuned_ci95'])}); {res['lost']} lost, {res['gained']} gained, "
               f"{res['changed']} answers changed.")
     con.print(f"verdict: [bold {colour}]{res['verdict']}[/]")
@@ -133,6 +142,7 @@ def ab_cmd(a: str = typer.Option(..., "--a", help="Variant A: run:ID, base, base
            metric: str = typer.Option(None, help="Metric (default: chosen from the outputs)."),
            cost_per_1k_tokens: float = typer.Option(None, help="Price per 1000 tokens, to show cost per request."),
            max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 32)."),
+           limit: int = LimitOpt,
            json_out: bool = JsonOpt) -> None:
     """Offline A/B on the same examples: difference with a bootstrap CI, McNemar's test, latency and tokens of
     each, and the ROI rule (is B better by more than the bar, with confidence?)."""
@@ -140,7 +150,7 @@ def ab_cmd(a: str = typer.Option(..., "--a", help="Variant A: run:ID, base, base
 
     with progress_bar(json_out, "A/B") as on_progress:
         res = ab(a, b, test, bar=bar, metric=metric, cost_per_1k_tokens=cost_per_1k_tokens,
-                 config=_cfg(max_new_tokens), on_progress=on_progress)
+                 config=_cfg(max_new_tokens), on_progress=on_progress, limit=limit)
     if json_out:
         print_json(res)
         return

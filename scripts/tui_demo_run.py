@@ -5,7 +5,11 @@ the advisor's pipeline (prompt baseline -> decision -> clean -> split -> short L
 prints the recommendation, the pipeline's results and a text picture of each view. Exit 0 when the pipeline
 evaluated a trained run. Slow on CPU (minutes): this is a manual check, not a test.
 
-    python scripts/tui_demo_run.py [--max-steps 30] [--timeout 1800] [--svg-dir DIR] [--skip-baseline]
+    python scripts/tui_demo_run.py [--max-steps N] [--timeout 1800] [--svg-dir DIR] [--skip-baseline]
+                                   [--results benchmarks/results/tui_demo.json]
+
+Per-phase wall times come from the run log's tool calls (one row per tool the advisor called); --results writes
+them with the machine and the command.
 """
 
 from __future__ import annotations
@@ -14,8 +18,11 @@ import argparse
 import asyncio
 import io
 import json
+import os
+import platform
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +41,11 @@ def screen_text(app: Any) -> str:
 
 async def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--max-steps", type=int, default=30)
+    ap.add_argument("--max-steps", type=int, default=None, help="default: the demo's own step count")
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--svg-dir", default=None)
+    ap.add_argument("--results", default=None, help="write the per-phase timings and the machine to this JSON file")
+    ap.add_argument("--note", default="", help="a note for the results file (e.g. what else the machine was doing)")
     ap.add_argument("--skip-baseline", action="store_true",
                     help="report prompt scores instead of measuring them (a quicker check of the rest of the flow)")
     args = ap.parse_args()
@@ -53,13 +62,17 @@ async def main() -> int:
             return getattr(services, name)
 
         def demo_answers(self) -> dict[str, Any]:
-            answers = {**services.demo_answers(), "max_steps": args.max_steps, "go_on": True}
+            answers = {**services.demo_answers(), "go_on": True}
+            if args.max_steps:
+                answers["max_steps"] = args.max_steps
             if args.skip_baseline:
                 answers.update(test_set="", prompt_quality=0.6, optimized_prompt_quality=0.7)
             return answers
 
     app = TunewiseApp(services=DemoServices(), chat=False)
     t0 = time.monotonic()
+    wall_start = datetime.now(UTC)
+    load_start = os.getloadavg()
     async with app.run_test(size=(110, 34)) as pilot:
         q = app.query_one("#question", QuestionInput)
         q.query_one(RadioSet).focus()
@@ -90,6 +103,11 @@ async def main() -> int:
             view.busy = True
         rec = (view.step.recommendation or {}) if view.step else {}
         pipe = rec.get("pipeline") or {}
+        total_s = round(time.monotonic() - t0, 1)
+        phases = phase_times(view.step.session_id if view.step else None)
+        for ph in phases:
+            print(f"phase {ph['phase']:<14} {ph['seconds']:7.1f} s  {ph['status']}", flush=True)
+        print(f"phase {'total':<14} {total_s:7.1f} s", flush=True)
         print(json.dumps({"seconds": round(time.monotonic() - t0, 1), "asked": asked, "path": rec.get("path"),
                           "pipeline_keys": sorted(pipe), "error": pipe.get("error"),
                           "train": {k: (pipe.get("train") or {}).get(k) for k in ("run_id", "status", "best_val_loss")},
@@ -103,7 +121,58 @@ async def main() -> int:
                 Path(args.svg_dir).mkdir(parents=True, exist_ok=True)
                 (Path(args.svg_dir) / f"demo-{key}.svg").write_text(app.export_screenshot(title="tunewise demo"))
     ok = bool((pipe.get("train") or {}).get("run_id")) and bool(pipe.get("evaluate"))
+    if args.results:
+        write_results(Path(args.results), ok=ok, total_s=total_s, phases=phases, rec=rec, started=wall_start,
+                      note=args.note, load=(load_start, os.getloadavg()))
     return 0 if ok else 1
+
+
+def phase_times(session_id: str | None) -> list[dict[str, Any]]:
+    """Each tool the advisor called in this session, in order, with its wall time (from the run log)."""
+    from tools.runlog import RunLog
+
+    rows = RunLog().query("SELECT name, status, started_at, duration_s FROM tool_calls WHERE session_id = ? "
+                          "ORDER BY started_at", [session_id])
+    return [{"phase": r["name"], "status": r["status"], "seconds": round(float(r["duration_s"] or 0), 1),
+             "started_at": str(r["started_at"])} for r in rows]
+
+
+def write_results(path: Path, *, ok: bool, total_s: float, phases: list[dict[str, Any]], rec: dict[str, Any],
+                  started: datetime, note: str, load: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
+    import torch
+
+    pipe = rec.get("pipeline") or {}
+    tools_s = sum(p["seconds"] for p in phases)
+    pick = lambda d, *ks: {k: (d or {}).get(k) for k in ks}  # noqa: E731
+    doc = {
+        "benchmark": "tui_demo",
+        "what": "the built-in demo task driven through the real TUI headless (scripts/tui_demo_run.py): questions "
+                "answered with the demo's pre-fills and defaults, prompt baseline -> decision -> clean -> split -> "
+                "short LoRA run -> evaluation (test subset, side by side, A/B, forgetting) -> diagnosis",
+        "ok": ok,
+        "started_at": started.isoformat(timespec="seconds"),
+        "total_seconds": total_s,
+        "phases": phases,
+        "tools_seconds": round(tools_s, 1),
+        "other_seconds": round(total_s - tools_s, 1),  # the app, the advisor's graph, model loading between tools
+        "short_run": rec.get("short_run"),
+        "train": pick(pipe.get("train"), "run_id", "status", "steps", "train_seconds", "best_val_loss"),
+        "evaluate": pick(pipe.get("evaluate"), "quality", "ci95", "n", "test_rows", "metric"),
+        "compare": pick(pipe.get("compare"), "n", "sampled_from"),
+        "ab": pick(pipe.get("ab"), "n", "reused", "diff", "diff_ci95"),
+        "forgetting": pick(pipe.get("forgetting"), "probes", "probes_total", "verdict", "base_score", "tuned_score"),
+        "errors": pipe.get("errors") or pipe.get("error"),
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+                    "gpu": "none (CPU only)" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)},
+        "command": " ".join(["python", *sys.argv]),
+        "env": {k: os.environ[k] for k in ("TUNEWISE_HOME", "TUNEWISE_CACHE", "HF_HUB_OFFLINE") if k in os.environ},
+        "load_average_1_5_15min": {"start": [round(x, 2) for x in load[0]], "end": [round(x, 2) for x in load[1]]},
+        "note": note,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    print(f"wrote {path}", flush=True)
 
 
 if __name__ == "__main__":

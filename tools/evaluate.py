@@ -247,6 +247,28 @@ def load_test(path: str | Path) -> list[Example]:
     return examples
 
 
+def _check_limit(limit: int | None, where: str) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InputError(f"limit must be a whole number of at least 1, got {limit!r}", where=where,
+                         fix="leave it out to use every row")
+
+
+def head(examples: list[Example], limit: int | None) -> list[Example]:
+    """The first ``limit`` rows (all of them when ``limit`` is None). Always the first rows, so an evaluation,
+    the side-by-side table and the A/B with the same limit score the same examples and can reuse predictions."""
+    _check_limit(limit, "limit")
+    return examples if limit is None else examples[:limit]
+
+
+def spread(items: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
+    """``limit`` items evenly spaced through the list (the probe file is grouped by category, so every
+    category keeps a share); all of them when ``limit`` is None or not smaller than the list."""
+    _check_limit(limit, "probes limit")
+    if limit is None or limit >= len(items):
+        return items
+    return [items[i * len(items) // limit] for i in range(limit)]
+
+
 @dataclass
 class Predictions:
     variant: str
@@ -329,18 +351,20 @@ def test_evaluations(test_sha: str) -> list[dict[str, Any]]:
 
 
 def evaluate_test(run_id: str, test: str | Path, *, metric: str | None = None, config: EvalConfig | None = None,
-                  on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+                  on_progress: ProgressCallback | None = None, limit: int | None = None) -> dict[str, Any]:
     """Score a tuned run on the held-out test set, beside the base model and the best prompt baseline.
 
     The evaluation is logged; scoring the same test file again warns about test-set peeking (rule
     ``eval.test_once``): choose between runs on the validation split and report the test number once.
+    ``limit`` scores only the first N rows (a quick check); the result says ``n`` of ``test_rows``.
     """
     from tools.runlog import RunLog
 
     cfg = replace(config or EvalConfig(), metric=metric or (config.metric if config else None))
     tuned = tuned_variant(run_id)
     rid = tuned.source_run
-    examples = load_test(test)
+    all_examples = load_test(test)
+    examples = head(all_examples, limit)
     test_sha = sha256_file(test)
     refs = [e.output_text for e in examples]
     metric_name = cfg.metric or M.choose_metric(refs)
@@ -370,7 +394,9 @@ def evaluate_test(run_id: str, test: str | Path, *, metric: str | None = None, c
         kind = "test" if role == "tuned" else f"test_{role}"
         eval_id = log.log_evaluation(rid, kind, metric=metric_name, value=res.quality, ci=res.ci95, n=res.n,
                                      test_sha256=test_sha, details={"variant": var.label, "config": asdict(cfg),
-                                                                    "test": str(test), **preds.summary()})
+                                                                    "test": str(test), "limit": limit,
+                                                                    "test_rows": len(all_examples),
+                                                                    **preds.summary()})
         _log_predictions(log, rid, eval_id, examples, preds, res.per_item)
         results[role]["eval_id"] = eval_id
     emit(on_progress, ProgressEvent("evaluate_test", len(variants), len(variants), message="done"))
@@ -390,7 +416,11 @@ def evaluate_test(run_id: str, test: str | Path, *, metric: str | None = None, c
             "validation split and report the test score once (eval.test_once).")
     if prompt_note:
         warnings.append(prompt_note)
+    if len(examples) < len(all_examples):
+        warnings.append(f"scored the first {len(examples)} of the {len(all_examples)} test rows (limit={limit}): "
+                        "a quick check with a wide confidence interval, not the test-set result")
     return {"quality": t["quality"], "ci95": t["ci95"], "n": t["n"], "metric": metric_name, "vs": vs,
+            "limit": limit, "test_rows": len(all_examples),
             "run_id": rid, "eval_id": t["eval_id"], "test": str(test), "test_sha256": test_sha,
             "test_evaluations": len(earlier) + 1, "peeking": bool(earlier), "warnings": warnings,
             "latency_ms_mean": t["latency_ms_mean"], "prompt_tokens_mean": t["prompt_tokens_mean"],
@@ -430,17 +460,19 @@ def _pick_sample(examples: Sequence[Example], ok: dict[str, list[float]], n: int
 
 
 def compare(run_id: str, test: str | Path, *, n: int = 30, config: EvalConfig | None = None,
-            on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+            on_progress: ProgressCallback | None = None, limit: int | None = None) -> dict[str, Any]:
     """A side-by-side sample: input, expected, base, prompt baseline and tuned answers, with match marks.
 
-    Reuses the predictions of ``evaluate_test`` when the test file was already scored; otherwise generates.
+    Reuses the predictions of ``evaluate_test`` when the test file was already scored (with the same ``limit``:
+    the first N rows); otherwise generates.
     """
     from tools.runlog import RunLog
 
     cfg = config or EvalConfig()
     tuned = tuned_variant(run_id)
     rid = tuned.source_run
-    examples = load_test(test)
+    all_examples = load_test(test)
+    examples = head(all_examples, limit)
     test_sha = sha256_file(test)
     refs = [e.output_text for e in examples]
     metric_name = cfg.metric or M.choose_metric(refs)
@@ -470,6 +502,7 @@ def compare(run_id: str, test: str | Path, *, n: int = 30, config: EvalConfig | 
             row[f"{role}_ok"] = bool(ok[role][i] >= 1) if role in ok else None
         rows.append(row)
     result = {"run_id": rid, "test": str(test), "metric": metric_name, "n": len(rows), "rows": rows,
+              "sampled_from": len(examples), "test_rows": len(all_examples), "limit": limit,
               "columns": [r for r in ("base", "prompt_baseline", "tuned") if r in texts],
               "rule_ids": ["eval.manual"]}
     RunLog().log_evaluation(rid, "compare", metric=metric_name, value=None, n=len(rows), test_sha256=test_sha,
@@ -525,11 +558,13 @@ def check_probe(answer: str, item: dict[str, Any]) -> bool:
 
 
 def forgetting(run_id: str, *, probes: str | Path | None = None, base: str | None = None,
-               config: EvalConfig | None = None, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+               config: EvalConfig | None = None, on_progress: ProgressCallback | None = None,
+               limit: int | None = None) -> dict[str, Any]:
     """Ask the base and the tuned model the same general questions; did the tuned one keep its skills?
 
     ``run_id`` is a run (``run:ID`` or its id) or any model spec; ``base`` overrides the model compared against
     (default: the run's base model). A drop above ``forgetting_tolerance`` is "degraded", with the fixes.
+    ``limit`` asks only N probes, evenly spaced through the file; the result says ``probes`` of ``probes_total``.
     """
     import knowledge
     from tools.runlog import RunLog
@@ -538,7 +573,8 @@ def forgetting(run_id: str, *, probes: str | Path | None = None, base: str | Non
     tuned = parse_variant(run_id)
     base_var = base_variant(model=base) if base else (
         base_variant(tuned.source_run) if tuned.kind == "tuned" else replace(tuned, label=f"base:{tuned.spec.label}"))
-    items = load_probes(probes)
+    all_items = load_probes(probes)
+    items = spread(all_items, limit)
     prompts = [[*([{"role": "system", "content": it["system"]}] if it.get("system") else []),
                 {"role": "user", "content": it["question"]}] for it in items]
     answers = {}
@@ -572,7 +608,8 @@ def forgetting(run_id: str, *, probes: str | Path | None = None, base: str | Non
         k = knowledge.load()
         fixes = [{"rule": rid, "text": k.rule(rid).text} for rid in FORGETTING_FIXES]
     result = {
-        "probes": n, "base_score": base_score, "tuned_score": tuned_score, "drop": drop, "verdict": verdict,
+        "probes": n, "probes_total": len(all_items), "limit": limit,
+        "base_score": base_score, "tuned_score": tuned_score, "drop": drop, "verdict": verdict,
         "degraded": degraded, "base_ci95": list(M.wilson_ci(sum(ok["base"]), n)),
         "tuned_ci95": list(M.wilson_ci(sum(ok["tuned"]), n)), "mcnemar": test,
         "lost": sum(r["status"] == "lost" for r in rows), "gained": sum(r["status"] == "gained" for r in rows),
@@ -598,23 +635,73 @@ def _roi_verdict(diff: float, ci: Sequence[float], bar: float) -> str:
     return "uncertain"
 
 
+def _same_weights(a: ModelSpec, b: ModelSpec) -> bool:
+    """Do two base-model specs load the same weights? (The embedded name and its converted folder do.)"""
+    from tools import models
+
+    if a.adapter is not None or b.adapter is not None or "openai" in (a.kind, b.kind):
+        return False
+    try:
+        return models.base_path(a).resolve() == models.base_path(b).resolve()
+    except Exception:  # noqa: BLE001 - unresolvable: not provably the same, so generate
+        return False
+
+
+def _reusable(var: Variant, other: Variant, test_sha: str, n: int, cfg: EvalConfig) -> Predictions | None:
+    """Predictions ``evaluate_test`` logged for this variant on the same test rows with the same generation
+    settings: a tuned run's own (``test``), or the base model under the run on the other side (``test_base``)."""
+    from tools.runlog import RunLog
+
+    if var.kind == "tuned" and var.source_run:
+        run, kind = var.source_run, "test"
+    elif var.kind == "base" and other.kind == "tuned" and other.source_run \
+            and _same_weights(base_variant(other.source_run).spec, var.spec):
+        run, kind = other.source_run, "test_base"
+    else:
+        return None
+    ev = RunLog().query("SELECT details FROM evaluations WHERE kind = ? AND test_sha256 = ? AND run_id = ? "
+                        "ORDER BY created_at DESC LIMIT 1", [kind, test_sha, run])
+    if not ev:
+        return None
+    details = ev[0]["details"]
+    details = json.loads(details) if isinstance(details, str) else (details or {})
+    logged = details.get("config") or {}
+    if (logged.get("max_new_tokens"), logged.get("device")) != (cfg.max_new_tokens, cfg.device):
+        return None
+    preds = _logged_predictions(run, kind, test_sha, n)
+    if preds is not None:
+        preds.variant = var.label
+    return preds
+
+
 def ab(a: str, b: str, test: str | Path, *, bar: float = 0.10, metric: str | None = None,
        cost_per_1k_tokens: float | None = None, config: EvalConfig | None = None,
-       on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+       on_progress: ProgressCallback | None = None, limit: int | None = None, reuse: bool = True) -> dict[str, Any]:
     """Offline A/B on the same examples: B minus A with a paired bootstrap CI and McNemar's test, the latency
-    and tokens of each, and the ROI rule: is B better by more than ``bar`` (absolute points) with confidence?"""
+    and tokens of each, and the ROI rule: is B better by more than ``bar`` (absolute points) with confidence?
+
+    ``limit`` compares on the first N test rows only. With ``reuse`` (the default), a side that
+    ``evaluate_test`` already scored on the same rows (a run, or the base model under it) is not generated
+    again; ``reused`` in the result names those sides."""
     from tools.runlog import RunLog
 
     cfg = config or EvalConfig()
     va, vb = _pair(a, b)
-    examples = load_test(test)
+    all_examples = load_test(test)
+    examples = head(all_examples, limit)
+    test_sha = sha256_file(test)
     refs = [e.output_text for e in examples]
     metric_name = metric or cfg.metric or M.choose_metric(refs)
     sides: dict[str, Any] = {}
     per_item = {}
-    for name, var in (("a", va), ("b", vb)):
-        preds = predict(var, var.prompts(examples), max_new_tokens=cfg.max_new_tokens, batch_size=cfg.batch_size,
-                        device=cfg.device, on_progress=on_progress)
+    reused: list[str] = []
+    for name, var, other in (("a", va, vb), ("b", vb, va)):
+        preds = _reusable(var, other, test_sha, len(examples), cfg) if reuse else None
+        if preds is not None:
+            reused.append(name)
+        else:
+            preds = predict(var, var.prompts(examples), max_new_tokens=cfg.max_new_tokens,
+                            batch_size=cfg.batch_size, device=cfg.device, on_progress=on_progress)
         res = _score(preds, refs, metric_name, cfg.seed)
         per_item[name] = res.per_item
         s = preds.summary()
@@ -636,13 +723,14 @@ def ab(a: str, b: str, test: str | Path, *, bar: float = 0.10, metric: str | Non
         "uncertain": f"the 95% CI of the gain ({lo * 100:.1f} to {hi * 100:.1f} points) straddles the "
                      f"{bar * 100:.0f}-point bar; more test examples would settle it",
     }[verdict]
-    result = {"a": sides["a"], "b": sides["b"], "n": len(examples), "metric": metric_name, **paired,
+    result = {"a": sides["a"], "b": sides["b"], "n": len(examples), "test_rows": len(all_examples), "limit": limit,
+              "reused": reused, "metric": metric_name, **paired,
               "bar": bar, "roi": {"verdict": verdict, "worth_it": verdict == "worth_it", "reason": reason,
                                    "latency_ratio_b_over_a": lat, "tokens_ratio_b_over_a": tok},
               "test": str(test), "rule_ids": ["roi.worth_it", "eval.ab_test"]}
     run_id = vb.source_run or va.source_run
     RunLog().log_evaluation(run_id, "ab", metric=metric_name, value=paired["diff"], ci=paired["diff_ci95"],
-                            n=len(examples), test_sha256=sha256_file(test), details=result)
+                            n=len(examples), test_sha256=test_sha, details=result)
     return result
 
 

@@ -53,7 +53,9 @@ class TunewiseApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("question_mark", "help", "Help", key_display="?"),
+        # priority: `?` reaches the app before a focused field types it; a field (tui.widgets.field.Field)
+        # keeps `?` for itself only while the user is writing text in it
+        Binding("question_mark", "help", "Help", key_display="?", priority=True),
         Binding("ctrl+b", "revise", "Back"),
         *[Binding(f"f{i}", f"show_tab('{tab}')", title, show=False) for i, (tab, title) in enumerate(TABS, 1)],
     ]
@@ -107,8 +109,14 @@ class TunewiseApp(App[None]):
                 "Make the terminal larger (or the font smaller); ctrl+q quits.")
 
     # -- actions -------------------------------------------------------------------------------------------
+    def on_input_changed(self) -> None:
+        self.refresh_bindings()  # the footer hides `? Help` while the focused field holds text being written
+
     def action_help(self) -> None:
-        if not isinstance(self.screen, HelpScreen):
+        """`?`: open the help (anywhere but while writing text in a field); in the help, close it."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()
+        else:
             self.push_screen(HelpScreen())
 
     def action_show_tab(self, tab: str) -> None:

@@ -38,6 +38,7 @@ class FakeTrainConfig:
     lora_alpha: int = 16
     target_modules: str = "all-linear"
     max_steps: int | None = None
+    eval_steps: int | None = None
 
 
 class Calls(list):  # type: ignore[type-arg]
@@ -52,7 +53,7 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
     import tools.data
 
     state: dict[str, Any] = {"calls": Calls(), "baseline": 0.70, "variants": [("more_shots", 0.78), ("chain_of_thought", 0.82)],
-                             "test_quality": 0.95, "fail": None}
+                             "test_quality": 0.95, "fail": None, "limits": {}}
     calls = state["calls"]
 
     def run_prompt_eval(config: FakePromptEvalConfig, *, on_progress: Any = None) -> dict[str, Any]:
@@ -88,6 +89,7 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
         calls.append(("split", path, seed))
         Path(out_dir).mkdir(parents=True, exist_ok=True)
         files = {k: str(Path(out_dir) / f"{k}.jsonl") for k in ("train", "val", "test")}
+        Path(files["val"]).write_text('{"messages": []}\n' * 165)  # the short run reads its first rows
         return {"train": 770, "val": 165, "test": 165, "files": files, "rule": "data.split.lt_5k", "warnings": []}
 
     def train(config: FakeTrainConfig, *, on_progress: Any = None, should_stop: Any = None) -> dict[str, Any]:
@@ -101,26 +103,32 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
         return {"run_id": "run-1", "status": "completed", "best_val_loss": 0.8, "steps": 5, "train_seconds": 1.0,
                 "peak_memory_mb": 100, "artifacts": {"adapter": "/x/adapter"}}
 
-    def evaluate_test(run_id: str, test: str, *, metric: Any = None, on_progress: Any = None) -> dict[str, Any]:
+    def evaluate_test(run_id: str, test: str, *, metric: Any = None, on_progress: Any = None,
+                      limit: int | None = None) -> dict[str, Any]:
         calls.append(("evaluate_test", run_id, test))
+        state["limits"]["evaluate_test"] = limit
         if state["fail"] == "evaluate":
             from tools.errors import ModelNotFoundError
 
             raise ModelNotFoundError("unknown model 'tiny'")
         return {"quality": state["test_quality"], "metric": "accuracy", "n": 165, "ci95": [0.9, 0.97]}
 
-    def compare(run_id: str, test: str, *, n: int = 30) -> dict[str, Any]:
+    def compare(run_id: str, test: str, *, n: int = 30, limit: int | None = None) -> dict[str, Any]:
         calls.append(("compare", run_id, n))
+        state["limits"]["compare"] = limit
         return {"rows": [{"input": "a", "expected": "b", "base": "c", "tuned": "b"}] * 3}
 
-    def forgetting(run_id: str, *, probes: Any = None, on_progress: Any = None) -> dict[str, Any]:
+    def forgetting(run_id: str, *, probes: Any = None, on_progress: Any = None, limit: int | None = None
+                   ) -> dict[str, Any]:
         calls.append(("forgetting", run_id))
+        state["limits"]["forgetting"] = limit
         if state["fail"] == "forgetting":
             raise AttributeError("module 'tools.metrics' has no attribute 'any_of'")
         return {"preserved": 0.95, "verdict": "ok"}
 
-    def ab(a: str, b: str, test: str, *, bar: float = 0.10) -> dict[str, Any]:
+    def ab(a: str, b: str, test: str, *, bar: float = 0.10, limit: int | None = None) -> dict[str, Any]:
         calls.append(("ab", a, b))
+        state["limits"]["ab"] = limit
         return {"winner": "b", "delta": 0.25}
 
     def diagnose(run_id: str) -> dict[str, Any]:

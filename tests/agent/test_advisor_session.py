@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
+
+import pytest
 
 from agent.advisor import Advisor
 from agent.api import Step
@@ -247,3 +250,62 @@ def test_a_bug_in_a_tool_ends_the_step_not_the_session(fake_tools: dict[str, Any
 
     row = RunLog().query("SELECT status, error FROM tool_calls WHERE name = 'forgetting'")[0]
     assert row["status"] == "crashed" and "Traceback" in row["error"]
+
+
+# ------------------------------------------------------------------ the short run is sized for this machine
+
+def _run_pipeline(fake_tools: dict[str, Any], **changes: Any) -> Step:
+    answers = {**SCRIPT, "test_set": fake_tools["test_file"], "model": "smollm2-135m-instruct", "go_on": "yes",
+               "data": fake_tools["data_file"], "max_steps": "20", **changes}
+    adv = Advisor()
+    return drive(adv, adv.start(), answers)
+
+
+def test_cpu_short_run_of_a_small_model_is_cpu_sized_and_checked_on_a_subset(fake_tools: dict[str, Any]) -> None:
+    step = _run_pipeline(fake_tools, model_params_b="0.135")  # the autouse fixture reports a CPU-only machine
+    assert step.kind == "done"
+    config = next(c[1] for c in fake_tools["calls"] if c[0] == "train")
+    assert (config.per_device_batch_size, config.gradient_accumulation_steps) == (8, 1)
+    assert config.max_steps == 20 and config.eval_steps == 6  # 3 evaluations
+    assert config.val.endswith("val_first_40.jsonl") and len(Path(config.val).read_text().splitlines()) == 40
+    assert fake_tools["limits"] == {"evaluate_test": 40, "compare": 40, "ab": 40, "forgetting": 24}
+    assert ("compare", "run-1", 10) in fake_tools["calls"]
+    rec = step.recommendation
+    # the recommendation's plan is still the table's, for the 24 GB GPU the user described
+    assert (rec["hyperparameters"]["per_device_batch_size"], rec["hyperparameters"]["gradient_accumulation_steps"]) \
+        == (2, 16)
+    assert rec["short_run"]["device"] == "cpu" and rec["short_run"]["evaluation"]["probes"] == 24
+    cpu = next(r for r in rec["reasons"] if r["rule"] == "hp.batch.cpu")
+    assert cpu["evidence"]["short_run"] == {"per_device_batch_size": 8, "gradient_accumulation_steps": 1,
+                                            "max_steps": 20}
+    assert "no GPU" in cpu["text"] and "2 x 16" in cpu["text"]
+    assert "eval.short_run.subset" in [r["rule"] for r in rec["reasons"]]
+
+
+def test_gpu_short_run_keeps_the_plan_and_scores_everything(fake_tools: dict[str, Any],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from agent import graph
+
+    monkeypatch.setattr(graph, "detect_device", lambda: {"kind": "cuda", "gpus": 1, "gpu_memory_gb": 24.0})
+    step = _run_pipeline(fake_tools, model_params_b="0.135")
+    config = next(c[1] for c in fake_tools["calls"] if c[0] == "train")
+    assert (config.per_device_batch_size, config.gradient_accumulation_steps, config.max_steps) == (2, 16, 20)
+    assert config.eval_steps is None and config.val.endswith("split/val.jsonl")
+    assert fake_tools["limits"] == {"evaluate_test": None, "compare": None, "ab": None, "forgetting": None}
+    assert ("compare", "run-1", 30) in fake_tools["calls"]
+    assert "hp.batch.cpu" not in [r["rule"] for r in step.recommendation["reasons"]]
+
+
+def test_demo_answers_give_a_cpu_sized_short_run(fake_tools: dict[str, Any]) -> None:
+    from tui import services
+
+    answers = {**services.demo_answers(), "test_set": fake_tools["test_file"], "data": fake_tools["data_file"],
+               "go_on": True}
+    adv = Advisor()
+    step = adv.start(answers)
+    while step.kind == "question":
+        step = adv.answer(step.question.default)
+    config = next(c[1] for c in fake_tools["calls"] if c[0] == "train")
+    assert config.per_device_batch_size == 8 and config.gradient_accumulation_steps <= 2
+    assert config.max_steps == services.demo_answers()["max_steps"] and config.eval_steps
+    assert fake_tools["limits"]["evaluate_test"] == 40 and fake_tools["limits"]["forgetting"] == 24

@@ -67,6 +67,19 @@ def test_eval_commands_json_on_the_tiny_model(tiny_model_dir: Path, tmp_path: Pa
     assert Path(rep["report"]).read_text().count("<svg") >= 2
 
 
+def test_limit_scores_the_first_rows_and_ab_reuses_them(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from tests.tools.eval_run import make_run, write_test_file
+
+    rid = make_run(tiny_model_dir)
+    test = write_test_file(tmp_path / "test.jsonl", n=6)
+    doc = json.loads(tw("eval", "test", "--run", rid, "--test", str(test), "--max-new-tokens", "3", "--limit", "3",
+                        "--json").stdout)
+    assert (doc["n"], doc["test_rows"], doc["limit"]) == (3, 6, 3)
+    ab = json.loads(tw("eval", "ab", "--a", "base", "--b", f"run:{rid}", "--test", str(test), "--max-new-tokens", "3",
+                       "--limit", "3", "--json").stdout)
+    assert ab["n"] == 3 and ab["reused"] == ["a", "b"]
+
+
 @pytest.mark.parametrize("args", [("eval", "ab", "--help"), ("report", "--help"), ("roi", "--help")])
 def test_subcommand_help(args: tuple[str, ...]) -> None:
     assert "Usage" in tw(*args).stdout

@@ -143,3 +143,46 @@ def test_forgetting_real_model_base_vs_base_is_preserved(real_model_dir: Path, t
     res = E.forgetting("smollm2-135m-instruct", probes=probes, config=E.EvalConfig(probe_max_new_tokens=24))
     assert res["verdict"] == "preserved" and res["drop"] == 0.0 and res["changed"] == 0
     assert res["base_score"] > 0  # the real model knows some of these
+
+
+# ---------------------------------------------------------------------------------------------- quick-check limits
+
+def test_limits_score_the_first_rows_and_say_so(run_id: str, test_file: Path, tiny_model_dir: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    res = E.evaluate_test(run_id, test_file, config=FAST, limit=5)
+    assert (res["n"], res["test_rows"], res["limit"]) == (5, 12, 5)
+    assert any("first 5 of the 12 test rows" in w for w in res["warnings"])
+    logged = RunLog().query("SELECT n FROM evaluations WHERE eval_id = ?", [res["eval_id"]])
+    assert logged == [{"n": 5}]
+    # the side-by-side table and the A/B on the same rows reuse those predictions: nothing is generated
+    monkeypatch.setattr(E, "predict", lambda *a, **k: pytest.fail("regenerated"))
+    cmp = E.compare(run_id, test_file, n=3, config=FAST, limit=5)
+    assert (cmp["n"], cmp["sampled_from"], cmp["test_rows"]) == (3, 5, 12)
+    for a in ("base", str(tiny_model_dir)):
+        ab = E.ab(a, f"run:{run_id}", test_file, config=FAST, limit=5)
+        assert ab["reused"] == ["a", "b"] and (ab["n"], ab["test_rows"]) == (5, 12)
+        assert ab["b"]["quality"] == res["quality"] and ab["a"]["quality"] == res["vs"]["base"]["quality"]
+
+
+def test_ab_generates_when_settings_differ(run_id: str, test_file: Path) -> None:
+    E.evaluate_test(run_id, test_file, config=FAST, limit=4)
+    other = E.EvalConfig(max_new_tokens=3, probe_max_new_tokens=4)
+    res = E.ab("base", f"run:{run_id}", test_file, config=other, limit=4)
+    assert res["reused"] == [] and res["n"] == 4
+    assert E.ab("base", f"run:{run_id}", test_file, config=FAST, limit=6)["reused"] == []  # other rows
+
+
+def test_forgetting_limit_spreads_over_every_category(run_id: str) -> None:
+    res = E.forgetting(run_id, config=FAST, limit=12)
+    total = len(E.load_probes())
+    assert (res["probes"], res["probes_total"], res["limit"]) == (12, total, 12)
+    assert len(res["categories"]) == 6 and len(res["items"]) == 12
+
+
+def test_bad_limit_is_a_user_error(run_id: str, test_file: Path) -> None:
+    from tools.errors import InputError
+
+    with pytest.raises(InputError, match="limit"):
+        E.evaluate_test(run_id, test_file, config=FAST, limit=0)
+    assert E.spread([{"i": i} for i in range(5)], None) == [{"i": i} for i in range(5)]
+    assert [d["i"] for d in E.spread([{"i": i} for i in range(10)], 4)] == [0, 2, 5, 7]

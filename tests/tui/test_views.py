@@ -144,6 +144,47 @@ async def test_help_opens_and_closes() -> None:
         assert type(app.screen).__name__ != "HelpScreen"
 
 
+def footer_has_help(app: TunewiseApp) -> bool:
+    return any(b.binding.action == "help" for b in app.active_bindings.values())
+
+
+async def test_question_mark_opens_help_from_a_field_unless_typing_text_there() -> None:
+    """`?` in a focused field: help when the field is empty or a number field; typed when writing text."""
+    from tests.tui.test_advisor_view import wait_question
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_question(pilot, "_start")
+        await pilot.click("#q-submit")  # my own task
+        q = await wait_question(pilot, "n_examples")
+        field = q.query_one("#q-control", Input)
+        assert app.focused is field and field.value == "1200"  # a number field, pre-filled with its default
+        await pilot.press("question_mark")
+        await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        await pilot.press("question_mark")  # `?` closes it again
+        await until(pilot, lambda: type(app.screen).__name__ != "HelpScreen")
+        assert field.value == "1200"
+
+        await pilot.press("f2")
+        await until(pilot, lambda: bool(app.query("#data-path")))
+        path = app.query_one("#data-path", Input)
+        path.value = ""
+        path.focus()
+        await pilot.pause(0.05)
+        assert footer_has_help(app)
+        await pilot.press("question_mark")  # an empty text field: help
+        await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ != "HelpScreen")
+        await pilot.press("w", "h", "y", "question_mark")  # writing text: `?` is a character
+        await pilot.pause(0.05)
+        assert path.value == "why?" and type(app.screen).__name__ != "HelpScreen"
+        assert not footer_has_help(app)  # the footer stops offering it while text is being written
+        await pilot.press("tab")  # leave the field: `?` is help again
+        await pilot.pause(0.05)
+        assert footer_has_help(app)
+
+
 async def test_spot_check_with_g_b_s_keys_and_accepting_the_rule() -> None:
     services = FakeServices()
     app = make_app(services)

@@ -15,6 +15,7 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from tui.messages import Progress, TaskDone
 from tui.widgets.charts import Histogram
+from tui.widgets.field import Field
 from tui.widgets.question import PathSuggester
 
 
@@ -32,7 +33,7 @@ class DataView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
-            yield Input(compact=True, placeholder="data file (JSONL, CSV, Parquet…)", id="data-path", suggester=PathSuggester())
+            yield Field(compact=True, placeholder="data file (JSONL, CSV, Parquet…)", id="data-path", suggester=PathSuggester())
             yield Button("Inspect", compact=True, id="data-inspect")
             yield Button("Clean", compact=True, id="data-clean", variant="primary")
             yield Button("Split", compact=True, id="data-split")
@@ -50,7 +51,7 @@ class DataView(Vertical):
             with Vertical(id="spot"):
                 yield Static("Spot-check: read examples one by one; g good, b bad (give a reason), s skip.",
                              id="spot-item")
-                yield Input(compact=True, placeholder="why is it bad? (enter)", id="spot-reason", classes="-hidden")
+                yield Field(compact=True, placeholder="why is it bad? (enter)", id="spot-reason", classes="-hidden")
                 yield Static("", id="spot-rule")
                 yield Button("Accept rule", compact=True, id="spot-accept", classes="-hidden")
 

@@ -12,15 +12,16 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Static
 
 from tui.messages import Progress, TaskDone
+from tui.widgets.field import Field
 from tui.widgets.question import PathSuggester
 
 
 class EvaluationView(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
-            yield Input(compact=True, placeholder="run id", id="eval-run")
-            yield Input(compact=True, placeholder="test.jsonl", id="eval-test", suggester=PathSuggester())
-            yield Input(compact=True, placeholder="A/B against (run id or base)", id="eval-b", value="base")
+            yield Field(compact=True, placeholder="run id", id="eval-run")
+            yield Field(compact=True, placeholder="test.jsonl", id="eval-test", suggester=PathSuggester())
+            yield Field(compact=True, placeholder="A/B against (run id or base)", id="eval-b", value="base")
         with Horizontal(classes="toolbar"):
             yield Button("Test score", compact=True, id="eval-test-btn", variant="primary")
             yield Button("Side by side", compact=True, id="eval-compare")
@@ -109,14 +110,16 @@ def _headline(kind: str, r: dict[str, Any]) -> str:
         vs = r.get("vs") or {}
         others = "; ".join(f"{k} {_pct(v.get('quality'))} ({_ci(v.get('ci95'))})" for k, v in vs.items())
         warn = " | " + " ".join(r["warnings"]) if r.get("warnings") else ""
-        return (f"test {r.get('metric', '')}: {_pct(r.get('quality'))} ({_ci(r.get('ci95'))}), n={r.get('n')}"
+        of = f" of {r['test_rows']} rows" if (r.get("test_rows") or 0) > (r.get("n") or 0) else ""
+        return (f"test {r.get('metric', '')}: {_pct(r.get('quality'))} ({_ci(r.get('ci95'))}), n={r.get('n')}{of}"
                 + (f" | {others}" if others else "") + warn)
     if kind == "compare":
         return f"side by side: {r.get('n')} examples, columns {', '.join(r.get('columns') or [])}"
     if kind == "forgetting":
         return (f"forgetting: {r.get('verdict')} — base {_pct(r.get('base_score'))} ({_ci(r.get('base_ci95'))}), "
                 f"tuned {_pct(r.get('tuned_score'))} ({_ci(r.get('tuned_ci95'))}), {r.get('lost', 0)} lost, "
-                f"{r.get('gained', 0)} gained of {r.get('probes')} probes")
+                f"{r.get('gained', 0)} gained of {r.get('probes')} probes"
+                + (f" (a subset of {r['probes_total']})" if (r.get("probes_total") or 0) > (r.get("probes") or 0) else ""))
     if kind == "ab":
         roi = r.get("roi") or {}
         return (f"A/B ({r.get('a')} vs {r.get('b')}): diff {_pct(r.get('diff'))} ({_ci(r.get('diff_ci95'))}), "

@@ -13,7 +13,7 @@ HELP = """\
 
 | key | does |
 |---|---|
-| **?** | this help (escape closes it) |
+| **?** | this help (escape closes it); in a text field that holds text, `?` is typed instead (the footer dims it) |
 | **ctrl+q** | quit |
 | **F1 … F6** | Advisor, Data, Prompt baseline, Training, Runs, Evaluation |
 | **tab / shift+tab** | move between fields and buttons |

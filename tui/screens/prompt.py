@@ -11,13 +11,14 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, ProgressBar, Static
 
 from tui.messages import Progress, TaskDone
+from tui.widgets.field import Field
 from tui.widgets.question import PathSuggester
 
 
 class PromptView(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
-            yield Input(compact=True, placeholder="labelled examples to score prompts on", id="prompt-data",
+            yield Field(compact=True, placeholder="labelled examples to score prompts on", id="prompt-data",
                         suggester=PathSuggester())
             yield Button("Run baseline", compact=True, id="prompt-run", variant="primary")
         yield ProgressBar(id="prompt-progress", show_eta=False, classes="-hidden")

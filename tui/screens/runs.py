@@ -13,6 +13,7 @@ from textual.widgets import Button, DataTable, Input, Static
 
 from tui.messages import TaskDone
 from tui.widgets.charts import LossChart
+from tui.widgets.field import Field
 
 COLUMNS = ("run", "kind", "status", "method", "model", "started", "best val loss", "steps")
 
@@ -28,7 +29,7 @@ class RunsView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
-            yield Input(compact=True, placeholder="filter: id, kind, status, method, model", id="runs-filter")
+            yield Field(compact=True, placeholder="filter: id, kind, status, method, model", id="runs-filter")
             yield Button("Reload", compact=True, id="runs-reload")
             yield Button("Compare marked", compact=True, id="runs-compare")
         table: DataTable[str] = DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)

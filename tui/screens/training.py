@@ -16,6 +16,7 @@ from textual.widgets import Button, Input, ProgressBar, Static
 
 from tui.messages import Progress, TaskDone
 from tui.widgets.charts import LossChart
+from tui.widgets.field import Field
 from tui.widgets.question import PathSuggester
 
 TRAIN_KEYS = ("loss", "train_loss")
@@ -31,9 +32,9 @@ class TrainingView(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
-            yield Input(compact=True, placeholder="split folder (train.jsonl, val.jsonl)", id="train-data",
+            yield Field(compact=True, placeholder="split folder (train.jsonl, val.jsonl)", id="train-data",
                         suggester=PathSuggester())
-            yield Input(compact=True, placeholder="max steps", id="train-steps", value="30", type="integer",
+            yield Field(compact=True, placeholder="max steps", id="train-steps", value="30", type="integer",
                         classes="steps")
             yield Button("Start", compact=True, id="train-start", variant="primary")
             yield Button("Cancel", compact=True, id="train-cancel", variant="error", disabled=True)

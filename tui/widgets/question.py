@@ -14,6 +14,7 @@ from textual.suggester import Suggester
 from textual.widgets import Button, Input, RadioButton, RadioSet, SelectionList, Static
 
 from agent.api import Question
+from tui.widgets.field import Field
 
 
 class PathSuggester(Suggester):
@@ -103,7 +104,7 @@ class QuestionInput(Vertical):
         yield from self._control()
         yield Static(q.error or "", id="q-error", classes="q-error" + ("" if q.error else " -empty"), markup=False)
         if self.free_text:
-            yield Input(placeholder="…or answer in your own words (the chat model reads it)", id="q-free")
+            yield Field(placeholder="…or answer in your own words (the chat model reads it)", id="q-free")
         with Horizontal(classes="q-buttons"):
             yield Button("Answer", id="q-submit", variant="primary", compact=True)
             if self.can_go_back:
@@ -130,8 +131,9 @@ class QuestionInput(Vertical):
             value = "" if q.default is None else str(q.default)
             placeholder = {"number": "a number", "fraction": "e.g. 0.9 or 90%", "path": "a file path (→ completes)",
                            "text": "your answer"}.get(q.type, "")
-            yield Input(value=value, placeholder=placeholder, id="q-control", compact=True,
-                        type="text", suggester=PathSuggester() if q.type == "path" else None)
+            yield Field(value=value, placeholder=placeholder, id="q-control", compact=True,
+                        type="text", suggester=PathSuggester() if q.type == "path" else None,
+                        classes="-numeric" if q.type in ("number", "fraction") else "")
 
     def on_mount(self) -> None:
         self.query_one("#q-control").focus()
