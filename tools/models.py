@@ -58,6 +58,15 @@ def _env_offline() -> None:
     # Never reach for the hub: a missing file must be a clear error, not a download attempt.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    quiet_notices()
+
+
+def quiet_notices() -> None:
+    """Silence bitsandbytes' import-time notice that an optional CPU kernel package is absent (it falls back
+    to its own CPU code); on a terminal it lands in the middle of a progress bar or the TUI. Errors still show."""
+    import logging
+
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 
 def embedded_gguf_path() -> Path | None:

@@ -207,6 +207,9 @@ class _OOM(Exception):
 
 
 def _quiet_transformers() -> None:
+    from tools.models import quiet_notices
+
+    quiet_notices()
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
