@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from rich.markup import escape
 from textual.message import Message
 
 from agent.api import Step
@@ -44,3 +45,10 @@ class TaskDone(Message):
     source: str
     result: Any = None
     error: str | None = None
+
+
+def progress_line(ev: dict[str, Any], *, source: str | None = None) -> str:
+    """One ProgressEvent as a line of console markup: ``[source: ]stage step[/total] message`` (escaped)."""
+    total = f"/{ev['total']}" if ev.get("total") else ""
+    head = f"{escape(source)}: " if source else ""
+    return f"{head}{escape(str(ev.get('stage', '')))} {ev.get('step', 0)}{total} {escape(str(ev.get('message', '')))}"

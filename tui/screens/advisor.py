@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from agent.api import Question, Step
-from tui.messages import AdvisorFailed, AdvisorReady, Progress, StepReady
+from tui.messages import AdvisorFailed, AdvisorReady, Progress, StepReady, progress_line
 from tui.widgets.panels import Checklist, DecisionPath
 from tui.widgets.question import QuestionInput
 
@@ -203,8 +203,7 @@ class AdvisorView(Horizontal):
 
     def on_progress(self, message: Progress) -> None:
         ev = message.event
-        total = f"/{ev['total']}" if ev.get("total") else ""
-        self.set_status(f"[dim]{ev.get('stage', '')} {ev.get('step', '')}{total} {ev.get('message', '')}[/dim]")
+        self.set_status(f"[dim]{progress_line(ev)}[/dim]")
         self.app.route_progress(message)  # type: ignore[attr-defined]
 
 

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Static
 
-from tui.messages import Progress, TaskDone
+from tui.messages import Progress, TaskDone, progress_line
 from tui.widgets.charts import Histogram
 from tui.widgets.field import Field
 from tui.widgets.question import PathSuggester
@@ -106,9 +106,7 @@ class DataView(Vertical):
         self.feed(message.event, source=message.source)
 
     def feed(self, ev: dict[str, Any], *, source: str = "advisor") -> None:
-        total = f"/{ev['total']}" if ev.get("total") else ""
-        self.query_one("#data-summary", Static).update(
-            f"{source}: {ev.get('stage', '')} {ev.get('step', 0)}{total} {escape(str(ev.get('message', '')))}")
+        self.query_one("#data-summary", Static).update(progress_line(ev, source=source))
 
     def on_task_done(self, message: TaskDone) -> None:
         message.stop()

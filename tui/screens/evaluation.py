@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Input, Static
 
-from tui.messages import Progress, TaskDone
+from tui.messages import Progress, TaskDone, progress_line
 from tui.widgets.field import Field
 from tui.widgets.question import PathSuggester
 
@@ -74,9 +74,7 @@ class EvaluationView(Vertical):
         self.feed(message.event)
 
     def feed(self, ev: dict[str, Any]) -> None:
-        total = f"/{ev['total']}" if ev.get("total") else ""
-        self.query_one("#eval-summary", Static).update(
-            f"{ev.get('stage', '')}: {ev.get('step', 0)}{total} {escape(str(ev.get('message', '')))}")
+        self.query_one("#eval-summary", Static).update(progress_line(ev))
 
     def on_task_done(self, message: TaskDone) -> None:
         message.stop()
