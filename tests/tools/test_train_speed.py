@@ -132,3 +132,29 @@ def test_training_reports_the_shared_prefix_check(tiny_model_dir: Path, tmp_path
         assert "relative loss difference" in res["shared_prefix"]["check"]
     off = train(TrainConfig(**(cfg.to_dict() | {"shared_prefix": False, "packing": False, "run_id": None})))
     assert off["shared_prefix"] == {"enabled": False}
+
+
+def test_checkpointing_turns_the_shared_prefix_off(tiny_model_dir: Path, tmp_path: Path) -> None:
+    """QLoRA switches activation checkpointing on inside the model (not in the Trainer's arguments); with it,
+    the cache stays empty while training, so the run must use the plain forward, and the low-level call
+    must refuse rather than compute a loss without the prefix."""
+    import torch
+
+    from tools.models import load_tokenizer
+    from tools.train import TrainConfig, train
+    from tools.train.core import build_model
+    from tools.train.hf import completion_loss_sums
+
+    cfg = TrainConfig(train=str(_write(tmp_path / "t.jsonl", 16, True)), val=str(_write(tmp_path / "v.jsonl", 4, True)),
+                      model=str(tiny_model_dir), method="qlora", gradient_checkpointing=True, max_steps=1,
+                      eval_steps=1, per_device_train_batch_size=4)
+    res = train(cfg)
+    assert res["status"] == "completed" and res["shared_prefix"] == {"enabled": False}
+
+    model = build_model(tiny_model_dir, TrainConfig(train="x", lora_dropout=0.0), bf16=False, device="cpu")
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    model.train()
+    batch = _batch(load_tokenizer(str(tiny_model_dir)), 4)
+    with pytest.raises(RuntimeError, match="needs the cache"):
+        completion_loss_sums(model, batch, autocast_dtype=None, shared_prefix=True)
+    assert torch.isfinite(completion_loss_sums(model, batch, autocast_dtype=None)[0])

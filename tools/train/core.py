@@ -440,7 +440,10 @@ def _make_trainer(model: Any, tok: Any, config: TrainConfig, train_rows: list[di
         eval_dataset=_Rows(val_rows), callbacks=[cb, EarlyStoppingCallback(
             early_stopping_patience=config.early_stopping_patience,
             early_stopping_threshold=config.early_stopping_threshold)],
-        autocast_dtype=torch.bfloat16 if bf16 else None, shared_prefix=config.shared_prefix and not config.packing)
+        autocast_dtype=torch.bfloat16 if bf16 else None,
+        # the prefix needs the decoder's key/value cache, which activation checkpointing turns off in training
+        # (for QLoRA it is switched on in the model by prepare_model_for_kbit_training, not in the Trainer args)
+        shared_prefix=config.shared_prefix and not config.gradient_checkpointing)
     counter["trainer"] = trainer
     trainer.remove_callback(PrinterCallback)  # progress goes through on_progress; stdout stays clean
     return trainer, cb, collator

@@ -86,10 +86,9 @@ class CompletionTrainer(Trainer):
         self.train_tokens = 0  # non-padding tokens trained on (evaluation batches not counted)
         # Calling the decoder directly skips the wrapper that DDP/FSDP/DeepSpeed put around the model.
         self.fast_loss = self.accelerator.num_processes == 1
-        # Shared-prefix encoding needs the decoder's key/value cache, which checkpointing turns off;
-        # None = not yet checked against the plain forward on this model (done on the first batch).
-        self.shared_prefix: bool | None = None if (self.fast_loss and shared_prefix
-                                                   and not self.args.gradient_checkpointing) else False
+        # None = not yet checked against the plain forward on this model (done on the first batch that has
+        # a shared prefix; packed batches never do).
+        self.shared_prefix: bool | None = None if (self.fast_loss and shared_prefix) else False
         self.shared_prefix_check: dict[str, Any] = {}
 
     def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:

@@ -96,6 +96,9 @@ def hidden_with_shared_prefix(decoder: Any, config: Any, input_ids: torch.Tensor
     cache = DynamicCache(config=config)
     name = cache_kwarg(decoder)  # transformers 5 renamed past_key_values to cache
     decoder(input_ids=input_ids[:1, :p], use_cache=True, **{name: cache})
+    if cache.get_seq_length() != p:  # e.g. activation checkpointing while training turns the cache off
+        raise RuntimeError(f"the model kept {cache.get_seq_length()} of {p} prefix positions in its cache; "
+                           "shared-prefix encoding needs the cache (turn it off with gradient checkpointing)")
     for layer in cache.layers:
         layer.keys = layer.keys.expand(b, *layer.keys.shape[1:])
         layer.values = layer.values.expand(b, *layer.values.shape[1:])
