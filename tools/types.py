@@ -112,3 +112,56 @@ def emit(on_progress: ProgressCallback | None, event: ProgressEvent) -> None:
         on_progress(event)
     except Exception:  # noqa: BLE001 - a broken renderer must not kill a training run; the log keeps the bug
         logging.getLogger("tunewise").warning("progress listener failed on %s", event.stage, exc_info=True)
+
+
+# ---------------------------------------------------------------------------------------------- task profile
+# What a data set *is*, decided once from the data (tools.data.profile.detect_profile) and overridable by the
+# user (--task-kind). Cleaning, metric choice, generation length, prompt evaluation, evaluation and the
+# advisor all read this one record; none of them guesses the shape on its own.
+#
+# The kind names keep the values that `data inspect --json` has always printed under "output_kind"
+# ("label", "structured", "text"), and add "code" and "short_answer".
+OutputKind = Literal["label", "structured", "code", "short_answer", "text"]
+OUTPUT_KINDS: tuple[str, ...] = ("label", "structured", "code", "short_answer", "text")
+
+
+@dataclass(frozen=True)
+class TaskProfile:
+    """The shape of a task, from its rows.
+
+    - ``output_kind``: label (a closed label set), structured (JSON), code, short_answer (a few words, an
+      open set: "25", "false", "C"), text (free prose).
+    - ``code_languages``: for code outputs, the languages found, most common first.
+    - ``multi_turn``: rows with more than one user turn.
+    - ``input_language`` / ``output_language``: ISO 639-1 of the text that carries the language, or None.
+    - ``labels``: the label set, for label outputs only.
+    - ``output_tokens_p50`` / ``output_tokens_p95``: reference length in approximate tokens (chars / 4 when
+      no tokenizer was given), which sets the generation length.
+    - ``has_tests``: rows carry executable tests (MBPP's ``test_list``, a ``tests`` field).
+    - ``source``: "detected", or "user" when the user overrode the kind.
+    """
+
+    output_kind: OutputKind
+    rows: int = 0
+    multi_turn: bool = False
+    code_languages: tuple[str, ...] = ()
+    input_language: str | None = None
+    output_language: str | None = None
+    labels: tuple[str, ...] = ()
+    output_tokens_p50: int = 0
+    output_tokens_p95: int = 0
+    has_tests: bool = False
+    source: Literal["detected", "user"] = "detected"
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["code_languages"] = list(self.code_languages)
+        d["labels"] = list(self.labels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TaskProfile:
+        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        known["code_languages"] = tuple(known.get("code_languages") or ())
+        known["labels"] = tuple(known.get("labels") or ())
+        return cls(**known)
