@@ -71,7 +71,7 @@ def explain(model: Any, step: Step, text: str) -> str:
     """Answer a "why?" about the pending question by letting the model call the knowledge/estimator tools."""
     from langchain_core.messages import HumanMessage, SystemMessage, ToolMessage
 
-    from agent.lc_tools.advisor import TOOLS
+    from agent.lc_tools.reference import TOOLS
 
     by_name = {t.name: t for t in TOOLS}
     context = _describe(step.question) + f"\nWhy it is asked: {step.question.help}" if step.question else "The advice is done."

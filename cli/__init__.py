@@ -29,9 +29,14 @@ for module in (advise, data, prompt_eval, train, evaluate, runs, doctor):
 def _root(ctx: typer.Context) -> None:
     """Without a command, open the terminal UI."""
     if ctx.invoked_subcommand is None:
-        from cli.common import open_tui
-
         open_tui()
+
+
+def open_tui() -> None:
+    """Open the terminal UI (Textual is imported here, not at start-up, so `--help` stays fast)."""
+    from tui.app import run
+
+    run()
 
 
 def main() -> None:

@@ -126,7 +126,7 @@ def _progress_printer(console: Any) -> Any:
 
 def interactive(session_id: str | None = None, *, chat_model: Any = None, json_out: bool = False,
                 answers: dict[str, Any] | None = None) -> None:
-    """The interactive advisor in a plain terminal (what `tunewise` falls back to without the TUI)."""
+    """The interactive advisor in a plain terminal (`tunewise advise` without --answers)."""
     from rich.console import Console
     from rich.prompt import Prompt
 

@@ -107,16 +107,3 @@ def progress_bar(json_mode: bool, description: str = "working") -> Iterator[Call
     with progress:
         yield on_progress
 
-
-def open_tui() -> None:
-    """Open the TUI if it is installed; otherwise fall back to the interactive advisor."""
-    try:
-        from tui.app import run as run_tui
-    except ImportError:
-        run_tui = None
-    if run_tui is not None:
-        run_tui()
-        return
-    from cli.advise import interactive
-
-    interactive()

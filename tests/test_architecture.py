@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,8 @@ def test_import_contracts_hold() -> None:
     r = subprocess.run([str(lint), "--config", str(REPO / "pyproject.toml"), "--no-cache"],
                        cwd=REPO, capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "Contracts: 2 kept, 0 broken" in r.stdout
+    kept = re.search(r"Contracts: (\d+) kept, 0 broken", r.stdout)
+    assert kept and int(kept.group(1)) >= 5, r.stdout  # layers, two forbidden pairs, no tools->UI, acyclic
 
 
 def test_cli_start_does_not_import_torch() -> None:
@@ -26,3 +28,86 @@ def test_cli_start_does_not_import_torch() -> None:
             "print(heavy)")
     r = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]", r.stdout
+
+
+# A cycle between modules hides behind imports inside functions: Python never complains, but the two modules
+# can no longer be read, tested or changed apart. grimp (import-linter's graph) sees every import statement,
+# top-level or not.
+KNOWN_CYCLES: list[set[str]] = [
+    # The training branch moves the OOM fixes out of the trainer into diagnosis, which removes this cycle;
+    # drop this entry when that branch is merged.
+    {"tools.diagnose", "tools.train.core"},
+]
+
+
+def import_cycles(packages: tuple[str, ...] = ("cli", "tui", "agent", "tools", "knowledge")) -> list[set[str]]:
+    """The strongly connected components (more than one module) of the tree's import graph (Tarjan)."""
+    import grimp
+
+    sys.path.insert(0, str(REPO))
+    try:
+        graph = grimp.build_graph(*packages, cache_dir=None)
+    finally:
+        sys.path.remove(str(REPO))
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+
+    def visit(start: str) -> None:
+        # iterative Tarjan: (module, iterator over what it imports)
+        work = [(start, iter(sorted(graph.find_modules_directly_imported_by(start))))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            v, it = work[-1]
+            w = next(it, None)
+            if w is not None:
+                if w not in index:
+                    index[w] = low[w] = len(index)
+                    stack.append(w)
+                    on_stack.add(w)
+                    work.append((w, iter(sorted(graph.find_modules_directly_imported_by(w)))))
+                elif w in on_stack:
+                    low[v] = min(low[v], index[w])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                comp = set()
+                while True:
+                    m = stack.pop()
+                    on_stack.discard(m)
+                    comp.add(m)
+                    if m == v:
+                        break
+                if len(comp) > 1:
+                    found.append(comp)
+
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    return found
+
+
+def test_no_import_cycles_in_the_tree() -> None:
+    cycles = import_cycles()
+    unexpected = [sorted(c) for c in cycles if c not in KNOWN_CYCLES]
+    assert not unexpected, f"import cycles (counting imports inside functions): {unexpected}"
+
+
+def test_the_cycle_check_finds_a_cycle_inside_functions(tmp_path: Path) -> None:
+    """The check itself can fail: two modules importing each other only inside functions form a cycle."""
+    pkg = tmp_path / "cyclepkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def f():\n    from cyclepkg import b\n    return b\n")
+    (pkg / "b.py").write_text("def g():\n    import cyclepkg.a\n    return cyclepkg.a\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        assert import_cycles(("cyclepkg",)) == [{"cyclepkg.a", "cyclepkg.b"}]
+    finally:
+        sys.path.remove(str(tmp_path))

@@ -1,77 +1,14 @@
-"""The advisor's knowledge and planning functions as LangChain tools (typed schemas from the signatures)."""
+"""The whole advisor as one LangChain tool, for another agent or app that wants a recommendation.
+
+It starts a full advisor session, so it is kept apart from the read-only tools in ``reference.py``: the
+advisor's own "why?" explanations are handed those, never this one.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.tools import tool
-
-
-@tool
-def knowledge_rule(rule_id: str) -> dict[str, Any]:
-    """Look up a knowledge rule by id (e.g. 'size.band.1k_10k', 'hp.lr.correction.lora'): its text and source."""
-    import knowledge
-
-    try:
-        r = knowledge.rule(rule_id)
-    except KeyError as e:
-        return {"error": str(e)}
-    return {"id": r.id, "text": r.text, "source": r.source, "is_correction": r.is_correction}
-
-
-@tool
-def knowledge_explanation(topic: str) -> str:
-    """The Markdown explanation of a topic: decision-tree, when-to-fine-tune, methods, hyperparameters,
-    data-cleaning, evaluation, common-issues or corrections."""
-    import knowledge
-
-    try:
-        return knowledge.explanation(topic)
-    except KeyError as e:
-        return str(e)
-
-
-@tool
-def recommend_method(gpu_memory_gb: float, gpus: int = 1, n_examples: int = 0) -> dict[str, Any]:
-    """The training method (qlora/lora/full) for a GPU's memory, the GPU count and the data size, with reasons."""
-    from agent import routing
-
-    method, reasons = routing.method(gpu_memory_gb, gpus, n_examples)
-    return {"method": method, "reasons": routing.reasons_dicts(reasons)}
-
-
-@tool
-def training_plan(model_params_b: float, method: Literal["full", "lora", "qlora"], n_examples: int,
-                  gpu_memory_gb: float, task_complexity: Literal["simple", "complex", "unknown"] = "unknown"
-                  ) -> dict[str, Any]:
-    """Hyperparameters from the tables (learning rate, epochs, batch, accumulation, decay, warmup, LoRA)."""
-    from agent import routing
-
-    plan, reasons = routing.hyperparameters(model_params_b=model_params_b, method_name=method, n_examples=n_examples,
-                                            gpu_memory_gb=gpu_memory_gb, complexity=task_complexity)
-    split, r = routing.split_plan(n_examples)
-    return {"hyperparameters": plan, "split": split, "reasons": routing.reasons_dicts(reasons + r)}
-
-
-@tool
-def training_memory(model_params_b: float, method: Literal["full", "lora", "qlora"], batch: int = 8,
-                    lora_r: int = 8) -> dict[str, Any]:
-    """Estimated training memory in GB for a model size (billions), method, per-device batch and LoRA rank."""
-    from agent import pipeline, routing
-
-    gb, reasons = pipeline.estimate_memory(model_params_b, method, batch=batch, lora_r=lora_r)
-    return {"total_gb": gb, "reasons": routing.reasons_dicts(reasons)}
-
-
-@tool
-def fine_tuning_roi(prompt_dev_hours: float, hourly_rate: float, data_prep_hours: float,
-                    training_cost: float) -> dict[str, Any]:
-    """The seed's ROI formula: prompt cost vs fine-tuning cost, their ratio, and the quality gain needed."""
-    from agent import routing
-
-    roi, reasons = routing.cost_benefit({"prompt_dev_hours": prompt_dev_hours, "hourly_rate": hourly_rate,
-                                         "data_prep_hours": data_prep_hours, "training_cost": training_cost})
-    return {"roi": roi, "reasons": routing.reasons_dicts(reasons)}
 
 
 @tool
@@ -82,5 +19,4 @@ def advise(answers: dict[str, Any]) -> dict[str, Any]:
     return run_scripted(answers)
 
 
-TOOLS = [knowledge_rule, knowledge_explanation, recommend_method, training_plan, training_memory, fine_tuning_roi,
-         advise]
+TOOLS = [advise]

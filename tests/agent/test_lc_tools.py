@@ -7,7 +7,10 @@ from typing import Any
 import pytest
 
 from agent.lc_tools import all_tools
-from agent.lc_tools.advisor import TOOLS
+from agent.lc_tools.advisor import TOOLS as ADVISOR_TOOLS
+from agent.lc_tools.reference import TOOLS as REFERENCE_TOOLS
+
+TOOLS = REFERENCE_TOOLS + ADVISOR_TOOLS
 
 
 def test_tools_have_typed_schemas_and_are_registered() -> None:

@@ -77,6 +77,8 @@ def test_why_calls_knowledge_tools_and_answers() -> None:
     tool_msgs = [m for m in model.seen[1] if isinstance(m, ToolMessage)]
     assert tool_msgs and "fine-tuning is viable" in tool_msgs[0].content
     assert "training_plan" in model.bound[0] and "knowledge_rule" in model.bound[0]
+    # "why?" gets the read-only tools only: never `advise`, which would start a nested advisor session
+    assert "advise" not in model.bound[0]
 
 
 def test_why_without_a_model_cites_the_rules() -> None:
