@@ -150,27 +150,22 @@ class Advisor:
 
     def _log_decisions(self) -> None:
         """Every reason of the finished session, under the graph node that applied it, in one write."""
-        from tools.runlog import now, to_json
-
         decisions = self._graph.get_state(self._config).values.get("decisions") or {}
-        t = now()
-        rows = [[self.session_id, node, r.get("rule"), r.get("text"), to_json(r.get("evidence")), t]
-                for node in (*graph.DECISION_NODES, *graph.PIPELINE_NODES) for r in decisions.get(node, [])]
-        self._log(lambda log: log.executemany("INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?)", rows))
+        by_node = {node: list(decisions.get(node, [])) for node in (*graph.DECISION_NODES, *graph.PIPELINE_NODES)}
+        self._log(lambda log: log.log_decisions(self.session_id, by_node))
 
     def _log_answers(self, values: dict[str, Any]) -> None:
-        from tools.runlog import now, to_json
-
-        rows = [[self.session_id, qid, to_json(v), now()] for qid, v in values.items()]
-        self._log(lambda log: log.executemany("INSERT INTO answers VALUES (?, ?, ?, ?)", rows))
+        self._log(lambda log: log.log_answers(self.session_id, values))
 
     @staticmethod
     def _log(write: Callable[[Any], None]) -> None:
-        """Write to the run log; a locked or broken log must not stop the advice."""
-        from tools.runlog import RunLog
+        """Write to the run log; a locked or unreadable log must not stop the advice (a bug still raises)."""
+        from tools.runlog import RunLog, RunLogError, log_warning
 
-        with contextlib.suppress(Exception):
+        try:
             write(RunLog())
+        except RunLogError as e:
+            log_warning(f"the advisor's run-log write was skipped: {e.what}")
 
     @staticmethod
     def _expected(qid: str) -> str:

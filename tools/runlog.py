@@ -25,14 +25,26 @@ from tools import paths
 from tools.errors import TunewiseError
 
 # ---------------------------------------------------------------------------------------------- migrations
-# Append new migrations at the end; never edit one that has shipped. Each runs once, in order, in a
-# transaction, and its name is recorded. ``schema_version`` is the number applied.
+# The schema grows through numbered migrations, applied once each, in order, in a transaction; the name of
+# each applied one is recorded in ``_migrations``. To change the schema, append a function named
+# ``m<next number, 3 digits>_<what it does>`` at the END of this section with ``@migration``; never edit,
+# reorder or renumber one that has shipped (a database that recorded it will not run it again). The
+# decorator refuses a number out of sequence, so two branches that both append m003 clash at import time
+# (renumber the later one when merging). ``schema_version`` is the number of migrations applied.
 
 Migration = Callable[[Any], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
 
+# Names under which a database may have recorded a migration before the numbers were made sequential: the
+# change is already in that database, so only the recorded name is updated (nothing runs twice).
+RENAMED: dict[str, str] = {"m140_ab_request_ids": "m002_ab_request_ids"}
+
 
 def migration(fn: Migration) -> Migration:
+    """Register ``fn`` as the next migration; its name must carry the next number (m001_, m002_, ...)."""
+    expected = f"m{len(MIGRATIONS) + 1:03d}_"
+    if not fn.__name__.startswith(expected):
+        raise RuntimeError(f"migration {fn.__name__} is out of sequence: the next one must be named {expected}...")
     MIGRATIONS.append((fn.__name__, fn))
     return fn
 
@@ -86,9 +98,8 @@ def m001_core(db: Any) -> None:
             created_at TIMESTAMP)""")
 
 
-# -- evaluation (issue 7): migrations m140-m149 ---------------------------------------------------------------
 @migration
-def m140_ab_request_ids(db: Any) -> None:
+def m002_ab_request_ids(db: Any) -> None:
     """A/B requests get an id, so an outcome known later (a thumbs-up) can be attached to its request."""
     db.execute("ALTER TABLE ab_requests ADD COLUMN request_id VARCHAR")
 
@@ -112,13 +123,27 @@ def to_json(obj: Any) -> str | None:
     return json.dumps(obj, default=str, ensure_ascii=False)
 
 
+def insert_sql(table: str, columns: Iterable[str]) -> str:
+    """``INSERT INTO table (c1, c2, ...) VALUES (?, ?, ...)``: every insert names its columns, so adding a
+    column in a migration never shifts the values of an existing write."""
+    cols = list(columns)
+    return f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+
+
 def _is_lock_error(e: Exception) -> bool:
     msg = str(e).lower()
     return "lock" in msg or "conflicting" in msg
 
 
 class RunLogError(TunewiseError):
-    pass
+    """The run log could not be opened (another process holds it too long, or the file is unreadable)."""
+
+
+def log_warning(message: str) -> None:
+    """A problem worth a line in the bug log that must not stop the work (e.g. a write the log refused)."""
+    import logging
+
+    logging.getLogger("tunewise").warning(message)
 
 
 _migrated: set[str] = set()
@@ -208,22 +233,36 @@ class RunLog:
         t = now()
         with self.connect() as con:
             con.execute(
-                """INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)
-                   ON CONFLICT (session_id) DO UPDATE SET updated_at = excluded.updated_at,
+                insert_sql("sessions", ("session_id", "created_at", "updated_at", "status", "source", "answers",
+                                        "recommendation"))
+                + """ ON CONFLICT (session_id) DO UPDATE SET updated_at = excluded.updated_at,
                    status = excluded.status, answers = coalesce(excluded.answers, sessions.answers),
                    recommendation = coalesce(excluded.recommendation, sessions.recommendation)""",
                 [session_id, t, t, status, source, to_json(answers), to_json(recommendation)],
             )
 
-    def log_answer(self, session_id: str, question_id: str, value: Any) -> None:
-        self.execute("INSERT INTO answers VALUES (?, ?, ?, ?)", [session_id, question_id, to_json(value), now()])
+    def log_answers(self, session_id: str, answers: dict[str, Any]) -> None:
+        """The advisor's answers (question id -> value), one row each, in one write."""
+        t = now()
+        self.executemany(insert_sql("answers", ("session_id", "question_id", "value", "created_at")),
+                         [[session_id, qid, to_json(v), t] for qid, v in answers.items()])
 
-    def log_decisions(self, session_id: str, node: str, reasons: list[dict[str, Any]]) -> None:
+    def log_decisions(self, session_id: str, by_node: dict[str, list[dict[str, Any]]]) -> None:
+        """The reasons of a session (graph node -> reasons with rule, text, evidence), in one write."""
         t = now()
         self.executemany(
-            "INSERT INTO decisions VALUES (?, ?, ?, ?, ?, ?)",
-            [[session_id, node, r.get("rule"), r.get("text"), to_json(r.get("evidence")), t] for r in reasons],
+            insert_sql("decisions", ("session_id", "node", "rule_id", "text", "evidence", "created_at")),
+            [[session_id, node, r.get("rule"), r.get("text"), to_json(r.get("evidence")), t]
+             for node, reasons in by_node.items() for r in reasons],
         )
+
+    # -- spot-checks -------------------------------------------------------------------------------
+    def log_spotcheck(self, dataset_sha256: str, example_key: str, position: int, verdict: str,
+                      reason: str | None = None) -> None:
+        """One spot-check verdict (good / bad / skip) on one example of a data set."""
+        self.execute(insert_sql("spotchecks", ("dataset_sha256", "example_key", "position", "verdict", "reason",
+                                               "created_at")),
+                     [dataset_sha256, example_key, position, verdict, reason, now()])
 
     # -- tool calls --------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -243,18 +282,23 @@ class RunLog:
             error = "".join(traceback.format_exception(e))[-4000:]
             raise
         finally:
-            with contextlib.suppress(Exception):
+            try:
                 self.execute(
-                    "INSERT INTO tool_calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    insert_sql("tool_calls", ("call_id", "session_id", "run_id", "name", "arguments", "status",
+                                              "started_at", "duration_s", "error", "result")),
                     [call_id, session_id, run_id or record.get("run_id"), name, to_json(arguments), status,
                      started, time.perf_counter() - t0, error, to_json(record.get("result"))],
                 )
+            except RunLogError as e:
+                # a locked or unreadable log must not undo the tool's work; anything else is a bug and raises
+                log_warning(f"tool call {name} ({call_id}) was not recorded: {e.what}")
 
     # -- datasets ----------------------------------------------------------------------------------
     def log_dataset(self, path: str | Path, *, sha256: str, fmt: str, rows: int, kind: str,
                     report: dict[str, Any] | None = None) -> str:
         dataset_id = new_id("ds-")
-        self.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        self.execute(insert_sql("datasets", ("dataset_id", "path", "sha256", "format", "rows", "kind", "report",
+                                             "created_at")),
                      [dataset_id, str(path), sha256, fmt, rows, kind, to_json(report), now()])
         return dataset_id
 
@@ -314,7 +358,7 @@ class RunLog:
 
     def log_metrics(self, run_id: str, step: int, split: str, values: dict[str, float]) -> None:
         t = now()
-        self.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?, ?)",
+        self.executemany(insert_sql("metrics", ("run_id", "step", "split", "name", "value", "created_at")),
                          [[run_id, step, split, k, float(v), t] for k, v in values.items() if v is not None])
 
     def metrics(self, run_id: str) -> list[dict[str, Any]]:
@@ -327,13 +371,15 @@ class RunLog:
                        test_sha256: str | None = None, details: Any = None) -> str:
         eval_id = new_id("eval-")
         lo, hi = (ci[0], ci[1]) if ci else (None, None)
-        self.execute("INSERT INTO evaluations VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        self.execute(insert_sql("evaluations", ("eval_id", "run_id", "kind", "test_sha256", "metric", "value",
+                                                "ci_low", "ci_high", "n", "details", "created_at")),
                      [eval_id, run_id, kind, test_sha256, metric, value, lo, hi, n, to_json(details), now()])
         return eval_id
 
     def log_predictions(self, run_id: str | None, eval_id: str | None, rows: list[dict[str, Any]]) -> None:
         self.executemany(
-            "INSERT INTO predictions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            insert_sql("predictions", ("run_id", "eval_id", "idx", "input", "expected", "prediction", "correct",
+                                       "latency_ms", "prompt_tokens", "output_tokens")),
             [[run_id, eval_id, r.get("idx", i), r.get("input"), r.get("expected"), r.get("prediction"),
               r.get("correct"), r.get("latency_ms"), r.get("prompt_tokens"), r.get("output_tokens")]
              for i, r in enumerate(rows)],
@@ -341,16 +387,23 @@ class RunLog:
 
 
 def migrate(con: Any) -> int:
-    """Apply every migration not yet recorded; return the schema version."""
+    """Apply every migration not yet recorded, in order; return the schema version.
+
+    A migration that fails rolls back and raises: the run log must never run on a half-built schema.
+    """
     con.execute("CREATE TABLE IF NOT EXISTS _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)")
     done = {r[0] for r in con.execute("SELECT name FROM _migrations").fetchall()}
+    for old, new in RENAMED.items():
+        if old in done and new not in done:
+            con.execute("UPDATE _migrations SET name = ? WHERE name = ?", [new, old])
+            done = (done - {old}) | {new}
     for name, fn in MIGRATIONS:
         if name in done:
             continue
         con.execute("BEGIN")
         try:
             fn(con)
-            con.execute("INSERT INTO _migrations VALUES (?, ?)", [name, now()])
+            con.execute("INSERT INTO _migrations (name, applied_at) VALUES (?, ?)", [name, now()])
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

@@ -57,7 +57,8 @@ def _writer(path: str, tag: str, n: int, hold_s: float) -> None:
     log = RunLog(path)
     for i in range(n):
         with log.connect() as con:
-            con.execute("INSERT INTO metrics VALUES (?, ?, 'train', 'loss', ?, now())", [tag, i, float(i)])
+            con.execute("INSERT INTO metrics (run_id, step, split, name, value, created_at) "
+                        "VALUES (?, ?, 'train', 'loss', ?, now())", [tag, i, float(i)])
             time.sleep(hold_s)  # hold the file's lock a moment, as a real write batch does
 
 
@@ -75,3 +76,88 @@ def test_two_writer_processes_lose_nothing(tmp_path: Path) -> None:
     counts = {r["run_id"]: r["n"] for r in
               RunLog(path).query("SELECT run_id, count(*) AS n FROM metrics GROUP BY run_id")}
     assert counts == {"a": 40, "b": 40}
+
+
+# ------------------------------------------------------------------------------------------ migrations
+
+def test_migrations_are_numbered_in_sequence() -> None:
+    from tools import runlog
+
+    assert [n[:5] for n, _ in MIGRATIONS] == [f"m{i:03d}_" for i in range(1, len(MIGRATIONS) + 1)]
+    with pytest.raises(RuntimeError, match="out of sequence"):
+        runlog.migration(lambda db: None)  # a lambda's name carries no number
+    assert len(runlog.MIGRATIONS) == len(MIGRATIONS)
+
+
+def _old_schema_db(path: Path) -> None:
+    """A run log as the first releases left it: m001 + the A/B column recorded as m140."""
+    import duckdb
+
+    from tools import runlog
+
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE _migrations (name VARCHAR PRIMARY KEY, applied_at TIMESTAMP)")
+    runlog.m001_core(con)
+    con.execute("ALTER TABLE ab_requests ADD COLUMN request_id VARCHAR")
+    con.execute("INSERT INTO _migrations VALUES ('m001_core', now()), ('m140_ab_request_ids', now())")
+    con.execute("INSERT INTO sessions (session_id, status) VALUES ('adv-old', 'done')")
+    con.close()
+
+
+def test_an_old_schema_upgrades_without_rerunning_a_migration(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools import runlog
+
+    ran: list[str] = []
+
+    def m003_test_column(db: object) -> None:
+        ran.append("m003")
+        db.execute("ALTER TABLE sessions ADD COLUMN test_note VARCHAR")  # type: ignore[attr-defined]
+
+    # a migration appended after the renumbering, as the next helper will add one
+    monkeypatch.setattr(runlog, "MIGRATIONS", [*MIGRATIONS, ("m003_test_column", m003_test_column)])
+    path = tmp_path / "old.duckdb"
+    _old_schema_db(path)
+    log = RunLog(path)
+    # m002 (the ALTER of m140) would fail if it ran again on this database
+    assert log.schema_version() == len(MIGRATIONS) + 1 and ran == ["m003"]
+    names = [r["name"] for r in log.query("SELECT name FROM _migrations ORDER BY name")]
+    assert names == ["m001_core", "m002_ab_request_ids", "m003_test_column"]
+    assert log.query("SELECT session_id, test_note FROM sessions") == [{"session_id": "adv-old", "test_note": None}]
+    runlog._migrated.clear()
+    assert RunLog(path).schema_version() == len(MIGRATIONS) + 1 and ran == ["m003"]  # applied once only
+
+
+def test_a_failing_migration_rolls_back_and_is_never_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import duckdb
+
+    from tools import runlog
+
+    def m003_broken(db: object) -> None:
+        db.execute("ALTER TABLE sessions ADD COLUMN half_done VARCHAR")  # type: ignore[attr-defined]
+        db.execute("ALTER TABLE no_such_table ADD COLUMN x VARCHAR")  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(runlog, "MIGRATIONS", [*MIGRATIONS, ("m003_broken", m003_broken)])
+    log = RunLog(tmp_path / "broken.duckdb")
+    # the tool-call record is the write that meets the migration first: it must raise, not swallow it
+    with pytest.raises(duckdb.Error), log.tool_call("data.inspect", {"path": "x"}):
+        pass
+    monkeypatch.setattr(runlog, "MIGRATIONS", list(MIGRATIONS))
+    cols = {r["column_name"] for r in RunLog(tmp_path / "broken.duckdb").query(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = 'sessions'")}
+    assert "half_done" not in cols  # rolled back whole
+
+
+def test_session_writes_name_their_columns() -> None:
+    log = RunLog()
+    log.upsert_session("adv-1", status="asking", answers={"task": "classification"})
+    log.log_answers("adv-1", {"task": "classification", "n_examples": 2000})
+    log.log_decisions("adv-1", {"prompt_baseline": [{"rule": "dt.step1", "text": "prompts first", "evidence": {"q": 0.5}}],
+                                "data": []})
+    log.log_spotcheck("sha", "key-1", 0, "bad", "too short")
+    assert [(r["question_id"], r["value"]) for r in
+            log.query("SELECT question_id, value FROM answers ORDER BY question_id")] == [
+        ("n_examples", "2000"), ("task", '"classification"')]
+    (d,) = log.query("SELECT node, rule_id, text, evidence FROM decisions")
+    assert d == {"node": "prompt_baseline", "rule_id": "dt.step1", "text": "prompts first", "evidence": '{"q": 0.5}'}
+    assert log.query("SELECT verdict, reason FROM spotchecks") == [{"verdict": "bad", "reason": "too short"}]

@@ -120,15 +120,14 @@ class SpotCheck:
 
     def verdict(self, idx: int, verdict: str, reason: str | None = None) -> None:
         """Record a verdict for sample position ``idx`` (good / bad / skip; bad may carry a reason)."""
-        from tools.runlog import RunLog, now
+        from tools.runlog import RunLog
 
         if verdict not in VERDICTS:
             raise InputError(f"unknown verdict {verdict!r}", fix="answer good, bad or skip")
         if not 0 <= idx < len(self.sample):
             raise InputError(f"no sample position {idx}", fix=f"use 0..{len(self.sample) - 1}")
         key = example_key(self.examples[self.sample[idx]])
-        RunLog().execute("INSERT INTO spotchecks VALUES (?, ?, ?, ?, ?, ?)",
-                         [self.sha256, key, idx, verdict, reason, now()])
+        RunLog().log_spotcheck(self.sha256, key, idx, verdict, reason)
         self.verdicts[idx] = (verdict, reason)
 
     def progress(self) -> dict[str, Any]:
