@@ -121,8 +121,10 @@ class Advisor:
         from agent import llm
 
         if self.chat_model is not None:
-            with contextlib.suppress(Exception):
+            try:
                 return llm.explain(self.chat_model, step, text or "why?")
+            except Exception as e:  # noqa: BLE001 - an unreachable model means the plain answer; noted in the log
+                _chat_model_failed("why?", e)
         return llm.fallback_why(step)
 
     def propose_prompts(self, task_description: str, *, n: int = 3) -> list[str]:
@@ -131,8 +133,10 @@ class Advisor:
             return []
         from agent import llm
 
-        with contextlib.suppress(Exception):
+        try:
             return llm.propose_prompt_variants(self.chat_model, task_description, n=n)
+        except Exception as e:  # noqa: BLE001 - no proposals is a valid outcome; noted in the log
+            _chat_model_failed("prompt proposals", e)
         return []
 
     def _run(self, payload: Any) -> Step:
@@ -174,6 +178,12 @@ class Advisor:
             return ("any of " if q.type == "multi_choice" else "one of ") + ", ".join(q.choices)
         return {"fraction": "a fraction such as 0.9 or 90%", "number": "a number", "yes_no": "yes or no",
                 "path": "an existing file path"}.get(q.type, "text")
+
+
+def _chat_model_failed(what: str, e: Exception) -> None:
+    from tools.errors import log_line
+
+    log_line("WARNING", f"the chat model failed ({what}); answered without it: {type(e).__name__}: {e}")
 
 
 def run_scripted(answers: dict[str, Any], *, session_id: str | None = None,

@@ -21,6 +21,7 @@ from typing import Any
 
 from agent import pipeline, questions, routing
 from agent.state import AdvisorState
+from tools.errors import ModelNotFoundError
 
 BACK = {"__action__": "back"}  # resume value that means "revise the previous answer"
 
@@ -118,7 +119,7 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
                                            alt_systems=_proposed_system_prompts(answers))
     except pipeline.ToolFailed as e:
         # An unusable test set (or model) is the user's to fix: drop that answer and ask again, showing why.
-        qid = "model" if e.kind == "ModelNotFoundError" else "test_set"
+        qid = "model" if isinstance(e.error, ModelNotFoundError) else "test_set"
         kept = {k: v for k, v in answers.items() if k != qid}
         return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), qid: e.message}}
     return {"measured_cache": {**(state.get("measured_cache") or {}), key: summary}}

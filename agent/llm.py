@@ -26,6 +26,9 @@ def chat_model(base_url: str | None = None, model: str | None = None, api_key: s
     base_url = base_url or os.environ.get("TUNEWISE_CHAT_BASE_URL") or os.environ.get("TUNEWISE_OPENAI_BASE_URL")
     model = model or os.environ.get("TUNEWISE_CHAT_MODEL") or "default"
     key = api_key or os.environ.get("TUNEWISE_CHAT_API_KEY") or os.environ.get("OPENAI_API_KEY") or "not-needed"
+    from tools.redaction import register_secret
+
+    register_secret(key)  # a server may echo it in an error text; it is masked wherever it would be written
     return ChatOpenAI(base_url=base_url, model=model, api_key=SecretStr(key), temperature=0, timeout=timeout, max_retries=1)
 
 

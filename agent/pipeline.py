@@ -15,15 +15,25 @@ from typing import Any
 
 from agent import routing
 from agent.api import Reason
+from tools.errors import InputError, TunewiseError
 from tools.types import ProgressEvent
 
 
 class ToolFailed(Exception):  # noqa: N818 - a graph signal carrying a user-facing message
-    def __init__(self, message: str, *, user_input: bool = False, kind: str = "") -> None:
+    """A tool step failed; ``error`` is the user-facing error behind it (None for a bug or a bad result).
+
+    The graph dispatches on the type of ``error`` (``isinstance(e.error, ModelNotFoundError)``).
+    """
+
+    def __init__(self, message: str, *, error: TunewiseError | None = None) -> None:
         super().__init__(message)
         self.message = message
-        self.user_input = user_input
-        self.kind = kind  # the TunewiseError subclass name, e.g. "ModelNotFoundError"
+        self.error = error
+
+    @property
+    def user_input(self) -> bool:
+        """True when the user's input (a file, a row, an answer) is what failed: ask for another."""
+        return isinstance(self.error, InputError)
 
 
 def progress_callback() -> Callable[[ProgressEvent], None] | None:
@@ -50,24 +60,18 @@ def build_config(cls: Any, values: Iterable[tuple[tuple[str, ...], Any]]) -> Any
     return cls(**kwargs)
 
 
-def tool_module(name: str, *, needs: tuple[str, ...] = ()) -> Any:
-    """``tools.<name>``, or ``ToolFailed`` when this installation lacks it (the advice itself still works)."""
+def tool_module(name: str) -> Any:
+    """``tools.<name>``, imported when a step needs it (the tools are heavy; tests put fakes in sys.modules)."""
     import importlib
 
-    try:
-        mod = importlib.import_module(f"tools.{name}")
-    except ImportError as e:
-        raise ToolFailed(f"the {name} tool is not available in this installation ({e})") from e
-    missing = [n for n in needs if not hasattr(mod, n)]
-    if missing:
-        raise ToolFailed(f"the {name} tool lacks {', '.join(missing)} in this installation")
-    return mod
+    return importlib.import_module(f"tools.{name}")
 
 
 def call_tool(name: str, fn: Callable[..., Any], *args: Any, session_id: str | None = None,
               log_args: dict[str, Any] | None = None, **kwargs: Any) -> Any:
     """Call a tool, logging it in the run log; user-facing errors become ``ToolFailed``."""
-    from tools.errors import TunewiseError
+    from tools.errors import log_bug
+    from tools.redaction import redact
     from tools.runlog import RunLog
 
     try:
@@ -78,13 +82,11 @@ def call_tool(name: str, fn: Callable[..., Any], *args: Any, session_id: str | N
                 record["run_id"] = result["run_id"]
             return result
     except TunewiseError as e:
-        kind = type(e).__name__
-        raise ToolFailed(e.render(), user_input=kind == "InputError", kind=kind) from e
-    except (TypeError, ValueError) as e:  # a config the tool does not accept
-        raise ToolFailed(f"{name}: {e}") from e
+        raise ToolFailed(e.render(), error=e) from e
     except Exception as e:  # noqa: BLE001 - a bug in a tool ends that step, not the advice session
-        raise ToolFailed(f"internal error in {name}: {e} (the traceback is in the run log's tool_calls)",
-                         kind="InternalError") from e
+        log = log_bug(e, f"the {name} tool failed inside the advisor")
+        raise ToolFailed(f"internal error in {name}: {redact(str(e))} (a bug in tunewise; the traceback is in "
+                         f"{log})") from e
 
 
 def _jsonable(x: Any) -> Any:
@@ -161,10 +163,7 @@ def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | 
 def estimate_memory(params_b: float, method: str, *, batch: int = 8, lora_r: int = 8) -> tuple[float, list[Reason]]:
     """``tools.estimate.estimate_memory`` when it is available, else the seed's memory table."""
     table_gb, reasons = routing.memory_estimate(params_b, method)
-    try:
-        estimate = tool_module("estimate")
-    except ToolFailed:
-        return table_gb, reasons
+    estimate = tool_module("estimate")
     try:
         est = estimate.estimate_memory(params_b=params_b, method=method, batch=batch, lora_r=lora_r)
         gb = round(float(est["total_gb"]), 2)
@@ -177,7 +176,7 @@ def estimate_memory(params_b: float, method: str, *, batch: int = 8, lora_r: int
 # ------------------------------------------------------------------ the "go on" phase
 
 def clean_step(state: dict[str, Any]) -> dict[str, Any]:
-    data = tool_module("data", needs=("clean", "split"))
+    data = tool_module("data")
 
     out = session_dir(state.get("session_id")) / "clean.jsonl"
     report = call_tool("clean", data.clean, state["answers"]["data"], out, on_progress=progress_callback(),
@@ -188,7 +187,7 @@ def clean_step(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def split_step(state: dict[str, Any]) -> dict[str, Any]:
-    data = tool_module("data", needs=("clean", "split"))
+    data = tool_module("data")
 
     src = state["pipeline"]["clean"]["out"]
     out_dir = session_dir(state.get("session_id")) / "split"

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import sys
-import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,15 +30,6 @@ def print_json(obj: Any) -> None:
 def human(json_mode: bool) -> Console:
     """The console for human-readable text: stdout normally, stderr under --json."""
     return err if json_mode else out
-
-
-def _log_bug(exc: BaseException) -> str:
-    from tools import paths
-
-    path = paths.log_file()
-    logging.basicConfig(filename=path, level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    logging.getLogger("tunewise").error("unhandled error\n%s", "".join(traceback.format_exception(exc)))
-    return str(path)
 
 
 def run_guarded(app: Callable[..., Any], argv: list[str] | None = None) -> int:
@@ -81,10 +70,16 @@ def run_guarded(app: Callable[..., Any], argv: list[str] | None = None) -> int:
         if isinstance(e, click.exceptions.Abort):
             err.print("[yellow]aborted[/]")
             return 130
-        log = _log_bug(e)
+        from tools.errors import log_bug
+        from tools.redaction import redact
+
+        log = log_bug(e)
         if json_mode:
-            print_json({"error": {"error": "InternalError", "what": str(e), "log": log}})
-        err.print(f"[bold red]internal error:[/] {e}\nThis is a bug in tunewise; the traceback is in {log}")
+            print_json({"error": {"error": "InternalError", "what": redact(str(e)), "log": str(log)}})
+        from rich.markup import escape
+
+        err.print(f"[bold red]internal error:[/] {escape(redact(str(e)))}\n"
+                  f"This is a bug in tunewise; the traceback is in {escape(str(log))}", highlight=False)
         return 1
 
 

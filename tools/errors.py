@@ -1,10 +1,21 @@
 """One exception family for problems the user can fix.
 
 The CLI and TUI render a ``TunewiseError`` as a message (what, where, what to do), never a traceback.
-Anything else is a bug: it is logged with its traceback, and the user sees a short message and the log path.
+Anything else is a bug: ``log_bug`` writes its traceback to the bug log ($TUNEWISE_HOME/tunewise.log), and
+the user sees a short message and the log path. The CLI (``cli.common.run_guarded``) and the TUI
+(``tui.services.describe_error``) both end here. Everything written is masked by ``tools.redaction``.
+Code that must react to a kind of failure catches the exception type, and reads the failure's context from
+the exception's fields (``OutOfMemoryError.run_id``), never from its message or class name.
 """
 
 from __future__ import annotations
+
+import traceback
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tools.redaction import redact
 
 
 class TunewiseError(Exception):
@@ -13,9 +24,10 @@ class TunewiseError(Exception):
     exit_code = 2
 
     def __init__(self, what: str, *, where: str | None = None, fix: str | None = None) -> None:
-        self.what = what
-        self.where = where
-        self.fix = fix
+        # masked here, once: the message goes to the screen, the run log and the session store
+        self.what = redact(what)
+        self.where = redact(where) if where else where
+        self.fix = redact(fix) if fix else fix
         super().__init__(self.render())
 
     def render(self) -> str:
@@ -37,7 +49,17 @@ class ModelNotFoundError(TunewiseError):
 
 
 class OutOfMemoryError(TunewiseError):
-    """The device ran out of memory; ``fix`` names the cheaper configuration."""
+    """The device ran out of memory; ``fix`` names the cheaper configuration.
+
+    ``run_id`` is the run that failed (recorded as ``failed`` in the run log) and ``retries`` the automatic
+    retries tried before giving up (run id, error, fix rule id, changed settings), oldest first.
+    """
+
+    def __init__(self, what: str, *, where: str | None = None, fix: str | None = None,
+                 run_id: str | None = None, retries: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(what, where=where, fix=fix)
+        self.run_id = run_id
+        self.retries = list(retries or [])
 
 
 class RunNotFoundError(TunewiseError):
@@ -52,3 +74,31 @@ def where(path: object, line: int | None = None, field: str | None = None) -> st
     if field:
         s += f":{field}"
     return s
+
+
+# ---------------------------------------------------------------------------------------------- the bug log
+
+def log_line(level: str, message: str) -> Path:
+    """Append one (masked) entry to the bug log; returns its path. Never raises: logging must not mask the
+    error being logged."""
+    from tools import paths
+
+    path = paths.log_file()
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    try:
+        with open(path, "a", encoding="utf-8", errors="backslashreplace") as f:
+            f.write(f"{stamp} {level} {redact(message)}\n")
+    except OSError:
+        pass
+    return path
+
+
+def log_bug(exc: BaseException, context: str = "unhandled error") -> Path:
+    """Write ``exc``'s traceback to the bug log (a bug, not a user error); returns the log's path."""
+    return log_line("ERROR", f"{context}\n{''.join(traceback.format_exception(exc))}")
+
+
+def describe_bug(exc: BaseException) -> str:
+    """What a person sees for a bug: a short masked note and where the traceback is (logged here)."""
+    path = log_bug(exc)
+    return f"internal error: {redact(f'{type(exc).__name__}: {exc}')}\nThis is a bug in tunewise; the traceback is in {path}"

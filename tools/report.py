@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.fileio import atomic_open, write_text
+from tools.redaction import redact
 from tools.runlog import RunLog
 
 # ---------------------------------------------------------------------------------------------- facts
@@ -424,5 +425,5 @@ def build_report(run_id: str, out: str | Path) -> Path:
         text = render_markdown(facts, assets, lambda p: f"{assets.name}/{p.name}")
     else:
         text = render_html(facts)
-    write_text(out, text)
+    write_text(out, redact(text))  # no secret in a report, whatever a row or an error carried
     return out

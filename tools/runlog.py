@@ -23,6 +23,7 @@ from typing import Any
 
 from tools import paths
 from tools.errors import TunewiseError
+from tools.redaction import redact
 
 # ---------------------------------------------------------------------------------------------- migrations
 # The schema grows through numbered migrations, applied once each, in order, in a transaction; the name of
@@ -141,9 +142,14 @@ class RunLogError(TunewiseError):
 
 def log_warning(message: str) -> None:
     """A problem worth a line in the bug log that must not stop the work (e.g. a write the log refused)."""
-    import logging
+    from tools.errors import log_line
 
-    logging.getLogger("tunewise").warning(message)
+    log_line("WARNING", message)
+
+
+def _masked(params: Iterable[Any] | None) -> list[Any] | None:
+    """Query parameters with every string masked (tools.redaction): no secret is ever stored."""
+    return None if params is None else [redact(p) if isinstance(p, str) else p for p in params]
 
 
 _migrated: set[str] = set()
@@ -203,16 +209,17 @@ class RunLog:
             _migrated.add(key)
 
     # -- generic ------------------------------------------------------------------------------------
+    # Every write goes through execute/executemany, which mask secrets in every string they store.
     def execute(self, sql: str, params: Iterable[Any] | None = None) -> None:
         with self.connect() as con:
-            con.execute(sql, list(params) if params is not None else None)
+            con.execute(sql, _masked(params))
 
     def executemany(self, sql: str, rows: list[list[Any]]) -> None:
         if not rows:
             return
         with self.connect() as con:
             con.execute("BEGIN")
-            con.executemany(sql, rows)
+            con.executemany(sql, [_masked(r) for r in rows])
             con.execute("COMMIT")
 
     def query(self, sql: str, params: Iterable[Any] | None = None) -> list[dict[str, Any]]:
@@ -231,15 +238,14 @@ class RunLog:
                        answers: dict[str, Any] | None = None,
                        recommendation: dict[str, Any] | None = None) -> None:
         t = now()
-        with self.connect() as con:
-            con.execute(
-                insert_sql("sessions", ("session_id", "created_at", "updated_at", "status", "source", "answers",
-                                        "recommendation"))
-                + """ ON CONFLICT (session_id) DO UPDATE SET updated_at = excluded.updated_at,
-                   status = excluded.status, answers = coalesce(excluded.answers, sessions.answers),
-                   recommendation = coalesce(excluded.recommendation, sessions.recommendation)""",
-                [session_id, t, t, status, source, to_json(answers), to_json(recommendation)],
-            )
+        self.execute(
+            insert_sql("sessions", ("session_id", "created_at", "updated_at", "status", "source", "answers",
+                                    "recommendation"))
+            + """ ON CONFLICT (session_id) DO UPDATE SET updated_at = excluded.updated_at,
+               status = excluded.status, answers = coalesce(excluded.answers, sessions.answers),
+               recommendation = coalesce(excluded.recommendation, sessions.recommendation)""",
+            [session_id, t, t, status, source, to_json(answers), to_json(recommendation)],
+        )
 
     def log_answers(self, session_id: str, answers: dict[str, Any]) -> None:
         """The advisor's answers (question id -> value), one row each, in one write."""

@@ -91,6 +91,14 @@ class TunewiseApp(App[None]):
     def on_mount(self) -> None:
         self._check_size(self.size.width, self.size.height)
 
+    def _handle_exception(self, error: Exception) -> None:
+        """Textual's hook for an exception nothing caught (a handler, or a worker that let it escape): the
+        traceback goes to the bug log, as the CLI's does, before Textual shows it and exits."""
+        from tools.errors import log_bug
+
+        log_bug(error, "unhandled error in the TUI")
+        super()._handle_exception(error)
+
     def first_question_shown(self) -> None:
         """Called once the first question has been painted: records the cold-start time."""
         if self.first_question_s is None:

@@ -32,18 +32,15 @@ def make_advisor(session_id: str | None = None, *, on_progress: ProgressCallback
 
 def chat_model() -> Any:
     """The optional chat model for free-text answers, or None when none is configured."""
+    from agent import llm
+
     try:
-        from agent import llm  # type: ignore[attr-defined]
-    except ImportError:
+        return llm.chat_model_from_env()
+    except Exception as e:  # noqa: BLE001 - a broken endpoint setting must not stop the app; it is logged
+        from tools.errors import log_bug
+
+        log_bug(e, "the chat model setting was not usable; the advisor runs without it")
         return None
-    for name in ("chat_model_from_env", "from_env", "load_chat_model"):
-        fn = getattr(llm, name, None)
-        if callable(fn):
-            try:
-                return fn()
-            except Exception:  # noqa: BLE001 - a broken endpoint config must not stop the app
-                return None
-    return None
 
 
 def chat_model_configured() -> bool:
@@ -62,16 +59,6 @@ def checklist_items() -> list[dict[str, Any]]:
             items.append({"id": r.id, "n": int(r.raw["n"]), "text": r.text, "phase": r.id.split(".")[1],
                           "evidence": r.raw.get("evidence")})
     return sorted(items, key=lambda i: i["n"])
-
-
-def rule_text(rule_id: str) -> str:
-    """The sentence behind a knowledge rule id (for the decision path's detail), or ''."""
-    import knowledge
-
-    try:
-        return knowledge.rule(rule_id).text
-    except KeyError:
-        return ""
 
 
 # ------------------------------------------------------------------------------------------------ demo
@@ -305,11 +292,10 @@ def export_report(run_id: str, out: str) -> str:
 
 # ------------------------------------------------------------------------------------------------ errors
 def describe_error(e: BaseException) -> str:
-    """A user-facing message: a TunewiseError's what/where/fix, otherwise a short note (no traceback)."""
-    from tools.errors import TunewiseError
+    """A user-facing message: a TunewiseError's what/where/fix; anything else is a bug, so its traceback goes
+    to the bug log (tools.errors.log_bug) and the message says where."""
+    from tools.errors import TunewiseError, describe_bug
 
     if isinstance(e, TunewiseError):
         return e.render()
-    if isinstance(e, (ImportError, AttributeError, TypeError)) and "tools." in repr(e) + str(e):
-        return f"this part of tunewise is not available yet ({type(e).__name__}: {e})"
-    return f"{type(e).__name__}: {e}"
+    return describe_bug(e)
