@@ -1,7 +1,7 @@
 """The advisor's tool calls: prompt measurement, memory estimate, and the "go on" phase
 (clean -> split -> train -> evaluate -> forgetting -> diagnose).
 
-Tool modules are imported inside the functions (they are heavy, and built by other areas), every call is
+Tool modules are imported inside the functions (they are heavy: torch, transformers), every call is
 recorded in the run log, and long calls stream ``ProgressEvent``s through LangGraph's stream writer.
 A ``TunewiseError`` from a tool becomes ``ToolFailed`` so the graph can re-ask or stop cleanly.
 """

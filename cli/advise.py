@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from cli.common import JsonOpt, human, print_json
+from cli.common import JsonOpt, err, human, print_json
 
 ANSWER_HINT = "type 'back' to revise the previous answer, 'why' for the reason, 'quit' to stop (the session is saved)"
 
@@ -24,9 +24,13 @@ def advise(
     resume: str = typer.Option(None, "--resume", help="Continue a saved session by its id."),
     graph: bool = typer.Option(False, "--graph", help="Print the advisor's graph as a Mermaid diagram."),
     model: str = typer.Option(None, "--model",
-                              help="Base URL of an OpenAI-compatible chat model (OpenAI, Ollama, vLLM, llama.cpp) "
-                                   "to understand free-text answers and explain decisions; optional."),
-    model_name: str = typer.Option(None, "--model-name", help="The chat model's name on that server."),
+                              help="The model to measure and train, as in every other command "
+                                   "(smollm2-135m-instruct, a local folder, openai:MODEL); answers 'model'."),
+    chat_url: str = typer.Option(None, "--chat-url",
+                                 help="Base URL of an OpenAI-compatible chat server (OpenAI, Ollama, vLLM, "
+                                      "llama.cpp) to understand free-text answers and explain decisions; optional."),
+    chat_model: str = typer.Option(None, "--chat-model", "--model-name",
+                                   help="The chat model's name on that server."),
 ) -> None:
     """Should you fine-tune? Walk the decision tree: prompts first, then data, method and hyperparameters.
 
@@ -41,17 +45,24 @@ def advise(
         else:
             typer.echo(mermaid())
         return
+    if model and model.startswith(("http://", "https://")):
+        # --model used to take the chat server's URL; a URL still works that way, with a note
+        err.print("[yellow]note:[/] `advise --model URL` is deprecated: use --chat-url URL "
+                  "(--model names the model to measure and train, as in the other commands).", highlight=False)
+        chat_url, model = chat_url or model, None
+    given = {"model": model} if model else {}
     chat = None
-    if model:
+    if chat_url or chat_model:
         from agent import llm
 
-        chat = llm.chat_model(model, model_name)
+        chat = llm.chat_model(chat_url, chat_model)
     if answers is not None:
         from agent.advisor import run_scripted
         from cli.common import progress_bar
 
         with progress_bar(json_out, "advise") as on_progress:
-            doc = run_scripted(load_answers(Path(answers)), session_id=resume, on_progress=on_progress)
+            doc = run_scripted({**load_answers(Path(answers)), **given}, session_id=resume,
+                               on_progress=on_progress)
         if json_out:
             print_json(doc)
         else:
@@ -65,7 +76,7 @@ def advise(
         if not Advisor(resume).exists():
             raise InputError(f"no advisor session '{resume}'", where="--resume",
                              fix="list sessions with `tunewise runs sql \"SELECT * FROM sessions\"`")
-    interactive(session_id=resume, chat_model=chat, json_out=json_out)
+    interactive(session_id=resume, chat_model=chat, json_out=json_out, answers=given or None)
 
 
 def load_answers(path: Path) -> dict[str, Any]:

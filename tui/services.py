@@ -3,7 +3,7 @@
 The TUI holds no business logic: the screens call these functions (from worker threads) and render what they
 return. Imports are lazy, inside the functions, so that opening the app loads neither torch nor langgraph
 before the first question is on screen. Tests replace this module's functions with fakes through
-``TunewiseApp(services=...)``; the lead adjusts signatures here, in one place, when the tools change.
+``TunewiseApp(services=...)``; when a tool's signature changes, it is adjusted here, in one place.
 """
 
 from __future__ import annotations
@@ -125,22 +125,19 @@ def spotcheck(path: str, n: int = 100) -> Any:
     return SpotCheck(path, n=n)
 
 
-def accept_rule(rule: dict[str, Any]) -> str:
-    """Record an accepted cleaning rule proposed by the spot-check; returns where it was stored."""
-    from tools import paths
-    from tools.fileio import write_text
-
-    out = paths.home() / "accepted_rules.jsonl"
-    old = out.read_text() if out.exists() else ""
-    write_text(out, old + json.dumps(rule, ensure_ascii=False) + "\n")
-    return str(out)
+def accept_rule(rule: dict[str, Any], spot: Any) -> str:
+    """Apply an accepted spot-check rule as `tunewise data spot-check` does: write the data file without the
+    rows it matches, beside the input as ``<name>.spotchecked.jsonl`` (the input stays untouched); returns
+    that path."""
+    out = Path(spot.path).with_name(Path(spot.path).stem + ".spotchecked.jsonl")
+    return str(spot.apply_rule(rule, out)["out"])
 
 
 # ------------------------------------------------------------------------------------------------ prompt baseline
 def prompt_eval(data_path: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     from tools.prompt_eval import PromptEvalConfig, run_prompt_eval
 
-    # variants=True: the plain prompt, few-shot, chain-of-thought... each scored with its CI (issue 5's config)
+    # variants=True: the plain prompt, few-shot, chain-of-thought... each scored with its CI
     return run_prompt_eval(PromptEvalConfig(test=data_path, variants=True), on_progress=on_progress)  # type: ignore[call-arg]
 
 

@@ -162,8 +162,10 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
 
 @pytest.fixture
 def memory_table(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hide tools.estimate so the memory estimate comes from the seed's table (exact numbers to assert)."""
-    monkeypatch.setitem(sys.modules, "tools.estimate", None)
+    """The memory estimate from the seed's table instead of tools.estimate (exact numbers to assert)."""
+    from agent import pipeline, routing
+
+    monkeypatch.setattr(pipeline, "estimate_memory", lambda params_b, method, **kw: routing.memory_estimate(params_b, method))
 
 
 @pytest.fixture(autouse=True)

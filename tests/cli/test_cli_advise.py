@@ -21,9 +21,10 @@ ANSWERS = {"task": "domain_language", "goals": ["quality", "latency"], "quality_
 
 @pytest.fixture(autouse=True)
 def cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    from agent import graph
+    from agent import graph, pipeline, routing
 
-    monkeypatch.setitem(sys.modules, "tools.estimate", None)  # the seed's memory table: exact numbers
+    # the seed's memory table: exact numbers
+    monkeypatch.setattr(pipeline, "estimate_memory", lambda params_b, method, **kw: routing.memory_estimate(params_b, method))
     monkeypatch.setattr(graph, "detect_device", lambda: {"kind": "cpu", "gpus": 0, "gpu_memory_gb": None})
 
 

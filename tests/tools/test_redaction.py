@@ -1,4 +1,4 @@
-"""Secrets never stored (issue 18.5): keys, and anything that looks like one, are masked in every error, log
+"""Secrets never stored: keys, and anything that looks like one, are masked in every error, log
 line, run-log field and report. The end-to-end test uses a local OpenAI-compatible stub that echoes the key
 in its error text, as real servers do."""
 

@@ -145,9 +145,9 @@ class FakeServices:
         self.spot = FakeSpotCheck()
         return self.spot
 
-    def accept_rule(self, rule: dict[str, Any]) -> str:
+    def accept_rule(self, rule: dict[str, Any], spot: Any) -> str:
         self.calls.append(("accept_rule", rule))
-        return "/tmp/accepted_rules.jsonl"
+        return "/tmp/tickets.spotchecked.jsonl"
 
     def diagnose(self, run_id: str) -> dict[str, Any]:
         return {"verdict": "healthy", "issues": [{"rule": "diag.ok", "text": "validation loss kept falling"}],

@@ -54,11 +54,15 @@ async def check(app: TunewiseApp, name: str, pilot: Any) -> None:
         if same >= 2:  # three captures in a row agree
             break
     path = SNAPSHOTS / f"{name}.svg"
-    if os.environ.get("TUNEWISE_UPDATE_SNAPSHOTS") or not path.exists():
+    if os.environ.get("TUNEWISE_UPDATE_SNAPSHOTS"):
         path.write_text(svg)
-        if not os.environ.get("TUNEWISE_UPDATE_SNAPSHOTS"):
-            pytest.skip(f"wrote the first snapshot {path.name}; review and commit it")
         return
+    # a missing snapshot fails (a skip would pass CI with the screen unchecked); the new one is written
+    # beside it so it can be reviewed and committed
+    if not path.exists():
+        path.with_suffix(".new.svg").write_text(svg)
+        pytest.fail(f"no snapshot {path.name}: review {path.with_suffix('.new.svg').name}, rename it to {path.name} "
+                    "and commit it (or rerun with TUNEWISE_UPDATE_SNAPSHOTS=1)")
     assert svg == path.read_text(), f"{name} changed; rerun with TUNEWISE_UPDATE_SNAPSHOTS=1 if intended"
 
 

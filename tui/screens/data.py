@@ -226,8 +226,8 @@ class DataView(Vertical):
     def accept_rule(self) -> None:
         if not self.proposed:
             return
-        where = self.app.services.accept_rule(self.proposed)  # type: ignore[attr-defined]
-        self.query_one("#spot-rule", Static).update(f"Rule accepted (saved in {escape(where)}).")
+        where = self.app.services.accept_rule(self.proposed, self.spot)  # type: ignore[attr-defined]
+        self.query_one("#spot-rule", Static).update(f"Rule applied: the cleaned data is in {escape(where)}.")
         self.query_one("#spot-accept", Button).add_class("-hidden")
 
 
