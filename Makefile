@@ -28,9 +28,12 @@ run: setup
 test: setup
 	HF_HUB_OFFLINE=1 $(BIN)/python -m pytest
 
+# ruff (style and bugs), import-linter (layers, no cycles; contracts in pyproject.toml), mypy (types, tui/ too).
+# PYTHONPATH: analyse this checkout, whichever one the venv was installed from.
 lint: setup
 	$(BIN)/ruff check .
-	$(BIN)/lint-imports
+	PYTHONPATH=$(CURDIR) $(BIN)/lint-imports --no-cache
+	PYTHONPATH=$(CURDIR) $(BIN)/mypy
 
 bench: setup
 	for b in benchmarks/*.py; do HF_HUB_OFFLINE=1 $(BIN)/python $$b || exit 1; done

@@ -23,13 +23,13 @@ def advise(
     json_out: bool = JsonOpt,
     resume: str = typer.Option(None, "--resume", help="Continue a saved session by its id."),
     graph: bool = typer.Option(False, "--graph", help="Print the advisor's graph as a Mermaid diagram."),
-    model: str = typer.Option(None, "--model",
+    model: str | None = typer.Option(None, "--model",
                               help="The model to measure and train, as in every other command "
                                    "(smollm2-135m-instruct, a local folder, openai:MODEL); answers 'model'."),
-    chat_url: str = typer.Option(None, "--chat-url",
+    chat_url: str | None = typer.Option(None, "--chat-url",
                                  help="Base URL of an OpenAI-compatible chat server (OpenAI, Ollama, vLLM, "
                                       "llama.cpp) to understand free-text answers and explain decisions; optional."),
-    chat_model: str = typer.Option(None, "--chat-model", "--model-name",
+    chat_model: str | None = typer.Option(None, "--chat-model", "--model-name",
                                    help="The chat model's name on that server."),
 ) -> None:
     """Should you fine-tune? Walk the decision tree: prompts first, then data, method and hyperparameters.

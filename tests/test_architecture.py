@@ -111,3 +111,38 @@ def test_the_cycle_check_finds_a_cycle_inside_functions(tmp_path: Path) -> None:
         assert import_cycles(("cyclepkg",)) == [{"cyclepkg.a", "cyclepkg.b"}]
     finally:
         sys.path.remove(str(tmp_path))
+
+
+def _ci(tmp_path: Path, test_rc: int, lint_rc: int) -> tuple[int, list[str]]:
+    """Run .ci/run with a stand-in `make` that records its targets and exits with the given codes."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    calls = tmp_path / "calls.txt"
+    fake = bin_dir / "make"
+    fake.write_text(f'#!/usr/bin/env bash\necho "$1" >> {calls}\n'
+                    f'[ "$1" = test ] && exit {test_rc}\n[ "$1" = lint ] && exit {lint_rc}\nexit 0\n')
+    fake.chmod(0o755)
+    if calls.exists():
+        calls.unlink()
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    r = subprocess.run(["bash", str(REPO / ".ci" / "run")], capture_output=True, text=True, env=env)
+    return r.returncode, calls.read_text().split()
+
+
+def test_ci_runs_the_tests_then_lint_and_fails_if_either_fails(tmp_path: Path) -> None:
+    assert _ci(tmp_path, 0, 0) == (0, ["test", "lint"])
+    assert _ci(tmp_path, 0, 2) == (2, ["test", "lint"])
+    assert _ci(tmp_path, 1, 0) == (1, ["test", "lint"])
+    assert _ci(tmp_path, 5, 0) == (1, ["test", "lint"])  # no tests collected is a failure
+
+
+def test_make_lint_runs_ruff_import_linter_and_mypy_over_tui_too() -> None:
+    import tomllib
+
+    r = subprocess.run(["make", "-n", "lint"], cwd=REPO, capture_output=True, text=True)
+    lint = [line for line in r.stdout.splitlines() if "ruff" in line or "lint-imports" in line or "mypy" in line]
+    assert [next(t for t in ("ruff", "lint-imports", "mypy") if t in line) for line in lint] == [
+        "ruff", "lint-imports", "mypy"]
+    mypy = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert {"cli", "tui", "agent", "tools", "knowledge"} <= set(mypy["packages"])
+    assert not mypy.get("ignore_errors")

@@ -231,7 +231,7 @@ def load_model(spec: ModelSpec | str | None = None, *, device: str | None = None
     dtype = dtype or inference_dtype(device)
     path = base_path(spec, on_progress=on_progress)
     tok = load_tokenizer(spec)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False, use_safetensors=True)
+    model: Any = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False, use_safetensors=True)
     if spec.adapter is not None:
         from peft import PeftModel
 
