@@ -146,3 +146,12 @@ def test_make_lint_runs_ruff_import_linter_and_mypy_over_tui_too() -> None:
     mypy = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mypy"]
     assert {"cli", "tui", "agent", "tools", "knowledge"} <= set(mypy["packages"])
     assert not mypy.get("ignore_errors")
+
+
+def test_only_the_run_log_writes_sql() -> None:
+    """RunLog owns every write: SQL that changes data or schema appears in tools/runlog.py and nowhere else."""
+    writes = re.compile(r"\b(INSERT\s+INTO|UPDATE\s+\w+\s+SET|DELETE\s+FROM|ALTER\s+TABLE|CREATE\s+TABLE)\b")
+    offenders = [str(p.relative_to(REPO)) for pkg in ("cli", "tui", "agent", "tools", "knowledge")
+                 for p in sorted((REPO / pkg).rglob("*.py"))
+                 if p != REPO / "tools" / "runlog.py" and writes.search(p.read_text(encoding="utf-8"))]
+    assert offenders == [], f"SQL writes outside tools/runlog.py (add a RunLog method instead): {offenders}"

@@ -20,7 +20,7 @@ from typing import Any
 
 from tools import metrics as M
 from tools.errors import InputError
-from tools.runlog import RunLog, new_id, now
+from tools.runlog import RunLog, new_id
 
 
 def min_requests_default() -> int:
@@ -56,16 +56,14 @@ class ABRouter:
         if variant not in ("a", "b"):
             raise InputError(f"variant {variant!r} is not 'a' or 'b'", where="variant")
         request_id = new_id("req-")
-        self.log.execute("INSERT INTO ab_requests (experiment, variant, outcome, latency_ms, cost, created_at, "
-                         "request_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                         [self.experiment, variant, outcome, latency_ms, cost, now(), request_id])
+        self.log.log_ab_request(self.experiment, variant, request_id, outcome=outcome, latency_ms=latency_ms,
+                                cost=cost)
         self.last_request_id = request_id
         return request_id
 
     def record_outcome(self, request_id: str, outcome: float) -> None:
         """Attach an outcome (1 success / 0 failure, or a score in [0, 1]) to an earlier request."""
-        self.log.execute("UPDATE ab_requests SET outcome = ? WHERE experiment = ? AND request_id = ?",
-                         [outcome, self.experiment, request_id])
+        self.log.set_ab_outcome(self.experiment, request_id, outcome)
 
     def route(self, request: Any, *, a: Callable[[Any], Any], b: Callable[[Any], Any],
               outcome: Callable[[Any, Any], float] | None = None,

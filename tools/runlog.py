@@ -270,6 +270,19 @@ class RunLog:
                                                "created_at")),
                      [dataset_sha256, example_key, position, verdict, reason, now()])
 
+    # -- A/B requests ----------------------------------------------------------------------------
+    def log_ab_request(self, experiment: str, variant: str, request_id: str, *, outcome: float | None = None,
+                       latency_ms: float | None = None, cost: float | None = None) -> None:
+        """One request routed to variant ``a`` or ``b`` of an online A/B experiment."""
+        self.execute(insert_sql("ab_requests", ("experiment", "variant", "outcome", "latency_ms", "cost",
+                                                "created_at", "request_id")),
+                     [experiment, variant, outcome, latency_ms, cost, now(), request_id])
+
+    def set_ab_outcome(self, experiment: str, request_id: str, outcome: float) -> None:
+        """Attach an outcome learnt later (a thumbs-up, a resolved ticket) to an earlier A/B request."""
+        self.execute("UPDATE ab_requests SET outcome = ? WHERE experiment = ? AND request_id = ?",
+                     [outcome, experiment, request_id])
+
     # -- tool calls --------------------------------------------------------------------------------
     @contextlib.contextmanager
     def tool_call(self, name: str, arguments: dict[str, Any] | None = None, *,
