@@ -187,11 +187,9 @@ def train(config: TrainConfig, *, on_progress: ProgressCallback | None = None,
         except _OOM as oom:
             fixes = oom_fixes(oom.config)
             if not (oom.config.auto_retry and fixes):
-                err = OutOfMemoryError(f"training ran out of memory ({oom.message})", where=f"run {oom.run_id}",
-                                       fix=_oom_fix_text(oom.config))
-                err.run_id = oom.run_id  # type: ignore[attr-defined]
-                err.retries = attempts  # type: ignore[attr-defined]
-                raise err from None
+                raise OutOfMemoryError(f"training ran out of memory ({oom.message})", where=f"run {oom.run_id}",
+                                       fix=_oom_fix_text(oom.config), run_id=oom.run_id,
+                                       retries=attempts) from None
             rid, params = fixes[0]
             attempts.append({"run_id": oom.run_id, "error": oom.message, "fix": rid, "params": params})
             emit(on_progress, ProgressEvent("retry", len(attempts), None, message=f"out of memory; retrying with "
