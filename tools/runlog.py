@@ -23,7 +23,7 @@ from typing import Any
 
 from tools import paths
 from tools.errors import TunewiseError
-from tools.redaction import redact
+from tools.redaction import masker, redact
 
 # ---------------------------------------------------------------------------------------------- migrations
 # The schema grows through numbered migrations, applied once each, in order, in a transaction; the name of
@@ -147,9 +147,9 @@ def log_warning(message: str) -> None:
     log_line("WARNING", message)
 
 
-def _masked(params: Iterable[Any] | None) -> list[Any] | None:
+def _masked(params: Iterable[Any] | None, mask: Callable[[str], str] = redact) -> list[Any] | None:
     """Query parameters with every string masked (tools.redaction): no secret is ever stored."""
-    return None if params is None else [redact(p) if isinstance(p, str) else p for p in params]
+    return None if params is None else [mask(p) if isinstance(p, str) else p for p in params]
 
 
 _migrated: set[str] = set()
@@ -219,7 +219,8 @@ class RunLog:
             return
         with self.connect() as con:
             con.execute("BEGIN")
-            con.executemany(sql, [_masked(r) for r in rows])
+            mask = masker()
+            con.executemany(sql, [_masked(r, mask) for r in rows])
             con.execute("COMMIT")
 
     def query(self, sql: str, params: Iterable[Any] | None = None) -> list[dict[str, Any]]:
