@@ -82,19 +82,11 @@ def show(run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
 @runs_app.command("sql")
 def sql(query: str = typer.Argument(..., help="A SQL query over the run log's tables."),
         json_out: bool = JsonOpt) -> None:
-    """Run a SQL query on the run log (tables: runs, metrics, evaluations, predictions, datasets, sessions,
+    """Run a SELECT query on the run log (tables: runs, metrics, evaluations, predictions, datasets, sessions,
     answers, decisions, tool_calls, spotchecks, ab_requests)."""
-    from tools.errors import InputError
     from tools.runlog import RunLog
 
-    try:
-        rows = RunLog().query(query)
-    except Exception as e:
-        import duckdb
-
-        if isinstance(e, duckdb.Error):
-            raise InputError(f"the query failed: {e}", where="sql") from e
-        raise
+    rows = RunLog().read_query(query)
     if json_out:
         print_json({"rows": rows})
     else:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from tools import paths
-from tools.errors import TunewiseError
+from tools.errors import InputError, TunewiseError
 from tools.redaction import masker, redact
 
 # ---------------------------------------------------------------------------------------------- migrations
@@ -140,6 +140,10 @@ class RunLogError(TunewiseError):
     """The run log could not be opened (another process holds it too long, or the file is unreadable)."""
 
 
+class RunLogQueryError(InputError):
+    """A query typed by a person that the run log cannot or will not run."""
+
+
 def log_warning(message: str) -> None:
     """A problem worth a line in the bug log that must not stop the work (e.g. a write the log refused)."""
     from tools.errors import log_line
@@ -230,6 +234,23 @@ class RunLog:
                 return []
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    def read_query(self, sql: str) -> list[dict[str, Any]]:
+        """A query a person typed (``tunewise runs sql``): reads only, since every write belongs to a method here."""
+        import duckdb
+
+        try:
+            kinds = [s.type for s in duckdb.extract_statements(sql)]
+        except duckdb.Error as e:
+            raise RunLogQueryError(f"the query failed: {e}", where="sql") from e
+        readable = {duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN}
+        if not kinds or any(k not in readable for k in kinds):
+            raise RunLogQueryError("the run log is read-only here: give SELECT queries",
+                                   where="sql", fix='e.g. tunewise runs sql "SELECT run_id, status FROM runs"')
+        try:
+            return self.query(sql)
+        except duckdb.Error as e:
+            raise RunLogQueryError(f"the query failed: {e}", where="sql") from e
 
     def schema_version(self) -> int:
         return int(self.query("SELECT count(*) AS n FROM _migrations")[0]["n"])

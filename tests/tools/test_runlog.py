@@ -161,3 +161,15 @@ def test_session_writes_name_their_columns() -> None:
     (d,) = log.query("SELECT node, rule_id, text, evidence FROM decisions")
     assert d == {"node": "prompt_baseline", "rule_id": "dt.step1", "text": "prompts first", "evidence": '{"q": 0.5}'}
     assert log.query("SELECT verdict, reason FROM spotchecks") == [{"verdict": "bad", "reason": "too short"}]
+
+
+def test_a_typed_query_only_reads() -> None:
+    from tools.runlog import RunLogQueryError
+
+    log = RunLog()
+    rid = log.start_run("train")
+    assert log.read_query("SELECT run_id FROM runs") == [{"run_id": rid}]
+    for sql in ("DELETE FROM runs", "SELECT 1; DROP TABLE runs", "UPDATE runs SET status = 'x'", "SELEC nonsense"):
+        with pytest.raises(RunLogQueryError):
+            log.read_query(sql)
+    assert log.query("SELECT count(*) AS n FROM runs") == [{"n": 1}]
