@@ -37,7 +37,17 @@ class ModelNotFoundError(TunewiseError):
 
 
 class OutOfMemoryError(TunewiseError):
-    """The device ran out of memory; ``fix`` names the cheaper configuration."""
+    """The device ran out of memory; ``fix`` names the cheaper configuration, ``run_id`` the run that failed
+    (None before one started) and ``retries`` the automatic retries already tried."""
+
+    def __init__(self, what: str, *, where: str | None = None, fix: str | None = None, run_id: str | None = None,
+                 retries: list[dict[str, object]] | None = None) -> None:
+        self.run_id = run_id
+        self.retries = list(retries or [])
+        super().__init__(what, where=where, fix=fix)
+
+    def to_dict(self) -> dict[str, str | None]:
+        return super().to_dict() | {"run_id": self.run_id}
 
 
 class RunNotFoundError(TunewiseError):

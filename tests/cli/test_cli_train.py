@@ -76,7 +76,11 @@ def test_train_errors_are_messages(tmp_path: Path) -> None:
 
 
 def test_advisor_plan_maps_onto_train_config(tmp_path: Path) -> None:
-    from cli.train import _plan_fields
+    from cli.train import _read_plan
+    from tools.train.config import TrainConfig, plan_fields
+
+    def _plan_fields(path: str) -> dict:
+        return plan_fields(_read_plan(path))
 
     plan = {"method": "qlora", "hyperparameters": {
         "learning_rate": 1e-4, "epochs": 2, "per_device_batch_size": 4, "gradient_accumulation_steps": 8,
@@ -91,6 +95,11 @@ def test_advisor_plan_maps_onto_train_config(tmp_path: Path) -> None:
                  "target_modules": "all-linear", "early_stopping_patience": 3, "early_stopping_threshold": 0.01}
     (tmp_path / "flat.json").write_text(json.dumps({"train_config": {"lora_r": 4, "bogus": 1}}))
     assert _plan_fields(str(tmp_path / "flat.json")) == {"lora_r": 4}
+    # one function turns a plan into a config: the short run wins over the hyperparameters, given fields win
+    plan["short_run"] = {"per_device_batch_size": 2, "gradient_accumulation_steps": 16, "max_steps": 20}
+    cfg = TrainConfig.from_plan(plan, train="t.jsonl", method=None)
+    assert (cfg.train, cfg.method, cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps,
+            cfg.max_steps) == ("t.jsonl", "qlora", 2, 16, 20)
 
 
 def test_sigint_checkpoints_and_marks_the_run_interrupted(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -123,3 +132,28 @@ def test_accelerate_launch_single_cpu_process_trains(tiny_model_dir: Path, tmp_p
            "--json")
     doc = json.loads(r.stdout[r.stdout.index("{"):])
     assert doc["status"] == "completed" and doc["steps"] == 2
+
+
+def test_train_options_come_from_train_config() -> None:
+    """Every TrainConfig field is an option whose help is the field's own text, and the old flags still work."""
+    import typer
+
+    from cli.train import register
+    from tools.train.config import TrainConfig, cli_fields
+
+    app = typer.Typer()
+    register(app)
+    cmd = typer.main.get_command(app).commands["train"]  # type: ignore[attr-defined]
+    opts = {o: p for p in cmd.params for o in (*p.opts, *p.secondary_opts)}
+    for flag in ("--train", "--val", "--method", "--model", "--plan", "--lr", "--epochs", "--batch-size",
+                 "--grad-accum", "--weight-decay", "--warmup-ratio", "--lora-r", "--lora-alpha", "--lora-dropout",
+                 "--target-modules", "--max-seq-length", "--packing", "--no-packing", "--group-by-length",
+                 "--no-group-by-length", "--shared-prefix", "--no-shared-prefix", "--bf16", "--no-bf16",
+                 "--gradient-checkpointing", "--no-gradient-checkpointing", "--limit", "--max-steps", "--eval-steps",
+                 "--patience", "--seed", "--save-merged", "--auto-retry", "--resume", "--events", "--launcher",
+                 "--accelerate-config", "--print-launch", "--json", "--threads"):
+        assert flag in opts, flag
+    shown = {cf.name for cf in cli_fields()}
+    assert shown == set(TrainConfig.__dataclass_fields__) - {"rule_ids"}
+    for cf in cli_fields():
+        assert opts[cf.option].help == cf.help and cf.help == TrainConfig.__dataclass_fields__[cf.name].metadata["help"]
