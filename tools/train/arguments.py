@@ -48,6 +48,7 @@ def training_arguments(config: TrainConfig, output_dir: Path, *, total_steps: in
         optim="adamw_torch_fused" if device == "cuda" else "adamw_torch",
         save_only_model=False, dataloader_num_workers=0,
         ddp_backend="gloo" if device == "cpu" and processes > 1 else None,  # DDP on a CPU: gloo
+        ddp_find_unused_parameters=False,  # every trainable parameter (adapter or weight) is used each step
     )
 
 

@@ -48,10 +48,13 @@ def world_size() -> int:
 class _ReadOnlyLog:
     """The run log as ranks other than 0 see it: they read (a resumed run's config) but never write."""
 
-    _WRITES = frozenset({"start_run", "update_run", "log_metrics", "heartbeat", "execute", "executemany"})
+    _WRITES = frozenset({"update_run", "log_metrics", "heartbeat", "execute", "executemany"})
 
     def __init__(self, log: RunLog) -> None:
         self._log = log
+
+    def start_run(self, kind: str, *, run_id: str, **kw: Any) -> str:
+        return run_id  # rank 0 records it under the same id (given to every process by the launcher)
 
     def __getattr__(self, name: str) -> Any:
         if name in self._WRITES:

@@ -134,7 +134,17 @@ class CompletionTrainer(Trainer):
         lengths = [len(dataset[i]["input_ids"]) for i in range(len(dataset))] if group else None
         return EpochSampler(len(dataset), seed=self.args.data_seed if self.args.data_seed is not None
                             else self.args.seed, lengths=lengths,
-                            group_size=self.args.train_batch_size * self.args.gradient_accumulation_steps)
+                            group_size=self.args.train_batch_size * self.args.gradient_accumulation_steps
+                            * self.args.world_size)  # group over the global batch: same order for any world size
+
+    def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
+        """Under DDP every rank evaluates the whole validation set (it is small): the Trainer's sharding pads
+        the last batch with repeated rows, which would count twice in our token-weighted loss."""
+        if self.args.world_size == 1:
+            return super().get_eval_dataloader(eval_dataset)
+        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        return torch.utils.data.DataLoader(dataset, batch_size=self.args.eval_batch_size, shuffle=False,
+                                           collate_fn=self.data_collator)
 
     def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
         mask = inputs.get("attention_mask")
@@ -173,6 +183,10 @@ class CompletionTrainer(Trainer):
             denom = num_items_in_batch.to(loss_sum.device) if torch.is_tensor(num_items_in_batch) \
                 else float(num_items_in_batch)
             loss = loss_sum / denom
+            if self.args.average_tokens_across_devices and self.accelerator.num_processes > 1:
+                # ``denom`` counts every process's tokens and DDP averages the gradients over the processes:
+                # scale back up so the gradient is the one of the whole batch on one process
+                loss = loss * self.accelerator.num_processes
         else:
             loss = loss_sum / count.clamp(min=1) / self.current_gradient_accumulation_steps
         return (loss, None) if return_outputs else loss
