@@ -129,7 +129,7 @@ class CompletionTrainer(Trainer):
         self.shared_prefix_check: dict[str, Any] = {}
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Any:
-        dataset = train_dataset if train_dataset is not None else self.train_dataset
+        dataset: Any = train_dataset if train_dataset is not None else self.train_dataset
         group = self.args.train_sampling_strategy == "group_by_length"
         lengths = [len(dataset[i]["input_ids"]) for i in range(len(dataset))] if group else None
         return EpochSampler(len(dataset), seed=self.args.data_seed if self.args.data_seed is not None
@@ -142,7 +142,7 @@ class CompletionTrainer(Trainer):
         the last batch with repeated rows, which would count twice in our token-weighted loss."""
         if self.args.world_size == 1:
             return super().get_eval_dataloader(eval_dataset)
-        dataset = eval_dataset if eval_dataset is not None else self.eval_dataset
+        dataset: Any = eval_dataset if eval_dataset is not None else self.eval_dataset
         return torch.utils.data.DataLoader(dataset, batch_size=self.args.eval_batch_size, shuffle=False,
                                            collate_fn=self.data_collator)
 

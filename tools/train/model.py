@@ -35,7 +35,7 @@ def build_model(path: Path, cfg: TrainConfig, *, bf16: bool, attn_implementation
         kw["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16 if bf16 else torch.float32)
-    model = AutoModelForCausalLM.from_pretrained(path, **kw)
+    model: Any = AutoModelForCausalLM.from_pretrained(path, **kw)
     model.config.use_cache = False
     if cfg.method == "qlora":
         from peft import prepare_model_for_kbit_training
