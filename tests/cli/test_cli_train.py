@@ -100,6 +100,7 @@ def test_advisor_plan_maps_onto_train_config(tmp_path: Path) -> None:
     cfg = TrainConfig.from_plan(plan, train="t.jsonl", method=None)
     assert (cfg.train, cfg.method, cfg.per_device_train_batch_size, cfg.gradient_accumulation_steps,
             cfg.max_steps) == ("t.jsonl", "qlora", 2, 16, 20)
+    assert TrainConfig.from_plan(None, max_steps="20", learning_rate="1e-4").max_steps == 20  # typed answers
 
 
 def test_sigint_checkpoints_and_marks_the_run_interrupted(tiny_model_dir: Path, tmp_path: Path) -> None:

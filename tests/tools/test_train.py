@@ -399,3 +399,30 @@ def test_threads_come_from_free_cores_or_the_user(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("TUNEWISE_THREADS", "5")
     c = choose_threads(cores=8, load_1m=0.0)
     assert (c.threads, c.source) == (5, "env")
+
+
+@pytest.mark.real_model
+def test_real_model_resume_in_epoch_two_on_banking77(real_model_dir: Path, banking77: Path) -> None:
+    """SmolLM2-135M on 16 banking77 rows (4 steps an epoch): stopped in epoch 2 and resumed, the same losses."""
+    import csv
+
+    rows = list(csv.DictReader((banking77 / "train.csv").open(encoding="utf-8")))[:20]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        tr = _write(Path(d) / "t.jsonl", [(r["text"], r["category"]) for r in rows[:16]])
+        va = _write(Path(d) / "v.jsonl", [(r["text"], r["category"]) for r in rows[16:]])
+        kw = {"train": str(tr), "val": str(va), "max_steps": 7, "eval_steps": 3, "per_device_train_batch_size": 4,
+              "gradient_accumulation_steps": 1, "seed": 0}
+        full = train(TrainConfig(**kw))
+        seen: list[int] = []
+        part = train(TrainConfig(**kw),
+                     on_progress=lambda e: seen.append(e.step) if e.stage == "train" and e.metrics else None,
+                     should_stop=lambda: bool(seen) and seen[-1] >= 5)
+        assert part.status == "interrupted" and part.steps == 6
+        done = train(TrainConfig(), resume=part.run_id)
+    assert done.status == "completed" and done.steps == 7
+    ref, got = _losses(full.run_id), _losses(part.run_id)
+    assert sorted(got) == list(range(1, 8))
+    for step in range(1, 8):
+        assert got[step] == pytest.approx(ref[step], abs=1e-3), step

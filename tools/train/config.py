@@ -115,7 +115,8 @@ class TrainConfig:
     @classmethod
     def from_plan(cls, plan: Mapping[str, Any] | None, **fields_: Any) -> TrainConfig:
         """The advisor's plan as a TrainConfig; ``fields_`` (data files, model, ...) win where not None."""
-        return cls.from_dict(plan_fields(plan) | {k: v for k, v in fields_.items() if v is not None})
+        values = plan_fields(plan) | {k: v for k, v in fields_.items() if v is not None}
+        return cls.from_dict({k: _typed(k, v) for k, v in values.items()})
 
 
 # The advisor's plan (agent/graph.py): where each TrainConfig field sits in it. ``short_run`` (a CPU-sized run)
@@ -148,6 +149,24 @@ def _at(doc: Mapping[str, Any], path: tuple[str, ...]) -> Any:
             return None
         doc = doc.get(key)  # type: ignore[assignment]
     return doc
+
+
+def _typed(name: str, value: Any) -> Any:
+    """A plan's value as the field's type: answers typed in a form arrive as text ("20" steps)."""
+    if not isinstance(value, str):
+        return value
+    kind = next((cf.type for cf in cli_fields() if cf.name == name), str)
+    if kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            from tools.errors import InputError
+
+            raise InputError(f"{name} must be a number, not {value!r}", where=f"plan:{name}",
+                             fix="give a number") from None
+    if kind is bool:
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    return value
 
 
 def plan_fields(plan: Mapping[str, Any] | None) -> dict[str, Any]:
