@@ -216,34 +216,12 @@ def _val_subset(val: str, rows: int | None, session_id: str | None) -> str:
 def train_step(state: dict[str, Any]) -> dict[str, Any]:
     train = tool_module("train")
 
-    hp = (state.get("plan") or {}).get("hyperparameters") or {}
     run = (state.get("plan") or {}).get("short_run") or {}
-    lora = hp.get("lora") or {}
     files = state["pipeline"]["split"]["files"]
     val = _val_subset(files["val"], run.get("val_rows"), state.get("session_id"))
-    config = build_config(train.TrainConfig, [
-        (("model", "base_model"), state["answers"].get("model")),
-        (("train", "train_path", "train_file"), files["train"]),
-        (("val", "val_path", "val_file"), val),
-        (("method",), state.get("method")),
-        (("learning_rate", "lr"), hp.get("learning_rate")),
-        (("epochs", "num_train_epochs"), hp.get("epochs")),
-        (("per_device_batch_size", "per_device_train_batch_size", "batch_size"),
-         run.get("per_device_batch_size") or hp.get("per_device_batch_size")),
-        (("gradient_accumulation_steps", "grad_accum"),
-         run.get("gradient_accumulation_steps") or hp.get("gradient_accumulation_steps")),
-        (("weight_decay",), hp.get("weight_decay")),
-        (("warmup_ratio",), hp.get("warmup_ratio")),
-        (("lora_r", "r", "rank"), lora.get("r")),
-        (("lora_alpha", "alpha"), lora.get("lora_alpha")),
-        (("lora_dropout",), lora.get("lora_dropout")),
-        (("target_modules", "lora_target_modules"), lora.get("target_modules")),
-        (("lr_scheduler_type", "lr_scheduler"), hp.get("lr_scheduler")),
-        (("early_stopping_threshold",), (hp.get("early_stopping") or {}).get("threshold")),
-        (("max_steps",), run.get("max_steps") or state["answers"].get("max_steps")),
-        (("eval_steps",), run.get("eval_steps")),
-        (("early_stopping_patience", "patience"), (hp.get("early_stopping") or {}).get("patience")),
-    ])
+    config = train.TrainConfig.from_plan(
+        state.get("plan"), train=files["train"], val=val, model=state["answers"].get("model"),
+        method=state.get("method"), max_steps=run.get("max_steps") or state["answers"].get("max_steps"))
     result = call_tool("train", train.train, config, on_progress=progress_callback(),
                        session_id=state.get("session_id"), log_args={"config": _jsonable(config)})
     return {"train": _jsonable(result)}

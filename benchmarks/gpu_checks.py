@@ -72,8 +72,8 @@ def run(path: Path, vocab: int, method: str, *, batch: int, seq: int, steps: int
     import torch
 
     from tools.train.config import TrainConfig
-    from tools.train.core import build_model
     from tools.train.hf import completion_loss_sums
+    from tools.train.model import build_model
 
     cuda = device == "cuda"
     gc.collect()

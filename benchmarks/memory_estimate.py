@@ -65,8 +65,8 @@ def measure(path: Path, method: str, batch: int, seq: int, bf16: bool) -> dict:
     import torch
 
     from tools.train.config import TrainConfig
-    from tools.train.core import build_model
     from tools.train.hf import completion_loss_sums
+    from tools.train.model import build_model
 
     gc.collect()
     cfg = TrainConfig(train="x", method=method, lora_alpha=16, gradient_checkpointing=False)  # type: ignore[arg-type]

@@ -121,11 +121,15 @@ def run_tunewise(train_file: Path, val_file: Path, args: argparse.Namespace, **o
         if ev.stage == "train" and ev.metrics:
             marks["end"], marks["cpu_end"] = time.perf_counter(), time.process_time()
 
+    import torch
+
     steps = -(-args.n_train // args.batch)
+    # the baseline runs with torch's own thread count; tunewise would choose from the free cores, so pin it
+    # to the same number for a like-for-like comparison
     cfg = TrainConfig(train=str(train_file), val=str(val_file), learning_rate=args.lr, num_train_epochs=1,
                       per_device_train_batch_size=args.batch, gradient_accumulation_steps=1, weight_decay=0.01,
-                      eval_steps=steps, seed=0, **overrides)  # type: ignore[arg-type]
-    res = train(cfg, on_progress=on_progress)
+                      eval_steps=steps, seed=0, threads=torch.get_num_threads(), **overrides)  # type: ignore[arg-type]
+    res = train(cfg, on_progress=on_progress).to_dict()
     seconds, cpu = marks["end"] - marks["start"], marks["cpu_end"] - marks["cpu_start"]
     return {"seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2), "tokens": res["train_tokens"],
             "tokens_per_s": round(res["train_tokens"] / seconds, 2),

@@ -37,13 +37,19 @@ def list_runs(kind: str = typer.Option(None, help="Only runs of this kind (train
     if kind:
         where.append("kind = ?")
         params.append(kind)
-    if status:
+    if status:  # a crashed run is stored as running until something rewrites it (RunLog.live_status)
         where.append("status = ?")
-        params.append(status)
-    sql = f"SELECT {', '.join(_LIST_COLS)} FROM runs"
+        params.append("running" if status == "crashed" else status)
+    sql = f"SELECT {', '.join(_LIST_COLS)}, pid, host, heartbeat_at FROM runs"
     if where:
         sql += " WHERE " + " AND ".join(where)
     rows = RunLog().query(sql + f" ORDER BY started_at DESC LIMIT {int(limit)}", params)
+    for r in rows:
+        r["status"] = RunLog.live_status(r)
+        for k in ("pid", "host", "heartbeat_at"):
+            r.pop(k)
+    if status:
+        rows = [r for r in rows if r["status"] == status]
     if json_out:
         print_json({"runs": rows})
     else:

@@ -2,238 +2,202 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
 from cli.common import JsonOpt, human, print_json, progress_bar
 
-# CLI option -> TrainConfig field, for overrides and for rebuilding the command under `accelerate launch`.
-_OVERRIDES = {
-    "learning_rate": "--lr", "num_train_epochs": "--epochs", "per_device_train_batch_size": "--batch-size",
-    "gradient_accumulation_steps": "--grad-accum", "weight_decay": "--weight-decay", "warmup_ratio": "--warmup-ratio",
-    "lora_r": "--lora-r", "lora_alpha": "--lora-alpha", "lora_dropout": "--lora-dropout",
-    "target_modules": "--target-modules", "max_seq_length": "--max-seq-length", "limit": "--limit",
-    "max_steps": "--max-steps", "eval_steps": "--eval-steps", "early_stopping_patience": "--patience",
-    "seed": "--seed",
-}
-_FLAGS = {"packing": "--packing", "group_by_length": "--group-by-length", "shared_prefix": "--shared-prefix",
-          "bf16": "--bf16",
-          "gradient_checkpointing": "--gradient-checkpointing", "save_merged": "--save-merged",
-          "auto_retry": "--auto-retry"}
 
-
-def _plan_fields(plan: str | None) -> dict[str, Any]:
-    """TrainConfig fields from an advisor plan (``train_config``/``config`` key, or the top level)."""
+def _read_plan(plan: str | None) -> dict[str, Any]:
+    """The plan file's JSON (the advisor's plan, or a flat dict of TrainConfig fields)."""
     if plan is None:
         return {}
     from tools.errors import InputError
-    from tools.train import TrainConfig
 
     try:
-        raw = json.loads(Path(plan).read_text(encoding="utf-8"))
+        doc = json.loads(Path(plan).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise InputError(f"cannot read the plan: {e}", where=str(plan), fix="give the JSON the advisor wrote") from e
-    plan_doc = raw.get("plan") if isinstance(raw.get("plan"), dict) else raw
-    if isinstance(plan_doc.get("hyperparameters"), dict):  # the advisor's plan (agent/graph.py)
-        raw = _from_advisor_plan(plan_doc)
-    for key in ("train_config", "config", "training"):
-        if isinstance(raw.get(key), dict):
-            raw = raw[key]
-            break
-    known = set(TrainConfig.__dataclass_fields__) - {"run_id", "rule_ids"}
-    return {k: v for k, v in raw.items() if k in known and v is not None}
+    if not isinstance(doc, dict):
+        raise InputError("the plan is not a JSON object", where=str(plan), fix="give the JSON the advisor wrote")
+    return doc
 
 
-def _from_advisor_plan(plan: dict[str, Any]) -> dict[str, Any]:
-    """Map the advisor's plan (``hyperparameters`` with ``lora`` and ``early_stopping``) onto TrainConfig names."""
-    hp = plan["hyperparameters"]
-    lora = hp.get("lora") or {}
-    es = hp.get("early_stopping") or {}
-    out = {"method": plan.get("method") or hp.get("method"), "learning_rate": hp.get("learning_rate"),
-           "num_train_epochs": hp.get("epochs"), "per_device_train_batch_size": hp.get("per_device_batch_size"),
-           "gradient_accumulation_steps": hp.get("gradient_accumulation_steps"),
-           "weight_decay": hp.get("weight_decay"), "warmup_ratio": hp.get("warmup_ratio"),
-           "lr_scheduler_type": hp.get("lr_scheduler"), "lora_r": lora.get("r"), "lora_alpha": lora.get("lora_alpha"),
-           "lora_dropout": lora.get("lora_dropout"), "target_modules": lora.get("target_modules"),
-           "early_stopping_patience": es.get("patience"), "early_stopping_threshold": es.get("threshold")}
-    if isinstance(out["method"], dict):
-        out["method"] = out["method"].get("method") or out["method"].get("name")
-    return {k: v for k, v in out.items() if v is not None}
+def launch_command(accelerate_config: str | Path, fields: dict[str, Any], *, plan: str | None = None,
+                   resume: str | None = None, events: str | None = None, json_out: bool = False) -> list[str]:
+    """The same training under ``accelerate launch`` (multi-process CPU/DDP, FSDP, DeepSpeed; see knowledge/configs/).
+    ``fields`` are the TrainConfig fields given on the command line (run_id names the run for every process)."""
+    from tools.train.config import cli_args
 
-
-def launch_command(accelerate_config: str | Path, values: dict[str, Any]) -> list[str]:
-    """The same training under ``accelerate launch`` (FSDP / DeepSpeed configs; see knowledge/configs/)."""
     cmd = ["accelerate", "launch", "--config_file", str(accelerate_config), "-m", "cli", "train"]
-    for key in ("train", "val", "method", "model", "plan", "resume"):
-        if values.get(key) not in (None, ""):
-            cmd += [f"--{key}", str(values[key])]
-    for field, opt in _OVERRIDES.items():
-        if values.get(field) is not None:
-            cmd += [opt, str(values[field])]
-    for field, opt in _FLAGS.items():
-        v = values.get(field)
-        if v is True:
-            cmd.append(opt)
-        elif v is False and field in ("packing", "group_by_length", "shared_prefix", "bf16", "gradient_checkpointing"):
-            cmd.append("--no-" + opt[2:])
-    if values.get("events"):
-        cmd += ["--events", values["events"]]
-    if values.get("json"):
+    if plan:
+        cmd += ["--plan", str(plan)]
+    if resume:
+        cmd += ["--resume", str(resume)]
+    cmd += cli_args(fields)
+    if events:
+        cmd += ["--events", events]
+    if json_out:
         cmd.append("--json")
     return cmd
 
 
+def _run_launcher(cmd: list[str]) -> int:
+    """Run ``accelerate launch`` and wait; Ctrl-C and SIGTERM are passed on to it (it stops its workers, which
+    checkpoint), and the launcher's exit code is returned."""
+    import shutil
+    import signal
+    import subprocess
+
+    if shutil.which("accelerate") is None:  # not on PATH (e.g. a venv not activated): same launcher, by module
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", *cmd[2:]]
+    child = subprocess.Popen(cmd)
+
+    def forward(signum: int, frame: Any) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signum)
+
+    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return child.wait()
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
 def train_cmd(
-    train: str = typer.Option(None, "--train", help="Training data (chat JSONL, prompt/completion JSONL, CSV)."),
-    val: str = typer.Option(None, "--val", help="Validation data; without it 10% of --train is held out."),
-    method: str = typer.Option(None, "--method", help="lora (default), qlora or full."),
-    model: str = typer.Option(None, "--model", help="Base model: smollm2-135m-instruct (default) or a local folder."),
     plan: str = typer.Option(None, "--plan", help="An advisor plan (JSON) whose settings are the defaults."),
-    lr: float = typer.Option(None, "--lr", help="Peak learning rate (default from hp.lr.<method>.<size>)."),
-    epochs: float = typer.Option(None, "--epochs", help="Epochs (default from hp.epochs.* by data size)."),
-    batch_size: int = typer.Option(None, "--batch-size", help="Sequences per forward pass (default 8)."),
-    grad_accum: int = typer.Option(None, "--grad-accum", help="Gradient accumulation steps."),
-    weight_decay: float = typer.Option(None, "--weight-decay", help="Weight decay (default from hp.wd.*)."),
-    warmup_ratio: float = typer.Option(None, "--warmup-ratio", help="Warm-up share of steps (default 0.1)."),
-    lora_r: int = typer.Option(None, "--lora-r", help="LoRA rank (default 8)."),
-    lora_alpha: int = typer.Option(None, "--lora-alpha", help="LoRA alpha (default 2 x r)."),
-    lora_dropout: float = typer.Option(None, "--lora-dropout", help="LoRA dropout (default 0.05)."),
-    target_modules: str = typer.Option(None, "--target-modules",
-                                       help="'all-linear' (default) or comma-separated module names."),
-    max_seq_length: int = typer.Option(None, "--max-seq-length", help="Longest sequence in tokens (default 512)."),
-    packing: bool = typer.Option(None, "--packing/--no-packing", help="Pack examples instead of padding."),
-    group_by_length: bool = typer.Option(None, "--group-by-length/--no-group-by-length",
-                                         help="Batch similar lengths together (default on)."),
-    shared_prefix: bool = typer.Option(None, "--shared-prefix/--no-shared-prefix",
-                                       help="Encode the prompt start every example of a batch shares once per "
-                                            "batch (default on; same gradients)."),
-    bf16: bool = typer.Option(None, "--bf16/--no-bf16", help="bf16 compute (default: where the hardware has it)."),
-    gradient_checkpointing: bool = typer.Option(None, "--gradient-checkpointing/--no-gradient-checkpointing",
-                                                help="Default: on only when the memory estimate needs it."),
-    limit: int = typer.Option(None, "--limit", help="Use only the first N training rows."),
-    max_steps: int = typer.Option(None, "--max-steps", help="Stop after N optimizer steps."),
-    eval_steps: int = typer.Option(None, "--eval-steps", help="Evaluate and checkpoint every N steps."),
-    patience: int = typer.Option(None, "--patience", help="Early-stopping patience in evaluations (default 3)."),
-    seed: int = typer.Option(None, "--seed", help="Seed (default 0)."),
-    save_merged: bool = typer.Option(False, "--save-merged", help="Also save the merged model."),
-    auto_retry: bool = typer.Option(False, "--auto-retry", help="On out-of-memory, retry with the seed's fixes."),
-    resume: str = typer.Option(None, "--resume", help="Continue RUN_ID from its last checkpoint."),
+    resume: str = typer.Option(None, "--resume", help="Continue RUN_ID from its newest complete checkpoint."),
     events: str = typer.Option(None, "--events", help="'jsonl': one progress event per line on stdout."),
     launcher: str = typer.Option(None, "--launcher", help="'accelerate' to run through `accelerate launch`."),
     accelerate_config: str = typer.Option(None, "--accelerate-config",
-                                           help="accelerate config (FSDP / DeepSpeed); samples in knowledge/configs/."),
+                                           help="accelerate config (2-process CPU, FSDP, DeepSpeed); samples in "
+                                                "knowledge/configs/."),
     print_launch: bool = typer.Option(False, "--print-launch", help="Print the accelerate launch command and exit."),
     json_out: bool = JsonOpt,
+    **options: Any,
 ) -> None:
     """Fine-tune with LoRA, QLoRA or full training; progress per step, everything recorded in the run log.
 
-    Ctrl-C saves a checkpoint and marks the run interrupted; `--resume RUN_ID` continues it.
+    Ctrl-C saves a checkpoint and marks the run interrupted; `--resume RUN_ID` continues it. Settings not given
+    come from --plan, then from the knowledge tables.
     """
     from tools.errors import InputError, OutOfMemoryError
-    from tools.train import TrainConfig
+    from tools.train import TrainConfig, TrainResult
     from tools.train import train as run_training
+    from tools.train.config import cli_values, plan_fields
 
-    cli_fields: dict[str, Any] = {
-        "learning_rate": lr, "num_train_epochs": epochs, "per_device_train_batch_size": batch_size,
-        "gradient_accumulation_steps": grad_accum, "weight_decay": weight_decay, "warmup_ratio": warmup_ratio,
-        "lora_r": lora_r, "lora_alpha": lora_alpha, "lora_dropout": lora_dropout,
-        "target_modules": (target_modules if target_modules in (None, "all-linear")
-                           else [t.strip() for t in target_modules.split(",") if t.strip()]),
-        "max_seq_length": max_seq_length, "packing": packing, "group_by_length": group_by_length,
-        "shared_prefix": shared_prefix, "bf16": bf16,
-        "gradient_checkpointing": gradient_checkpointing, "limit": limit, "max_steps": max_steps,
-        "eval_steps": eval_steps, "early_stopping_patience": patience, "seed": seed,
-        "save_merged": save_merged or None, "auto_retry": auto_retry or None,
-    }
+    given = cli_values(options)
     if launcher or print_launch:
         if launcher not in (None, "accelerate"):
             raise InputError(f"unknown launcher {launcher!r}", where="--launcher", fix="use --launcher accelerate")
         if accelerate_config is None:
             raise InputError("--accelerate-config is needed with --launcher/--print-launch",
                              where="--accelerate-config",
-                             fix="start from knowledge/configs/accelerate_fsdp.yaml or accelerate_deepspeed_zero2.yaml")
-        values = cli_fields | {"train": train, "val": val, "method": method, "model": model, "plan": plan,
-                               "resume": resume, "events": events, "json": json_out,
-                               "target_modules": target_modules}
-        cmd = launch_command(accelerate_config, values)
+                             fix="start from knowledge/configs/accelerate_cpu_ddp.yaml, accelerate_fsdp.yaml or "
+                                 "accelerate_deepspeed_zero2.yaml")
+        if not resume and not given.get("run_id"):
+            from tools.runlog import new_id
+
+            given["run_id"] = new_id("train-")  # every process must write to the same run
+        cmd = launch_command(accelerate_config, given, plan=plan, resume=resume, events=events, json_out=json_out)
         if print_launch:
             if json_out:
                 print_json({"command": cmd, "shell": shlex.join(cmd)})
             else:
                 sys.stdout.write(shlex.join(cmd) + "\n")
             return
-        import shutil
-        import subprocess
-
-        if shutil.which("accelerate") is None:  # not on PATH (e.g. a venv not activated): same launcher, by module
-            cmd = [sys.executable, "-m", "accelerate.commands.launch", *cmd[2:]]
-        sys.exit(subprocess.call(cmd))
+        sys.exit(_run_launcher(cmd))
 
     if events not in (None, "jsonl"):
         raise InputError(f"unknown events format {events!r}", where="--events", fix="use --events jsonl")
-    fields = _plan_fields(plan)
-    fields.update({k: v for k, v in cli_fields.items() if v is not None})
-    if train is not None:
-        fields["train"] = str(train)
-    if val is not None:
-        fields["val"] = str(val)
-    if method is not None:
-        fields["method"] = method
-    if model is not None:
-        fields["model"] = model
+    fields = plan_fields(_read_plan(plan)) | given
     if not resume and not fields.get("train"):
         raise InputError("no training data", where="--train", fix="pass --train FILE (or --resume RUN_ID)")
     config = TrainConfig.from_dict(fields)
+    from tools.train.core import rank
+
+    quiet = rank() != 0  # under several processes only rank 0 reports
 
     def emit_line(obj: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
-    def run(on_progress: Any) -> dict[str, Any]:
+    def run(on_progress: Any) -> TrainResult:
         try:
             return run_training(config, on_progress=on_progress, resume=resume)
         except OutOfMemoryError as e:
-            return {"run_id": getattr(e, "run_id", None), "status": "failed", "best_val_loss": None, "steps": 0,
-                    "train_seconds": None, "peak_memory_mb": None, "artifacts": {}, "error": e.to_dict(),
-                    "retries": getattr(e, "retries", [])}
+            return TrainResult(run_id=e.run_id, status="failed", steps=0, error=e.to_dict(),
+                               retries=e.retries)  # type: ignore[arg-type]
 
-    if events == "jsonl":
+    if quiet:
+        result = run(None)
+    elif events == "jsonl":
         result = run(lambda ev: emit_line(ev.to_dict()))
-        emit_line({"stage": "result", "step": result.get("steps") or 0, "total": None, "metrics": {},
-                   "message": result.get("status", ""), "result": result})
+        emit_line({"stage": "result", "step": result.steps or 0, "total": None, "metrics": {},
+                   "message": result.status, "result": result.to_dict()})
     else:
         with progress_bar(json_out, "train") as on_progress:
             result = run(on_progress)
         if json_out:
-            print_json(result)
+            print_json(result.to_dict())
         else:
             _print_result(result)
-    code = {"completed": 0, "interrupted": 130}.get(result.get("status", ""), 1)
+    code = {"completed": 0, "interrupted": 130}.get(result.status, 1)
     if code:
         sys.exit(code)  # SystemExit carries the code through run_guarded (typer.Exit's would be dropped)
 
 
-def _print_result(r: dict[str, Any]) -> None:
+def _with_config_options(command: Callable[..., None]) -> Callable[..., None]:
+    """``command`` with one option per TrainConfig field (name, type and help from the field's metadata) in
+    place of its ``**options``; Typer reads the generated signature."""
+    from tools.train.config import cli_fields
+
+    sig = inspect.signature(command)
+    fixed = [p for p in sig.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    taken = {p.name for p in fixed}
+    generated = []
+    for cf in cli_fields():
+        if cf.name in taken:
+            raise TypeError(f"TrainConfig.{cf.name} clashes with an option of {command.__name__}")
+        decl = f"{cf.option}/--no-{cf.option[2:]}" if cf.is_flag else cf.option
+        generated.append(inspect.Parameter(cf.name, inspect.Parameter.KEYWORD_ONLY,
+                                           default=typer.Option(None, decl, help=cf.help),
+                                           annotation=Optional[cf.type]))  # noqa: UP045 - a real type for Typer
+    params = generated + [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in fixed]
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        own = {k: kwargs.pop(k) for k in list(kwargs) if k in taken}
+        command(**own, **kwargs)
+
+    wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params}
+    return wrapper
+
+
+def _print_result(r: Any) -> None:
     con = human(False)
-    style = {"completed": "green", "interrupted": "yellow"}.get(r.get("status", ""), "red")
-    con.print(f"[bold {style}]{r.get('status')}[/] run {r.get('run_id')}: {r.get('steps')} steps in "
-              f"{r.get('train_seconds')} s, best validation loss {r.get('best_val_loss')}, "
-              f"peak memory {r.get('peak_memory_mb')} MB")
-    for k, v in (r.get("artifacts") or {}).items():
+    style = {"completed": "green", "interrupted": "yellow"}.get(r.status, "red")
+    con.print(f"[bold {style}]{r.status}[/] run {r.run_id}: {r.steps} steps in {r.train_seconds} s, best validation "
+              f"loss {r.best_val_loss}, peak memory {r.peak_memory_mb} MB")
+    for k, v in r.artifacts.items():
         con.print(f"  {k}: {v}")
-    if r.get("error"):
-        e = r["error"]
-        con.print(f"[red]{e.get('what')}[/]" + (f"\nWhat to do: {e['fix']}" if e.get("fix") else ""))
-    d = r.get("diagnosis")
-    if d:
-        con.print(f"diagnosis: [bold]{d.get('verdict')}[/] {json.dumps(d.get('next_config') or {})}")
-    if r.get("status") == "interrupted":
-        con.print(f"resume with: tunewise train --resume {r.get('run_id')}")
+    if r.error:
+        con.print(f"[red]{r.error.get('what')}[/]" + (f"\nWhat to do: {r.error['fix']}" if r.error.get("fix") else ""))
+    if r.diagnosis is not None:
+        con.print(f"diagnosis: [bold]{r.diagnosis.verdict}[/] {json.dumps(r.diagnosis.next_config)}")
+    if r.status == "interrupted":
+        con.print(f"resume with: tunewise train --resume {r.run_id}")
 
 
 def estimate_cmd(
@@ -285,17 +249,17 @@ def diagnose_cmd(run_id: str = typer.Argument(..., help="Run id (or a unique pre
 
     d = diagnose(run_id)
     if json_out:
-        print_json(d)
+        print_json(d.to_dict())
         return
     con = human(False)
-    con.print(f"[bold]{d['verdict']}[/]: {d['summary']}")
-    for i in d["issues"]:
-        con.print(f"- {i['id']} ({i.get('sign')}): {i['text']}")
-        for f in i.get("fixes", []):
-            con.print(f"    fix {f['id']}: {f.get('text', '')} {json.dumps(f.get('params') or {})}")
-    if d.get("next_command"):
-        con.print(f"next: {d['next_command']}")
-    con.print(f"rules: {', '.join(d['rule_ids'])}")
+    con.print(f"[bold]{d.verdict}[/]: {d.summary}")
+    for i in d.issues:
+        con.print(f"- {i.id} ({i.rule}): {i.text}")
+        for f in i.fixes:
+            con.print(f"    fix {f.id}: {f.text} {json.dumps(f.params)}")
+    if d.next_command:
+        con.print(f"next: {d.next_command}")
+    con.print(f"rules: {', '.join(d.rule_ids)}")
 
 
 def export_cmd(run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
@@ -315,7 +279,7 @@ def export_cmd(run_id: str = typer.Argument(..., help="Run id (or a unique prefi
 
 def register(app: typer.Typer) -> None:
     """Add train, estimate, diagnose and export."""
-    app.command("train")(train_cmd)
+    app.command("train")(_with_config_options(train_cmd))
     app.command("estimate")(estimate_cmd)
     app.command("diagnose")(diagnose_cmd)
     app.command("export")(export_cmd)

@@ -33,11 +33,7 @@ def test_cli_start_does_not_import_torch() -> None:
 # A cycle between modules hides behind imports inside functions: Python never complains, but the two modules
 # can no longer be read, tested or changed apart. grimp (import-linter's graph) sees every import statement,
 # top-level or not.
-KNOWN_CYCLES: list[set[str]] = [
-    # The training branch moves the OOM fixes out of the trainer into diagnosis, which removes this cycle;
-    # drop this entry when that branch is merged.
-    {"tools.diagnose", "tools.train.core"},
-]
+KNOWN_CYCLES: list[set[str]] = []
 
 
 def import_cycles(packages: tuple[str, ...] = ("cli", "tui", "agent", "tools", "knowledge")) -> list[set[str]]:

@@ -49,17 +49,17 @@ class ModelNotFoundError(TunewiseError):
 
 
 class OutOfMemoryError(TunewiseError):
-    """The device ran out of memory; ``fix`` names the cheaper configuration.
+    """The device ran out of memory; ``fix`` names the cheaper configuration, ``run_id`` the run that failed
+    (None before one started) and ``retries`` the automatic retries already tried."""
 
-    ``run_id`` is the run that failed (recorded as ``failed`` in the run log) and ``retries`` the automatic
-    retries tried before giving up (run id, error, fix rule id, changed settings), oldest first.
-    """
-
-    def __init__(self, what: str, *, where: str | None = None, fix: str | None = None,
-                 run_id: str | None = None, retries: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(what, where=where, fix=fix)
+    def __init__(self, what: str, *, where: str | None = None, fix: str | None = None, run_id: str | None = None,
+                 retries: list[dict[str, object]] | None = None) -> None:
         self.run_id = run_id
         self.retries = list(retries or [])
+        super().__init__(what, where=where, fix=fix)
+
+    def to_dict(self) -> dict[str, str | None]:
+        return super().to_dict() | {"run_id": self.run_id}
 
 
 class RunNotFoundError(TunewiseError):

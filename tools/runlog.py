@@ -105,6 +105,15 @@ def m002_ab_request_ids(db: Any) -> None:
     db.execute("ALTER TABLE ab_requests ADD COLUMN request_id VARCHAR")
 
 
+# -- training liveness (issue 18.3) ----------------------------------------------------------------------------
+@migration
+def m003_run_liveness(db: Any) -> None:
+    """A run records the process doing the work and a heartbeat, so a killed run reads as crashed."""
+    db.execute("ALTER TABLE runs ADD COLUMN pid BIGINT")
+    db.execute("ALTER TABLE runs ADD COLUMN host VARCHAR")
+    db.execute("ALTER TABLE runs ADD COLUMN heartbeat_at TIMESTAMP")
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 def now() -> datetime:
@@ -376,10 +385,39 @@ class RunLog:
         if not rows:
             return None
         row = rows[0]
+        row["status"] = self.live_status(row)
         for k in self._JSON_FIELDS | {"versions"}:
             if row.get(k):
                 row[k] = json.loads(row[k])
         return row
+
+    # -- liveness (issue 18.3) ------------------------------------------------------------------------
+    def heartbeat(self, run_id: str, *, pid: int | None = None, host: str | None = None,
+                  train_seconds: float | None = None) -> None:
+        """The run is alive: stamp ``heartbeat_at``; record the worker's pid and host and the training time
+        so far when given (so a run killed later keeps both)."""
+        self.execute(
+            """UPDATE runs SET heartbeat_at = ?, pid = coalesce(?, pid), host = coalesce(?, host),
+                   train_seconds = coalesce(?, train_seconds) WHERE run_id = ?""",
+            [now(), pid, host, train_seconds, run_id])
+
+    @staticmethod
+    def live_status(row: dict[str, Any]) -> str | None:
+        """A row's status as it really is: a ``running`` run whose process is gone reads as ``crashed``.
+
+        On this host the pid decides; from another host, a heartbeat older than ``train.heartbeat``'s
+        ``stale_after_s`` does (that host may be down)."""
+        status = row.get("status")
+        if status != "running" or not (row.get("pid") or row.get("heartbeat_at")):
+            return status
+        import socket
+
+        if row.get("host") == socket.gethostname() and row.get("pid"):
+            return status if _pid_alive(int(row["pid"])) else "crashed"
+        beat = row.get("heartbeat_at")
+        if beat is not None and (now() - beat).total_seconds() > _heartbeat_stale_after_s():
+            return "crashed"
+        return status
 
     def find_run(self, prefix: str) -> dict[str, Any]:
         """A run by id or unique id prefix, or a clear error."""
@@ -425,6 +463,32 @@ class RunLog:
               r.get("correct"), r.get("latency_ms"), r.get("prompt_tokens"), r.get("output_tokens")]
              for i, r in enumerate(rows)],
         )
+
+
+def _pid_alive(pid: int) -> bool:
+    """Is process ``pid`` running on this host (a zombie, killed but not yet reaped, is not)?"""
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _heartbeat_stale_after_s() -> float:
+    from importlib.resources import files
+
+    import yaml
+
+    raw = yaml.safe_load(files("knowledge").joinpath("training.yaml").read_text(encoding="utf-8"))
+    return float(raw["heartbeat"]["stale_after_s"])
 
 
 def migrate(con: Any) -> int:

@@ -213,7 +213,7 @@ def start_training(data: str, *, model: str | None = None, resume: str | None = 
 def diagnose(run_id: str) -> dict[str, Any]:
     from tools.diagnose import diagnose as _diagnose
 
-    return _diagnose(run_id)
+    return _diagnose(run_id).to_dict()
 
 
 # ------------------------------------------------------------------------------------------------ runs

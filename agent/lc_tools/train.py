@@ -26,8 +26,8 @@ def train_model(train: str, val: str | None = None, method: str = "lora", model:
     try:
         res = run(cfg)
     except OutOfMemoryError as e:
-        return {"run_id": getattr(e, "run_id", None), "status": "failed", "error": e.to_dict()}
-    return {k: v for k, v in res.items() if k not in ("device", "config")}
+        return {"run_id": e.run_id, "status": "failed", "error": e.to_dict()}
+    return {k: v for k, v in res.to_dict().items() if k not in ("device", "config")}
 
 
 @tool
@@ -47,7 +47,7 @@ def diagnose_run(run_id: str) -> dict[str, Any]:
     healthy, with the knowledge-base fixes as a concrete next config (rule ids cited)."""
     from tools.diagnose import diagnose
 
-    return diagnose(run_id)
+    return diagnose(run_id).to_dict()
 
 
 @tool

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tools.train.config import TrainConfig
 from tools.types import ProgressEvent, emit
 
 
@@ -20,25 +21,6 @@ class FakePromptEvalConfig:
     variants: bool = False
     bar: float | None = None
     alt_systems: list[str] | None = None
-
-
-@dataclass
-class FakeTrainConfig:
-    model: str
-    train: str
-    val: str
-    method: str = "lora"
-    learning_rate: float = 2e-4
-    epochs: int = 3
-    per_device_batch_size: int = 8
-    gradient_accumulation_steps: int = 4
-    weight_decay: float = 0.01
-    warmup_ratio: float = 0.1
-    lora_r: int = 8
-    lora_alpha: int = 16
-    target_modules: str = "all-linear"
-    max_steps: int | None = None
-    eval_steps: int | None = None
 
 
 class Calls(list):  # type: ignore[type-arg]
@@ -92,7 +74,7 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
         Path(files["val"]).write_text('{"messages": []}\n' * 165)  # the short run reads its first rows
         return {"train": 770, "val": 165, "test": 165, "files": files, "rule": "data.split.lt_5k", "warnings": []}
 
-    def train(config: FakeTrainConfig, *, on_progress: Any = None, should_stop: Any = None) -> dict[str, Any]:
+    def train(config: TrainConfig, *, on_progress: Any = None, should_stop: Any = None) -> dict[str, Any]:
         calls.append(("train", config))
         if state["fail"] == "train":
             from tools.errors import OutOfMemoryError
@@ -139,7 +121,7 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
     pe.PromptEvalConfig = FakePromptEvalConfig  # type: ignore[attr-defined]
     pe.run_prompt_eval = run_prompt_eval  # type: ignore[attr-defined]
     tr = types.ModuleType("tools.train")
-    tr.TrainConfig = FakeTrainConfig  # type: ignore[attr-defined]
+    tr.TrainConfig = TrainConfig  # type: ignore[attr-defined] - the real one: the plan maps onto it
     tr.train = train  # type: ignore[attr-defined]
     ev = types.ModuleType("tools.evaluate")
     for fn in (evaluate_test, compare, forgetting, ab):

@@ -129,7 +129,7 @@ def test_pipeline_runs_the_tools_streams_progress_and_ticks_the_checklist(fake_t
     assert names == ["prompt_eval", "clean", "split", "train", "evaluate_test", "compare", "ab", "forgetting", "diagnose"]
     config = fake_tools["calls"][3][1]
     assert config.method == "lora" and config.learning_rate == 2e-4 and config.max_steps == 20
-    assert config.per_device_batch_size == 2 and config.gradient_accumulation_steps == 16 and config.lora_r == 8
+    assert config.per_device_train_batch_size == 2 and config.gradient_accumulation_steps == 16 and config.lora_r == 8
     assert {e.stage for e in events} >= {"prompt_eval", "clean", "train"}
     assert [e.metrics["loss"] for e in events if e.stage == "train"][0] == 2.0
     rec = step.recommendation
@@ -251,7 +251,7 @@ def test_cpu_short_run_of_a_small_model_is_cpu_sized_and_checked_on_a_subset(fak
     step = _run_pipeline(fake_tools, model_params_b="0.135")  # the autouse fixture reports a CPU-only machine
     assert step.kind == "done"
     config = next(c[1] for c in fake_tools["calls"] if c[0] == "train")
-    assert (config.per_device_batch_size, config.gradient_accumulation_steps) == (8, 1)
+    assert (config.per_device_train_batch_size, config.gradient_accumulation_steps) == (8, 1)
     assert config.max_steps == 20 and config.eval_steps == 6  # 3 evaluations
     assert config.val.endswith("val_first_40.jsonl") and len(Path(config.val).read_text().splitlines()) == 40
     assert fake_tools["limits"] == {"evaluate_test": 40, "compare": 40, "ab": 40, "forgetting": 24}
@@ -275,7 +275,7 @@ def test_gpu_short_run_keeps_the_plan_and_scores_everything(fake_tools: dict[str
     monkeypatch.setattr(graph, "detect_device", lambda: {"kind": "cuda", "gpus": 1, "gpu_memory_gb": 24.0})
     step = _run_pipeline(fake_tools, model_params_b="0.135")
     config = next(c[1] for c in fake_tools["calls"] if c[0] == "train")
-    assert (config.per_device_batch_size, config.gradient_accumulation_steps, config.max_steps) == (2, 16, 20)
+    assert (config.per_device_train_batch_size, config.gradient_accumulation_steps, config.max_steps) == (2, 16, 20)
     assert config.eval_steps is None and config.val.endswith("split/val.jsonl")
     assert fake_tools["limits"] == {"evaluate_test": None, "compare": None, "ab": None, "forgetting": None}
     assert ("compare", "run-1", 30) in fake_tools["calls"]
@@ -292,6 +292,6 @@ def test_demo_answers_give_a_cpu_sized_short_run(fake_tools: dict[str, Any]) -> 
     while step.kind == "question":
         step = adv.answer(step.question.default)
     config = next(c[1] for c in fake_tools["calls"] if c[0] == "train")
-    assert config.per_device_batch_size == 8 and config.gradient_accumulation_steps <= 2
+    assert config.per_device_train_batch_size == 8 and config.gradient_accumulation_steps <= 2
     assert config.max_steps == services.demo_answers()["max_steps"] and config.eval_steps
     assert fake_tools["limits"]["evaluate_test"] == 40 and fake_tools["limits"]["forgetting"] == 24

@@ -20,46 +20,46 @@ def test_healthy_curve() -> None:
     train = _series([3.0 * math.exp(-i / 8) + 0.5 for i in range(30)])
     val = _series([2.0, 1.2, 0.9, 0.85, 0.84, 0.84], every=5)
     d = analyse(train, val, config=CFG)
-    assert d["verdict"] == "healthy" and "diag.healthy" in d["rule_ids"] and d["next_config"] == {}
+    assert d.verdict == "healthy" and "diag.healthy" in d.rule_ids and d.next_config == {}
 
 
 def test_overfitting_proposes_fewer_epochs_and_more_decay() -> None:
     train = _series([3.0 * math.exp(-i / 5) for i in range(30)])
     val = _series([2.0, 1.2, 1.0, 1.1, 1.3, 1.5], every=5)
     d = analyse(train, val, config=CFG)
-    assert d["verdict"] == "overfitting"
-    assert d["next_config"]["num_train_epochs"] == 2  # best at step 15 of 30, 3 epochs -> ceil(1.5)
-    assert d["next_config"]["weight_decay"] == 0.1
-    assert {"diag.overfitting", "diag.sign.overfitting", "diag.overfitting.fix.fewer_epochs"} <= set(d["rule_ids"])
+    assert d.verdict == "overfitting"
+    assert d.next_config["num_train_epochs"] == 2  # best at step 15 of 30, 3 epochs -> ceil(1.5)
+    assert d.next_config["weight_decay"] == 0.1
+    assert {"diag.overfitting", "diag.sign.overfitting", "diag.overfitting.fix.fewer_epochs"} <= set(d.rule_ids)
 
 
 def test_oscillating_means_learning_rate_too_high() -> None:
     train = _series([2.0 + (0.8 if i % 2 else -0.6) for i in range(30)])
     d = analyse(train, [], config={"method": "full", "learning_rate": 1e-4})
-    assert d["verdict"] == "lr_too_high"
-    assert d["next_config"]["learning_rate"] == pytest.approx(3e-5)
-    assert "hp.lr.too_high" in d["rule_ids"] and "diag.catastrophic_forgetting.fix.lower_lr" in d["rule_ids"]
+    assert d.verdict == "lr_too_high"
+    assert d.next_config["learning_rate"] == pytest.approx(3e-5)
+    assert "hp.lr.too_high" in d.rule_ids and "diag.catastrophic_forgetting.fix.lower_lr" in d.rule_ids
 
 
 def test_flat_means_learning_rate_too_low() -> None:
     train = _series([2.0 - 0.001 * i for i in range(30)])
     d = analyse(train, [], config={"method": "lora", "learning_rate": 1e-5})
-    assert d["verdict"] == "lr_too_low"
-    assert d["next_config"]["learning_rate"] == pytest.approx(3e-5)
-    assert "hp.lr.too_low" in d["rule_ids"] and "diag.sign.not_decreasing" in d["rule_ids"]
+    assert d.verdict == "lr_too_low"
+    assert d.next_config["learning_rate"] == pytest.approx(3e-5)
+    assert "hp.lr.too_low" in d.rule_ids and "diag.sign.not_decreasing" in d.rule_ids
 
 
 def test_still_falling_means_not_converged() -> None:
     train = _series([3.0 - 0.05 * i for i in range(30)])
     val = _series([2.5, 2.3, 2.1, 1.9, 1.7], every=6)
     d = analyse(train, val, config=CFG)
-    assert d["verdict"] == "not_converged" and d["next_config"]["num_train_epochs"] > 3
-    assert "diag.epochs.too_few" in d["rule_ids"]
+    assert d.verdict == "not_converged" and d.next_config["num_train_epochs"] > 3
+    assert "diag.epochs.too_few" in d.rule_ids
 
 
 def test_nan_means_diverged() -> None:
     d = analyse(_series([2.0, 1.9, float("nan")]), [], config=CFG)
-    assert d["verdict"] == "diverged" and d["next_config"]["learning_rate"] < 2e-4
+    assert d.verdict == "diverged" and d.next_config["learning_rate"] < 2e-4
 
 
 def test_estimate_full_7b_matches_the_seed_breakdown() -> None:

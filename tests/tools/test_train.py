@@ -101,27 +101,30 @@ def test_lora_run_completes_streams_progress_and_logs(tiny_model_dir: Path, arit
 
     events: list[Any] = []
     res = train(_cfg(tiny_model_dir, arith), on_progress=events.append)
-    assert res["status"] == "completed" and res["steps"] == 4
-    assert res["best_val_loss"] is not None and math.isfinite(res["best_val_loss"])
-    assert res["peak_memory_mb"] > 0 and res["train_seconds"] > 0
-    adapter = Path(res["artifacts"]["adapter"])
+    assert res.status == "completed" and res.steps == 4
+    assert res.best_val_loss is not None and math.isfinite(res.best_val_loss)
+    assert res.peak_memory_mb > 0 and res.train_seconds > 0
+    adapter = Path(res.artifacts["adapter"])
     assert (adapter / "adapter_model.safetensors").exists() and (adapter / "adapter_config.json").exists()
     steps = [e for e in events if e.stage == "train" and e.metrics]
     assert [e.step for e in steps] == [1, 2, 3, 4]
-    assert {"loss", "lr", "grad_norm", "tokens_per_s", "eta_s"} <= set(steps[0].metrics)
+    assert {"loss", "lr", "grad_norm", "tokens_per_s", "eta_s", "memory_mb", "rss_mb"} <= set(steps[0].metrics)
+    assert 10 < steps[0].metrics["memory_mb"] < 1e5  # this process's RSS in MB, not bytes or pages
     assert any(e.stage == "eval" and "val_token_accuracy" in e.metrics for e in events)
+    assert res.threads is not None and res.threads["threads"] >= 1 and res.to_dict()["threads"] == res.threads
     # the run log holds the verbatim config, data hashes, versions, revision and the metric rows
     log = RunLog()
-    run = log.get_run(res["run_id"])
+    run = log.get_run(res.run_id)
     assert run is not None and run["status"] == "completed" and run["steps"] == 4
     assert run["config"]["learning_rate"] == 1e-3 and run["config"]["seed"] == 0
     assert "hp.warmup" in run["config"]["rule_ids"]
     assert set(run["data_hashes"]) == {"train", "val"} and "transformers" in run["versions"]
-    rows = log.metrics(res["run_id"])
+    assert run["pid"] and run["host"] and run["heartbeat_at"] and run["summary"]["threads"] == res.threads
+    rows = log.metrics(res.run_id)
     assert {(r["split"], r["name"]) for r in rows} >= {("train", "loss"), ("train", "lr"), ("val", "loss"),
                                                        ("val", "token_accuracy")}
     # a trained run loads as a model
-    spec = models.resolve(f"run:{res['run_id']}")
+    spec = models.resolve(f"run:{res.run_id}")
     assert spec.adapter == adapter.resolve()
     model, _ = models.load_model(spec)
     assert model is not None
@@ -148,18 +151,19 @@ def test_early_stopping_on_planted_overfitting(tiny_model_dir: Path, tmp_path: P
     va = _write(tmp_path / "v.jsonl", [(p, "omega") for p in prompts[:8]])
     res = train(_cfg(tiny_model_dir, (tr, va), method="full", max_steps=30, eval_steps=2, learning_rate=1e-2,
                      early_stopping_patience=3, warmup_ratio=0.0))
-    assert res["status"] == "completed"
-    assert res["steps"] < 30, "early stopping should have ended the run"
-    d = diagnose(res["run_id"])
-    assert d["verdict"] == "overfitting"
-    assert "diag.overfitting" in d["rule_ids"] and d["next_config"]["weight_decay"] == 0.1
+    assert res.status == "completed"
+    assert res.steps < 30, "early stopping should have ended the run"
+    d = diagnose(res.run_id)
+    assert d.verdict == "overfitting"
+    assert "diag.overfitting" in d.rule_ids and d.next_config["weight_decay"] == 0.1
+    assert d.issues[0].rule == "diag.sign.overfitting" and d.to_dict()["issues"][0]["rule"] == "diag.sign.overfitting"
 
 
 def test_resume_continues_the_same_loss_curve(tiny_model_dir: Path, arith: tuple[Path, Path]) -> None:
     from tools.runlog import RunLog
 
     full = train(_cfg(tiny_model_dir, arith, max_steps=6, eval_steps=3))
-    ref = {r["step"]: r["value"] for r in RunLog().metrics(full["run_id"]) if r["split"] == "train"
+    ref = {r["step"]: r["value"] for r in RunLog().metrics(full.run_id) if r["split"] == "train"
            and r["name"] == "loss"}
 
     seen: list[int] = []
@@ -167,11 +171,11 @@ def test_resume_continues_the_same_loss_curve(tiny_model_dir: Path, arith: tuple
                  on_progress=lambda e: seen.append(e.step) if e.stage == "train" and e.metrics else None,
                  should_stop=lambda: len(seen) >= 2)
     # the stop request is seen at the end of the next step, which is checkpointed
-    assert part["status"] == "interrupted" and part["steps"] == 3
-    assert RunLog().get_run(part["run_id"])["status"] == "interrupted"
-    done = train(TrainConfig(), resume=part["run_id"])
-    assert done["run_id"] == part["run_id"] and done["status"] == "completed" and done["steps"] == 6
-    got = {r["step"]: r["value"] for r in RunLog().metrics(part["run_id"]) if r["split"] == "train"
+    assert part.status == "interrupted" and part.steps == 3
+    assert RunLog().get_run(part.run_id)["status"] == "interrupted"
+    done = train(TrainConfig(), resume=part.run_id)
+    assert done.run_id == part.run_id and done.status == "completed" and done.steps == 6
+    got = {r["step"]: r["value"] for r in RunLog().metrics(part.run_id) if r["split"] == "train"
            and r["name"] == "loss"}
     assert sorted(got) == [1, 2, 3, 4, 5, 6]
     for step in range(1, 7):  # the same data order and schedule give the same losses after the restart
@@ -191,13 +195,17 @@ def test_out_of_memory_is_caught_with_the_fix(tiny_model_dir: Path, arith: tuple
     monkeypatch.setattr(hf.CompletionTrainer, "training_step", boom)
     with pytest.raises(OutOfMemoryError) as e:
         train(_cfg(tiny_model_dir, arith))
-    assert "qlora" in (e.value.fix or "") and "per_device_train_batch_size=2" in (e.value.fix or "")
-    run = RunLog().get_run(e.value.run_id)  # type: ignore[attr-defined]
+    # the fixes are knowledge/diagnosis.yaml's diag.out_of_memory rows, in order: QLoRA, then batch 1 x 32
+    fix = e.value.fix or ""
+    assert fix.index("method=qlora") < fix.index("per_device_train_batch_size=1, gradient_accumulation_steps=32")
+    assert e.value.to_dict()["run_id"] == e.value.run_id
+    run = RunLog().get_run(e.value.run_id)
     assert run["status"] == "failed" and "What to do" in run["error"]
     from tools.diagnose import diagnose
 
     d = diagnose(run["run_id"])
-    assert d["verdict"] == "out_of_memory" and d["next_config"] == {"method": "qlora"}
+    assert d.verdict == "out_of_memory" and d.next_config == {"method": "qlora"}
+    assert d.issues[0].fixes[0].id == "diag.out_of_memory.fix.qlora"
 
 
 def test_out_of_memory_auto_retry_uses_smaller_batch(tiny_model_dir: Path, arith: tuple[Path, Path],
@@ -215,9 +223,9 @@ def test_out_of_memory_auto_retry_uses_smaller_batch(tiny_model_dir: Path, arith
 
     monkeypatch.setattr(hf.CompletionTrainer, "training_step", oom_when_big)
     res = train(_cfg(tiny_model_dir, arith, method="full", auto_retry=True, max_steps=2))
-    assert res["status"] == "completed"
-    assert [r["fix"] for r in res["retries"]] == ["diag.out_of_memory.fix.batch_one"]
-    assert res["config"]["per_device_train_batch_size"] == 2
+    assert res.status == "completed"
+    assert [r.fix for r in res.retries] == ["diag.out_of_memory.fix.batch_one"]  # full: no QLoRA step
+    assert (res.config["per_device_train_batch_size"], res.config["gradient_accumulation_steps"]) == (1, 32)
 
 
 def test_nan_loss_stops_with_a_diagnosis(tiny_model_dir: Path, arith: tuple[Path, Path],
@@ -233,20 +241,20 @@ def test_nan_loss_stops_with_a_diagnosis(tiny_model_dir: Path, arith: tuple[Path
 
     monkeypatch.setattr(hf.CompletionTrainer, "compute_loss", poisoned)
     res = train(_cfg(tiny_model_dir, arith, max_steps=8))
-    assert res["status"] == "failed" and res["steps"] == 3
-    assert res["diagnosis"]["verdict"] == "diverged"
-    assert "hp.lr.too_high" in res["diagnosis"]["rule_ids"]
-    assert res["diagnosis"]["next_config"]["learning_rate"] < 1e-3
-    assert "learning rate" in res["error"]["fix"]
-    assert RunLog().get_run(res["run_id"])["status"] == "failed"
+    assert res.status == "failed" and res.steps == 3
+    assert res.diagnosis is not None and res.diagnosis.verdict == "diverged"
+    assert "hp.lr.too_high" in res.diagnosis.rule_ids
+    assert res.diagnosis.next_config["learning_rate"] < 1e-3
+    assert "learning rate" in res.error["fix"]
+    assert RunLog().get_run(res.run_id)["status"] == "failed"
 
 
 def test_qlora_and_merged_export(tiny_model_dir: Path, arith: tuple[Path, Path], tmp_path: Path) -> None:
     from tools.train import export_merged
 
     res = train(_cfg(tiny_model_dir, arith, method="qlora", max_steps=2))
-    assert res["status"] == "completed"
-    out = export_merged(res["run_id"], tmp_path / "merged")
+    assert res.status == "completed"
+    out = export_merged(res.run_id, tmp_path / "merged")
     assert (out / "config.json").exists() and any(out.glob("*.safetensors"))
     assert not (out / "adapter_config.json").exists()
 
@@ -259,9 +267,9 @@ def test_real_model_few_steps_on_banking77(real_model_dir: Path, banking77: Path
     tr = _write(tmp_path / "b_train.jsonl", [(r["text"], r["category"]) for r in rows[:32]])
     va = _write(tmp_path / "b_val.jsonl", [(r["text"], r["category"]) for r in rows[32:]])
     res = train(TrainConfig(train=str(tr), val=str(va), max_steps=3, eval_steps=3, per_device_train_batch_size=4))
-    assert res["status"] == "completed" and res["steps"] == 3
-    assert res["best_val_loss"] is not None and res["best_val_loss"] < 10
-    assert res["config"]["learning_rate"] == 2e-4  # hp.lr.lora.1b for a 0.135B model
+    assert res.status == "completed" and res.steps == 3
+    assert res.best_val_loss is not None and res.best_val_loss < 10
+    assert res.config["learning_rate"] == 2e-4  # hp.lr.lora.1b for a 0.135B model
 
 
 def test_packing_has_no_attention_across_examples(tiny_model_dir: Path) -> None:
@@ -281,3 +289,140 @@ def test_packing_has_no_attention_across_examples(tiny_model_dir: Path) -> None:
         padded = completion_loss_sums(model, CompletionCollator(tok.pad_token_id)(rows), autocast_dtype=None)
     assert int(packed[2]) == int(padded[2])
     assert float(packed[0]) == pytest.approx(float(padded[0]), rel=1e-4)
+
+
+# ---------------------------------------------------------------------------------------------- crashes and resume
+
+def _losses(run_id: str) -> dict[int, float]:
+    from tools.runlog import RunLog
+
+    return {r["step"]: r["value"] for r in RunLog().metrics(run_id) if r["split"] == "train" and r["name"] == "loss"}
+
+
+def test_resume_in_epoch_two_matches_the_uninterrupted_losses(tiny_model_dir: Path,
+                                                              arith: tuple[Path, Path]) -> None:
+    """32 rows in batches of 4: 8 steps an epoch. Stopped at step 10 (epoch 2) and resumed, the run trains on
+    the batches an uninterrupted run would, with the same dropout: the same losses to float precision."""
+    kw = {"max_steps": 14, "eval_steps": 5, "lora_dropout": 0.1}
+    full = train(_cfg(tiny_model_dir, arith, **kw))
+    ref = _losses(full.run_id)
+    seen: list[int] = []
+    part = train(_cfg(tiny_model_dir, arith, **kw),
+                 on_progress=lambda e: seen.append(e.step) if e.stage == "train" and e.metrics else None,
+                 should_stop=lambda: bool(seen) and seen[-1] >= 9)
+    assert part.status == "interrupted" and part.steps == 10
+    done = train(TrainConfig(), resume=part.run_id)
+    assert done.status == "completed" and done.steps == 14 and done.resumed_from.endswith("checkpoint-10")
+    got = _losses(part.run_id)
+    assert sorted(got) == list(range(1, 15))
+    for step in range(1, 15):
+        assert got[step] == pytest.approx(ref[step], abs=1e-4), step
+
+
+_KILL_DURING_SECOND_SAVE = """
+import json, os, signal, sys
+from transformers import Trainer
+from tools.train import TrainConfig, train
+
+real, saves = Trainer._save_rng_state, []
+
+def killed_midway(self, output_dir):  # weights, optimizer and scheduler are written; the rest never will be
+    saves.append(output_dir)
+    if len(saves) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(self, output_dir)
+
+Trainer._save_rng_state = killed_midway
+train(TrainConfig(**json.loads(sys.argv[1])))
+"""
+
+
+def test_kill_9_during_a_checkpoint_save_then_resume(tiny_model_dir: Path, arith: tuple[Path, Path]) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tools import paths
+    from tools.runlog import RunLog
+
+    repo = Path(__file__).resolve().parents[2]
+    cfg = _cfg(tiny_model_dir, arith, max_steps=6, eval_steps=2, run_id="train-killed-in-save")
+    p = subprocess.run([sys.executable, "-c", _KILL_DURING_SECOND_SAVE, json.dumps(cfg.to_dict())], cwd=repo,
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == -signal.SIGKILL, p.stderr[-2000:]
+    ckpts = paths.run_dir(cfg.run_id) / "checkpoints"
+    assert (ckpts / "checkpoint-4" / "optimizer.pt").exists()  # the half-written checkpoint is there
+    assert not (ckpts / "checkpoint-4" / "trainer_state.json").exists()
+    # the dead run reads as crashed, and the time trained before the kill was kept by the heartbeat
+    run = RunLog().get_run(cfg.run_id)
+    assert run["status"] == "crashed" and run["pid"] and run["host"]
+    before = float(run["train_seconds"] or 0)
+    assert before > 0
+
+    done = train(TrainConfig(), resume=cfg.run_id)
+    assert done.status == "completed" and done.steps == 6
+    assert done.resumed_from is not None and done.resumed_from.endswith("checkpoint-2")
+    assert done.train_seconds is not None and done.train_seconds > before
+    assert RunLog().get_run(cfg.run_id)["status"] == "completed"
+
+
+def test_live_status_reads_a_dead_running_run_as_crashed() -> None:
+    import os
+    import socket
+    import subprocess
+    import sys
+    from datetime import timedelta
+
+    from tools.runlog import RunLog, now
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    here = socket.gethostname()
+    assert RunLog.live_status({"status": "running", "pid": gone.pid, "host": here}) == "crashed"
+    assert RunLog.live_status({"status": "running", "pid": os.getpid(), "host": here}) == "running"
+    assert RunLog.live_status({"status": "completed", "pid": gone.pid, "host": here}) == "completed"
+    old, fresh = now() - timedelta(hours=2), now()
+    assert RunLog.live_status({"status": "running", "pid": 1, "host": "elsewhere", "heartbeat_at": old}) == "crashed"
+    assert RunLog.live_status({"status": "running", "pid": 1, "host": "elsewhere", "heartbeat_at": fresh}) == "running"
+    assert RunLog.live_status({"status": "running"}) == "running"  # an old record without a pid: unknown
+
+
+def test_threads_come_from_free_cores_or_the_user(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools.train.threads import choose_threads
+
+    monkeypatch.delenv("TUNEWISE_THREADS", raising=False)
+    assert choose_threads(cores=8, load_1m=0.2).threads == 8
+    assert choose_threads(cores=8, load_1m=5.6).threads == 2  # six cores busy
+    assert choose_threads(cores=2, load_1m=7.0).threads == 1  # oversubscribed: one thread, never zero
+    assert choose_threads(cores=8, load_1m=0.0, processes=2).threads == 4  # shared by the run's processes
+    assert choose_threads(3, cores=8, load_1m=7.0).source == "config"
+    monkeypatch.setenv("TUNEWISE_THREADS", "5")
+    c = choose_threads(cores=8, load_1m=0.0)
+    assert (c.threads, c.source) == (5, "env")
+
+
+@pytest.mark.real_model
+def test_real_model_resume_in_epoch_two_on_banking77(real_model_dir: Path, banking77: Path) -> None:
+    """SmolLM2-135M on 16 banking77 rows (4 steps an epoch): stopped in epoch 2 and resumed, the same losses."""
+    import csv
+
+    rows = list(csv.DictReader((banking77 / "train.csv").open(encoding="utf-8")))[:20]
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        tr = _write(Path(d) / "t.jsonl", [(r["text"], r["category"]) for r in rows[:16]])
+        va = _write(Path(d) / "v.jsonl", [(r["text"], r["category"]) for r in rows[16:]])
+        kw = {"train": str(tr), "val": str(va), "max_steps": 7, "eval_steps": 3, "per_device_train_batch_size": 4,
+              "gradient_accumulation_steps": 1, "seed": 0}
+        full = train(TrainConfig(**kw))
+        seen: list[int] = []
+        part = train(TrainConfig(**kw),
+                     on_progress=lambda e: seen.append(e.step) if e.stage == "train" and e.metrics else None,
+                     should_stop=lambda: bool(seen) and seen[-1] >= 5)
+        assert part.status == "interrupted" and part.steps == 6
+        done = train(TrainConfig(), resume=part.run_id)
+    assert done.status == "completed" and done.steps == 7
+    ref, got = _losses(full.run_id), _losses(part.run_id)
+    assert sorted(got) == list(range(1, 8))
+    for step in range(1, 8):
+        assert got[step] == pytest.approx(ref[step], abs=1e-3), step

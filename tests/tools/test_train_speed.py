@@ -40,7 +40,7 @@ def test_fast_dropout_rate_scaling_gradient_and_seed() -> None:
 
 def test_fast_dropout_replaces_lora_dropout_only(tiny_model_dir: Path) -> None:
     from tools.train.config import TrainConfig
-    from tools.train.core import build_model
+    from tools.train.model import build_model
     from tools.train.speed import FastDropout
 
     model = build_model(tiny_model_dir, TrainConfig(train="x", lora_dropout=0.1), bf16=False, device="cpu")
@@ -81,8 +81,8 @@ def test_shared_prefix_gives_the_plain_loss_and_gradients(tiny_model_dir: Path) 
 
     from tools.models import load_tokenizer
     from tools.train.config import TrainConfig
-    from tools.train.core import build_model
     from tools.train.hf import completion_loss_sums
+    from tools.train.model import build_model
     from tools.train.speed import prefix_length
 
     tok = load_tokenizer(str(tiny_model_dir))
@@ -124,14 +124,14 @@ def test_training_reports_the_shared_prefix_check(tiny_model_dir: Path, tmp_path
                       model=str(tiny_model_dir), max_steps=2, eval_steps=2, per_device_train_batch_size=4,
                       packing=packing)
     res = train(cfg)
-    assert res["status"] == "completed"
+    assert res.status == "completed"
     if packing:
-        assert res["shared_prefix"] == {"enabled": False}  # packed rows have no common start
+        assert res.shared_prefix == {"enabled": False}  # packed rows have no common start
     else:
-        assert res["shared_prefix"]["enabled"] is True, res["shared_prefix"]
-        assert "relative loss difference" in res["shared_prefix"]["check"]
+        assert res.shared_prefix["enabled"] is True, res.shared_prefix
+        assert "relative loss difference" in res.shared_prefix["check"]
     off = train(TrainConfig(**(cfg.to_dict() | {"shared_prefix": False, "packing": False, "run_id": None})))
-    assert off["shared_prefix"] == {"enabled": False}
+    assert off.shared_prefix == {"enabled": False}
 
 
 def test_checkpointing_turns_the_shared_prefix_off(tiny_model_dir: Path, tmp_path: Path) -> None:
@@ -142,14 +142,14 @@ def test_checkpointing_turns_the_shared_prefix_off(tiny_model_dir: Path, tmp_pat
 
     from tools.models import load_tokenizer
     from tools.train import TrainConfig, train
-    from tools.train.core import build_model
     from tools.train.hf import completion_loss_sums
+    from tools.train.model import build_model
 
     cfg = TrainConfig(train=str(_write(tmp_path / "t.jsonl", 16, True)), val=str(_write(tmp_path / "v.jsonl", 4, True)),
                       model=str(tiny_model_dir), method="qlora", gradient_checkpointing=True, max_steps=1,
                       eval_steps=1, per_device_train_batch_size=4)
     res = train(cfg)
-    assert res["status"] == "completed" and res["shared_prefix"] == {"enabled": False}
+    assert res.status == "completed" and res.shared_prefix == {"enabled": False}
 
     model = build_model(tiny_model_dir, TrainConfig(train="x", lora_dropout=0.0), bf16=False, device="cpu")
     model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})

@@ -1,11 +1,16 @@
 """The torch/transformers side of training: a Trainer whose loss only looks at completion tokens, and the
 callback that streams progress, writes the run log and stops on NaN, Ctrl-C or a cancel request.
 
+It also keeps resume exact: the training order of each epoch is drawn from (seed, epoch) alone
+(``EpochSampler``), so a run resumed in epoch 2 sees the batches an uninterrupted run would, and the
+callback stamps a heartbeat so a killed run reads as crashed.
+
 Imported only from inside ``tools.train.core.train`` (never at package import), so the CLI starts fast.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -17,6 +22,8 @@ from transformers import Trainer, TrainerCallback
 
 from tools.train import speed
 from tools.train.data import IGNORE
+from tools.train.result import StepMetrics
+from tools.train.signals import agreed
 from tools.types import ProgressCallback, ProgressEvent, emit
 
 
@@ -73,6 +80,36 @@ def completion_loss_sums(model: Any, inputs: dict[str, Any], *, autocast_dtype: 
     return loss_sum, correct, sel.sum()
 
 
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """The training order for one epoch, a function of (seed, epoch) only.
+
+    transformers' samplers draw from the global torch generator, whose state at the start of an epoch
+    differs between an uninterrupted run and one resumed mid-run (the RNG state is restored only after
+    the resumed epoch's order was drawn), so a resume in epoch 2 trained on other batches. Here the
+    Trainer's ``set_epoch`` picks the generator's seed. With ``lengths`` the order groups similar lengths
+    (transformers' length-grouped megabatches) to waste less padding; without, it is a plain shuffle.
+    """
+
+    def __init__(self, n: int, *, seed: int, lengths: list[int] | None = None, group_size: int = 1) -> None:
+        self.n, self.seed, self.lengths, self.group_size = n, seed, lengths, group_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self) -> Any:
+        g = torch.Generator()
+        g.manual_seed(self.seed * 1_000_003 + self.epoch)
+        if self.lengths is None:
+            return iter(torch.randperm(self.n, generator=g).tolist())
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        return iter(get_length_grouped_indices(self.lengths, self.group_size, generator=g))
+
+
 class CompletionTrainer(Trainer):
     """Trainer with completion-only loss computed at labelled positions, and token accuracy in evaluation."""
 
@@ -90,6 +127,24 @@ class CompletionTrainer(Trainer):
         # a shared prefix; packed batches never do).
         self.shared_prefix: bool | None = None if (self.fast_loss and shared_prefix) else False
         self.shared_prefix_check: dict[str, Any] = {}
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Any:
+        dataset: Any = train_dataset if train_dataset is not None else self.train_dataset
+        group = self.args.train_sampling_strategy == "group_by_length"
+        lengths = [len(dataset[i]["input_ids"]) for i in range(len(dataset))] if group else None
+        return EpochSampler(len(dataset), seed=self.args.data_seed if self.args.data_seed is not None
+                            else self.args.seed, lengths=lengths,
+                            group_size=self.args.train_batch_size * self.args.gradient_accumulation_steps
+                            * self.args.world_size)  # group over the global batch: same order for any world size
+
+    def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
+        """Under DDP every rank evaluates the whole validation set (it is small): the Trainer's sharding pads
+        the last batch with repeated rows, which would count twice in our token-weighted loss."""
+        if self.args.world_size == 1:
+            return super().get_eval_dataloader(eval_dataset)
+        dataset: Any = eval_dataset if eval_dataset is not None else self.eval_dataset
+        return torch.utils.data.DataLoader(dataset, batch_size=self.args.eval_batch_size, shuffle=False,
+                                           collate_fn=self.data_collator)
 
     def training_step(self, model: Any, inputs: dict[str, Any], num_items_in_batch: Any = None) -> Any:
         mask = inputs.get("attention_mask")
@@ -128,6 +183,10 @@ class CompletionTrainer(Trainer):
             denom = num_items_in_batch.to(loss_sum.device) if torch.is_tensor(num_items_in_batch) \
                 else float(num_items_in_batch)
             loss = loss_sum / denom
+            if self.args.average_tokens_across_devices and self.accelerator.num_processes > 1:
+                # ``denom`` counts every process's tokens and DDP averages the gradients over the processes:
+                # scale back up so the gradient is the one of the whole batch on one process
+                loss = loss * self.accelerator.num_processes
         else:
             loss = loss_sum / count.clamp(min=1) / self.current_gradient_accumulation_steps
         return (loss, None) if return_outputs else loss
@@ -160,9 +219,15 @@ class RunCallback(TrainerCallback):
 
     def __init__(self, run_id: str, log: Any, tokens: Callable[[], int], *, on_progress: ProgressCallback | None,
                  should_stop: Callable[[], bool] | None, interrupted: Callable[[], bool],
-                 flush_every_s: float = 5.0) -> None:
+                 flush_every_s: float = 5.0, heartbeat_every_s: float = 15.0, seconds_before: float = 0.0,
+                 device: str = "cpu") -> None:
         self.run_id = run_id
         self.log = log
+        self.heartbeat_every_s = heartbeat_every_s
+        self.seconds_before = seconds_before  # training time of earlier segments (before a resume)
+        self.device = device
+        self._last_beat = time.perf_counter()
+        self.segment_t0 = time.perf_counter()
         self.tokens = tokens
         self.flush_every_s = flush_every_s
         self._pending: list[tuple[int, str, dict[str, float]]] = []
@@ -185,11 +250,30 @@ class RunCallback(TrainerCallback):
         emit(self.on_progress, ProgressEvent("train", state.global_step, state.max_steps,
                                              message=f"training {state.max_steps} steps"))
 
+    def train_seconds(self) -> float:
+        """Training time over every segment of the run so far."""
+        return self.seconds_before + (time.perf_counter() - self.segment_t0)
+
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
-        if self.interrupted() or (self.should_stop is not None and _safe(self.should_stop)):
+        local = self.interrupted() or (self.should_stop is not None and _safe(self.should_stop))
+        if agreed(local):  # every rank stops after the same step
             self.stop_reason = "interrupted"
             control.should_save = True
             control.should_training_stop = True
+        if state.is_world_process_zero and time.perf_counter() - self._last_beat >= self.heartbeat_every_s:
+            self.beat()
+
+    def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+        if state.is_world_process_zero:  # a checkpoint is a natural beat: the time up to it is kept
+            self.beat()
+
+    def beat(self) -> None:
+        """Stamp the run as alive, with the training time so far (so a kill -9 loses neither)."""
+        self._last_beat = time.perf_counter()
+        try:
+            self.log.heartbeat(self.run_id, train_seconds=round(self.train_seconds(), 2))
+        except Exception:  # noqa: BLE001 - a busy run log must not stop training; the next beat retries
+            logging.getLogger("tunewise").warning("heartbeat for %s failed", self.run_id, exc_info=True)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kw: Any) -> None:
         logs = logs or {}
@@ -202,9 +286,9 @@ class RunCallback(TrainerCallback):
         self.t_last, self.tok_last = now, toks
         done = state.global_step - (self.first_step or 0)
         eta = (now - self.t0) / max(done, 1) * max(state.max_steps - state.global_step, 0)
-        m = {"loss": float(logs["loss"]), "lr": float(logs.get("learning_rate", 0.0)),
-             "grad_norm": float(logs.get("grad_norm", float("nan"))), "tokens_per_s": tps, "eta_s": eta,
-             "epoch": float(logs.get("epoch", 0.0))}
+        m = StepMetrics(loss=float(logs["loss"]), lr=float(logs.get("learning_rate", 0.0)),
+                        grad_norm=float(logs.get("grad_norm", float("nan"))), tokens_per_s=tps, eta_s=eta,
+                        epoch=float(logs.get("epoch", 0.0)), **memory_now(self.device)).to_dict()
         self._pending.append((state.global_step, "train",
                               {k: v for k, v in m.items() if k != "eta_s" and math.isfinite(v)}
                               | ({"loss": m["loss"]} if not math.isfinite(m["loss"]) else {})))
@@ -257,6 +341,29 @@ def is_oom(e: BaseException) -> bool:
     msg = str(e).lower()
     return isinstance(e, RuntimeError) and ("out of memory" in msg or "can't allocate memory" in msg
                                             or "failed to allocate" in msg)
+
+
+def memory_now(device: str) -> dict[str, float]:
+    """This process's memory now, in MB: resident set size, and what torch has allocated on the GPU; the
+    ``memory_mb`` the progress view shows is the GPU's on CUDA, the RSS on a CPU."""
+    rss = _rss_mb()
+    out = {"rss_mb": round(rss, 1), "memory_mb": round(rss, 1)}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        out["cuda_allocated_mb"] = round(torch.cuda.memory_allocated() / 2**20, 1)
+        out["memory_mb"] = out["cuda_allocated_mb"]
+    return out
+
+
+def _rss_mb() -> float:
+    try:
+        with open("/proc/self/statm") as f:
+            import os
+
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import psutil
+
+        return float(psutil.Process().memory_info().rss) / 2**20
 
 
 def peak_memory_mb(device: str) -> float:

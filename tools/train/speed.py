@@ -99,8 +99,8 @@ def hidden_with_shared_prefix(decoder: Any, config: Any, input_ids: torch.Tensor
     if cache.get_seq_length() != p:  # e.g. activation checkpointing while training turns the cache off
         raise RuntimeError(f"the model kept {cache.get_seq_length()} of {p} prefix positions in its cache; "
                            "shared-prefix encoding needs the cache (turn it off with gradient checkpointing)")
-    layers: list[Any] = list(cache.layers)  # DynamicLayers, filled by the prefix pass above
-    for layer in layers:
+    layer: Any
+    for layer in cache.layers:  # a DynamicCache's layers hold keys and values after the forward above
         layer.keys = layer.keys.expand(b, *layer.keys.shape[1:])
         layer.values = layer.values.expand(b, *layer.values.shape[1:])
     if attention_mask is None:
