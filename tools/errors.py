@@ -13,7 +13,6 @@ from __future__ import annotations
 import traceback
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from tools.redaction import redact
 
