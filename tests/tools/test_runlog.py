@@ -110,22 +110,24 @@ def test_an_old_schema_upgrades_without_rerunning_a_migration(tmp_path: Path,
 
     ran: list[str] = []
 
-    def m003_test_column(db: object) -> None:
-        ran.append("m003")
+    def test_column(db: object) -> None:
+        ran.append("test")
         db.execute("ALTER TABLE sessions ADD COLUMN test_note VARCHAR")  # type: ignore[attr-defined]
 
-    # a migration appended after the renumbering, as the next helper will add one
-    monkeypatch.setattr(runlog, "MIGRATIONS", [*MIGRATIONS, ("m003_test_column", m003_test_column)])
+    # a migration appended after the last shipped one, with the next number
+    new_name = f"m{len(MIGRATIONS) + 1:03d}_test_column"
+    monkeypatch.setattr(runlog, "MIGRATIONS", [*MIGRATIONS, (new_name, test_column)])
     path = tmp_path / "old.duckdb"
     _old_schema_db(path)
     log = RunLog(path)
     # m002 (the ALTER of m140) would fail if it ran again on this database
-    assert log.schema_version() == len(MIGRATIONS) + 1 and ran == ["m003"]
+    assert log.schema_version() == len(MIGRATIONS) + 1 and ran == ["test"]
     names = [r["name"] for r in log.query("SELECT name FROM _migrations ORDER BY name")]
-    assert names == ["m001_core", "m002_ab_request_ids", "m003_test_column"]
+    assert names == sorted([name for name, _ in MIGRATIONS] + [new_name])
+    assert "m140_ab_request_ids" not in names and "m002_ab_request_ids" in names
     assert log.query("SELECT session_id, test_note FROM sessions") == [{"session_id": "adv-old", "test_note": None}]
     runlog._migrated.clear()
-    assert RunLog(path).schema_version() == len(MIGRATIONS) + 1 and ran == ["m003"]  # applied once only
+    assert RunLog(path).schema_version() == len(MIGRATIONS) + 1 and ran == ["test"]  # applied once only
 
 
 def test_a_failing_migration_rolls_back_and_is_never_hidden(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
