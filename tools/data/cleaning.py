@@ -309,7 +309,17 @@ def _range_batches(path: Path, fmt: str, start: int, end: int, first_line: int, 
     """Batches of (line, messages) from a byte range of a JSONL file (same parsing as ``read_rows``)."""
     import json
 
-    from tools.data.formats import _openai_fast, _RowError, record_to_messages
+    from tools.data.formats import _openai_fast, _RowError, parse_json_line, record_to_messages, strip_boms
+
+    def meta_ok(rec: Any) -> bool:
+        meta = rec.get("meta") if isinstance(rec, dict) else None
+        if not isinstance(meta, dict):
+            return True
+        try:
+            json.dumps(meta, ensure_ascii=False).encode("utf-8")
+        except (ValueError, TypeError, RecursionError):
+            return False
+        return True
 
     source = str(path)
     batch: list[tuple[int, Msgs]] = []
@@ -321,18 +331,14 @@ def _range_batches(path: Path, fmt: str, start: int, end: int, first_line: int, 
             if not raw:
                 break
             line += 1
-            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
+            if line == 1:
+                raw = strip_boms(raw)
             if not raw.strip():
                 continue
             counter[0] += 1
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as e:
-                raise InputError(f"the file is not UTF-8 text ({e.reason})", where=f"{source}:{line}",
-                                 fix="save the file as UTF-8") from e
-            except json.JSONDecodeError as e:
-                problems.append(Problem(source, line, None, f"not valid JSON ({e.msg} at column {e.colno})"))
+            rec = parse_json_line(raw)
+            if isinstance(rec, _RowError):
+                problems.append(Problem(source, line, rec.field, rec.message))
                 continue
             msgs = _openai_fast(rec) if fmt == "openai" else None
             if msgs is None:
@@ -341,6 +347,13 @@ def _range_batches(path: Path, fmt: str, start: int, end: int, first_line: int, 
                 except _RowError as e:
                     problems.append(Problem(source, line, e.field, e.message))
                     continue
+                except RecursionError:
+                    problems.append(Problem(source, line, None, "nested too deeply"))
+                    continue
+            if not meta_ok(rec):
+                problems.append(Problem(source, line, "meta", "cannot be written back as JSON (nested too deeply "
+                                                              "or holds a lone surrogate)"))
+                continue
             batch.append((line, msgs))
             if len(batch) >= cfg.batch_size:
                 yield batch
@@ -638,27 +651,32 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
 
 def _is_jsonl(path: Path) -> bool:
     """True for a JSON-lines file (not one JSON array)."""
-    with path.open(encoding="utf-8-sig") as f:
-        for ch in iter(lambda: f.read(1), ""):
-            if not ch.isspace():
-                return ch != "["
-    return True
+    from tools.data.formats import strip_boms
+
+    with path.open("rb") as f:
+        return not strip_boms(f.read(4096)).lstrip().startswith(b"[")
 
 
 def _raw_rows(path: Path, lines: np.ndarray) -> Iterator[tuple[Msgs, str | None, dict[str, Any] | None]]:
     """The valid rows of an OpenAI JSONL file (their line numbers from pass 1), each with its line when the
-    record is exactly ``{"messages": [{"role", "content"}, ...]}`` (so it can be copied unchanged)."""
+    record is exactly ``{"messages": [{"role", "content"}, ...]}`` (so it can be copied unchanged). Lines are
+    split exactly as pass 1 split them (bytes, on newlines), so the numbers agree."""
     import json
+
+    from tools.data.formats import strip_boms
 
     want = lines.tolist()
     k = 0
-    with path.open(encoding="utf-8-sig", newline=None) as f:
-        for lineno, raw in enumerate(f, 1):
+    with path.open("rb") as f:
+        for lineno, raw_b in enumerate(f, 1):
             if k >= len(want):
                 break
             if lineno != want[k]:
                 continue  # blank or invalid (reported in pass 1)
             k += 1
+            if lineno == 1:
+                raw_b = strip_boms(raw_b)
+            raw = raw_b.decode("utf-8")
             rec = json.loads(raw)
             msgs = rec["messages"]
             canonical = len(rec) == 1 and all(len(m) == 2 for m in msgs)
