@@ -708,3 +708,21 @@ def write_hf(examples: list[Example], path: str | Path) -> Path:
     with atomic_dir(path) as tmp:
         ds.save_to_disk(str(tmp))
     return Path(path)
+
+
+def column_map(path: str | Path, fmt: str | None = None, *, columns: tuple[str, str] | None = None,
+               ) -> ColumnMap | None:
+    """The input/output column mapping a table or flat-record file is read with (None for chat layouts)."""
+    path = Path(path)
+    file_fmt = fmt or detect_format(path)
+    if file_fmt in ("csv", "parquet", "hf"):
+        it = {"csv": _iter_csv, "parquet": _iter_parquet, "hf": _iter_hf}[file_fmt](path, columns)
+        try:
+            return next(it)[1]
+        finally:
+            it.close()
+    if file_fmt == "json_columns" or columns:
+        for _, rec in _iter_json(path):
+            if isinstance(rec, dict):
+                return find_columns([k for k in rec if isinstance(k, str)], columns, where_=str(path))
+    return None
