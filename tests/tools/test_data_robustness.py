@@ -232,3 +232,14 @@ def test_pass1_worker_dies_with_its_parent(tmp_path: Path) -> None:
     while time.time() < gone_by and any(_alive(k) for k in kids):
         time.sleep(0.05)
     assert not any(_alive(k) for k in kids), "the forked worker outlived its parent"
+
+
+def test_lone_surrogate_in_a_key_is_printable(tmp_path: Path) -> None:
+    """Found by the fuzz benchmark: a key such as "c\\ud800ompletion" reached the report as a field name."""
+    p = _lines(tmp_path / "k.jsonl", ['{"prompt": "How do I pay?", "c\\ud800ompletion": "Use the app."}'] * 2)
+    try:
+        d = inspect(p).to_dict()
+    except InputError as e:
+        str(e).encode("utf-8")
+        return
+    json.dumps(d, ensure_ascii=False).encode("utf-8")

@@ -163,6 +163,11 @@ def record_format(rec: dict[str, Any]) -> str | None:
     return None
 
 
+def _printable(name: str) -> str:
+    """A column name as text that can be printed and written (a lone surrogate becomes a backslash escape)."""
+    return name if not _SURROGATE.search(name) else name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def find_columns(cols: list[str], columns: tuple[str, str] | None = None, *, where_: str = "",
                  ) -> ColumnMap:
     """Map a table's (or flat record's) columns to input -> output.
@@ -175,7 +180,8 @@ def find_columns(cols: list[str], columns: tuple[str, str] | None = None, *, whe
     - else ``AmbiguousColumnsError``, listing the columns found and the flags to pass.
     A ``context`` column goes before the input; ``test_list``/``tests`` are kept as the row's tests.
     """
-    lower = {c.lower().strip(): c for c in cols if isinstance(c, str)}
+    cols = [_printable(c) for c in cols if isinstance(c, str)]  # a key may hold a lone surrogate
+    lower = {c.lower().strip(): c for c in cols}
     tests = next((lower[c] for c in _TEST_COLUMNS if c in lower), None)
     setup = lower.get("test_setup_code")
     if columns:
