@@ -724,9 +724,10 @@ def column_map(path: str | Path, fmt: str | None = None, *, columns: tuple[str, 
     if file_fmt in ("csv", "parquet", "hf"):
         it = {"csv": _iter_csv, "parquet": _iter_parquet, "hf": _iter_hf}[file_fmt](path, columns)
         try:
-            return next(it)[1]
+            cm: ColumnMap | None = next(it)[1]
         finally:
-            it.close()
+            getattr(it, "close", lambda: None)()  # close the file now, not at garbage collection
+        return cm
     if file_fmt == "json_columns" or columns:
         for _, rec in _iter_json(path):
             if isinstance(rec, dict):

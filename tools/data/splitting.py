@@ -193,7 +193,7 @@ def split(path: str | Path, out_dir: str | Path, *, seed: int | None = None, fmt
 
 def _with_tests_only(e: Example) -> Example:
     """The example with only the meta that evaluation needs (executable tests); provenance stays out."""
-    keep = {k: e.meta[k] for k in ("tests", "test_setup") if k in e.meta}
+    keep: dict[str, Any] = {k: e.meta[k] for k in ("tests", "test_setup") if k in e.meta}
     return Example(e.messages, keep)
 
 
