@@ -166,3 +166,13 @@ def test_injected_defects_are_still_caught(tmp_path: Path) -> None:
     kept = [json.loads(x)["messages"][0]["content"] for x in (tmp_path / "o.jsonl").read_text().splitlines()]
     assert "stop" in kept and "no way" in kept
     assert r.removed["length"] == 0
+
+
+def test_split_keeps_mbpp_tests_for_evaluation(tmp_path: Path) -> None:
+    from tools.data import split
+
+    r = split(MBPP, tmp_path / "s")
+    assert r.test > 100 and r.to_dict()["test"] == r.test
+    rows = [json.loads(x) for x in Path(r.files["test"]).read_text(encoding="utf-8").splitlines()]
+    assert all(row["meta"]["tests"] and row["meta"]["tests"][0].startswith("assert ") for row in rows)
+    assert all(set(row["meta"]) <= {"tests", "test_setup"} for row in rows)

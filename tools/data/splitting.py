@@ -26,19 +26,14 @@ SPLITS = ("train", "val", "test")
 
 
 def example_labels(examples: list[Example]) -> list[str] | None:
-    """The label of each example when the outputs are labels (``meta.label`` or a short, repeated output)."""
-    from collections import Counter
-
-    from tools.data.config import CleanConfig
-    from tools.data.profile import outputs_are_labels
+    """The label of each example when the outputs are labels (``meta.label``, or the task profile says the
+    outputs are labels)."""
+    from tools.data.profile import detect_profile
 
     if examples and all("label" in e.meta for e in examples):
         return [str(e.meta["label"]) for e in examples]
-    cfg = CleanConfig()
-    outs = [e.output_text.strip() for e in examples]
-    short = Counter(o for o in outs if len(o) <= cfg.label_max_chars)
-    if outputs_are_labels(short, sum(short.values()), len(outs), cfg):
-        return outs
+    if examples and detect_profile(examples).output_kind == "label":
+        return [e.output_text.strip() for e in examples]
     return None
 
 
