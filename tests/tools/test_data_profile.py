@@ -176,3 +176,17 @@ def test_split_keeps_mbpp_tests_for_evaluation(tmp_path: Path) -> None:
     rows = [json.loads(x) for x in Path(r.files["test"]).read_text(encoding="utf-8").splitlines()]
     assert all(row["meta"]["tests"] and row["meta"]["tests"][0].startswith("assert ") for row in rows)
     assert all(set(row["meta"]) <= {"tests", "test_setup"} for row in rows)
+
+
+def test_foreign_inputs_are_caught_after_the_language_vocabulary_is_learned(tmp_path: Path) -> None:
+    """data.clean.language.vocabulary: after 2,000 texts, known-word rows skip language ID; foreign rows do not."""
+    with BANKING.open(encoding="utf-8") as f:
+        rows = [(r["text"], r["category"]) for r in csv.DictReader(f)][:2600]
+    foreign = [("Wo ist meine Karte geblieben, ich warte schon seit zwei Wochen darauf?", "card_arrival"),
+               ("Pourquoi mon virement n'est-il pas encore arrivé sur mon compte bancaire ?", "pending_transfer"),
+               ("¿Por qué me cobraron dos veces la misma compra con mi tarjeta?", "transaction_charged_twice")]
+    r = clean(_jsonl(tmp_path / "b.jsonl", rows + foreign), tmp_path / "o.jsonl",
+              config=CleanConfig(examples_per_reason=20, workers=1))
+    lines = {e["line"] for e in r.examples.get("language", [])}
+    assert {2601, 2602, 2603} <= lines
+    assert r.removed["language"] <= 3 + 0.01 * len(rows), r.examples["language"]

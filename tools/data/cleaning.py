@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tools.data.config import RULE_IDS, CleanConfig
-from tools.data.filters import _SENTENCE, RowChecks
+from tools.data.filters import _SENTENCE, LanguageShortcut, RowChecks
 from tools.data.formats import Problem, detect_format, estimate_rows, raise_problems, read_rows
 from tools.data.near_dups import MinHasher, Templates, find_near_duplicates, normalise
 from tools.data.profile import ProfileCounts, decide_profile, is_short_answer
@@ -265,6 +265,9 @@ def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: R
         p1.templates = len(templates.prefixes) + len(templates.suffixes)
         p1.template_obj = templates
     total = estimate_rows(path) if path is not None and on_progress is not None else None
+    lv = cfg.language_vocabulary
+    lang_out = LanguageShortcut(checks, min_probability=cfg.language_min_probability, **lv)
+    lang_in_id = LanguageShortcut(checks, min_probability=cfg.input_language_min_probability, **lv)
     for batch in batches:
         m = len(batch)
         lines = np.empty(m, np.int64)
@@ -324,12 +327,12 @@ def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: R
             if cfg.language:
                 if prose:
                     if lo >= lang_min and _SENTENCE.search(output):  # reliable on sentences, not on lists of names
-                        code, prob = checks.language(output)
+                        code, prob = lang_out.classify(output)
                         if prob >= cfg.language_min_probability:
                             lang[j] = lang_ids.setdefault(code, len(lang_ids))
                 elif lp >= lang_min:
                     b |= B_LANG_IN
-                    code, prob = checks.language(prompt)
+                    code, prob = lang_in_id.classify(prompt)
                     if prob >= in_prob:
                         lang[j] = lang_ids.setdefault(code, len(lang_ids))
             if cfg.quality and prose and lo >= q_min:

@@ -164,6 +164,9 @@ _SENTENCE_END = re.compile(r"[A-Za-z][.!?]['\")]?\s*$")
 _SYMBOLS = set("{}[]()<>=;:$#@&|*+/\\%^~`\"'-")
 
 
+_SYMBOL_RE = re.compile("[" + re.escape("".join(sorted(_SYMBOLS))) + "]")
+
+
 @lru_cache(maxsize=1)
 def _compiled() -> dict[str, list[tuple[re.Pattern[str], float]]]:
     return {lang: [(re.compile(p), w) for p, w in sigs] for lang, sigs in _SIGNATURES.items()}
@@ -245,7 +248,7 @@ def detect_code(text: str) -> str | None:
     if "<?php" in text:
         return "php"
     # quick exit: prose without any code punctuation
-    if not any(ch in _SYMBOLS for ch in text):
+    if _SYMBOL_RE.search(text) is None:
         return None
     lang, score = _best(text)
     if lang is None or score < MIN_SCORE:

@@ -71,6 +71,8 @@ def _defaults() -> dict[str, Any]:
         "min_fragment_words": kind_rule("data.clean.completeness.truncation")["min_fragment_words"],
         "repeated_ngram": kind_rule("data.clean.quality.scope")["repeated_ngram"],
         "dangling_words": kind_rule("data.clean.completeness.truncation")["dangling_words"].split(),
+        "language_vocabulary": {k: v for k, v in kind_rule("data.clean.language.vocabulary").items()
+                                if k in ("learn_texts", "min_known_fraction", "min_words")},
         "long_form_max_chars": kind_rule("data.clean.max_length.long_form")["long_form_max_chars"],
         "examples_per_reason": ck["report"]["examples_per_reason"],
         "histogram_bins": list(ck["report"]["histogram_bins"]),
@@ -160,6 +162,7 @@ class CleanConfig:
     repeated_ngram: int = _d("repeated_ngram")
     long_form_max_chars: int = _d("long_form_max_chars")
     dangling_words: list[str] = _d("dangling_words")
+    language_vocabulary: dict[str, Any] = _d("language_vocabulary")
     task_kind: str | None = field(default=None, metadata={
         "help": "The task kind (label, structured, code, short_answer, text); default: detected from the rows."})
     # reading and reporting

@@ -19,6 +19,7 @@ from tools.data.config import CleanConfig
 _DIGIT = re.compile(r"\d")
 _DATE = re.compile(r"^\d{4}-\d{1,2}-\d{1,2}$|^\d{1,2}[/.-]\d{1,2}[/.-]\d{2,4}$")
 _ALPHA_WORD = re.compile(r"[^\W\d_]{2,}")
+_WORD_LOWER = re.compile(r"[^\W\d_]+")
 # lines that belong to an error dump: stack frames, carets, log prefixes, indented context
 _DUMP_LINE = re.compile(r"^\s*(File \"|at [\w.$<>]+\(|\^+\s*$|\.\.\.|\d{4}-\d\d-\d\d[ T]\d|\[\w+\]|\s{4}|"
                         r"During handling|The above exception|Caused by:)")
@@ -73,6 +74,55 @@ def _valid(kind: str, validator: str | None, span: str) -> bool:
     if validator == "min_8_digits":
         return 8 <= len(digits) <= 15 and not _DATE.match(span.strip()) and len(set(digits)) > 1
     return True
+
+
+class LanguageShortcut:
+    """Language ID with a learned shortcut (``data.clean.language.vocabulary``): after ``learn_texts`` texts,
+    a text made of the main language's known words is assigned that language without running the model."""
+
+    def __init__(self, checks: RowChecks, *, learn_texts: int, min_known_fraction: float, min_words: int,
+                 min_probability: float) -> None:
+        self.checks = checks
+        self.learn_texts = learn_texts
+        self.min_known = min_known_fraction
+        self.min_words = min_words
+        self.min_probability = min_probability
+        self.learned: list[tuple[list[str], str, float]] = []
+        self.vocab: frozenset[str] | None = None
+        self.lang: str | None = None
+        self.shortcuts = 0
+
+    def classify(self, text: str) -> tuple[str, float]:
+        if self.vocab is not None:
+            words = _WORD_LOWER.findall(text.lower())
+            if len(words) >= self.min_words:
+                known = sum(map(self.vocab.__contains__, words))
+                if known >= self.min_known * len(words):
+                    self.shortcuts += 1
+                    return self.lang or "", 1.0
+            return self.checks.language(text)
+        code, prob = self.checks.language(text)
+        self.learned.append((_WORD_LOWER.findall(text.lower()), code, prob))
+        if len(self.learned) >= self.learn_texts:
+            self._build()
+        return code, prob
+
+    def _build(self) -> None:
+        sure = [(w, c) for w, c, p in self.learned if p >= self.min_probability]
+        self.learned = []
+        if not sure:
+            self.vocab = frozenset()
+            return
+        lang, n = Counter(c for _, c in sure).most_common(1)[0]
+        if n < 0.5 * len(sure):
+            self.vocab = frozenset()  # no clear main language: no shortcut
+            return
+        seen: Counter[str] = Counter()
+        for words, c in sure:
+            if c == lang:
+                seen.update(set(words))
+        self.lang = lang
+        self.vocab = frozenset(w for w, k in seen.items() if k >= 2)
 
 
 class RowChecks:
