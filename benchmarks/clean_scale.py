@@ -149,7 +149,7 @@ def generate(path: Path, n: int, seed: int = 0, exact_share: float = 0.03, near_
 def run_clean(src: Path, out: Path, report: Path) -> dict:
     """Run the cleaner in a child process; return its report plus wall time and peak RSS."""
     code = ("import json, sys, time; from tools.data import clean; t = time.perf_counter(); "
-            f"r = clean({str(src)!r}, {str(out)!r}); r['wall_s'] = time.perf_counter() - t; "
+            f"r = clean({str(src)!r}, {str(out)!r}).to_dict(); r['wall_s'] = time.perf_counter() - t; "
             f"open({str(report)!r}, 'w').write(json.dumps(r, default=str))")
     t0 = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(REPO), "TUNEWISE_HOME": str(report.parent / "home")}

@@ -15,6 +15,27 @@ FormatOpt = typer.Option(None, "--format", help="openai, prompt_completion, inpu
                                                 "parquet or hf (default: detected).")
 InColOpt = typer.Option(None, "--input-col", help="CSV/Parquet/datasets column holding the input.")
 OutColOpt = typer.Option(None, "--output-col", help="CSV/Parquet/datasets column holding the output.")
+TaskKindOpt = typer.Option(None, "--task-kind", help="What the outputs are: label, structured, code, short_answer or "
+                                                     "text (default: detected from the rows).")
+
+
+def _profile_line(p: Any) -> str:
+    """The task profile in one line."""
+    parts = [f"task: {p.output_kind}" + (" (set by you)" if p.source == "user" else "")]
+    if p.code_languages:
+        parts.append("code in " + ", ".join(p.code_languages[:4]))
+    if p.labels:
+        parts.append(f"{len(p.labels)} labels")
+    if p.input_language:
+        parts.append(f"inputs in {p.input_language}")
+    if p.output_language:
+        parts.append(f"outputs in {p.output_language}")
+    if p.multi_turn:
+        parts.append("multi-turn")
+    if p.has_tests:
+        parts.append("rows carry tests")
+    parts.append(f"output tokens p50 {p.output_tokens_p50}, p95 {p.output_tokens_p95}")
+    return "; ".join(parts)
 
 
 def _columns(input_col: str | None, output_col: str | None) -> tuple[str, str] | None:
@@ -35,17 +56,25 @@ def register(app: typer.Typer) -> None:
 def inspect_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datasets folder).")],
                 fmt: str = FormatOpt, model: str = typer.Option(None, help="Count tokens with this model's "
                                                                          "tokenizer (e.g. smollm2-135m-instruct)."),
-                input_col: str = InColOpt, output_col: str = OutColOpt, json_out: bool = JsonOpt) -> None:
-    """Show a data file's format, rows, validity problems (file:line:field), lengths, tokens and labels."""
+                input_col: str = InColOpt, output_col: str = OutColOpt, task_kind: str = TaskKindOpt,
+                json_out: bool = JsonOpt) -> None:
+    """Show a data file's format, rows, validity problems (file:line:field), task profile, lengths, tokens
+    and labels."""
     from tools.data.inspection import inspect
 
-    r = inspect(file, fmt=fmt, model=model, columns=_columns(input_col, output_col))
+    rep = inspect(file, fmt=fmt, model=model, columns=_columns(input_col, output_col), task_kind=task_kind)
+    r = rep.to_dict()
     if json_out:
         print_json(r)
         return
     con = human(False)
     con.print(f"[bold]{r['path']}[/]  format={r['format']}  rows={r['rows']}  valid={r['valid_rows']}  "
-              f"invalid={r['invalid_rows']}  outputs look like: {r['output_kind']}")
+              f"invalid={r['invalid_rows']}  outputs look like: {r['output_kind']}", highlight=False)
+    con.print(_profile_line(rep.profile), highlight=False)
+    if rep.columns:
+        con.print(f"columns: input={rep.columns['input']}  output={rep.columns['output']}"
+                  + (f"  context={rep.columns['context']}" if rep.columns.get("context") else "")
+                  + (f"  tests={rep.columns['tests']}" if rep.columns.get("tests") else ""), highlight=False)
     for side in ("input", "output"):
         s = r["chars"][side]
         if s:
@@ -99,6 +128,7 @@ def clean_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datas
                                                           "writes a datasets folder).")],
               report: Annotated[Path | None, typer.Option("--report", help="Write the report here as JSON (and .md beside).")] = None,
               fmt: str = FormatOpt, input_col: str = InColOpt, output_col: str = OutColOpt,
+              task_kind: str = TaskKindOpt,
               skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Leave invalid rows out instead of "
                                                                               "stopping."),
               pii: str = typer.Option(None, "--pii", help="flag (default), mask or remove rows with personal data."),
@@ -116,7 +146,8 @@ def clean_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datas
     from tools.data.config import CleanConfig
     from tools.errors import InputError
 
-    kw: dict[str, Any] = {"fmt": fmt, "skip_invalid": skip_invalid, "columns": _columns(input_col, output_col)}
+    kw: dict[str, Any] = {"fmt": fmt, "skip_invalid": skip_invalid, "columns": _columns(input_col, output_col),
+                          "task_kind": task_kind}
     for name in off or []:
         name = name.replace("-", "_")
         if name not in CleanConfig.SWITCHES:
@@ -135,13 +166,15 @@ def clean_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datas
     except ValueError as e:
         raise InputError(str(e)) from e
     with progress_bar(json_out, "cleaning") as on_progress:
-        r = clean(file, out, config=cfg, report_path=report, on_progress=on_progress)
+        rep = clean(file, out, config=cfg, report_path=report, on_progress=on_progress)
+    r = rep.to_dict()
     if json_out:
         print_json({k: v for k, v in r.items() if k != "config"})
         return
     con = human(False)
     con.print(f"[bold]{r['input_rows']}[/] rows read, [bold green]{r['kept_rows']}[/] kept -> {r['out']} "
               f"({r['rows_per_s']} rows/s)")
+    con.print(_profile_line(rep.profile), highlight=False)
     for k, v in r["removed"].items():
         if v:
             ex = (r["examples"].get(k) or [{}])[0]
@@ -165,7 +198,8 @@ def split_cmd(file: Annotated[Path, typer.Argument(help="The (cleaned) data file
     """Split into train/val/test by the size rule, stratified by label, near duplicates kept together."""
     from tools.data.splitting import split
 
-    r = split(file, out_dir, seed=seed, fmt=fmt, skip_invalid=skip_invalid, columns=_columns(input_col, output_col))
+    r = split(file, out_dir, seed=seed, fmt=fmt, skip_invalid=skip_invalid,
+              columns=_columns(input_col, output_col)).to_dict()
     if json_out:
         print_json(r)
         return

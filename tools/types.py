@@ -139,6 +139,8 @@ class TaskProfile:
       no tokenizer was given), which sets the generation length.
     - ``has_tests``: rows carry executable tests (MBPP's ``test_list``, a ``tests`` field).
     - ``source``: "detected", or "user" when the user overrode the kind.
+    - ``short_answer_share`` / ``code_share``: the share of rows whose output is a short answer / source code
+      (a mixed instruction set can be prose with a fifth of short answers).
     """
 
     output_kind: OutputKind
@@ -152,6 +154,8 @@ class TaskProfile:
     output_tokens_p95: int = 0
     has_tests: bool = False
     source: Literal["detected", "user"] = "detected"
+    short_answer_share: float = 0.0
+    code_share: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

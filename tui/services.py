@@ -100,22 +100,28 @@ def demo_answers() -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ data
-def inspect_data(path: str) -> dict[str, Any]:
+def inspect_data(path: str, *, columns: tuple[str, str] | None = None) -> Any:
+    """An ``InspectReport`` (fields; ``to_dict()`` for the old dict shape)."""
     from tools import data
 
-    return data.inspect(path)  # type: ignore[attr-defined]
+    return data.inspect(path, columns=columns)  # type: ignore[attr-defined]
 
 
-def clean_data(path: str, out: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+def clean_data(path: str, out: str, *, on_progress: ProgressCallback | None = None,
+               columns: tuple[str, str] | None = None) -> Any:
+    """A ``CleanReport``."""
+    from tools import data
+    from tools.data.config import CleanConfig
+
+    return data.clean(path, out, config=CleanConfig(columns=columns), on_progress=on_progress)  # type: ignore[attr-defined]
+
+
+def split_data(path: str, out_dir: str, *, on_progress: ProgressCallback | None = None,
+               columns: tuple[str, str] | None = None) -> Any:
+    """A ``SplitReport``."""
     from tools import data
 
-    return data.clean(path, out, on_progress=on_progress)  # type: ignore[attr-defined]
-
-
-def split_data(path: str, out_dir: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
-    from tools import data
-
-    return data.split(path, out_dir, on_progress=on_progress)  # type: ignore[attr-defined]
+    return data.split(path, out_dir, on_progress=on_progress, columns=columns)  # type: ignore[attr-defined]
 
 
 def spotcheck(path: str, n: int = 100) -> Any:

@@ -108,3 +108,47 @@ def test_help_is_fast_and_light() -> None:
     r = subprocess.run([sys.executable, "-c", "import sys, cli.data; print([m for m in ('numpy', 'torch', 'py3langid') "
                         "if m in sys.modules])"], cwd=REPO, capture_output=True, text=True, check=True)
     assert r.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------------------------- issue 13
+INSPECT_KEYS = {"path", "sha256", "format", "rows", "valid_rows", "invalid_rows", "problems", "output_kind",
+                "multi_turn_rows", "with_system_prompt", "chars", "labels", "label_count", "label_imbalance"}
+CLEAN_KEYS = {"input", "out", "dataset_sha256", "format", "input_rows", "valid_rows", "kept_rows", "removed",
+              "flagged", "rule_ids", "output_kind", "language", "label_count", "label_distribution",
+              "near_duplicates", "problems", "examples", "histograms", "seconds", "rows_per_s"}
+
+
+def test_inspect_and_clean_show_the_profile_and_keep_their_keys(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    src = _data(tmp_path)
+    code, out, _ = _run(capsys, "data", "inspect", str(src), "--json")
+    doc = json.loads(out)
+    assert set(doc) >= INSPECT_KEYS and doc["profile"]["output_kind"] == "label" == doc["output_kind"]
+    assert doc["profile"]["source"] == "detected" and len(doc["profile"]["labels"]) == 3
+    code, out, _ = _run(capsys, "data", "inspect", str(src), "--task-kind", "short_answer", "--json")
+    doc = json.loads(out)
+    assert doc["output_kind"] == "short_answer" and doc["profile"]["source"] == "user"
+    code, out, _ = _run(capsys, "data", "clean", str(src), "--out", str(tmp_path / "c.jsonl"), "--json")
+    doc = json.loads(out)
+    assert code == 0 and set(doc) >= CLEAN_KEYS and doc["profile"]["output_kind"] == "label"
+    code, out, err = _run(capsys, "data", "inspect", str(src))
+    assert code == 0 and "task: label" in out and "3 labels" in out
+    code, _, err = _run(capsys, "data", "inspect", str(src), "--task-kind", "poetry")
+    assert code == 2 and "unknown task kind" in err
+
+
+def test_csv_columns_found_or_listed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import csv
+
+    good = tmp_path / "intents.csv"
+    with good.open("w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "intent"])
+        w.writerows([["stop", "cancel"], ["bye-bye", "goodbye"], ["call home", "make_call"]])
+    code, out, _ = _run(capsys, "data", "inspect", str(good), "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["valid_rows"] == 3 and doc["columns"]["input"] == "text"
+    odd = tmp_path / "odd.csv"
+    odd.write_text("alpha,beta,gamma\na,b,c\n", encoding="utf-8")
+    code, _, err = _run(capsys, "data", "clean", str(odd), "--out", str(tmp_path / "o.jsonl"))
+    assert code == 2 and "alpha, beta, gamma" in err and "--input-col" in err and "--output-col" in err

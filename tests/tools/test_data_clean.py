@@ -325,7 +325,7 @@ def test_progress_events_carry_totals(tmp_path: Path) -> None:
 def test_many_distinct_short_outputs_are_not_labels() -> None:
     from collections import Counter
 
-    from tools.data.cleaning import outputs_are_labels
+    from tools.data.profile import outputs_are_labels
 
     cfg = CleanConfig()
     capped = Counter({f"answer {i}": 1 for i in range(10_000)})  # what is left after the cap

@@ -65,9 +65,9 @@ def test_csv_with_named_and_guessed_columns(tmp_path: Path) -> None:
         w.writerow(["id", "question", "intent"])
         w.writerow(["1", "Where is my card?", "card_arrival"])
         w.writerow(["2", "Multi\nline question", "other"])
-    with pytest.raises(InputError, match="input column"):
-        load(p)  # 'intent' is not a known output column name
+    guessed = load(p)  # found by name: question -> intent (the id column is bookkeeping)
     res = load(p, columns=("question", "intent"))
+    assert [e.output_text for e in guessed.examples] == [e.output_text for e in res.examples]
     assert [e.output_text for e in res.examples] == ["card_arrival", "other"]
     assert res.examples[0].meta["label"] == "card_arrival"
     assert res.examples[1].input_text == "Multi\nline question"

@@ -17,8 +17,8 @@ from tools.data.formats import (
     write_hf,
 )
 
-__all__ = ["LoadResult", "Problem", "CleanConfig", "clean", "inspect", "load", "load_examples", "read_records",
-           "split", "write_examples", "write_hf"]
+__all__ = ["LoadResult", "Problem", "CleanConfig", "clean", "detect_profile", "inspect", "load", "load_examples",
+           "read_records", "split", "write_examples", "write_hf"]
 
 
 def __getattr__(name: str) -> Any:
@@ -34,6 +34,10 @@ def __getattr__(name: str) -> Any:
         from tools.data.splitting import split
 
         return split
+    if name == "detect_profile":
+        from tools.data.profile import detect_profile
+
+        return detect_profile
     if name == "inspect":
         from tools.data.inspection import inspect
 

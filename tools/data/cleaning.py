@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 
 from tools.data.config import RULE_IDS, CleanConfig
-from tools.data.filters import RowChecks
+from tools.data.filters import _SENTENCE, LanguageShortcut, RowChecks
 from tools.data.formats import Problem, detect_format, estimate_rows, raise_problems, read_rows
 from tools.data.near_dups import MinHasher, Templates, find_near_duplicates, normalise
+from tools.data.profile import ProfileCounts, decide_profile, is_short_answer
+from tools.data.reports import CleanReport
 from tools.errors import InputError
 from tools.fileio import atomic_open, sha256_file, write_json, write_text
 from tools.types import ProgressCallback, ProgressEvent, emit
@@ -40,7 +42,8 @@ _R = {r: i + 1 for i, r in enumerate(REASONS)}  # 0 = kept
 
 # per-row bits from pass 1
 B_EMPTY, B_ERROR, B_TOO_LONG, B_INPUT_SHORT, B_OUTPUT_SHORT, B_INCOMPLETE, B_QUALITY, B_JSON, B_CODE, \
-    B_SHORT_OUT = (1 << i for i in range(10))
+    B_SHORT_OUT, B_SHORT_ANSWER, B_NO_ALNUM, B_LANG_IN, B_TOO_LONG_FORM = (1 << i for i in range(14))
+_ALNUM = __import__("re").compile(r"[^\W_]")
 PII_KINDS = ("email", "phone", "card", "iban", "ip")
 
 
@@ -58,12 +61,11 @@ class _Pass1:
     in_len: list[np.ndarray] = field(default_factory=list)
     out_len: list[np.ndarray] = field(default_factory=list)
     sigs: list[np.ndarray] = field(default_factory=list)
-    short_outputs: Counter[str] = field(default_factory=Counter)
+    counts: ProfileCounts = field(default_factory=ProfileCounts)
     langs: list[str] = field(default_factory=list)  # code per lang id
     quality_why: dict[int, str] = field(default_factory=dict)
     templates: int = 0
     template_obj: Templates | None = None
-    short_distinct_seen: int = 0  # distinct short outputs dropped when the counter was capped
 
 
 def _prompt_text(msgs: Msgs) -> str:
@@ -74,7 +76,7 @@ def _prompt_text(msgs: Msgs) -> str:
 
 
 def clean(path: str | Path, out: str | Path, *, config: CleanConfig | None = None,
-          report_path: str | Path | None = None, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+          report_path: str | Path | None = None, on_progress: ProgressCallback | None = None) -> CleanReport:
     """Clean a data set: filter, deduplicate, write the kept rows to ``out`` (JSONL, or a datasets folder
     when ``out`` has no suffix), and return the report (also written to ``report_path`` as JSON + Markdown
     and logged in the run log with the input's sha256)."""
@@ -86,6 +88,8 @@ def clean(path: str | Path, out: str | Path, *, config: CleanConfig | None = Non
         raise InputError("the output would overwrite the input", where=str(out),
                          fix="choose another --out; the input is never modified")
     t0 = time.perf_counter()
+    stale = remove_stale_temp_files(out, *([Path(report_path), Path(report_path).with_suffix(".md")]
+                                           if report_path else []))
     sha = sha256_file(path) if path.is_file() else ""
     checks = RowChecks(cfg)
     p1, problems, fmt, n_read = _pass1(path, cfg, checks, on_progress)
@@ -114,20 +118,106 @@ def clean(path: str | Path, out: str | Path, *, config: CleanConfig | None = Non
         info["near_duplicates"]["rejected_by_exact_check"] = rejected
     report = _report(path, out, sha, fmt, n_read, n, problems, reason, flagged, info, examples, cols, cfg,
                      time.perf_counter() - t0)
+    report.stale_temp_files_removed = stale
+    doc = report.to_dict()
     if report_path:
         report_path = Path(report_path)
-        write_json(report_path, report)
-        write_text(report_path.with_suffix(".md"), report_markdown(report))
-    _log(path, out, sha, fmt, report, cfg)
+        write_json(report_path, doc)
+        write_text(report_path.with_suffix(".md"), report_markdown(doc))
+    _log(path, out, sha, fmt, doc, cfg)
     return report
+
+
+# ---------------------------------------------------------------------------------------------- crash hygiene
+# A run killed with -9 leaves its hidden temp file beside --out (tools.fileio.atomic_open names it
+# ".OUT.<random>.tmp"). The live writer holds an exclusive flock on its temp file for as long as it writes, so
+# the next run can tell a dead writer's leftovers (lock free) from a live one's (lock held). Report files are
+# written in one go without a lock; their leftovers are removed once they are older than a minute.
+_REPORT_TEMP_MIN_AGE_S = 60.0
+
+
+def _lock_temp(f: Any) -> None:
+    """Mark a temp file as owned by a live writer (released by the kernel when the process dies)."""
+    try:
+        import fcntl
+
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except (ImportError, OSError):
+        pass
+
+
+def remove_stale_temp_files(out: Path, *others: Path) -> int:
+    """Remove temp files that killed runs left beside ``out`` (and beside the report files); return how many."""
+    try:
+        import fcntl
+    except ImportError:  # no flock (Windows): leave them
+        return 0
+    import os
+
+    removed = 0
+    for target, locked in ((out, True), *((o, False) for o in others)):
+        target = Path(target)
+        if not target.parent.is_dir():
+            continue
+        for cand in target.parent.glob(f".{target.name}.*.tmp"):
+            try:
+                if cand.is_dir():
+                    continue
+                if not locked:
+                    if time.time() - cand.stat().st_mtime >= _REPORT_TEMP_MIN_AGE_S:
+                        cand.unlink()
+                        removed += 1
+                    continue
+                fd = os.open(cand, os.O_RDONLY)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: its writer is gone
+                except OSError:
+                    continue  # a live run is writing it
+                finally:
+                    os.close(fd)
+                cand.unlink()
+                removed += 1
+            except OSError:
+                continue
+    return removed
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool initializer: the forked pass-1 worker dies with the process that started it, even on kill -9.
+
+    On Linux the kernel delivers SIGKILL when the parent dies (PR_SET_PDEATHSIG); elsewhere, and to close the
+    race where the parent died before the call, a watchdog thread checks the parent pid twice a second."""
+    import os
+    import signal
+    import threading
+
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, daemon=True, name="tunewise-parent-watch").start()
 
 
 # ---------------------------------------------------------------------------------------------- pass 1
 def _batches(path: Path, cfg: CleanConfig, problems: list[Problem], counter: list[int],
              ) -> Iterator[list[tuple[int, Msgs]]]:
     batch: list[tuple[int, Msgs]] = []
-    for line, ex, _, problem in read_rows(path, cfg.fmt, columns=cfg.columns, allow_empty=True):
+    for line, ex, meta, problem in read_rows(path, cfg.fmt, columns=cfg.columns, allow_empty=True):
         counter[0] += 1
+        if meta and meta.get("tests"):
+            counter[1] += 1
         if problem is not None:
             if len(problems) < 10_000:
                 problems.append(problem)
@@ -148,7 +238,7 @@ def _pass1(path: Path, cfg: CleanConfig, checks: RowChecks, on_progress: Progres
     ranges = _byte_ranges(path, fmt, cfg)
     if ranges is None:
         problems: list[Problem] = []
-        counter = [0]
+        counter = [0, 0]
         p1, problems, n_read, lang_ids = _scan(_batches(path, cfg, problems, counter), cfg, checks, None,
                                                on_progress, problems=problems, counter=counter, path=path)
         p1.langs = sorted(lang_ids, key=lambda c: lang_ids[c])
@@ -164,7 +254,7 @@ def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: R
     unless they are given."""
     p1 = _Pass1()
     problems = problems if problems is not None else []
-    counter = counter if counter is not None else [0]  # filled by the batches generator
+    counter = counter if counter is not None else [0, 0]  # rows read, rows with tests: filled by the batches
     hasher = MinHasher(num_perm=cfg.num_perm, shingle=cfg.shingle_size, seed=cfg.near_dup_seed)
     lang_ids: dict[str, int] = {}
     label_max = cfg.label_max_chars
@@ -175,6 +265,9 @@ def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: R
         p1.templates = len(templates.prefixes) + len(templates.suffixes)
         p1.template_obj = templates
     total = estimate_rows(path) if path is not None and on_progress is not None else None
+    lv = cfg.language_vocabulary
+    lang_out = LanguageShortcut(checks, min_probability=cfg.language_min_probability, **lv)
+    lang_in_id = LanguageShortcut(checks, min_probability=cfg.input_language_min_probability, **lv)
     for batch in batches:
         m = len(batch)
         lines = np.empty(m, np.int64)
@@ -188,6 +281,8 @@ def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: R
         out_len = np.empty(m, np.int32)
         dedup_texts: list[tuple[str, str]] = []
         base = sum(len(x) for x in p1.lines)
+        counts = p1.counts
+        in_prob = cfg.input_language_min_probability
         for j, (line, ex) in enumerate(batch):
             prompt = _prompt_text(ex)
             output = ex[-1]["content"]
@@ -197,33 +292,50 @@ def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: R
             b = 0
             if not prompt.strip() or not output.strip():
                 b |= B_EMPTY
-            both = prompt + "\n\n" + output  # one scan for error markers and PII instead of two
-            if cfg.error_markers and checks.has_error_marker(both):
+            both = prompt + "\n\n" + output  # one scan for PII instead of two
+            # error markers mean a failed answer: in outputs; in inputs only when the input is nothing but a dump
+            if cfg.error_markers and (checks.has_error_marker(output) or checks.is_error_dump(prompt)):
                 b |= B_ERROR
             if lp > max_chars or lo > max_chars:
                 b |= B_TOO_LONG
-            if lp < min_chars:
+                if lp > cfg.long_form_max_chars or lo > cfg.long_form_max_chars:
+                    b |= B_TOO_LONG_FORM
+            if lp < min_chars and not checks.is_utterance(prompt):
                 b |= B_INPUT_SHORT
             if lo < min_chars:
                 b |= B_OUTPUT_SHORT
-            short = lo <= label_max
-            if short:
+                if _ALNUM.search(output) is None:
+                    b |= B_NO_ALNUM
+            if lo <= label_max:
                 b |= B_SHORT_OUT
-                p1.short_outputs[output.strip()] += 1
             is_json = checks.is_json(output)
-            is_code = not is_json and checks.is_code(output)
+            code_lang = None if is_json else checks.code_language(output)
+            short_answer = not is_json and not code_lang and is_short_answer(output)
+            if short_answer:
+                b |= B_SHORT_ANSWER
+            counts.add(output, is_json=is_json, code_language=code_lang, label_max_chars=label_max,
+                       user_turns=sum(1 for m in ex if m["role"] == "user"))
             if is_json:
                 b |= B_JSON
-            if is_code:
+            if code_lang:
                 b |= B_CODE
-            free = not is_json and not is_code
-            if free and not checks.is_complete(output):
+            free = not is_json and not code_lang
+            prose = free and not short_answer
+            if prose and not checks.is_complete(output):
                 b |= B_INCOMPLETE
-            if cfg.language and free and lo >= lang_min:
-                code, prob = checks.language(output)
-                if prob >= cfg.language_min_probability:
-                    lang[j] = lang_ids.setdefault(code, len(lang_ids))
-            if cfg.quality and free and lo >= q_min:
+            # language ID on the text that carries the language: prose outputs, else the input
+            if cfg.language:
+                if prose:
+                    if lo >= lang_min and _SENTENCE.search(output):  # reliable on sentences, not on lists of names
+                        code, prob = lang_out.classify(output)
+                        if prob >= cfg.language_min_probability:
+                            lang[j] = lang_ids.setdefault(code, len(lang_ids))
+                elif lp >= lang_min:
+                    b |= B_LANG_IN
+                    code, prob = lang_in_id.classify(prompt)
+                    if prob >= in_prob:
+                        lang[j] = lang_ids.setdefault(code, len(lang_ids))
+            if cfg.quality and prose and lo >= q_min:
                 why = checks.quality_problem(output)
                 if why:
                     b |= B_QUALITY
@@ -251,11 +363,8 @@ def _scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: R
         for name, arr in (("lines", lines), ("bits", bits), ("pii", pii), ("lang", lang), ("key", key),
                           ("in_key", in_key), ("out_key", out_key), ("in_len", in_len), ("out_len", out_len)):
             getattr(p1, name).append(arr)
-        # cap the label counter: a free-text data set must not grow it without bound
-        if len(p1.short_outputs) > 50_000:
-            p1.short_distinct_seen += len(p1.short_outputs) - 10_000  # values dropped from the counter
-            p1.short_outputs = Counter(dict(p1.short_outputs.most_common(10_000)))
         emit(on_progress, ProgressEvent("read", counter[0], total, message=f"{counter[0]} rows read"))
+    p1.counts.test_rows = counter[1] if len(counter) > 1 else 0
     return p1, problems, counter[0], lang_ids
 
 
@@ -309,7 +418,17 @@ def _range_batches(path: Path, fmt: str, start: int, end: int, first_line: int, 
     """Batches of (line, messages) from a byte range of a JSONL file (same parsing as ``read_rows``)."""
     import json
 
-    from tools.data.formats import _openai_fast, _RowError, record_to_messages
+    from tools.data.formats import _openai_fast, _RowError, parse_json_line, record_to_messages, strip_boms
+
+    def meta_ok(rec: Any) -> bool:
+        meta = rec.get("meta") if isinstance(rec, dict) else None
+        if not isinstance(meta, dict):
+            return True
+        try:
+            json.dumps(meta, ensure_ascii=False).encode("utf-8")
+        except (ValueError, TypeError, RecursionError):
+            return False
+        return True
 
     source = str(path)
     batch: list[tuple[int, Msgs]] = []
@@ -321,18 +440,14 @@ def _range_batches(path: Path, fmt: str, start: int, end: int, first_line: int, 
             if not raw:
                 break
             line += 1
-            if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
-                raw = raw[3:]
+            if line == 1:
+                raw = strip_boms(raw)
             if not raw.strip():
                 continue
             counter[0] += 1
-            try:
-                rec = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError as e:
-                raise InputError(f"the file is not UTF-8 text ({e.reason})", where=f"{source}:{line}",
-                                 fix="save the file as UTF-8") from e
-            except json.JSONDecodeError as e:
-                problems.append(Problem(source, line, None, f"not valid JSON ({e.msg} at column {e.colno})"))
+            rec = parse_json_line(raw)
+            if isinstance(rec, _RowError):
+                problems.append(Problem(source, line, rec.field, rec.message))
                 continue
             msgs = _openai_fast(rec) if fmt == "openai" else None
             if msgs is None:
@@ -341,6 +456,13 @@ def _range_batches(path: Path, fmt: str, start: int, end: int, first_line: int, 
                 except _RowError as e:
                     problems.append(Problem(source, line, e.field, e.message))
                     continue
+                except RecursionError:
+                    problems.append(Problem(source, line, None, "nested too deeply"))
+                    continue
+            if not meta_ok(rec):
+                problems.append(Problem(source, line, "meta", "cannot be written back as JSON (nested too deeply "
+                                                              "or holds a lone surrogate)"))
+                continue
             batch.append((line, msgs))
             if len(batch) >= cfg.batch_size:
                 yield batch
@@ -353,7 +475,7 @@ def _scan_range(args: tuple[Path, str, int, int, int, CleanConfig, Templates | N
                 ) -> tuple[_Pass1, list[Problem], int, dict[str, int]]:
     path, fmt, start, end, first_line, cfg, templates = args
     problems: list[Problem] = []
-    counter = [0]
+    counter = [0, 0]
     return _scan(_range_batches(path, fmt, start, end, first_line, cfg, problems, counter), cfg,
                  RowChecks(cfg), templates, None, problems=problems, counter=counter)
 
@@ -374,13 +496,15 @@ def _pass1_parallel(path: Path, fmt: str, cfg: CleanConfig, checks: RowChecks,
     # templates are learned once, on the file's first batch, so both halves strip the same ones
     templates = None
     if cfg.near_duplicates:
-        first = next(_range_batches(path, fmt, *ranges[0], cfg, [], [0]), [])
+        first = next(_range_batches(path, fmt, *ranges[0], cfg, [], [0, 0]), [])
         templates = _learn_templates([(normalise(_prompt_text(m)), "") for _, m in first], cfg)
+    import os
+
     ctx = multiprocessing.get_context("fork")
-    with ctx.Pool(1) as pool:
+    with ctx.Pool(1, initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         child = pool.apply_async(_scan_range, ((path, fmt, *ranges[1], cfg, templates),))
         problems: list[Problem] = []
-        counter = [0]
+        counter = [0, 0]
         p1, problems, n_read, lang_ids = _scan(
             _range_batches(path, fmt, *ranges[0], cfg, problems, counter), cfg, checks, templates,
             _half(on_progress), problems=problems, counter=counter, path=path)
@@ -393,36 +517,34 @@ def _pass1_parallel(path: Path, fmt: str, cfg: CleanConfig, checks: RowChecks,
     for name in ("lines", "bits", "pii", "key", "in_key", "out_key", "in_len", "out_len", "sigs"):
         getattr(p1, name).extend(getattr(q1, name))
     p1.lang.extend(np.where(a >= 0, remap[a], a).astype(np.int16) for a in q1.lang)
-    p1.short_outputs.update(q1.short_outputs)
-    p1.short_distinct_seen += q1.short_distinct_seen
+    p1.counts.merge(q1.counts)
     p1.quality_why.update({offset + i: w for i, w in q1.quality_why.items()})
     p1.langs = sorted(lang_ids, key=lambda c: lang_ids[c])
     return p1, problems + q_problems, fmt, n_read + q_read
 
 
 # ---------------------------------------------------------------------------------------------- decisions
-def outputs_are_labels(short_outputs: Counter[str], n_short: int, n: int, cfg: CleanConfig, *,
-                       distinct_seen: int = 0) -> bool:
-    """True when the outputs look like class labels: almost all short, few distinct values, repeated.
-
-    ``distinct_seen`` counts the values dropped when the counter was capped to save memory (a label set never
-    reaches the cap)."""
-    if n == 0 or n_short / n < cfg.label_min_short_fraction:
-        return False
-    distinct = len(short_outputs) + distinct_seen
-    few = distinct <= cfg.label_max_distinct and distinct <= max(2, n // 2)
-    return few or distinct / n <= cfg.label_max_distinct_fraction
-
-
 def _decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: _Pass1, cfg: CleanConfig, n: int,
             ) -> tuple[np.ndarray, dict[int, str], dict[str, int], dict[str, Any]]:
     bits = cols["bits"]
+    lang = cols["lang"]
+    lang_in = (bits & B_LANG_IN) != 0
+    # the task profile, decided once from the first pass (tools.data.profile), with the languages found
+    counts = p1.counts
+    for side, mask in (("input_languages", lang_in), ("output_languages", ~lang_in)):
+        found = lang[mask & (lang >= 0)]
+        if len(found):
+            getattr(counts, side).update({p1.langs[i]: int(c) for i, c in enumerate(np.bincount(found)) if c})
+    profile = decide_profile(counts, cfg, output_tokens=np.maximum(1, np.round(cols["out_len"] / 4)),
+                             task_kind=cfg.task_kind)
+    kind = profile.output_kind
     short = (bits & B_SHORT_OUT) != 0
-    labels = outputs_are_labels(p1.short_outputs, int(short.sum()), n, cfg, distinct_seen=p1.short_distinct_seen)
-    label_row = short & labels
+    label_row = short & (kind == "label")
     structured = (bits & B_JSON) != 0
     code = (bits & B_CODE) != 0
     free = ~label_row & ~structured & ~code
+    if profile.source == "user" and kind in ("label", "structured", "code"):
+        free[:] = False  # the user says what the outputs are: no prose check applies
     reason = np.zeros(n, np.int8)
     detail: dict[int, str] = {}
 
@@ -434,23 +556,29 @@ def _decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: _Pass1, cf
     if cfg.error_markers:
         mark((bits & B_ERROR) != 0, "error_marker")
     if cfg.length:
-        # labels and JSON are exempt from the minimum (data.clean.min_length correction)
-        too_short = ((bits & B_INPUT_SHORT) != 0) | (((bits & B_OUTPUT_SHORT) != 0) & free)
-        mark(too_short | ((bits & B_TOO_LONG) != 0), "length")
+        # short outputs are fine for labels, JSON, code and short answers (data.clean.min_length correction,
+        # data.clean.min_length.short_answers); short inputs that are whole utterances were never marked
+        short_ok = kind in ("label", "structured", "code", "short_answer") or \
+            profile.short_answer_share >= cfg.short_answer_min_share_in_text
+        out_short = (bits & B_OUTPUT_SHORT) != 0
+        too_short = (out_short & free & (not short_ok)) | (out_short & ((bits & B_NO_ALNUM) != 0) & ~structured)
+        too_long = (bits & (B_TOO_LONG_FORM if kind in ("text", "code") else B_TOO_LONG)) != 0
+        mark(((bits & B_INPUT_SHORT) != 0) | too_short | too_long, "length")
     if cfg.completeness:
         mark(((bits & B_INCOMPLETE) != 0) & free, "incomplete")
-    lang = cols["lang"]
     majority = None
-    undetermined = int(((lang < 0) | ~free).sum()) if cfg.language else 0
+    # language ID on the text that carries the language (data.clean.language.carrier)
+    carrier = lang_in if kind in ("label", "short_answer", "structured", "code") else (~lang_in & free)
+    undetermined = int(((lang < 0) | ~carrier).sum()) if cfg.language else 0
     if cfg.language:
-        determined = lang[(lang >= 0) & free]
+        determined = lang[(lang >= 0) & carrier]
         if cfg.expected_language:
             majority = cfg.expected_language
         elif len(determined):
             majority = p1.langs[int(np.bincount(determined).argmax())]
         if majority is not None:
             want = p1.langs.index(majority) if majority in p1.langs else -2
-            mark((lang >= 0) & free & (lang != want), "language")
+            mark((lang >= 0) & carrier & (lang != want), "language")
     flagged: dict[str, int] = {}
     if cfg.quality:
         q = ((bits & B_QUALITY) != 0) & free
@@ -466,10 +594,10 @@ def _decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: _Pass1, cf
         if cfg.pii_action == "remove":
             mark(has, "pii")
         flagged["pii"] = int(has.sum())
-        for k, kind in enumerate(PII_KINDS):
+        for k, pii_kind in enumerate(PII_KINDS):
             c = int(((pii & (1 << k)) != 0).sum())
             if c:
-                flagged[f"pii_{kind}"] = c
+                flagged[f"pii_{pii_kind}"] = c
     if cfg.language:
         flagged["language_undetermined"] = undetermined
     # exact duplicates among rows still alive: keep the first occurrence
@@ -519,10 +647,11 @@ def _decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: _Pass1, cf
         flagged["template_cluster"] = int((oversize & alive).sum())
         near = {"templates_stripped": p1.templates, "candidates": res.candidates, "verified_pairs": res.pairs,
                 "clusters": int(len(np.unique(root[remove]))), "oversize_clusters": len(res.oversize_roots)}
-    info = {"output_kind": "label" if labels else ("structured" if structured.mean() > 0.5 else "text"),
+    labels = kind == "label"
+    info = {"output_kind": kind, "profile": profile,
             "language": majority, "near_duplicates": near, "conflicting_rows": conflicts,
-            "label_count": len(p1.short_outputs) if labels else None,
-            "label_distribution": dict(p1.short_outputs.most_common(20)) if labels else None,
+            "label_count": len(counts.short_outputs) if labels else None,
+            "label_distribution": dict(counts.short_outputs.most_common(20)) if labels else None,
             "near_roots": info_roots, "templates": p1.template_obj}
     return reason, detail, flagged, info
 
@@ -632,33 +761,39 @@ def _pass2(path: Path, out: Path, cfg: CleanConfig, checks: RowChecks, reason: n
             Dataset.from_list(hf_rows).save_to_disk(str(tmp))
     else:
         with atomic_open(out) as f:
+            _lock_temp(f)
             write(f)
     return {k: v for k, v in examples.items() if v}, kept, rejected
 
 
 def _is_jsonl(path: Path) -> bool:
     """True for a JSON-lines file (not one JSON array)."""
-    with path.open(encoding="utf-8-sig") as f:
-        for ch in iter(lambda: f.read(1), ""):
-            if not ch.isspace():
-                return ch != "["
-    return True
+    from tools.data.formats import strip_boms
+
+    with path.open("rb") as f:
+        return not strip_boms(f.read(4096)).lstrip().startswith(b"[")
 
 
 def _raw_rows(path: Path, lines: np.ndarray) -> Iterator[tuple[Msgs, str | None, dict[str, Any] | None]]:
     """The valid rows of an OpenAI JSONL file (their line numbers from pass 1), each with its line when the
-    record is exactly ``{"messages": [{"role", "content"}, ...]}`` (so it can be copied unchanged)."""
+    record is exactly ``{"messages": [{"role", "content"}, ...]}`` (so it can be copied unchanged). Lines are
+    split exactly as pass 1 split them (bytes, on newlines), so the numbers agree."""
     import json
+
+    from tools.data.formats import strip_boms
 
     want = lines.tolist()
     k = 0
-    with path.open(encoding="utf-8-sig", newline=None) as f:
-        for lineno, raw in enumerate(f, 1):
+    with path.open("rb") as f:
+        for lineno, raw_b in enumerate(f, 1):
             if k >= len(want):
                 break
             if lineno != want[k]:
                 continue  # blank or invalid (reported in pass 1)
             k += 1
+            if lineno == 1:
+                raw_b = strip_boms(raw_b)
+            raw = raw_b.decode("utf-8")
             rec = json.loads(raw)
             msgs = rec["messages"]
             canonical = len(rec) == 1 and all(len(m) == 2 for m in msgs)
@@ -678,39 +813,26 @@ def _histogram(lengths: np.ndarray, bins: list[int]) -> dict[str, int]:
 def _report(path: Path, out: Path, sha: str, fmt: str, n_read: int, n: int, problems: list[Problem],
             reason: np.ndarray, flagged: dict[str, int], info: dict[str, Any],
             examples: dict[str, list[dict[str, Any]]], cols: dict[str, np.ndarray], cfg: CleanConfig,
-            seconds: float) -> dict[str, Any]:
+            seconds: float) -> CleanReport:
     counts = np.bincount(reason.astype(np.int64), minlength=len(REASONS) + 1)
     removed = {r: int(counts[i + 1]) for i, r in enumerate(REASONS)}
     kept = reason == 0
     if problems:
         removed["invalid"] = n_read - n
     bins = cfg.histogram_bins
-    return {
-        "input": str(path),
-        "out": str(out),
-        "dataset_sha256": sha,
-        "format": fmt,
-        "input_rows": n_read,
-        "valid_rows": n,
-        "kept_rows": int(kept.sum()),
-        "removed": removed,
-        "flagged": flagged,
-        "rule_ids": {r: RULE_IDS[r] for r in REASONS if removed.get(r)},
-        "output_kind": info["output_kind"],
-        "language": info["language"],
-        "label_count": info["label_count"],
-        "label_distribution": info["label_distribution"],
-        "near_duplicates": info["near_duplicates"],
-        "problems": [p.to_dict() for p in problems[:20]],
-        "examples": examples,
-        "histograms": {
+    return CleanReport(
+        input=str(path), out=str(out), dataset_sha256=sha, format=fmt, input_rows=n_read, valid_rows=n,
+        kept_rows=int(kept.sum()), removed=removed, flagged=flagged,
+        rule_ids={r: RULE_IDS[r] for r in REASONS if removed.get(r)}, profile=info["profile"],
+        language=info["language"], label_count=info["label_count"], label_distribution=info["label_distribution"],
+        near_duplicates=info["near_duplicates"], problems=[p.to_dict() for p in problems[:20]], examples=examples,
+        histograms={
             "input_chars": {"all": _histogram(cols["in_len"], bins), "kept": _histogram(cols["in_len"][kept], bins)},
             "output_chars": {"all": _histogram(cols["out_len"], bins), "kept": _histogram(cols["out_len"][kept], bins)},
         },
-        "seconds": round(seconds, 3),
-        "rows_per_s": round(n_read / seconds, 1) if seconds > 0 else None,
-        "config": cfg.to_dict(),
-    }
+        seconds=round(seconds, 3), rows_per_s=round(n_read / seconds, 1) if seconds > 0 else None,
+        config=cfg.to_dict(),
+    )
 
 
 def report_markdown(report: dict[str, Any]) -> str:

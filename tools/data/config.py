@@ -34,7 +34,8 @@ def _defaults() -> dict[str, Any]:
         "error_patterns": list(f.error_markers.patterns),
         "min_chars": f.min_length.min_chars,
         "max_chars": f.max_length.max_chars,
-        "terminal_chars": "".join(f.completeness.terminal_chars),
+        "terminal_chars": "".join(f.completeness.terminal_chars)
+        + "".join(kind_rule("data.clean.completeness.truncation")["extra_terminal_chars"]),
         "trailing_closers": "".join(f.completeness.allow_trailing_closers),
         "language_min_chars": f.language.min_chars,
         "language_min_probability": f.language.min_probability,
@@ -61,9 +62,29 @@ def _defaults() -> dict[str, Any]:
         "max_bucket": ck["near_duplicates_lsh"]["max_bucket"],
         "boilerplate_min_fraction": ck["near_duplicates_lsh"]["boilerplate_min_fraction"],
         "boilerplate_min_rows": ck["near_duplicates_lsh"]["boilerplate_min_rows"],
+        "profile_min_share": ck["profile"]["min_share"],
+        "short_answer_min_share": ck["profile"]["short_answer_min_share"],
+        "input_language_min_probability": kind_rule("data.clean.language.carrier")["input_min_probability"],
+        "short_answer_min_share_in_text":
+            kind_rule("data.clean.min_length.short_answers")["short_answer_min_share_in_text"],
+        "request_min_words": kind_rule("data.clean.error_markers.outputs")["request_min_words"],
+        "min_fragment_words": kind_rule("data.clean.completeness.truncation")["min_fragment_words"],
+        "repeated_ngram": kind_rule("data.clean.quality.scope")["repeated_ngram"],
+        "dangling_words": kind_rule("data.clean.completeness.truncation")["dangling_words"].split(),
+        "language_vocabulary": {k: v for k, v in kind_rule("data.clean.language.vocabulary").items()
+                                if k in ("learn_texts", "min_known_fraction", "min_words")},
+        "long_form_max_chars": kind_rule("data.clean.max_length.long_form")["long_form_max_chars"],
         "examples_per_reason": ck["report"]["examples_per_reason"],
         "histogram_bins": list(ck["report"]["histogram_bins"]),
     }
+
+
+def kind_rule(rule_id: str) -> dict[str, Any]:
+    """One of the kind-aware rows of ``knowledge/cleaning.yaml`` (``kind_rules``) by its id."""
+    for row in cleaning_knowledge()["kind_rules"]:
+        if row["id"] == rule_id:
+            return dict(row)
+    raise KeyError(rule_id)
 
 
 def _d(name: str) -> Any:
@@ -132,6 +153,18 @@ class CleanConfig:
     label_max_distinct_fraction: float = _d("label_max_distinct_fraction")
     label_min_short_fraction: float = _d("label_min_short_fraction")
     code_markers: list[str] = _d("code_markers")
+    profile_min_share: float = _d("profile_min_share")
+    short_answer_min_share: float = _d("short_answer_min_share")
+    input_language_min_probability: float = _d("input_language_min_probability")
+    short_answer_min_share_in_text: float = _d("short_answer_min_share_in_text")
+    request_min_words: int = _d("request_min_words")
+    min_fragment_words: int = _d("min_fragment_words")
+    repeated_ngram: int = _d("repeated_ngram")
+    long_form_max_chars: int = _d("long_form_max_chars")
+    dangling_words: list[str] = _d("dangling_words")
+    language_vocabulary: dict[str, Any] = _d("language_vocabulary")
+    task_kind: str | None = field(default=None, metadata={
+        "help": "The task kind (label, structured, code, short_answer, text); default: detected from the rows."})
     # reading and reporting
     fmt: str | None = None
     skip_invalid: bool = False

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from tools.data.formats import Problem, detect_format, read_records
+from tools.data.formats import Problem, column_map, detect_format, read_records
+from tools.data.reports import InspectReport
 from tools.errors import InputError
 from tools.fileio import sha256_file
 from tools.types import Example
@@ -52,12 +52,11 @@ def token_counts(examples: list[Example], model: str | None) -> tuple[list[int],
 
 
 def inspect(path: str | Path, *, fmt: str | None = None, model: str | None = None,
-            columns: tuple[str, str] | None = None) -> dict[str, Any]:
-    """Describe a data file without changing it: format, rows, problems (file:line:field), length and token
-    statistics (tokens only when ``model`` is given), and the label distribution when outputs are labels."""
-    from tools.data.cleaning import outputs_are_labels
-    from tools.data.config import CleanConfig
-    from tools.data.filters import RowChecks
+            columns: tuple[str, str] | None = None, task_kind: str | None = None) -> InspectReport:
+    """Describe a data file without changing it: format, rows, problems (file:line:field), the task profile
+    (``task_kind`` overrides the detected kind), length and token statistics (tokens only when ``model`` is
+    given), and the label distribution when outputs are labels."""
+    from tools.data.profile import detect_profile
 
     path = Path(path)
     if not path.exists():
@@ -74,40 +73,29 @@ def inspect(path: str | Path, *, fmt: str | None = None, model: str | None = Non
             n_problems += 1
             if len(problems) < _MAX_PROBLEMS:
                 problems.append(problem)
-    cfg = CleanConfig()
-    checks = RowChecks(cfg)
+    profile = detect_profile(examples, task_kind=task_kind)
     outs = [e.output_text.strip() for e in examples]
-    short = Counter(o for o in outs if len(o) <= cfg.label_max_chars)
-    labels = outputs_are_labels(short, sum(short.values()), len(outs), cfg)
-    n_json = sum(checks.is_json(o) for o in outs)
-    n_code = sum(checks.is_code(o) for o in outs if not checks.is_json(o))
-    kind = "label" if labels else "structured" if outs and n_json > len(outs) / 2 else \
-        "code" if outs and n_code > len(outs) / 2 else "text"
-    turns = [len(e.messages) for e in examples]
-    result: dict[str, Any] = {
-        "path": str(path),
-        "sha256": sha256_file(path) if path.is_file() else None,
-        "format": file_fmt,
-        "rows": rows,
-        "valid_rows": len(examples),
-        "invalid_rows": n_problems,
-        "problems": [p.to_dict() for p in problems],
-        "output_kind": kind,
-        "multi_turn_rows": sum(t > 3 for t in turns),
-        "with_system_prompt": sum(1 for e in examples if e.system_text),
-        "chars": {"input": _stats([len(e.input_text) for e in examples]),
-                  "output": _stats([len(o) for o in outs])},
-        "labels": dict(Counter(outs).most_common()) if labels else None,
-        "label_count": len(set(outs)) if labels else None,
-    }
-    if labels:
-        counts = Counter(outs)
-        result["label_imbalance"] = round(max(counts.values()) / min(counts.values()), 2)
+    labels = profile.output_kind == "label"
+    turns = [sum(m.role == "user" for m in e.messages) for e in examples]
+    cmap = column_map(path, fmt, columns=columns)
+    counts = Counter(outs) if labels else None
+    report = InspectReport(
+        path=str(path), sha256=sha256_file(path) if path.is_file() else None, format=file_fmt, rows=rows,
+        valid_rows=len(examples), invalid_rows=n_problems, problems=[p.to_dict() for p in problems],
+        profile=profile, multi_turn_rows=sum(t > 1 for t in turns),
+        with_system_prompt=sum(1 for e in examples if e.system_text),
+        chars={"input": _stats([len(e.input_text) for e in examples]), "output": _stats([len(o) for o in outs])},
+        labels=dict(counts.most_common()) if counts else None,
+        label_count=len(counts) if counts else None,
+        label_imbalance=round(max(counts.values()) / min(counts.values()), 2) if counts else None,
+        columns={"input": cmap.input, "output": cmap.output, "context": cmap.context, "tests": cmap.tests}
+        if cmap else None,
+    )
     if model is not None and examples:
         counts_tok, ctx, name = token_counts(examples, model)
         over = [Problem(str(path), e.meta.get("line"), None, f"{c} tokens exceed the context length {ctx} of {name}")
                 for e, c in zip(examples, counts_tok, strict=True) if ctx and c > ctx]
-        result["tokens"] = {"model": name, "context_length": ctx, **_stats(counts_tok),
-                            "total": int(sum(counts_tok)), "over_context": len(over)}
-        result["problems"] += [p.to_dict() for p in over[:_MAX_PROBLEMS]]
-    return result
+        report.tokens = {"model": name, "context_length": ctx, **_stats(counts_tok),
+                         "total": int(sum(counts_tok)), "over_context": len(over)}
+        report.problems += [p.to_dict() for p in over[:_MAX_PROBLEMS]]
+    return report

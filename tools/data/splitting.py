@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from tools.data.formats import load, write_examples
+from tools.data.reports import SplitReport
 from tools.errors import InputError
 from tools.fileio import sha256_file
 from tools.types import Example, ProgressCallback, ProgressEvent, emit
@@ -25,19 +26,14 @@ SPLITS = ("train", "val", "test")
 
 
 def example_labels(examples: list[Example]) -> list[str] | None:
-    """The label of each example when the outputs are labels (``meta.label`` or a short, repeated output)."""
-    from collections import Counter
-
-    from tools.data.cleaning import outputs_are_labels
-    from tools.data.config import CleanConfig
+    """The label of each example when the outputs are labels (``meta.label``, or the task profile says the
+    outputs are labels)."""
+    from tools.data.profile import detect_profile
 
     if examples and all("label" in e.meta for e in examples):
         return [str(e.meta["label"]) for e in examples]
-    cfg = CleanConfig()
-    outs = [e.output_text.strip() for e in examples]
-    short = Counter(o for o in outs if len(o) <= cfg.label_max_chars)
-    if outputs_are_labels(short, sum(short.values()), len(outs), cfg):
-        return outs
+    if examples and detect_profile(examples).output_kind == "label":
+        return [e.output_text.strip() for e in examples]
     return None
 
 
@@ -128,10 +124,12 @@ def assign(groups: np.ndarray, labels: list[str] | None, n_val: int, n_test: int
 
 def split(path: str | Path, out_dir: str | Path, *, seed: int | None = None, fmt: str | None = None,
           skip_invalid: bool = False, columns: tuple[str, str] | None = None,
-          on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+          on_progress: ProgressCallback | None = None) -> SplitReport:
     """Split a data set into ``train.jsonl``, ``val.jsonl`` and ``test.jsonl`` (OpenAI chat JSONL) in ``out_dir``.
 
-    Returns ``{"train": n, "val": n, "test": n, "files": {...}, "sha256": {...}, "rule": id, "warnings": [...]}``.
+    Returns a ``SplitReport`` (``to_dict()``: ``{"train": n, "val": n, "test": n, "files": {...},
+    "sha256": {...}, "rule": id, "warnings": [...], ...}``). Rows that carry executable tests keep them in
+    ``meta.tests`` (MBPP), so evaluation can run them on the test split.
     """
     from knowledge import loader
     from tools.data.config import CleanConfig
@@ -171,24 +169,27 @@ def split(path: str | Path, out_dir: str | Path, *, seed: int | None = None, fmt
     files, hashes = {}, {}
     for s in SPLITS:
         f = out_dir / f"{s}.jsonl"
-        write_examples(parts[s], f, with_meta=False)
+        write_examples([_with_tests_only(e) for e in parts[s]], f, with_meta=True)
         files[s], hashes[s] = str(f), sha256_file(f)
     for s in ("val", "test"):
         if len(parts[s]) < 100 and not any("below the 100-row minimum" in w for w in warnings):
             warnings.append(f"{s} has {len(parts[s])} rows, below the 100-row minimum (data.split.min_{s})")
     emit(on_progress, ProgressEvent("split", 3, 3))
     n_groups = len(np.unique(groups))
-    result: dict[str, Any] = {
-        "train": len(parts["train"]), "val": len(parts["val"]), "test": len(parts["test"]),
-        "synthetic_in_train": len(synth),
-        "files": files, "sha256": hashes, "rule": rule_id, "rule_ids": list(rule_ids), "seed": seed,
-        "stratified_by": "label" if labels else None,
-        "groups": n_groups, "grouped_rows": int(len(real) - n_groups),
-        "warnings": warnings,
-        "input_sha256": sha256_file(path) if Path(path).is_file() else None,
-    }
-    _log(path, result, res.format)
+    result = SplitReport(
+        train=len(parts["train"]), val=len(parts["val"]), test=len(parts["test"]), synthetic_in_train=len(synth),
+        files=files, sha256=hashes, rule=rule_id, rule_ids=list(rule_ids), seed=seed,
+        stratified_by="label" if labels else None, groups=n_groups, grouped_rows=int(len(real) - n_groups),
+        warnings=warnings, input_sha256=sha256_file(path) if Path(path).is_file() else None,
+    )
+    _log(path, result.to_dict(), res.format)
     return result
+
+
+def _with_tests_only(e: Example) -> Example:
+    """The example with only the meta that evaluation needs (executable tests); provenance stays out."""
+    keep: dict[str, Any] = {k: e.meta[k] for k in ("tests", "test_setup") if k in e.meta}
+    return Example(e.messages, keep)
 
 
 def _log(path: str | Path, result: dict[str, Any], fmt: str) -> None:

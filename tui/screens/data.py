@@ -30,6 +30,7 @@ class DataView(Vertical):
         self.spot: Any = None
         self.item: Any = None
         self.proposed: dict[str, Any] | None = None
+        self.columns_found: list[str] | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -38,6 +39,11 @@ class DataView(Vertical):
             yield Button("Clean", compact=True, id="data-clean", variant="primary")
             yield Button("Split", compact=True, id="data-split")
             yield Button("Spot-check", compact=True, id="data-spot")
+        with Horizontal(classes="toolbar -hidden", id="data-columns"):
+            # shown when the file's columns cannot be told apart: the user says which is which
+            yield Static("", id="data-columns-found")
+            yield Field(compact=True, placeholder="input column", id="data-input-col")
+            yield Field(compact=True, placeholder="output column", id="data-output-col")
         with Horizontal(id="data-body"):
             with VerticalScroll(id="data-report"):
                 yield Static("Pick a file, then Inspect or Clean.", id="data-summary")
@@ -57,6 +63,12 @@ class DataView(Vertical):
 
     def _path(self) -> str:
         return self.query_one("#data-path", Input).value.strip()
+
+    def _columns(self) -> tuple[str, str] | None:
+        """The input/output columns the user named (after the view asked), or None."""
+        i = self.query_one("#data-input-col", Input).value.strip()
+        o = self.query_one("#data-output-col", Input).value.strip()
+        return (i, o) if i and o else None
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         bid, path = event.button.id, self._path()
@@ -85,21 +97,30 @@ class DataView(Vertical):
         def progress(ev: Any) -> None:
             self.post_message(Progress(kind, ev.to_dict() if hasattr(ev, "to_dict") else dict(ev)))
 
+        from tools.data.formats import AmbiguousColumnsError
+
+        cols = self._columns()
+        kw: dict[str, Any] = {"columns": cols} if cols else {}
         try:
             if kind == "inspect":
-                result = svc.inspect_data(path)
+                result = svc.inspect_data(path, **kw)
             elif kind == "clean":
                 out = p.with_name(p.stem + ".clean.jsonl")
-                result = svc.clean_data(path, str(out), on_progress=progress)
+                result = svc.clean_data(path, str(out), on_progress=progress, **kw)
             elif kind == "split":
-                result = svc.split_data(path, str(p.with_name(p.stem + "_split")), on_progress=progress)
+                result = svc.split_data(path, str(p.with_name(p.stem + "_split")), on_progress=progress, **kw)
             else:
                 spot = svc.spotcheck(path)
                 result = {"spot": spot, "item": spot.next()}
+        except AmbiguousColumnsError as e:
+            self.columns_found = e.columns  # read on the UI thread in on_task_done
+            self.post_message(TaskDone(kind, error=svc.describe_error(e)))
+            return
         except Exception as e:  # noqa: BLE001
             self.post_message(TaskDone(kind, error=svc.describe_error(e)))
             return
-        self.post_message(TaskDone(kind, result=result))
+        self.columns_found = None
+        self.post_message(TaskDone(kind, result=result.to_dict() if hasattr(result, "to_dict") else result))
 
     def on_progress(self, message: Progress) -> None:
         message.stop()
@@ -113,6 +134,8 @@ class DataView(Vertical):
         summary = self.query_one("#data-summary", Static)
         if message.error:
             summary.update(f"[red]✗ {escape(message.error)}[/red]")
+            if self.columns_found:
+                self.ask_columns(self.columns_found)
             return
         r = message.result
         if message.source == "spotcheck":
@@ -128,12 +151,23 @@ class DataView(Vertical):
         else:
             self.show_report(message.source, r)
 
+    def ask_columns(self, found: list[str]) -> None:
+        """Ask which column is the input and which the output (the file's names did not say)."""
+        bar = self.query_one("#data-columns")
+        bar.remove_class("-hidden")
+        self.query_one("#data-columns-found", Static).update(
+            "Which column is which? Found: " + escape(", ".join(found)))
+        self.query_one("#data-input-col", Input).focus()
+
     def show_inspect(self, r: dict[str, Any]) -> None:
         chars = (r.get("chars") or {}).get("output") or {}
         head = (f"inspect: {r.get('rows')} rows ({r.get('valid_rows')} valid, {r.get('invalid_rows')} invalid), "
                 f"{r.get('format')}, outputs: {r.get('output_kind')}"
                 + (f", {r['label_count']} labels" if r.get("label_count") else "")
                 + (f", output chars mean {chars.get('mean'):.0f}" if isinstance(chars.get("mean"), (int, float)) else ""))
+        profile = r.get("profile")
+        if isinstance(profile, dict):
+            head += "\n  " + escape(profile_line(profile))
         tokens = r.get("tokens") or {}
         if tokens:
             head += f"\n  tokens ({escape(str(tokens.get('model')))}): {tokens.get('total')} in all, " \
@@ -159,6 +193,8 @@ class DataView(Vertical):
         head = f"{kind}: {rows_in} rows" + (f", {kept} kept" if kept is not None else "")
         if r.get("out"):
             head += f"\n  written to {escape(str(r['out']))}"
+        if isinstance(r.get("profile"), dict):
+            head += "\n  " + escape(profile_line(r["profile"]))
         if r.get("flagged"):
             flagged = r["flagged"]
             head += f"\n  flagged: {sum(flagged.values()) if isinstance(flagged, dict) else flagged}"
@@ -229,6 +265,25 @@ class DataView(Vertical):
         where = self.app.services.accept_rule(self.proposed, self.spot)  # type: ignore[attr-defined]
         self.query_one("#spot-rule", Static).update(f"Rule applied: the cleaned data is in {escape(where)}.")
         self.query_one("#spot-accept", Button).add_class("-hidden")
+
+
+def profile_line(p: dict[str, Any]) -> str:
+    """The task profile (``TaskProfile.to_dict()``) in one line."""
+    from tools.types import TaskProfile
+
+    t = TaskProfile.from_dict(p)
+    parts = [f"task: {t.output_kind}" + (" (set by you)" if t.source == "user" else "")]
+    if t.code_languages:
+        parts.append("code in " + ", ".join(t.code_languages[:4]))
+    if t.labels:
+        parts.append(f"{len(t.labels)} labels")
+    if t.input_language:
+        parts.append(f"inputs in {t.input_language}")
+    if t.output_language:
+        parts.append(f"outputs in {t.output_language}")
+    if t.has_tests:
+        parts.append("rows carry tests")
+    return "; ".join(parts)
 
 
 def _flat_hist(h: Any) -> Any:
