@@ -528,7 +528,7 @@ def _distance(fact: str, old: Any, new: Any) -> float:
     if fact == "goals":
         return 1.0
     old_f, new_f = float(old or 0), float(new)
-    return abs(new_f - old_f) / max(abs(old_f), 1e-9) if old_f else abs(new_f) + 1.0
+    return abs(new_f - old_f) / abs(old_f) if old_f else 1.0  # from nothing (no GPU, 0 examples): one step
 
 
 def counterfactuals(facts: dict[str, Any], curve: dict[str, Any] | None = None, *, limit: int = 6
