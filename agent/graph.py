@@ -151,8 +151,15 @@ def prompt_baseline(state: AdvisorState) -> dict[str, Any]:
 
 def measure_prompts(state: AdvisorState) -> dict[str, Any]:
     """Run the prompt-baseline tool on the test set: the plain prompt and the step-2 variants."""
+    import time
+
     answers = state["answers"]
     key = _measure_key(answers["test_set"], answers["model"])
+    device = state.get("device") or detect_device()
+    estimate = pipeline.estimate_prompt_eval_seconds(answers["test_set"], device)
+    if estimate:  # a job longer than a minute says so before it starts
+        pipeline.announce("prompt_eval", f"about {pipeline.duration(estimate)} on this machine (estimate)")
+    started = time.monotonic()
     try:
         summary = pipeline.measure_prompts(answers["test_set"], answers["model"], bar=state["bar"],
                                            session_id=state.get("session_id"),
@@ -161,8 +168,10 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
         # An unusable test set (or model) is the user's to fix: drop that answer and ask again, showing why.
         qid = "model" if e.kind == "ModelNotFoundError" else "test_set"
         kept = {k: v for k, v in answers.items() if k != qid}
-        return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), qid: e.message}}
-    return {"measured_cache": {**(state.get("measured_cache") or {}), key: summary}}
+        return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), qid: e.message}, "device": device}
+    summary["baseline"] = {**summary["baseline"], "seconds": round(time.monotonic() - started, 1),
+                           **({"estimate_seconds": estimate} if estimate else {})}
+    return {"measured_cache": {**(state.get("measured_cache") or {}), key: summary}, "device": device}
 
 
 def _proposed_system_prompts(answers: dict[str, Any]) -> list[str]:
@@ -354,6 +363,7 @@ def build_recommendation(state: AdvisorState) -> dict[str, Any]:
             rec["next_step"] = outcome["next_step"]
             rec["outcome"] = outcome
             rec["card"]["summary"] = outcome["summary"]
+            rec["card"]["what_would_change"] = [c["text"] for c in outcome.get("what_would_change") or []][:3]
     return rec
 
 

@@ -434,6 +434,30 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def announce(stage: str, message: str) -> None:
+    """One progress line (e.g. a time estimate) on the graph's stream; a no-op outside a graph run."""
+    cb = progress_callback()
+    if cb is not None:
+        cb(ProgressEvent(stage, 0, None, message=message))
+
+
+def estimate_prompt_eval_seconds(test_set: str, device: dict[str, Any] | None) -> float | None:
+    """The prompt baseline's time on this CPU (plain prompt + step-2 variants over the test rows), when it is
+    over a minute; None on a GPU or for a short job."""
+    import knowledge
+
+    if ((device or {}).get("kind") or "cpu") != "cpu":
+        return None
+    try:
+        with open(test_set, encoding="utf-8", errors="replace") as f:
+            rows = sum(1 for line in f if line.strip())
+    except OSError:
+        return None
+    c = knowledge.rule("cost.check_run.cpu").raw
+    secs = rows * int(c["prompt_variants"]) * float(c["seconds_per_prompt_row_variant"])
+    return round(secs, 1) if secs > 60 else None
+
+
 def estimate_check_run_seconds(state: dict[str, Any]) -> float | None:
     """What the check run (and the optional learning curve) should take on this CPU, from the costs measured
     on a 2-core CPU (``cost.check_run.cpu``); None on a GPU, where it is minutes at most."""
@@ -543,12 +567,12 @@ def outcome_summary(state: dict[str, Any]) -> dict[str, Any] | None:
     if gain is not None:
         head += (f" ({gain * 100:+.1f} points over the prompt's {float(prompt_q):.1%}"
                  f"{' on the same rows' if same_rows else ''}; {need:.0%} needed to pay for training)")
-    if tested >= bar:
-        verdict, nxt = "reaches_bar", "train the full run on the plan" + (f": {cost_txt}" if cost else "")
-    elif gain is not None and gain > need:
-        verdict, nxt = "worth_a_full_run", "a full run is worth trying" + (f": {cost_txt}" if cost else "")
+    verdict = outcome_verdict(tested, prompt_q, bar, need)
+    if verdict == "reaches_bar":
+        nxt = "train the full run on the plan" + (f": {cost_txt}" if cost else "")
+    elif verdict == "worth_a_full_run":
+        nxt = "a full run is worth trying" + (f": {cost_txt}" if cost else "")
     else:
-        verdict = "not_yet"
         nxt = ("not worth a full run yet: train longer, add data, or try a larger base model"
                + (f" ({cost_txt})" if cost else ""))
     fg = pipe.get("forgetting") or {}
@@ -569,4 +593,35 @@ def outcome_summary(state: dict[str, Any]) -> dict[str, Any] | None:
     return {"summary": summary, "next_step": nxt, "verdict": verdict, "test_quality": tested, "n": n,
             "ci95": ci or None, "bar": bar, "prompt_quality": prompt_q, "gain": None if gain is None else
             round(gain, 4), "needed": need, "full_run": cost, "forgetting_points": _forgetting_points(fg),
-            "use": use, "timings": pipe.get("timings")}
+            "use": use, "timings": pipe.get("timings"),
+            "what_would_change": outcome_counterfactuals(tested, prompt_q, bar, need)}
+
+
+VERDICT_WORDS = {"reaches_bar": "train the full run", "worth_a_full_run": "a full run is worth trying",
+                 "not_yet": "not worth a full run yet"}
+
+
+def outcome_verdict(tested: float, prompt_q: float | None, bar: float, need: float) -> str:
+    """The check run against the bar (``outcome.check_run``) and against the prompt (``roi.worth_it``)."""
+    if tested >= bar:
+        return "reaches_bar"
+    if prompt_q is not None and tested - float(prompt_q) > need:
+        return "worth_a_full_run"
+    return "not_yet"
+
+
+def outcome_counterfactuals(tested: float, prompt_q: float | None, bar: float, need: float) -> list[dict[str, Any]]:
+    """The check-run scores that would change the verdict, from the same ``outcome_verdict``."""
+    base = outcome_verdict(tested, prompt_q, bar, need)
+    cands = [bar] + ([round(float(prompt_q) + need + 0.001, 4)] if prompt_q is not None else [])
+    out = []
+    for v in sorted(set(cands), key=lambda x: abs(x - tested)):
+        if v > 1:
+            continue
+        probe = v if v > tested else round(v - 0.002, 4)
+        changed = outcome_verdict(probe, prompt_q, bar, need)
+        if changed != base and changed not in [c["verdict"] for c in out]:
+            word = "reached" if probe > tested else "fell under"
+            out.append({"fact": "check_run_quality", "from": tested, "to": probe, "verdict": changed,
+                        "text": f"if the check run {word} {v:.1%}: {VERDICT_WORDS[changed]}"})
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -106,3 +107,62 @@ def test_the_pipeline_step_feeds_the_size_criterion(fake_tools: dict[str, Any], 
     cited = [r["rule"] for r in rec["reasons"]]
     assert rule in cited and cited.count("size.band.1k_10k") == 1  # beside the band, each rule once
     assert "learning_curve" in rec["pipeline"]["timings"]
+
+
+# ------------------------------------------------------------------ after the pipeline: what was measured
+
+def test_outcome_summary_from_the_measurements_and_the_use(fake_tools: dict[str, Any]) -> None:
+    """The public 150-intent case: the check run beats the prompt by 7 points (10 needed) and forgets."""
+    from agent import pipeline
+
+    fake_tools["test_quality"] = 0.225
+    state = {"bar": 0.9, "best_prompt_quality": 0.153, "answers": {"use": "dedicated"},
+             "plan": {"hyperparameters": {"epochs": 3}, "short_run": {"effective_batch_size": 8}},
+             "pipeline": {"evaluate": {"quality": 0.225, "n": 40, "ci95": [0.12, 0.38]},
+                          "train": {"steps": 150, "train_seconds": 600.0}, "split": {"train": 3000},
+                          "forgetting": {"verdict": "degraded", "base_score": 0.6, "tuned_score": 0.142}}}
+    out = pipeline.outcome_summary(state)
+    assert out["verdict"] == "not_yet"
+    s = out["summary"]
+    assert s.startswith("The check run scores 22.5% [12%–38%] on 40 test rows against your 90% bar (+7.2 points")
+    assert "10% needed" in s and "45.8 points" in s and "dedicated model can afford" in s
+    assert out["full_run"]["full_run_steps"] == 1125 and "about 75 min on this machine" in s  # 4 s x 1,125 steps
+    assert [c["text"] for c in out["what_would_change"]] == ["if the check run reached 25.4%: a full run is worth trying",
+                                                             "if the check run reached 90.0%: train the full run"]
+    assistant = pipeline.outcome_summary({**state, "answers": {"use": "assistant"}})
+    assert "a defect for an assistant" in assistant["summary"]
+    unsure = pipeline.outcome_summary({**state, "answers": {}})
+    assert "fine for a dedicated classifier, a defect for an assistant" in unsure["summary"]
+
+
+def test_forgetting_asks_what_the_model_is_for(fake_tools: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    ev = sys.modules["tools.evaluate"]
+    monkeypatch.setattr(ev, "forgetting", lambda run_id, **kw: {"verdict": "degraded", "preserved": 0.5,
+                                                                "base_score": 0.6, "tuned_score": 0.3})
+    answers = {**SCRIPT, "test_set": fake_tools["test_file"], "model": "smollm2-135m-instruct", "go_on": "yes",
+               "data": fake_tools["data_file"], "max_steps": "20"}
+    answers.pop("use")
+    adv = Advisor()
+    step = drive(adv, adv.start(), answers, stop_at="use")
+    assert step.question.id == "use" and step.question.choices == ["dedicated", "assistant", "not_sure"]
+    step = adv.answer("assistant")
+    rec = step.recommendation
+    assert step.kind == "done" and "use.assistant" in [r["rule"] for r in rec["reasons"]]
+    assert "a defect for an assistant" in rec["summary"] and rec["pre_pipeline_summary"].startswith("Fine-tune")
+    assert rec["next_step"] and rec["outcome"]["timings"]["train_model"] >= 0
+
+
+def test_a_long_prompt_baseline_is_estimated_before_and_timed_after(fake_tools: dict[str, Any]) -> None:
+    from tools.types import ProgressEvent
+
+    big = Path(fake_tools["test_file"]).with_name("big_test.jsonl")
+    big.write_text(Path(fake_tools["test_file"]).read_text() * 200)
+    events: list[ProgressEvent] = []
+    adv = Advisor(on_progress=events.append)
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9, "data": "",
+                      "test_set": str(big), "model": "smollm2-135m-instruct"})
+    first = next(e for e in events if e.stage == "prompt_eval")
+    assert first.message == "about 6 min on this machine (estimate)"  # 200 rows x 5 variants x 0.37 s
+    measured = adv._graph.get_state(adv._config).values["measured"]
+    assert measured["estimate_seconds"] == 370.0 and measured["seconds"] >= 0
+    assert step.kind in ("question", "done")
