@@ -166,3 +166,32 @@ def test_a_long_prompt_baseline_is_estimated_before_and_timed_after(fake_tools: 
     measured = adv._graph.get_state(adv._config).values["measured"]
     assert measured["estimate_seconds"] == 370.0 and measured["seconds"] >= 0
     assert step.kind in ("question", "done")
+
+
+# ------------------------------------------------------------------ read before asking
+
+def test_a_data_file_answers_the_counts_and_the_test_set(fake_tools: dict[str, Any]) -> None:
+    """Given a data file and no test set: no question about counts or test files; the held-out split of the
+    file measures the prompt; each derived value is shown and can be changed."""
+    adv = Advisor()
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9,
+                      "data": fake_tools["data_file"], "model": "smollm2-135m-instruct"})
+    asked: list[str] = []
+    while step.kind == "question":
+        asked.append(step.question.id)
+        step = adv.answer({"gpu_memory_gb": "none"}.get(step.question.id, step.question.default))
+    assert not {"n_examples", "test_set", "prompt_quality", "model_params_b"} & set(asked), asked
+    names = fake_tools["calls"].names()
+    assert names[:3] == ["clean", "split", "prompt_eval"]
+    pe_config = fake_tools["calls"][2][1]
+    assert pe_config.test.endswith("split/test.jsonl")
+    assert step.derived["n_examples"]["value"] == 1100 and "1100 usable rows" in step.derived["n_examples"]["from"]
+    assert step.derived["test_set"]["value"] == pe_config.test
+    assert step.recommendation["prompt_quality"]["measured"] is True
+    assert step.recommendation["card"]["numbers"][-1]["source"] == "measured"  # counted, not reported
+    assert "data.derived" in [r["rule"] for r in step.recommendation["reasons"]]
+    # a derived value can be replaced: the decisions re-run with the user's number
+    changed = adv.change("n_examples", 50)
+    assert changed.answers["n_examples"] == 50 and "n_examples" not in changed.derived
+    assert changed.recommendation["path"] == "prompts"
+    assert "you have 50" in changed.recommendation["summary"]
