@@ -195,6 +195,8 @@ def render_card(rec: dict[str, Any], console: Any) -> None:
     if rec.get("method"):
         console.print(f"Method: [bold]{rec['method']}[/]  (estimated training memory {rec.get('memory_estimate_gb')} GB"
                       " on the machine you train on)", highlight=False)
+    if card.get("deciding"):
+        console.print("Decided by:", highlight=False)
     for r in card.get("deciding") or []:
         console.print(f"  [cyan]{r['rule']}[/] {r['text']}", highlight=False)
     changes = card.get("what_would_change") or []
