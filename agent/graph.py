@@ -482,7 +482,7 @@ def pending_question(state: AdvisorState) -> Any:
         q.help = (f"This machine: {here}. The check run trains here (LoRA on a CPU); this answer is for the "
                   "machine you will train the real model on. 0 or 'none' means no GPU. " + q.help)
     if qid == "go_on":
-        est = pipeline.estimate_check_run_seconds(state)
+        est = pipeline.estimate_check_run_seconds(dict(state))
         if est:
             q.prompt = q.prompt.rstrip("?") + f"? (about {pipeline.duration(est)} on this machine)"
     return q

@@ -564,7 +564,7 @@ def outcome_summary(state: dict[str, Any]) -> dict[str, Any] | None:
                 f"{duration(cost['full_run_seconds'])} on this machine" if cost else "")
     head = f"The check run scores {tested:.1%}{ci_txt} on {n} test rows against your {bar:.0%} bar"
     gain = None if prompt_q is None else tested - float(prompt_q)
-    if gain is not None:
+    if gain is not None and prompt_q is not None:
         head += (f" ({gain * 100:+.1f} points over the prompt's {float(prompt_q):.1%}"
                  f"{' on the same rows' if same_rows else ''}; {need:.0%} needed to pay for training)")
     verdict = outcome_verdict(tested, prompt_q, bar, need)
@@ -614,7 +614,7 @@ def outcome_counterfactuals(tested: float, prompt_q: float | None, bar: float, n
     """The check-run scores that would change the verdict, from the same ``outcome_verdict``."""
     base = outcome_verdict(tested, prompt_q, bar, need)
     cands = [bar] + ([round(float(prompt_q) + need + 0.001, 4)] if prompt_q is not None else [])
-    out = []
+    out: list[dict[str, Any]] = []
     for v in sorted(set(cands), key=lambda x: abs(x - tested)):
         if v > 1:
             continue

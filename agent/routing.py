@@ -35,7 +35,7 @@ def unique_reasons(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ``ftw.prompts_fail``) keeps its first sentence and gathers the later evidence under ``also``."""
     out: dict[str, dict[str, Any]] = {}
     for r in reasons:
-        rid = r.get("rule")
+        rid = str(r.get("rule"))
         if rid not in out:
             out[rid] = dict(r)
             continue

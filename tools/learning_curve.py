@@ -118,7 +118,7 @@ def fit_curve(points: Sequence[tuple[int, Sequence[float]]], *, bar: float | Non
         if fit is not None:
             boots.append(fit)
     n_max, limit = ns[-1], float(r["max_extrapolation"])
-    preds = []
+    preds: list[dict[str, Any]] = []
     for f in factors:
         if f > limit:
             continue

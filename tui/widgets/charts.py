@@ -132,8 +132,10 @@ class LearningCurveChart(Widget):
         self.message = ""
 
     def set_curve(self, curve: dict[str, Any], *, bar: float | None = None) -> None:
-        self.points = [(float(p["n"]), float(p["quality"]), *(float(x) for x in (p.get("ci95") or
-                        [p["quality"], p["quality"]])[:2])) for p in curve.get("points") or []]
+        self.points = []
+        for p in curve.get("points") or []:
+            lo, hi = (p.get("ci95") or [p["quality"], p["quality"]])[:2]
+            self.points.append((float(p["n"]), float(p["quality"]), float(lo), float(hi)))
         self.predicted = [(float(p["n"]), float(p["quality"])) for p in curve.get("predictions") or []]
         self.bar = bar if bar is not None else curve.get("bar")
         self.message = str(curve.get("message") or "")
