@@ -91,6 +91,22 @@ class Advisor:
         self._graph.update_state(self._config, update, as_node="ask")
         return self._run(None)
 
+    def change(self, qid: str, value: Any) -> Step:
+        """Replace an answer (typically one derived from the data) and re-run the decisions from the start."""
+        ok, coerced, reason = questions.coerce(questions.QUESTIONS[qid], value)
+        if not ok:
+            raise InputError(f"the answer for '{qid}' is not valid: {reason}", where=qid,
+                             fix=f"give '{qid}' as {self._expected(qid)}")
+        snap = self._graph.get_state(self._config)
+        values = dict(snap.values or {})
+        answers = {**(values.get("answers") or {}), qid: coerced}
+        derived = {k: v for k, v in (values.get("derived") or {}).items() if k != qid}
+        update = graph.back_update({**values, "asked": [*(values.get("asked") or []), "_"]}) or {}
+        update.update(answers=answers, derived=derived, asked=list(values.get("asked") or []))
+        self._graph.update_state(self._config, update, as_node="ask")
+        self._log_answers({qid: coerced})
+        return self._run(None)
+
     def current(self) -> Step:
         """The pending question, or the final recommendation, without changing anything."""
         snap = self._graph.get_state(self._config)
@@ -98,7 +114,8 @@ class Advisor:
         decisions = values.get("decisions") or {}
         path = [Reason(**r) for node in (*graph.DECISION_NODES, *graph.PIPELINE_NODES) for r in decisions.get(node, [])]
         common: dict[str, Any] = {"session_id": self.session_id, "path": path, "answers": dict(values.get("answers") or {}),
-                  "checklist": routing.checklist({**values, "session_id": self.session_id})}
+                  "checklist": routing.checklist({**values, "session_id": self.session_id}),
+                  "derived": dict(values.get("derived") or {})}
         for intr in snap.interrupts or ():
             payload = intr.value if isinstance(intr.value, dict) else {}
             if "question" in payload:

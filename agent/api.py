@@ -48,6 +48,7 @@ class Step:
     path: list[Reason] = field(default_factory=list)  # decisions so far, in order
     checklist: dict[str, dict[str, Any]] = field(default_factory=dict)  # item id -> {done, text, evidence}
     answers: dict[str, Any] = field(default_factory=dict)
+    derived: dict[str, dict[str, Any]] = field(default_factory=dict)  # answers read from the data: {value, from}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

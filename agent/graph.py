@@ -26,11 +26,11 @@ from tools.errors import ModelNotFoundError
 BACK = {"__action__": "back"}  # resume value that means "revise the previous answer"
 
 # Decision nodes in tree order; the recommendation lists their reasons in this order.
-DECISION_NODES = ("intake", "prompt_baseline", "optimize_prompts", "consider_fine_tuning", "choose_method",
-                  "plan_training")
+DECISION_NODES = ("intake", "read_data", "prompt_baseline", "optimize_prompts", "consider_fine_tuning",
+                  "choose_method", "plan_training")
 PIPELINE_NODES = ("clean_data", "split_data", "train_model", "evaluate_model", "check_forgetting",
-                  "diagnose_run")
-ASKING_NODES = (*DECISION_NODES, "offer_pipeline")
+                  "learning_curve", "diagnose_run")
+ASKING_NODES = (*DECISION_NODES, "offer_pipeline", "finish")
 
 
 class Need(Exception):  # noqa: N818 - a signal, not an error
@@ -80,7 +80,48 @@ def intake(state: AdvisorState) -> dict[str, Any]:
     _get(state, "task")
     _get(state, "goals")
     bar, reasons = routing.quality_bar(_get(state, "quality_target"))
-    return _decide(state, "intake", reasons, bar=bar, go_back=False, next="prompt_baseline")
+    return _decide(state, "intake", reasons, bar=bar, go_back=False, next="read_data")
+
+
+DERIVABLE = ("n_examples", "test_set", "model_params_b")
+
+
+@asking_node("read_data")
+def read_data(state: AdvisorState) -> dict[str, Any]:
+    """Read before asking: the data file's row count, task profile and (without a test set) a held-out test
+    split by the split rule. Derived values fill the answers the user has not given, and are listed in
+    ``derived`` so the front ends show them and ``Advisor.change`` can replace them."""
+    data = _get(state, "data")
+    answers = dict(state.get("answers") or {})
+    derived = dict(state.get("derived") or {})
+    updates: dict[str, Any] = {}
+    facts = state.get("data_facts") or {}
+    if data and facts.get("path") != data:
+        try:
+            facts = pipeline.read_data(data, session_id=state.get("session_id"))
+        except pipeline.ToolFailed as e:
+            kept = {k: v for k, v in answers.items() if k != "data"}
+            return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), "data": e.message},
+                    "pending": "data", "return_to": "read_data", "next": None}
+        updates["data_facts"] = facts
+    reasons: list[Any] = []
+    if data and facts:
+        values = {"n_examples": (facts.get("rows"), f"{facts.get('rows')} usable rows in {Path(data).name} "
+                                 f"after cleaning ({facts.get('input_rows')} read)"),
+                  "test_set": (facts.get("test_file"), f"a held-out test split of {facts.get('test_rows')} rows "
+                               f"({facts.get('split_rule')}, seed {facts.get('seed')})")}
+        for qid, (value, how) in values.items():
+            if value is None or (qid in answers and qid not in derived):
+                continue  # the user's own answer stands
+            if qid == "test_set" and answers.get("test_set") and qid not in derived:
+                continue
+            answers[qid] = value
+            derived[qid] = {"value": value, "from": how}
+        reasons.append(routing.why("data.derived", {"data": data, "derived": {k: v["value"] for k, v in
+                                                                              derived.items()},
+                                                    "profile": facts.get("profile")}))
+    updates.update(answers=answers, derived=derived)
+    return _decide({**state, **updates}, "read_data", reasons, **updates, next="prompt_baseline")  # type: ignore[typeddict-item]
 
 
 def _measure_key(test_set: str, model: str) -> str:
@@ -111,8 +152,15 @@ def prompt_baseline(state: AdvisorState) -> dict[str, Any]:
 
 def measure_prompts(state: AdvisorState) -> dict[str, Any]:
     """Run the prompt-baseline tool on the test set: the plain prompt and the step-2 variants."""
+    import time
+
     answers = state["answers"]
     key = _measure_key(answers["test_set"], answers["model"])
+    device = state.get("device") or detect_device()
+    estimate = pipeline.estimate_prompt_eval_seconds(answers["test_set"], device)
+    if estimate:  # a job longer than a minute says so before it starts
+        pipeline.announce("prompt_eval", f"about {pipeline.duration(estimate)} on this machine (estimate)")
+    started = time.monotonic()
     try:
         summary = pipeline.measure_prompts(answers["test_set"], answers["model"], bar=state["bar"],
                                            session_id=state.get("session_id"),
@@ -121,8 +169,10 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
         # An unusable test set (or model) is the user's to fix: drop that answer and ask again, showing why.
         qid = "model" if isinstance(e.error, ModelNotFoundError) else "test_set"
         kept = {k: v for k, v in answers.items() if k != qid}
-        return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), qid: e.message}}
-    return {"measured_cache": {**(state.get("measured_cache") or {}), key: summary}}
+        return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), qid: e.message}, "device": device}
+    summary["baseline"] = {**summary["baseline"], "seconds": round(time.monotonic() - started, 1),
+                           **({"estimate_seconds": estimate} if estimate else {})}
+    return {"measured_cache": {**(state.get("measured_cache") or {}), key: summary}, "device": device}
 
 
 def _proposed_system_prompts(answers: dict[str, Any]) -> list[str]:
@@ -173,7 +223,8 @@ def consider_fine_tuning(state: AdvisorState) -> dict[str, Any]:
         return _decide(state, "consider_fine_tuning", reasons, path=goal_decision, next="recommend")
     complexity, r = routing.task_decision(_get(state, "task"))
     reasons += r
-    size_decision, r = routing.dataset_size(_get(state, "n_examples"))
+    size_decision, r = routing.dataset_size(_get(state, "n_examples"), curve=state.get("learning_curve"),
+                                            bar=state["bar"])
     reasons += r
     if size_decision != "continue":
         return _decide(state, "consider_fine_tuning", reasons, path=size_decision, next="recommend",
@@ -203,15 +254,27 @@ def detect_device() -> dict[str, Any]:
 @asking_node("choose_method")
 def choose_method(state: AdvisorState) -> dict[str, Any]:
     """Method by GPU memory, GPU count and data size, with the training memory estimate."""
-    answers = state.get("answers") or {}
+    answers = dict(state.get("answers") or {})
     updates: dict[str, Any] = {}
-    if "gpu_memory_gb" not in answers and state.get("device") is None:
-        updates["device"] = detect_device()  # the default offered for the training machine
+    if state.get("device") is None:
+        updates["device"] = detect_device()  # a fact about this machine, the default for the target machine
     gpu = _get(state, "gpu_memory_gb", updates)
-    gpus = _get(state, "gpus", updates)
+    gpus = _get(state, "gpus", updates) if gpu else 1
     n = _get(state, "n_examples")
     method_name, reasons = routing.method(gpu, gpus, n)
-    _get(state, "model_params_b", updates)
+    if "model_params_b" not in answers and answers.get("model"):
+        size = pipeline.model_size(answers["model"])  # known model: read its size, do not ask
+        if size:
+            derived = dict(state.get("derived") or {})
+            derived["model_params_b"] = {"value": size, "from": f"the config of {answers['model']}"}
+            answers["model_params_b"] = size
+            updates.update(answers=answers, derived=derived)
+    if "model_params_b" not in answers:
+        _get(state, "model_params_b", updates)
+    device = updates.get("device") or state.get("device") or {}
+    reasons.append(routing.why("device.local", {"this_machine": {k: device.get(k) for k in
+                                                                 ("kind", "name", "gpus", "gpu_memory_gb")},
+                                                "target_gpu_memory_gb": gpu, "target_gpus": gpus}))
     return _decide(state, "choose_method", reasons, **updates, method=method_name, next="plan_training")
 
 
@@ -229,29 +292,47 @@ def plan_training(state: AdvisorState) -> dict[str, Any]:
     # training memory at the planned per-device batch and rank, checked against the training machine
     estimate, r = pipeline.estimate_memory(answers["model_params_b"], method_name, batch=hp["per_device_batch_size"],
                                            lora_r=(hp.get("lora") or {}).get("r", 8))
-    reasons += r + routing.fits(estimate, answers["gpu_memory_gb"], answers["gpus"], method_name)
+    if answers["gpu_memory_gb"]:  # on a CPU target, memory is not the limit
+        reasons += r + routing.fits(estimate, answers["gpu_memory_gb"], answers.get("gpus") or 1, method_name)
+    else:
+        reasons += r
     plan.update(hyperparameters=hp, split=split, memory_estimate_gb=estimate)
     return _decide(state, "plan_training", reasons, plan=plan, next="recommend")
 
 
-SUMMARY = {
-    "prompts": "Use prompts: no fine-tuning needed.",
-    "optimized_prompts": "Use (or keep improving) optimised prompts: fine-tuning is not the right tool here.",
-    "fine_tune": "Fine-tune",
-    "rag": "Use retrieval (RAG) for the information; do not fine-tune for it.",
-    "collect_more_data": "Collect more data first: fine-tuning on this little is risky.",
-}
+def facts_from_state(state: AdvisorState) -> tuple[dict[str, Any], dict[str, bool]]:
+    """The flat facts ``routing.decide`` reads, and which of them tunewise measured (vs the user reported)."""
+    answers = state.get("answers") or {}
+    measured, optimized = state.get("measured") or {}, state.get("measured_optimized") or {}
+    facts = {"bar": state.get("bar") if state.get("bar") is not None else routing.quality_bar(None)[0],
+             "prompt_quality": measured.get("quality", answers.get("prompt_quality")),
+             "optimized_quality": optimized.get("quality", answers.get("optimized_prompt_quality")),
+             "goals": answers.get("goals"), "task": answers.get("task"), "n_examples": answers.get("n_examples"),
+             "gpu_memory_gb": answers.get("gpu_memory_gb"), "gpus": answers.get("gpus")}
+    derived = state.get("derived") or {}
+    return facts, {"prompt_quality": bool(measured), "optimized_quality": bool(optimized),
+                   "n_examples": "n_examples" in derived}
 
 
 def build_recommendation(state: AdvisorState) -> dict[str, Any]:
-    """The JSON document of ``tunewise advise --json`` (``recommendation``), from the state."""
+    """The JSON document of ``tunewise advise --json`` (``recommendation``), from the state.
+
+    It leads with ``summary`` and ``card`` (decision, method, numbers against the bar, deciding rules) and
+    ``what_would_change`` (counterfactuals computed by re-running the routing functions); ``reasons`` keeps
+    every rule cited, each once."""
     plan = state.get("plan") or {}
     decisions = state.get("decisions") or {}
-    reasons = [r for node in (*DECISION_NODES, *PIPELINE_NODES) for r in decisions.get(node, [])]
+    reasons = routing.unique_reasons([r for node in (*DECISION_NODES, *PIPELINE_NODES)
+                                      for r in decisions.get(node, [])])
     fine_tune = state.get("path") == "fine_tune"
-    summary = SUMMARY.get(state.get("path") or "", "")
-    if fine_tune:
-        summary += f" with {(state.get('method') or 'lora').upper()}."
+    facts, measured = facts_from_state(state)
+    curve = state.get("learning_curve")
+    decision = routing.decide(facts, curve)
+    if decision["path"] != state.get("path"):  # the graph is the authority; keep the card honest about it
+        decision = {**decision, "path": state.get("path"), "method": state.get("method") if fine_tune else None}
+    user_bar = (state.get("answers") or {}).get("quality_target") is not None
+    summary = routing.summary_line(facts, decision, measured=measured, user_bar=user_bar, curve=curve)
+    cfs = routing.counterfactuals(facts, curve)
     rec: dict[str, Any] = {
         "path": state.get("path"),
         "summary": summary,
@@ -266,10 +347,24 @@ def build_recommendation(state: AdvisorState) -> dict[str, Any]:
                            "optimized": (state.get("measured_optimized") or {}).get("quality"),
                            "best": state.get("best_prompt_quality"),
                            "measured": bool(state.get("measured"))},
+        "card": routing.card(facts, decision, reasons, measured=measured, summary=summary, cfs=cfs),
+        "what_would_change": cfs,
+        "derived": state.get("derived") or {},
+        "device": state.get("device"),
         "reasons": reasons,
     }
+    if curve:
+        rec["learning_curve"] = curve
     if state.get("pipeline"):
         rec["pipeline"] = state["pipeline"]
+        outcome = pipeline.outcome_summary(dict(state))
+        if outcome:
+            rec["pre_pipeline_summary"] = summary
+            rec["summary"] = outcome["summary"]
+            rec["next_step"] = outcome["next_step"]
+            rec["outcome"] = outcome
+            rec["card"]["summary"] = outcome["summary"]
+            rec["card"]["what_would_change"] = [c["text"] for c in outcome.get("what_would_change") or []][:3]
     return rec
 
 
@@ -284,10 +379,15 @@ def offer_pipeline(state: AdvisorState) -> dict[str, Any]:
     """After a fine-tune recommendation: go on to clean, split, train and evaluate?"""
     if not _get(state, "go_on"):
         return {"next": "end", "status": "done"}
-    _get(state, "data")
+    if not _get(state, "data"):  # answered "none yet" earlier: the pipeline cannot run without it
+        kept = {k: v for k, v in state["answers"].items() if k != "data"}
+        return {"answers": kept, "pending": "data", "return_to": "offer_pipeline", "next": None,
+                "ask_errors": {**(state.get("ask_errors") or {}),
+                               "data": "the pipeline trains on your data: give the data file"}}
     answers = state["answers"]
     _get(state, "model")
     _get(state, "max_steps")
+    _get(state, "learning_curve")
     # the short run trains here: size it for this machine (a CPU gets hp.batch.cpu), keep the plan as it is
     device = state.get("device") or detect_device()
     plan = dict(state.get("plan") or {})
@@ -302,7 +402,7 @@ def offer_pipeline(state: AdvisorState) -> dict[str, Any]:
 # ------------------------------------------------------------------ the "go on" phase
 
 # Evaluation steps that may fail without stopping the rest: the run can still be diagnosed.
-NON_FATAL = ("evaluate_model", "check_forgetting")
+NON_FATAL = ("evaluate_model", "check_forgetting", "learning_curve")
 
 
 def _pipeline_node(name: str, step: Callable[[Any], dict[str, Any]], nxt: str
@@ -311,9 +411,12 @@ def _pipeline_node(name: str, step: Callable[[Any], dict[str, Any]], nxt: str
     is an evaluation (then it is noted under ``pipeline.errors`` and the next step runs)."""
 
     def node(state: AdvisorState) -> dict[str, Any]:
+        import time
+
         pipe = dict(state.get("pipeline") or {})
         if pipe.get("error"):
             return {"next": "finish"}
+        started = time.monotonic()
         try:
             result = step(state)
         except pipeline.ToolFailed as e:
@@ -327,18 +430,32 @@ def _pipeline_node(name: str, step: Callable[[Any], dict[str, Any]], nxt: str
             pipe["error"] = {"step": name, "message": e.message}
             return {"pipeline": pipe, "next": "finish"}
         pipe.update(result)
-        return {"pipeline": pipe, "next": nxt}
+        pipe["timings"] = {**(pipe.get("timings") or {}), name: round(time.monotonic() - started, 1)}
+        extra = {"learning_curve": result["learning_curve"]} if result.get("learning_curve") else {}
+        return {"pipeline": pipe, "next": nxt, **extra}
 
     node.__name__ = name
     return node
 
 
+@asking_node("finish")
 def finish(state: AdvisorState) -> dict[str, Any]:
-    """Diagnose the outcome against the prompt baseline and the ROI, then close the session."""
+    """Diagnose the outcome against the prompt baseline and the ROI, then close the session.
+
+    When the check run lost general answers, ask what the model is for: a dedicated classifier and an
+    assistant weigh forgetting differently."""
     decisions = dict(state.get("decisions") or {})
+    if pipeline.forgetting_degraded(state.get("pipeline") or {}):
+        _get(state, "use")
     decisions["diagnose_run"] = routing.reasons_dicts(pipeline.outcome_reasons(dict(state)))
+    curve = state.get("learning_curve")
+    n = (state.get("answers") or {}).get("n_examples")
+    if curve and n is not None:  # the measured curve, cited beside the seed's size band
+        _, r = routing.dataset_size(int(n), curve=curve, bar=state["bar"])
+        decisions["learning_curve"] = routing.reasons_dicts(r)
     state = {**state, "decisions": decisions}  # type: ignore[typeddict-item]
-    return {"decisions": decisions, "recommendation": build_recommendation(state), "status": "done"}
+    return {"decisions": decisions, "recommendation": build_recommendation(state), "status": "done",
+            "next": "end"}
 
 
 # ------------------------------------------------------------------ ask, back, and routing
@@ -346,8 +463,8 @@ def finish(state: AdvisorState) -> dict[str, Any]:
 def _default_for(qid: str, state: AdvisorState) -> Any:
     answers = state.get("answers") or {}
     dev = state.get("device") or {}
-    if qid == "gpu_memory_gb":
-        return dev.get("gpu_memory_gb")
+    if qid == "gpu_memory_gb":  # the target machine defaults to this one; no GPU here is 0
+        return dev.get("gpu_memory_gb") if dev.get("kind") == "cuda" else (0.0 if dev else None)
     if qid == "gpus":
         return dev.get("gpus") or 1
     if qid == "model_params_b" and answers.get("model", questions.EMBEDDED_MODEL) == questions.EMBEDDED_MODEL:
@@ -358,7 +475,18 @@ def _default_for(qid: str, state: AdvisorState) -> Any:
 def pending_question(state: AdvisorState) -> Any:
     """The ``Question`` the state is waiting on (with its default for this session and any error)."""
     qid = state.get("pending") or "task"
-    return questions.question(qid, default=_default_for(qid, state), error=(state.get("ask_errors") or {}).get(qid))
+    q = questions.question(qid, default=_default_for(qid, state), error=(state.get("ask_errors") or {}).get(qid))
+    dev = state.get("device") or {}
+    if qid == "gpu_memory_gb" and dev:
+        here = (f"{dev.get('gpus')} x {dev.get('name')} with {dev.get('gpu_memory_gb')} GB"
+                if dev.get("kind") == "cuda" else f"no GPU ({dev.get('name') or 'CPU'})")
+        q.help = (f"This machine: {here}. The check run trains here (LoRA on a CPU); this answer is for the "
+                  "machine you will train the real model on. 0 or 'none' means no GPU. " + q.help)
+    if qid == "go_on":
+        est = pipeline.estimate_check_run_seconds(dict(state))
+        if est:
+            q.prompt = q.prompt.rstrip("?") + f"? (about {pipeline.duration(est)} on this machine)"
+    return q
 
 
 def back_update(state: AdvisorState) -> dict[str, Any] | None:
@@ -370,6 +498,7 @@ def back_update(state: AdvisorState) -> dict[str, Any] | None:
     answers = {k: v for k, v in (state.get("answers") or {}).items() if k != last}
     return {"answers": answers, "asked": asked, "pending": None, "return_to": None, "go_back": True,
             "decisions": {}, "path": None, "method": None, "plan": {}, "recommendation": None, "pipeline": {},
+            "learning_curve": None,
             "measured": None, "measured_optimized": None, "best_prompt_quality": None, "status": "asking"}
 
 
@@ -416,6 +545,7 @@ def build_graph(checkpointer: Any = None) -> Any:
 
     g: Any = StateGraph(AdvisorState)  # the overloads reject plain TypedDict callables
     g.add_node("intake", intake)
+    g.add_node("read_data", read_data)
     g.add_node("prompt_baseline", prompt_baseline)
     g.add_node("measure_prompts", measure_prompts)
     g.add_node("optimize_prompts", optimize_prompts)
@@ -427,14 +557,15 @@ def build_graph(checkpointer: Any = None) -> Any:
     g.add_node("ask", ask)
     steps = {"clean_data": pipeline.clean_step, "split_data": pipeline.split_step, "train_model": pipeline.train_step,
              "evaluate_model": pipeline.evaluate_step, "check_forgetting": pipeline.forgetting_step,
-             "diagnose_run": pipeline.diagnose_step}
+             "learning_curve": pipeline.learning_curve_step, "diagnose_run": pipeline.diagnose_step}
     for name, nxt in zip(PIPELINE_NODES, (*PIPELINE_NODES[1:], "finish"), strict=True):
         g.add_node(name, _pipeline_node(name, steps[name], nxt))
     g.add_node("finish", finish)
 
     g.add_edge(START, "intake")
     ends: dict[Any, str] = {"end": END}
-    g.add_conditional_edges("intake", route, ["ask", "prompt_baseline"])
+    g.add_conditional_edges("intake", route, ["ask", "read_data"])
+    g.add_conditional_edges("read_data", route, ["ask", "prompt_baseline"])
     g.add_conditional_edges("prompt_baseline", route, ["ask", "measure_prompts", "optimize_prompts", "recommend"])
     g.add_edge("measure_prompts", "prompt_baseline")
     g.add_conditional_edges("optimize_prompts", route, ["ask", "consider_fine_tuning", "recommend"])
@@ -449,7 +580,7 @@ def build_graph(checkpointer: Any = None) -> Any:
         if name == "clean_data":
             targets.append("offer_pipeline")
         g.add_conditional_edges(name, route, targets)
-    g.add_edge("finish", END)
+    g.add_conditional_edges("finish", route, {"ask": "ask", **ends})
     return g.compile(checkpointer=checkpointer)
 
 

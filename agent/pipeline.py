@@ -176,6 +176,9 @@ def estimate_memory(params_b: float, method: str, *, batch: int = 8, lora_r: int
 # ------------------------------------------------------------------ the "go on" phase
 
 def clean_step(state: dict[str, Any]) -> dict[str, Any]:
+    facts = state.get("data_facts") or {}
+    if facts.get("path") == state["answers"]["data"] and facts.get("clean"):
+        return {"clean": facts["clean"]}  # read_data cleaned this file already: same rows, same test split
     data = tool_module("data")
 
     out = session_dir(state.get("session_id")) / "clean.jsonl"
@@ -187,6 +190,9 @@ def clean_step(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def split_step(state: dict[str, Any]) -> dict[str, Any]:
+    facts = state.get("data_facts") or {}
+    if facts.get("path") == state["answers"]["data"] and facts.get("split"):
+        return {"split": facts["split"]}  # the prompt baseline was measured on this split's test rows
     data = tool_module("data")
 
     src = state["pipeline"]["clean"]["out"]
@@ -313,6 +319,16 @@ def outcome_reasons(state: dict[str, Any]) -> list[Reason]:
                                        f"prompt; more than {need:.0%} is needed, so it is {verdict}."))
     if "forgetting" in pipe:
         reasons.append(routing.why("eval.forgetting_check", pipe["forgetting"]))
+        use = (state.get("answers") or {}).get("use")
+        if forgetting_degraded(pipe) and use in ("dedicated", "assistant"):
+            reasons.append(routing.why(f"use.{use}", {"use": use, "forgetting_points":
+                                                       _forgetting_points(pipe["forgetting"])}))
+    cost = full_run_cost(state)
+    if cost:
+        reasons.append(routing.why("cost.full_run", cost, text=f"The check run took {cost['seconds_per_step']:g} s "
+                                   f"per step here; a full run of {cost['full_run_steps']:,} steps "
+                                   f"({cost['epochs']:g} epochs of {cost['train_rows']:,} rows) would take about "
+                                   f"{duration(cost['full_run_seconds'])} on this machine."))
     diagnosis = pipe.get("diagnosis") or {}
     index = knowledge.load().index
     for issue in diagnosis.get("issues") or []:
@@ -328,3 +344,261 @@ def outcome_reasons(state: dict[str, Any]) -> list[Reason]:
             if first.get("id") in index:  # the first fix to try, with its parameters
                 reasons.append(routing.why(first["id"], first.get("params") or None))
     return reasons
+
+
+# ------------------------------------------------------------------ read before asking (issue 15)
+
+def read_data(path: str, *, session_id: str | None = None) -> dict[str, Any]:
+    """Clean and split the user's data file once, early: the row count, the task profile and a held-out test
+    split come from it (the pipeline later reuses both, so the prompt baseline and the tuned model are scored
+    on the same test rows)."""
+    data = tool_module("data", needs=("clean", "split"))
+    out = session_dir(session_id) / "clean.jsonl"
+    report = dict(call_tool("clean", data.clean, path, out, on_progress=progress_callback(), session_id=session_id,
+                            log_args={"path": path, "out": str(out)}))
+    examples = report.pop("examples", None)
+    clean = _jsonable({**report, "out": str(report.get("out") or out)})
+    rows = int(report.get("kept_rows") or 0)
+    seed = int(routing.split_plan(max(rows, 1))[0]["seed"])
+    split = _jsonable(call_tool("split", data.split, clean["out"], session_dir(session_id) / "split", seed=seed,
+                                on_progress=progress_callback(), session_id=session_id,
+                                log_args={"path": clean["out"], "seed": seed}))
+    return {"path": path, "rows": rows, "input_rows": report.get("input_rows"), "clean": clean, "split": split,
+            "test_file": (split.get("files") or {}).get("test"), "test_rows": split.get("test"),
+            "split_rule": split.get("rule"), "seed": seed, "profile": task_profile(clean["out"], examples)}
+
+
+def task_profile(path: str, examples: Any = None) -> dict[str, Any] | None:
+    """``tools.data.profile.detect_profile`` on the cleaned rows, when this installation has it."""
+    try:
+        from tools.data.profile import detect_profile  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return None
+    try:
+        if not examples or not hasattr(examples[0], "messages"):
+            from tools.data import load_examples
+
+            examples = load_examples(path)
+        return dict(detect_profile(examples).to_dict())
+    except Exception:  # noqa: BLE001 - the profile is a help, not a precondition
+        return None
+
+
+def model_size(model: str) -> float | None:
+    """Billions of parameters of a known local model (the embedded one or an HF folder), from its config."""
+    from agent import questions
+
+    if model == questions.EMBEDDED_MODEL:
+        return questions.EMBEDDED_PARAMS_B
+    if str(model).startswith("openai:"):
+        return None
+    try:
+        from tools import models
+
+        return models.describe(model).get("params_b")
+    except Exception:  # noqa: BLE001 - unknown or remote: ask the user
+        return None
+
+
+# ------------------------------------------------------------------ time: estimate before, measure after
+
+def duration(seconds: float) -> str:
+    """'45 s', '3 min', '2.5 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def announce(stage: str, message: str) -> None:
+    """One progress line (e.g. a time estimate) on the graph's stream; a no-op outside a graph run."""
+    cb = progress_callback()
+    if cb is not None:
+        cb(ProgressEvent(stage, 0, None, message=message))
+
+
+def estimate_prompt_eval_seconds(test_set: str, device: dict[str, Any] | None) -> float | None:
+    """The prompt baseline's time on this CPU (plain prompt + step-2 variants over the test rows), when it is
+    over a minute; None on a GPU or for a short job."""
+    import knowledge
+
+    if ((device or {}).get("kind") or "cpu") != "cpu":
+        return None
+    try:
+        with open(test_set, encoding="utf-8", errors="replace") as f:
+            rows = sum(1 for line in f if line.strip())
+    except OSError:
+        return None
+    c = knowledge.rule("cost.check_run.cpu").raw
+    secs = rows * int(c["prompt_variants"]) * float(c["seconds_per_prompt_row_variant"])
+    return round(secs, 1) if secs > 60 else None
+
+
+def estimate_check_run_seconds(state: dict[str, Any]) -> float | None:
+    """What the check run (and the optional learning curve) should take on this CPU, from the costs measured
+    on a 2-core CPU (``cost.check_run.cpu``); None on a GPU, where it is minutes at most."""
+    import knowledge
+
+    if ((state.get("device") or {}).get("kind") or "cpu") != "cpu":
+        return None
+    c = knowledge.rule("cost.check_run.cpu").raw
+    sub = knowledge.rule("eval.short_run.subset").raw
+    steps = int((state.get("answers") or {}).get("max_steps") or knowledge.rule("hp.batch.cpu").raw["max_steps"])
+    secs = (steps * float(c["seconds_per_step"]) + int(sub["test_rows"]) * 3 * float(c["seconds_per_test_row"])
+            + int(sub["probes"]) * 2 * float(c["seconds_per_probe"]) + float(c["overhead_seconds"]))
+    return round(secs, 1)
+
+
+# ------------------------------------------------------------------ the learning curve (optional step)
+
+def learning_curve_step(state: dict[str, Any]) -> dict[str, Any]:
+    """The short-run recipe on 25/50/100% of the training split, scored on the evaluation's test rows."""
+    if not (state.get("answers") or {}).get("learning_curve"):
+        return {}
+    lc = tool_module("learning_curve")
+    run = (state.get("plan") or {}).get("short_run") or {}
+    files = state["pipeline"]["split"]["files"]
+    sub = run.get("evaluation") or {}
+    train = (state["pipeline"].get("train") or {})
+    config = lc.CurveConfig(train=files["train"], test=files["test"], model=state["answers"].get("model") or
+                            "smollm2-135m-instruct", bar=state.get("bar"),
+                            max_steps=run.get("max_steps") or state["answers"].get("max_steps"),
+                            per_device_batch_size=run.get("per_device_batch_size") or 8,
+                            test_rows=sub.get("test_rows"), method="lora",
+                            learning_rate=((state.get("plan") or {}).get("hyperparameters") or {}).get("learning_rate"))
+    result = call_tool("learning_curve", lc.learning_curve, config, on_progress=progress_callback(),
+                       session_id=state.get("session_id"), log_args={"config": _jsonable(config),
+                                                                     "check_run": train.get("run_id")})
+    doc = result.to_dict() if hasattr(result, "to_dict") else _jsonable(result)
+    return {"learning_curve": doc}
+
+
+# ------------------------------------------------------------------ after the pipeline: what was measured
+
+def forgetting_degraded(pipe: dict[str, Any]) -> bool:
+    """True when the forgetting check says general answers got worse."""
+    fg = pipe.get("forgetting") or {}
+    verdict = str(fg.get("verdict") or "").lower()
+    return "degrad" in verdict or "forgot" in verdict or (fg.get("preserved") is not None
+                                                          and float(fg["preserved"]) < 0.9)
+
+
+def _forgetting_points(fg: dict[str, Any]) -> float | None:
+    if fg.get("base_score") is not None and fg.get("tuned_score") is not None:
+        return round((float(fg["base_score"]) - float(fg["tuned_score"])) * 100, 1)
+    return None
+
+
+def full_run_cost(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The check run's measured seconds per step, times the steps of a full run of the plan's epochs over the
+    training split at the check run's batch (``cost.full_run``)."""
+    pipe = state.get("pipeline") or {}
+    train = pipe.get("train") or {}
+    steps, secs = train.get("steps"), train.get("train_seconds")
+    n_train = (pipe.get("split") or {}).get("train")
+    plan = state.get("plan") or {}
+    hp = plan.get("hyperparameters") or {}
+    run = plan.get("short_run") or {}
+    if not steps or not secs or not n_train:
+        return None
+    batch = int(run.get("effective_batch_size") or run.get("per_device_batch_size") or
+                hp.get("effective_batch_size") or 8)
+    epochs = float(hp.get("epochs") or 3)
+    full_steps = int(-(-epochs * int(n_train) // batch))
+    per_step = float(secs) / int(steps)
+    return {"seconds_per_step": round(per_step, 2), "check_run_steps": int(steps), "full_run_steps": full_steps,
+            "epochs": epochs, "train_rows": int(n_train), "batch": batch,
+            "full_run_seconds": round(per_step * full_steps, 1),
+            "device": (state.get("device") or {}).get("kind") or "cpu"}
+
+
+def outcome_summary(state: dict[str, Any]) -> dict[str, Any] | None:
+    """The summary and the next step after the pipeline, from what it measured: the check run's test quality
+    against the bar and the prompt on the same rows, the cost of a full run here, and forgetting weighed
+    against the use the user named."""
+    import knowledge
+
+    pipe = state.get("pipeline") or {}
+    if pipe.get("error"):
+        err = pipe["error"]
+        return {"summary": f"The pipeline stopped at {err['step']}: {err['message']}", "next_step":
+                "fix the problem above and resume the session", "verdict": "stopped"}
+    ev = pipe.get("evaluate") or {}
+    tested = ev.get("quality")
+    if tested is None:
+        return None
+    bar = float(state.get("bar") or 0.9)
+    vs = (ev.get("vs") or {}).get("prompt_baseline") or {}
+    prompt_q = vs.get("quality", state.get("best_prompt_quality"))
+    same_rows = bool(vs)
+    need = knowledge.load().rules.roi.worth_it.min_quality_improvement
+    n = ev.get("n")
+    ci = ev.get("ci95") or []
+    ci_txt = f" [{ci[0]:.0%}–{ci[1]:.0%}]" if len(ci) == 2 else ""
+    cost = full_run_cost(state)
+    cost_txt = (f"a full run ({cost['full_run_steps']:,} steps) would take about "
+                f"{duration(cost['full_run_seconds'])} on this machine" if cost else "")
+    head = f"The check run scores {tested:.1%}{ci_txt} on {n} test rows against your {bar:.0%} bar"
+    gain = None if prompt_q is None else tested - float(prompt_q)
+    if gain is not None and prompt_q is not None:
+        head += (f" ({gain * 100:+.1f} points over the prompt's {float(prompt_q):.1%}"
+                 f"{' on the same rows' if same_rows else ''}; {need:.0%} needed to pay for training)")
+    verdict = outcome_verdict(tested, prompt_q, bar, need)
+    if verdict == "reaches_bar":
+        nxt = "train the full run on the plan" + (f": {cost_txt}" if cost else "")
+    elif verdict == "worth_a_full_run":
+        nxt = "a full run is worth trying" + (f": {cost_txt}" if cost else "")
+    else:
+        nxt = ("not worth a full run yet: train longer, add data, or try a larger base model"
+               + (f" ({cost_txt})" if cost else ""))
+    fg = pipe.get("forgetting") or {}
+    forget = ""
+    use = (state.get("answers") or {}).get("use")
+    if forgetting_degraded(pipe):
+        pts = _forgetting_points(fg)
+        lost = f"general answers degraded by {pts:g} points" if pts is not None else "general answers degraded"
+        if use == "dedicated":
+            forget = f"; {lost}, which a dedicated model can afford"
+        elif use == "assistant":
+            forget = f"; {lost}, a defect for an assistant: lower the learning rate or mix general data back in"
+            if verdict != "not_yet":
+                nxt += ", after fixing the forgetting"
+        else:
+            forget = f"; {lost}: fine for a dedicated classifier, a defect for an assistant"
+    summary = f"{head}{forget}. Next: {nxt}."
+    return {"summary": summary, "next_step": nxt, "verdict": verdict, "test_quality": tested, "n": n,
+            "ci95": ci or None, "bar": bar, "prompt_quality": prompt_q, "gain": None if gain is None else
+            round(gain, 4), "needed": need, "full_run": cost, "forgetting_points": _forgetting_points(fg),
+            "use": use, "timings": pipe.get("timings"),
+            "what_would_change": outcome_counterfactuals(tested, prompt_q, bar, need)}
+
+
+VERDICT_WORDS = {"reaches_bar": "train the full run", "worth_a_full_run": "a full run is worth trying",
+                 "not_yet": "not worth a full run yet"}
+
+
+def outcome_verdict(tested: float, prompt_q: float | None, bar: float, need: float) -> str:
+    """The check run against the bar (``outcome.check_run``) and against the prompt (``roi.worth_it``)."""
+    if tested >= bar:
+        return "reaches_bar"
+    if prompt_q is not None and tested - float(prompt_q) > need:
+        return "worth_a_full_run"
+    return "not_yet"
+
+
+def outcome_counterfactuals(tested: float, prompt_q: float | None, bar: float, need: float) -> list[dict[str, Any]]:
+    """The check-run scores that would change the verdict, from the same ``outcome_verdict``."""
+    base = outcome_verdict(tested, prompt_q, bar, need)
+    cands = [bar] + ([round(float(prompt_q) + need + 0.001, 4)] if prompt_q is not None else [])
+    out: list[dict[str, Any]] = []
+    for v in sorted(set(cands), key=lambda x: abs(x - tested)):
+        if v > 1:
+            continue
+        probe = v if v > tested else round(v - 0.002, 4)
+        changed = outcome_verdict(probe, prompt_q, bar, need)
+        if changed != base and changed not in [c["verdict"] for c in out]:
+            word = "reached" if probe > tested else "fell under"
+            out.append({"fact": "check_run_quality", "from": tested, "to": probe, "verdict": changed,
+                        "text": f"if the check run {word} {v:.1%}: {VERDICT_WORDS[changed]}"})
+    return out

@@ -23,6 +23,8 @@ GOALS = [
     "recent_information", "quick_experiment",
 ]
 CONSISTENCY = ["variable", "high", "perfect"]
+USES = ["dedicated", "assistant", "not_sure"]
+NO_GPU = {"none", "no", "no gpu", "nogpu", "cpu", "cpu only", "n/a", "0 gb"}
 EMBEDDED_MODEL = "smollm2-135m-instruct"  # tools.models.EMBEDDED_NAME, repeated to keep imports light
 EMBEDDED_PARAMS_B = 0.135
 
@@ -35,6 +37,10 @@ _Q = [
     Question("quality_target", "fraction", "Which quality score counts as good enough? (e.g. 0.9 or 90%)",
              default=0.90, minimum=0.0, maximum=1.0, required=False,
              help="dt.quality_bar: prompts that reach this bar stop the process."),
+    Question("data", "path", "Your data file (JSONL chat, or CSV/JSONL with input/output columns; empty if you "
+             "have none yet)", default="", required=False,
+             help="data.derived: read first. Its row count, task profile and, without a test set, a held-out test "
+                  "split come from the file; the file itself is never modified."),
     Question("test_set", "path", "A labelled test set to measure prompts on (JSONL/CSV; empty to report a score yourself)",
              default="", required=False,
              help="dt.step1.evaluate: a measured baseline beats a guess."),
@@ -60,18 +66,24 @@ _Q = [
              required=False, help="Criterion 3 (roi.formula)."),
     Question("training_cost", "number", "Compute spend for training and evaluation (USD)", default=None,
              minimum=0, required=False, help="Criterion 3 (roi.formula)."),
-    Question("gpu_memory_gb", "number", "GPU memory of the training machine, per GPU (GB)", minimum=0,
-             help="method.select.*: QLoRA under 24 GB, LoRA under 80 GB."),
+    Question("gpu_memory_gb", "number", "GPU memory of the machine you will train on, per GPU (GB; 0 or 'none' "
+             "for no GPU)", minimum=0,
+             help="method.select.*: QLoRA under 24 GB, LoRA under 80 GB; no GPU: LoRA on the CPU."),
     Question("gpus", "number", "How many GPUs does the training machine have?", default=1, minimum=1,
              required=False, help="method.select.full needs 2 or more GPUs."),
     Question("model_params_b", "number", "Model size in billions of parameters (e.g. 7, or 0.135)", minimum=0.001,
              help="hp.lr.*: the learning rate depends on model size."),
     Question("go_on", "yes_no", "Clean the data, split it, train a short run and evaluate it now?", default=False,
              required=False, help="The pipeline calls the tools and ticks the checklist as it goes."),
-    Question("data", "path", "Training data file (JSONL chat, or CSV/JSONL with input/output columns)",
-             help="It is cleaned and split before training; the file itself is never modified."),
     Question("max_steps", "number", "Optimizer steps for the short run", default=20, minimum=1, required=False,
              help="A short run shows whether training moves the metric before paying for a long one."),
+    Question("learning_curve", "yes_no", "Also measure a learning curve (the short run on 25/50/100% of the "
+             "training split; about three more short runs)?", default=False, required=False,
+             help="lc.measured: how quality grows with data on your own task, beside the seed's size band."),
+    Question("use", "choice", "The check run lost general answers. What are you building?", choices=USES,
+             default="not_sure", required=False,
+             help="use.dedicated / use.assistant: a dedicated classifier can afford to forget general chat; an "
+                  "assistant cannot."),
 ]
 QUESTIONS: dict[str, Question] = {q.id: q for q in _Q}
 ALIASES = {"data_path": "data", "train_data": "data", "base_model": "model"}  # other spellings scripts use
@@ -135,6 +147,8 @@ def coerce(q: Question, raw: Any) -> tuple[bool, Any, str | None]:
 
 
 def _coerce(q: Question, raw: Any) -> Any:
+    if q.id == "gpu_memory_gb" and str(raw).strip().lower() in NO_GPU:
+        return 0.0  # "No GPU" is a valid answer
     if q.type in ("number", "fraction"):
         value = _fraction(raw) if q.type == "fraction" else _number(raw)
         if math.isnan(value) or math.isinf(value):

@@ -25,6 +25,29 @@ def reasons_dicts(reasons: list[Reason]) -> list[dict[str, Any]]:
     return [r.to_dict() for r in reasons]
 
 
+def source(measured: dict[str, Any] | None) -> str:
+    """How a quality number is known: "measured" only when tunewise scored it, else "reported" (by the user)."""
+    return "measured" if measured else "reported"
+
+
+def unique_reasons(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each rule cited once: a rule applied again (e.g. the quality goal and step 2 both cite
+    ``ftw.prompts_fail``) keeps its first sentence and gathers the later evidence under ``also``."""
+    out: dict[str, dict[str, Any]] = {}
+    for r in reasons:
+        rid = str(r.get("rule"))
+        if rid not in out:
+            out[rid] = dict(r)
+            continue
+        first = out[rid]
+        if r.get("evidence") is not None and r.get("evidence") != first.get("evidence"):
+            if first.get("evidence") is None:
+                first["evidence"] = r["evidence"]
+            else:
+                first["also"] = [*first.get("also", []), r["evidence"]]
+    return list(out.values())
+
+
 # ------------------------------------------------------------------ the decision tree, steps 1 and 2
 
 def quality_bar(target: float | None) -> tuple[float, list[Reason]]:
@@ -40,8 +63,9 @@ def step1_prompt(quality: float, bar: float, *, measured: dict[str, Any] | None 
     evidence = {"quality": quality, "bar": bar, "measured": measured is not None, **(measured or {})}
     if quality >= bar:
         return "prompts", [why("dt.step1.quality_bar", evidence)]
-    return "continue", [why("dt.step1", evidence, text=f"The plain prompt scores {quality:.1%}, below the "
-                            f"{bar:.0%} bar, so tunewise moves on to optimising the prompt.")]
+    return "continue", [why("dt.step1", evidence, text=f"The plain prompt scores {quality:.1%} "
+                            f"({source(measured)}), below the {bar:.0%} bar, so tunewise moves on to optimising "
+                            "the prompt.")]
 
 
 def step2_optimized(quality: float, bar: float, *, measured: dict[str, Any] | None = None
@@ -51,7 +75,9 @@ def step2_optimized(quality: float, bar: float, *, measured: dict[str, Any] | No
     if quality >= bar:
         steps = [why(a.id) for a in knowledge.load().rules.decision_tree[1].actions]
         return "optimized_prompts", [why("dt.step2.quality_bar", evidence), *steps]
-    return "continue", [why("ftw.prompts_fail", evidence), why("dt.step3")]
+    text = (f"Optimised prompts score {quality:.1%} ({source(measured)}), below the {bar:.0%} bar, so "
+            "fine-tuning may be considered.")
+    return "continue", [why("ftw.prompts_fail", evidence, text=text), why("dt.step3")]
 
 
 # ------------------------------------------------------------------ step 3: consider fine-tuning
@@ -86,15 +112,57 @@ def task_decision(task: str) -> tuple[Literal["simple", "complex", "unknown"], l
     return row.complexity, [why(row.id, {"task": task, "complexity": row.complexity})]
 
 
-def dataset_size(n_examples: int) -> tuple[Literal["prompts", "collect_more_data", "continue"], list[Reason]]:
-    """Criterion 2: under 100 prompts only; 100-999 collect more data; 1000+ fine-tuning is viable."""
+def dataset_size(n_examples: int, *, curve: dict[str, Any] | None = None, bar: float | None = None
+                 ) -> tuple[Literal["prompts", "collect_more_data", "continue"], list[Reason]]:
+    """Criterion 2: under 100 prompts only; 100-999 collect more data; 1000+ fine-tuning is viable.
+
+    With a measured learning curve (``tools.learning_curve``) its reading is cited beside the band. The
+    measurement outranks the band in one place: a curve whose largest subset already reaches the bar makes
+    training viable below 1,000 examples.
+    """
     band = knowledge.size_band(n_examples)
-    ev = {"n_examples": n_examples}
+    min_ft = int(knowledge.rule("ftw.min_examples").raw["min_examples"])
+    ev = {"n_examples": n_examples, "fine_tuning_from": min_ft}
+    curve_reasons = curve_reading(curve, bar) if curve and bar is not None else []
+    reached = bool(curve_reasons) and curve_reasons[0].rule == "lc.reaches_bar" and \
+        bool((curve_reasons[0].evidence or {}).get("already_at_bar"))
     if band.id == "size.band.lt_100":
-        return "prompts", [why(band.id, ev), why("dft.few_examples", ev)]
-    if band.id == "size.band.100_1k":
-        return "collect_more_data", [why(band.id, ev)]
-    return "continue", [why(band.id, ev), why("ftw.min_examples", ev)]
+        return "prompts", [why(band.id, ev), why("dft.few_examples", ev), *curve_reasons]
+    if band.id == "size.band.100_1k" and not reached:
+        return "collect_more_data", [why(band.id, ev), *curve_reasons]
+    return "continue", [why(band.id, ev), *curve_reasons, why("ftw.min_examples", ev)]
+
+
+def curve_reading(curve: dict[str, Any], bar: float) -> list[Reason]:
+    """One reason reading a measured learning curve against the bar (``lc.*``), in the user's terms."""
+    points = curve.get("points") or []
+    if not points:
+        return []
+    last = max(points, key=lambda p: p["n"])
+    lo, hi = (last.get("ci95") or [None, None])[:2]
+    at = f"At {last['n']:,} examples the model reaches {last['quality']:.0%}" + \
+        (f" [{lo:.0%}–{hi:.0%}]" if lo is not None and hi is not None else "")
+    ev: dict[str, Any] = {"n": last["n"], "quality": last["quality"], "ci95": last.get("ci95"), "bar": bar,
+                          "points": len(points), "can_extrapolate": curve.get("can_extrapolate"),
+                          "why_not": curve.get("why_not"), "n_to_bar": curve.get("n_to_bar"),
+                          "cost_seconds": curve.get("cost_seconds")}
+    if last["quality"] >= bar:
+        return [why("lc.reaches_bar", {**ev, "already_at_bar": True},
+                    text=f"{at}, already at your {bar:.0%} bar (measured learning curve).")]
+    if not curve.get("can_extrapolate"):
+        return [why("lc.cannot_extrapolate", ev, text=f"{at}; the curve is {curve.get('why_not') or 'unsure'} "
+                    "to extrapolate, so the seed's size band stands on its own.")]
+    if curve.get("n_to_bar"):
+        band = curve.get("n_to_bar_band") or []
+        rng = f" ({band[0]:,}–{band[1]:,})" if len(band) == 2 and None not in band else ""
+        return [why("lc.reaches_bar", {**ev, "n_to_bar_band": band},
+                    text=f"{at}; the curve reaches your {bar:.0%} bar at about {curve['n_to_bar']:,} "
+                         f"examples{rng}.")]
+    far = max(curve.get("predictions") or [{"factor": 1, "quality": last["quality"]}], key=lambda p: p["factor"])
+    ev["prediction"] = far
+    return [why("lc.below_bar", ev, text=f"{at}; at {far['factor']:g}x the data the curve predicts "
+                f"{far['quality']:.0%}: more data of this kind will not reach your {bar:.0%} bar; try a larger "
+                "base model.")]
 
 
 def performance(quality_target: float, latency_budget_ms: float | None, consistency: str | None
@@ -150,9 +218,14 @@ def cost_benefit(answers: dict[str, Any], *, prompt_quality: float | None = None
 # ------------------------------------------------------------------ method and plan
 
 def method(gpu_memory_gb: float, gpus: int, n_examples: int) -> tuple[str, list[Reason]]:
-    """The seed's selection chain: QLoRA under 24 GB, LoRA under 80 GB, full with 100k+ and 2+ GPUs, else LoRA."""
-    choice = knowledge.method_for(gpu_memory_gb, gpus, n_examples)
+    """The seed's selection chain: QLoRA under 24 GB, LoRA under 80 GB, full with 100k+ and 2+ GPUs, else LoRA.
+
+    No GPU at all (0 GB, a valid answer) is LoRA on the CPU (``method.select.no_gpu``): QLoRA saves GPU memory
+    and nothing else."""
     ev = {"gpu_memory_gb": gpu_memory_gb, "gpus": gpus, "n_examples": n_examples}
+    if not gpu_memory_gb:
+        return "lora", [why("method.select.no_gpu", ev)]
+    choice = knowledge.method_for(gpu_memory_gb, gpus, n_examples)
     return choice.method, [why(i, ev) for i in choice.rule_ids]
 
 
@@ -327,3 +400,237 @@ def _pick(d: dict[str, Any] | None, *keys: str) -> dict[str, Any] | None:
     if not isinstance(d, dict):
         return None
     return {k: d[k] for k in keys if k in d}
+
+
+# ------------------------------------------------------------------ the whole tree as one pure function
+# ``decide`` runs the functions above in the graph's order on a flat dict of facts; ``counterfactuals``
+# re-runs it on changed facts. The scenario tests check every counterfactual against the real graph.
+
+FACTS = ("bar", "prompt_quality", "optimized_quality", "goals", "task", "n_examples", "gpu_memory_gb", "gpus")
+PATH_WORDS = {"prompts": "use prompts", "optimized_prompts": "use optimised prompts", "fine_tune": "fine-tune",
+              "rag": "use retrieval (RAG)", "collect_more_data": "collect more data first"}
+
+
+def decide(facts: dict[str, Any], curve: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The decision tree on ``facts`` -> ``{path, method, needs, deciding}``.
+
+    ``needs`` names the first missing fact when the tree cannot finish (``path`` is then None); ``deciding``
+    lists the 2-4 rule ids that settled the path and the method.
+    """
+    def done(path: str | None, meth: str | None = None, deciding: list[str] | None = None,
+             needs: str | None = None) -> dict[str, Any]:
+        return {"path": path, "method": meth, "needs": needs, "deciding": deciding or []}
+
+    bar = float(facts["bar"])
+    q1 = facts.get("prompt_quality")
+    if q1 is None:
+        return done(None, needs="prompt_quality")
+    if step1_prompt(q1, bar)[0] == "prompts":
+        return done("prompts", deciding=["dt.step1.quality_bar"])
+    q2 = facts.get("optimized_quality")
+    if q2 is None:
+        return done(None, needs="optimized_prompt_quality")
+    if step2_optimized(q2, bar)[0] == "optimized_prompts":
+        return done("optimized_prompts", deciding=["dt.step2.quality_bar"])
+    goal_path, goal_reasons = goals_decision(facts.get("goals"))
+    if goal_path != "continue":
+        return done(goal_path, deciding=["ftw.prompts_fail", *[r.rule for r in goal_reasons
+                                                               if r.rule.startswith("dft.")]])
+    n = facts.get("n_examples")
+    if n is None:
+        return done(None, needs="n_examples")
+    size_path, size_reasons = dataset_size(int(n), curve=curve, bar=bar)
+    size_rules = [r.rule for r in size_reasons if r.rule.startswith(("size.band", "lc."))]
+    if size_path != "continue":
+        extra = ["dft.few_examples"] if size_path == "prompts" else []
+        return done(size_path, deciding=["ftw.prompts_fail", *size_rules, *extra])
+    gpu = facts.get("gpu_memory_gb")
+    if gpu is None:
+        return done("fine_tune", needs="gpu_memory_gb", deciding=["ftw.prompts_fail", *size_rules])
+    meth, method_reasons = method(float(gpu), int(facts.get("gpus") or 1), int(n))
+    return done("fine_tune", meth, ["ftw.prompts_fail", *size_rules, method_reasons[0].rule])
+
+
+METHOD_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "full": "full fine-tuning"}
+
+
+def method_name(m: str | None) -> str:
+    return METHOD_NAMES.get(m or "lora", m or "LoRA")
+
+
+def _outcome_words(d: dict[str, Any]) -> str:
+    if d["path"] is None:
+        return f"tunewise would go on and ask for {d['needs'].replace('_', ' ')}"
+    if d["path"] == "fine_tune" and d["method"]:
+        return f"fine-tune with {method_name(d['method'])}"
+    return PATH_WORDS[d["path"]]
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}" if abs(x * 100 - round(x * 100)) < 1e-9 else f"{x:.1%}"
+
+
+def _candidates(facts: dict[str, Any]) -> list[tuple[str, str, Any, str]]:
+    """(fact, direction, changed value, condition in words): the thresholds the rules themselves use,
+    nearest first in each direction."""
+    k = knowledge.load()
+    out: list[tuple[str, str, Any, str]] = []
+    bar = float(facts["bar"])
+    for fact, words in (("prompt_quality", "the plain prompt"), ("optimized_quality", "optimised prompts")):
+        q = facts.get(fact)
+        if q is None:
+            continue
+        if q < bar:
+            out.append((fact, "up", bar, f"if {words} reached {_pct(bar)}"))
+        else:
+            out.append((fact, "down", round(bar - 0.01, 4), f"if {words} scored under {_pct(bar)}"))
+    known = [q for q in (facts.get("prompt_quality"), facts.get("optimized_quality")) if q is not None]
+    if known:
+        best = max(known)
+        if best < bar:
+            out.append(("bar", "down", best, f"with a bar of {_pct(best)} or lower"))
+        elif facts.get("prompt_quality") is not None and facts["prompt_quality"] >= bar:
+            higher = round(facts["prompt_quality"] + 0.01, 4)
+            if higher <= 1:
+                out.append(("bar", "up", higher, f"with a bar above {_pct(facts['prompt_quality'])}"))
+    n = facts.get("n_examples")
+    if n is not None:
+        edges = sorted({int(b.min) + (0 if b.min_inclusive else 1) for b in k.rules.dataset_size_bands if b.min}
+                       | {int(r.min_examples) for r in k.rules.method_selection if r.min_examples})
+        out += [("n_examples", "up", e, f"with ≥{e:,} examples") for e in edges if e > n]
+        out += [("n_examples", "down", e - 1, f"with under {e:,} examples") for e in reversed(edges) if e <= n]
+    gpu = facts.get("gpu_memory_gb")
+    if gpu is not None:
+        edges_gb = sorted({float(r.max_gpu_memory_gb) for r in k.rules.method_selection if r.max_gpu_memory_gb})
+        smallest_gpu = float(k.hyperparameters.batch_by_gpu_memory.rows[0].gpu_memory_gb)
+        ups = ([(smallest_gpu, f"with a {smallest_gpu:g} GB GPU")] if not gpu else []) + \
+            [(e, f"with ≥{e:g} GB of GPU memory") for e in edges_gb if e > gpu]
+        downs = [(e - 1, f"with under {e:g} GB of GPU memory") for e in reversed(edges_gb) if e <= gpu]
+        if gpu:
+            downs.append((0.0, "with no GPU"))
+        out += [("gpu_memory_gb", "up", v, t) for v, t in ups] + [("gpu_memory_gb", "down", v, t) for v, t in downs]
+    gpus = int(facts.get("gpus") or 1)
+    if facts.get("gpu_memory_gb") is not None:
+        need = max((int(r.min_gpus) for r in k.rules.method_selection if r.min_gpus), default=2)
+        if gpus < need:
+            out.append(("gpus", "up", need, f"with {need} or more GPUs"))
+        else:
+            out.append(("gpus", "down", 1, "with a single GPU"))
+    goals = list(facts.get("goals") or ["quality"])
+    for row in k.rules.goals:
+        if row.supports_fine_tuning and row.goal not in goals:
+            out.append(("goals", "up", [*goals, row.goal], f"if you also wanted {row.goal.replace('_', ' ')}"))
+    return out
+
+
+def _distance(fact: str, old: Any, new: Any) -> float:
+    """How big a change is, relative to the old value (goals count as one step)."""
+    if fact == "goals":
+        return 1.0
+    old_f, new_f = float(old or 0), float(new)
+    return abs(new_f - old_f) / abs(old_f) if old_f else 1.0  # from nothing (no GPU, 0 examples): one step
+
+
+def counterfactuals(facts: dict[str, Any], curve: dict[str, Any] | None = None, *, limit: int = 6
+                    ) -> list[dict[str, Any]]:
+    """The smallest changes to the answers or measurements that flip the path or the method.
+
+    For each fact and direction, the nearest threshold (read from the rules) whose re-run of ``decide``
+    gives another outcome; sorted by relative size of the change; one entry per distinct outcome.
+    """
+    base = decide(facts, curve)
+    found: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for fact, direction, value, condition in _candidates(facts):
+        changed = decide({**facts, fact: value}, curve)
+        key = (fact, changed["path"], changed["method"], changed["needs"])
+        if key in found:  # a nearer threshold of this fact already gives this outcome
+            continue
+        if (changed["path"], changed["method"]) == (base["path"], base["method"]) and \
+                changed["needs"] == base["needs"]:
+            continue
+        if base["path"] == changed["path"] == "fine_tune" and changed["method"] is None:
+            continue  # the method is not known either way: not a flip
+        outcome = _outcome_words(changed)
+        found[key] = {
+            "fact": fact, "from": facts.get(fact), "to": value, "direction": direction, "condition": condition,
+            "path": changed["path"], "method": changed["method"], "needs": changed["needs"],
+            "rules": changed["deciding"], "text": f"{condition}: {outcome}",
+            "distance": round(_distance(fact, facts.get(fact), value), 4)}
+    return sorted(found.values(), key=lambda c: c["distance"])[:limit]
+
+
+# ------------------------------------------------------------------ the summary and the card
+
+def _bar_words(bar: float, user_set: bool) -> str:
+    return f"your {_pct(bar)} bar" if user_set else f"the default {_pct(bar)} bar"
+
+
+def summary_line(facts: dict[str, Any], decision: dict[str, Any], *, measured: dict[str, bool],
+                 user_bar: bool = True, curve: dict[str, Any] | None = None) -> str:
+    """One sentence: the decision, the quality against the bar, and the deciding reason, in the user's terms.
+
+    ``measured`` says, per quality fact, whether tunewise measured it ("measured") or the user reported it.
+    Every number in the sentence is in the reasons' evidence.
+    """
+    bar = float(facts["bar"])
+    bw = _bar_words(bar, user_bar)
+    q1, q2 = facts.get("prompt_quality"), facts.get("optimized_quality")
+    path, n = decision["path"], facts.get("n_examples")
+
+    def said(fact: str) -> str:
+        return "measured" if measured.get(fact) else "reported"
+
+    best_fact = "optimized_quality" if q2 is not None and (q1 is None or q2 >= q1) else "prompt_quality"
+    best = facts.get(best_fact)
+    reach = f"prompts reach {_pct(best)} ({said(best_fact)}) of {bw}" if best is not None else ""
+    min_ft = int(knowledge.rule("ftw.min_examples").raw["min_examples"])
+    reading = curve_reading(curve, bar) if curve else []
+    curve_bit = ""
+    if reading and reading[0].rule in ("lc.reaches_bar", "lc.below_bar") and not \
+            (reading[0].evidence or {}).get("already_at_bar"):
+        ev = reading[0].evidence or {}
+        curve_bit = (f"; the measured curve reaches the bar at about {ev['n_to_bar']:,} examples"
+                     if reading[0].rule == "lc.reaches_bar" else
+                     "; the measured curve says more data of this kind will not reach the bar")
+    if path == "prompts" and q1 is not None and q1 >= bar:
+        return f"Use prompts: the plain prompt scores {_pct(q1)} ({said('prompt_quality')}) against {bw}."
+    if path == "optimized_prompts" and q2 is not None and q2 >= bar:
+        return f"Use optimised prompts: they score {_pct(q2)} ({said('optimized_quality')}) against {bw}."
+    if path == "optimized_prompts":
+        goals = ", ".join(g.replace("_", " ") for g in facts.get("goals") or [])
+        return (f"Keep improving prompts: {reach}, but your goals ({goals}) are served better by the prompt "
+                "than by training.")
+    if path == "rag":
+        return f"Use retrieval (RAG) for information that changes: {reach}, and training does not keep facts current."
+    if path == "prompts":
+        return (f"Stay with prompts for now: {reach}; fine-tuning needs at least ~{min_ft:,} examples "
+                f"and you have {n:,}.")
+    if path == "collect_more_data":
+        return (f"Collect more data first: {reach}, and {n:,} examples are too few to train on safely; "
+                f"fine-tuning becomes viable from ~{min_ft:,}{curve_bit}.")
+    if path == "fine_tune":
+        meth = method_name(decision.get("method"))
+        return (f"Fine-tune with {meth}: {reach}, and {n:,} examples make training viable{curve_bit}."
+                if n is not None else f"Fine-tune with {meth}: {reach}.")
+    return ""
+
+
+def card(facts: dict[str, Any], decision: dict[str, Any], reasons: list[dict[str, Any]], *,
+         measured: dict[str, bool], summary: str, cfs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The short card the CLI and the TUI lead with: decision, method, key numbers against the bar, the
+    deciding rules (2-4), and the top counterfactuals. The full reason list stays in ``reasons``."""
+    bar = float(facts["bar"])
+    numbers = []
+    for fact, name in (("prompt_quality", "plain prompt"), ("optimized_quality", "optimised prompt")):
+        if facts.get(fact) is not None:
+            numbers.append({"name": name, "value": facts[fact], "bar": bar,
+                            "source": "measured" if measured.get(fact) else "reported"})
+    if facts.get("n_examples") is not None:
+        numbers.append({"name": "examples", "value": facts["n_examples"],
+                        "bar": int(knowledge.rule("ftw.min_examples").raw["min_examples"]), "source": "reported"
+                        if not measured.get("n_examples") else "measured"})
+    texts = {r["rule"]: r["text"] for r in reasons}
+    deciding = [{"rule": rid, "text": texts.get(rid) or knowledge.rule(rid).text} for rid in decision["deciding"]]
+    return {"decision": decision["path"], "method": decision["method"], "summary": summary, "numbers": numbers,
+            "deciding": deciding, "what_would_change": [c["text"] for c in cfs[:3]],
+            "reasons_total": len(reasons)}

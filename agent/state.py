@@ -31,3 +31,6 @@ class AdvisorState(TypedDict, total=False):
     recommendation: dict[str, Any] | None
     pipeline: dict[str, Any]  # clean / split / train / evaluate / forgetting / ab / diagnosis results
     status: str  # asking | recommended | done
+    data_facts: dict[str, Any] | None  # what read_data found in the data file (rows, profile, split files)
+    derived: dict[str, dict[str, Any]]  # question id -> {value, from}: answers read from the data, not asked
+    learning_curve: dict[str, Any] | None  # tools.learning_curve result (pipeline step), read by the size criterion

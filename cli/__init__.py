@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cli import advise, data, doctor, evaluate, prompt_eval, runs, train
+from cli import advise, data, doctor, evaluate, learning_curve, prompt_eval, report, runs, train
 
 app = typer.Typer(
     name="tunewise",
@@ -21,7 +21,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
-for module in (advise, data, prompt_eval, train, evaluate, runs, doctor):
+for module in (advise, data, prompt_eval, train, evaluate, runs, doctor, learning_curve, report):
     module.register(app)
 
 

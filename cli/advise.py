@@ -31,6 +31,7 @@ def advise(
                                       "llama.cpp) to understand free-text answers and explain decisions; optional."),
     chat_model: str | None = typer.Option(None, "--chat-model", "--model-name",
                                    help="The chat model's name on that server."),
+    why: bool = typer.Option(False, "--why", help="After the card, print the plan and every cited rule."),
 ) -> None:
     """Should you fine-tune? Walk the decision tree: prompts first, then data, method and hyperparameters.
 
@@ -66,7 +67,7 @@ def advise(
         if json_out:
             print_json(doc)
         else:
-            render_recommendation(doc["recommendation"], human(False))
+            render_recommendation(doc["recommendation"], human(False), full=why)
             human(False).print(f"[dim]session {doc['session_id']}[/]")
         return
     if resume:
@@ -165,7 +166,10 @@ def interactive(session_id: str | None = None, *, chat_model: Any = None, json_o
             if cmd in ("back", "b"):
                 step = adv.back()
             elif cmd in ("why", "why?", "?", "help"):
-                console.print(adv.why(raw), highlight=False)
+                if q.id == "go_on" and step.recommendation:  # the full list, one key away from the card
+                    render_recommendation(step.recommendation, console, full=True)
+                else:
+                    console.print(adv.why(raw), highlight=False)
             elif cmd in ("quit", "q", "exit"):
                 console.print(f"Saved. Resume with `tunewise advise --resume {adv.session_id}`.")
                 return
@@ -183,13 +187,49 @@ def interactive(session_id: str | None = None, *, chat_model: Any = None, json_o
 
 
 
-def render_recommendation(rec: dict[str, Any], console: Any) -> None:
-    """The recommendation for people: the path, the plan, and every reason with its rule id."""
+def _num(n: dict[str, Any]) -> str:
+    v, bar = n["value"], n["bar"]
+    if isinstance(v, float) and v <= 1 and isinstance(bar, float):
+        return f"{n['name']} {v:.0%} vs bar {bar:.0%} ({n['source']})"
+    return f"{n['name']} {v:,} (fine-tuning from {bar:,}) ({n['source']})"
+
+
+def render_card(rec: dict[str, Any], console: Any) -> None:
+    """The short card: decision, method, the key numbers against the bar, the deciding rules, what would
+    change the decision."""
+    card = rec.get("card") or {}
+    console.print(f"\n[bold green]{rec.get('summary') or rec.get('path')}[/]", highlight=False)
+    if rec.get("next_step"):
+        console.print(f"Next: {rec['next_step']}", highlight=False)
+    if card.get("numbers"):
+        console.print("Numbers: " + "; ".join(_num(n) for n in card["numbers"]), highlight=False)
+    if rec.get("method"):
+        console.print(f"Method: [bold]{rec['method']}[/]  (estimated training memory {rec.get('memory_estimate_gb')} GB"
+                      " on the machine you train on)", highlight=False)
+    if card.get("deciding"):
+        console.print("Decided by:", highlight=False)
+    for r in card.get("deciding") or []:
+        console.print(f"  [cyan]{r['rule']}[/] {r['text']}", highlight=False)
+    changes = card.get("what_would_change") or []
+    if changes:
+        console.print("What would change the decision: " + "; ".join(changes), highlight=False)
+    derived = rec.get("derived") or {}
+    if derived:
+        console.print("Read from your data (change with `back` or a new answer): "
+                      + "; ".join(f"{k} = {v['value']} ({v['from']})" for k, v in derived.items()), highlight=False)
+
+
+def render_recommendation(rec: dict[str, Any], console: Any, *, full: bool = False) -> None:
+    """The recommendation for people: the card first; with ``full`` the plan and every reason with its rule id
+    (``why`` in the conversation, ``--why`` in scripted use, ``--json`` for everything)."""
     from rich.table import Table
 
-    console.print(f"\n[bold green]{rec.get('summary') or rec.get('path')}[/]")
-    if rec.get("method"):
-        console.print(f"Method: [bold]{rec['method']}[/]  (estimated training memory {rec.get('memory_estimate_gb')} GB)")
+    render_card(rec, console)
+    n = len(rec.get("reasons") or [])
+    if not full:
+        console.print(f"[dim]{n} rules cited: type 'why' (or pass --why) for the full list, --json for everything.[/]",
+                      highlight=False)
+        return
     hp = rec.get("hyperparameters") or {}
     if hp:
         t = Table(title="hyperparameters", show_header=False)

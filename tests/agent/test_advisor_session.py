@@ -11,10 +11,10 @@ from agent.advisor import Advisor
 from agent.api import Step
 from tools.types import ProgressEvent
 
-SCRIPT = {"task": "classification", "goals": "quality, consistency", "quality_target": "90%", "test_set": "",
+SCRIPT = {"task": "classification", "goals": "quality, consistency", "quality_target": "90%", "data": "", "test_set": "",
           "prompt_quality": "0.6", "optimized_prompt_quality": "72%", "n_examples": "2k", "latency_budget_ms": "",
           "consistency": "high", "prompt_dev_hours": "", "gpu_memory_gb": "24", "gpus": "1", "model_params_b": "7",
-          "go_on": "no"}
+          "go_on": "no", "learning_curve": "no", "use": ""}
 
 
 def drive(adv: Advisor, step: Step, answers: dict[str, Any], *, stop_at: str | None = None) -> Step:
@@ -63,7 +63,7 @@ def test_interrupt_resume_by_id_across_instances() -> None:
 
 def test_bad_answers_are_reasked_with_the_reason() -> None:
     adv = Advisor()
-    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9, "test_set": ""})
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9, "data": "", "test_set": ""})
     assert step.question.id == "prompt_quality"
     for bad, words in (("lots", "not a number"), ("150%", "at most 1"), ("", "required"), ("-0.1", "at least 0")):
         step = adv.answer(bad)
@@ -85,6 +85,8 @@ def test_choice_and_path_answers_are_validated(tmp_path: Any) -> None:
     step = adv.answer("quality")
     step = adv.answer("")  # quality_target: the default bar
     assert step.answers["quality_target"] == 0.9
+    assert step.question.id == "data"
+    step = adv.answer("")  # no data file yet
     step = adv.answer(str(tmp_path / "missing.jsonl"))
     assert step.question.id == "test_set" and "does not exist" in step.question.error
 
@@ -108,7 +110,7 @@ def test_back_revises_the_previous_answer() -> None:
 
 def test_back_from_the_final_recommendation() -> None:
     adv = Advisor()
-    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9, "test_set": ""})
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9, "data": "", "test_set": ""})
     step = adv.answer("0.95")
     assert step.kind == "done" and step.recommendation["path"] == "prompts"
     step = adv.back()
@@ -126,10 +128,14 @@ def test_pipeline_runs_the_tools_streams_progress_and_ticks_the_checklist(fake_t
     step = drive(adv, adv.start(), answers)
     assert step.kind == "done"
     names = fake_tools["calls"].names()
-    assert names == ["prompt_eval", "clean", "split", "train", "evaluate_test", "compare", "ab", "forgetting", "diagnose"]
+    # the data file is read (cleaned, split) before the prompt baseline; the pipeline reuses that work
+    assert names == ["clean", "split", "prompt_eval", "train", "evaluate_test", "compare", "ab", "forgetting", "diagnose"]
     config = fake_tools["calls"][3][1]
     assert config.method == "lora" and config.learning_rate == 2e-4 and config.max_steps == 20
-    assert config.per_device_train_batch_size == 2 and config.gradient_accumulation_steps == 16 and config.lora_r == 8
+    # the embedded model's size is read, not asked (0.135B), so this CPU's check run is CPU-sized
+    assert step.derived["model_params_b"]["value"] == 0.135 and "model_params_b" not in adv._graph.get_state(
+        adv._config).values.get("asked", [])
+    assert config.per_device_train_batch_size == 8 and config.gradient_accumulation_steps == 1 and config.lora_r == 8
     assert {e.stage for e in events} >= {"prompt_eval", "clean", "train"}
     assert [e.metrics["loss"] for e in events if e.stage == "train"][0] == 2.0
     rec = step.recommendation
@@ -150,7 +156,9 @@ def test_pipeline_runs_the_tools_streams_progress_and_ticks_the_checklist(fake_t
     calls = log.query("SELECT name, status FROM tool_calls WHERE session_id = ? ORDER BY started_at", [sid])
     assert [c["name"] for c in calls] == names and {c["status"] for c in calls} == {"ok"}
     assert log.query("SELECT count(*) AS n FROM answers WHERE session_id = ?", [sid])[0]["n"] == len(step.answers)
-    assert log.query("SELECT count(*) AS n FROM decisions WHERE session_id = ?", [sid])[0]["n"] == len(rec["reasons"])
+    # the log keeps every application per node; the recommendation cites each rule once
+    assert log.query("SELECT count(DISTINCT rule_id) AS n FROM decisions WHERE session_id = ?", [sid])[0]["n"] \
+        == len(rec["reasons"]) == len({r["rule"] for r in rec["reasons"]})
     nodes = {r["node"] for r in log.query("SELECT DISTINCT node FROM decisions WHERE session_id = ?", [sid])}
     assert {"intake", "prompt_baseline", "consider_fine_tuning", "plan_training", "diagnose_run"} <= nodes
     assert log.query("SELECT status FROM sessions WHERE session_id = ?", [sid])[0]["status"] == "done"
@@ -159,7 +167,7 @@ def test_pipeline_runs_the_tools_streams_progress_and_ticks_the_checklist(fake_t
 def test_unusable_test_set_is_reasked_with_the_tool_error(fake_tools: dict[str, Any]) -> None:
     fake_tools["fail"] = "prompt_eval"
     adv = Advisor()
-    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9,
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9, "data": "",
                       "test_set": fake_tools["test_file"], "model": "smollm2-135m-instruct"})
     assert step.question.id == "test_set" and "no labels" in step.question.error
     step = adv.answer("")
@@ -192,7 +200,7 @@ def test_unknown_model_is_reasked(fake_tools: dict[str, Any]) -> None:
     fake_tools["fail"] = "model"
     fake_tools["baseline"] = 0.95
     adv = Advisor()
-    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9,
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9, "data": "",
                       "test_set": fake_tools["test_file"], "model": "gpt-17"})
     assert step.question.id == "model" and "gpt-17" in step.question.error
     step = adv.answer("")  # the embedded model
@@ -205,7 +213,7 @@ def test_advisor_can_be_driven_from_worker_threads() -> None:
 
     adv = Advisor()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        step = pool.submit(adv.start, {"task": "tone", "goals": ["tone_style"], "test_set": ""}).result()
+        step = pool.submit(adv.start, {"task": "tone", "goals": ["tone_style"], "data": "", "test_set": ""}).result()
         assert step.question.id == "quality_target"
         step = pool.submit(adv.answer, "0.9").result()
     step = adv.answer("0.95")

@@ -17,7 +17,7 @@ from pydantic import Field
 from agent import llm
 from agent.advisor import Advisor
 
-UP_TO_N = {"task": "classification", "goals": ["quality"], "quality_target": 0.9, "test_set": "",
+UP_TO_N = {"task": "classification", "goals": ["quality"], "quality_target": 0.9, "data": "", "test_set": "",
            "prompt_quality": 0.5, "optimized_prompt_quality": 0.6}
 
 
@@ -169,7 +169,7 @@ def test_chat_model_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_proposed_system_prompts_join_the_variant_search(fake_tools: dict[str, Any]) -> None:
     model = FakeToolChatModel(responses=[call("propose_system_prompts", prompts=["You route tickets.", "Label it."])])
     adv = Advisor(chat_model=model)
-    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9,
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9, "data": "",
                       "test_set": fake_tools["test_file"], "model": "smollm2-135m-instruct"})
     config = fake_tools["calls"][0][1]
     assert config.alt_systems == ["You route tickets.", "Label it."] and config.variants is True

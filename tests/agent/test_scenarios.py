@@ -251,3 +251,124 @@ def test_every_lr_batch_epoch_decay_split_row_is_covered() -> None:
     assert {r.id for r in k.hyperparameters.learning_rate_by_method} <= covered
     assert {r.id for r in k.hyperparameters.batch_by_gpu_memory.rows} - covered == {"hp.batch.16gb"} - covered
     assert {r.id for r in k.rules.method_selection} == {r[2] for r in HP_ROWS}
+
+
+# ------------------------------------------------------------------ what would change the decision
+
+ANSWER_KEY = {"prompt_quality": "prompt_quality", "optimized_quality": "optimized_prompt_quality",
+              "bar": "quality_target", "n_examples": "n_examples", "gpu_memory_gb": "gpu_memory_gb", "gpus": "gpus",
+              "goals": "goals"}
+
+
+def check_counterfactuals(rec: dict[str, Any], changes: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every counterfactual, replayed through the real graph with the one answer changed, gives what it says."""
+    cfs = rec["what_would_change"]
+    assert cfs, "every recommendation lists what would change it"
+    for cf in cfs:
+        assert (cf["path"], cf["method"]) != (rec["path"], rec["method"]), cf
+        if cf["path"] is None:
+            continue
+        again = advise(**{**changes, ANSWER_KEY[cf["fact"]]: cf["to"]})
+        assert again["path"] == cf["path"], (cf, again["path"])
+        if cf["method"]:
+            assert again["method"] == cf["method"], (cf, again["method"])
+        assert cf["text"].startswith(cf["condition"])
+    distances = [c["distance"] for c in cfs]
+    assert distances == sorted(distances)  # smallest change first
+    return cfs
+
+
+@pytest.mark.parametrize("changes,path,cited", [b[1:] for b in BRANCHES], ids=[b[0] for b in BRANCHES])
+def test_branch_counterfactuals_replay_through_the_graph(changes: dict[str, Any], path: str, cited: list[str]) -> None:
+    rec = advise(**changes)
+    check_counterfactuals(rec, changes)
+    card = rec["card"]
+    assert card["decision"] == path and 1 <= len(card["deciding"]) <= 4
+    assert {d["rule"] for d in card["deciding"]} <= set(rules(rec))
+    assert len(rules(rec)) == len(set(rules(rec)))  # no rule cited twice
+    assert card["reasons_total"] == len(rec["reasons"])
+
+
+def test_method_flips_are_listed_with_their_thresholds() -> None:
+    rec = advise(gpu_memory_gb=24)
+    texts = [c["text"] for c in check_counterfactuals(rec, dict(gpu_memory_gb=24))]
+    assert "with under 24 GB of GPU memory: fine-tune with QLoRA" in texts
+    assert "if optimised prompts reached 90%: use optimised prompts" in texts
+    assert "with under 1,000 examples: collect more data first" in texts
+    rec = advise(gpu_memory_gb=16)
+    assert "with ≥24 GB of GPU memory: fine-tune with LoRA" in [c["text"] for c in rec["what_would_change"]]
+    rec = advise(gpu_memory_gb=80, gpus=2, n_examples=99999)
+    assert "with ≥100,000 examples: fine-tune with full fine-tuning" in [c["text"] for c in rec["what_would_change"]]
+
+
+def test_no_gpu_is_an_answer_and_means_lora() -> None:
+    rec = advise(gpu_memory_gb="none")
+    assert rec["method"] == "lora" and "method.select.no_gpu" in rules(rec)
+    assert "with a 16 GB GPU: fine-tune with QLoRA" in [c["text"] for c in check_counterfactuals(
+        rec, dict(gpu_memory_gb=0))]
+
+
+# ------------------------------------------------------------------ an honest summary
+
+FIFTY = dict(task="classification", quality_target=0.95, prompt_quality=0.6, optimized_prompt_quality=0.7,
+             n_examples=50)
+
+
+def _numbers(evidence: Any) -> set[str]:
+    """Every number in the evidence, written the ways a summary writes it."""
+    out: set[str] = set()
+    if isinstance(evidence, dict):
+        for v in evidence.values():
+            out |= _numbers(v)
+    elif isinstance(evidence, (list, tuple)):
+        for v in evidence:
+            out |= _numbers(v)
+    elif isinstance(evidence, (int, float)) and not isinstance(evidence, bool):
+        out |= {f"{evidence:,}", f"{evidence:.0%}", f"{evidence:.1%}", f"{evidence:g}"}
+    return out
+
+
+def assert_summary_numbers_in_evidence(rec: dict[str, Any]) -> None:
+    import re
+
+    known = set().union(*(_numbers(r.get("evidence")) for r in rec["reasons"]))
+    for num in re.findall(r"\d[\d,]*(?:\.\d+)?%?", rec["summary"]):
+        assert num in known, (num, rec["summary"])
+
+
+def test_fifty_examples_say_stay_with_prompts_for_now() -> None:
+    rec = advise(**FIFTY)
+    assert rec["path"] == "prompts"
+    s = rec["summary"]
+    assert s.startswith("Stay with prompts for now")
+    assert "70% (reported) of your 95% bar" in s and "at least ~1,000 examples" in s and "you have 50" in s
+    assert "no fine-tuning needed" not in s
+    assert_summary_numbers_in_evidence(rec)
+    cited = rules(rec)
+    assert cited.count("ftw.prompts_fail") == 1
+    fail = next(r for r in rec["reasons"] if r["rule"] == "ftw.prompts_fail")
+    assert fail["evidence"]["measured"] is False and "(reported)" in fail["text"] and "measured" not in fail["text"]
+    texts = [c["text"] for c in check_counterfactuals(rec, FIFTY)]
+    assert "with ≥1,000 examples: fine-tune with LoRA" in texts and "if optimised prompts reached 95%: use optimised prompts" in texts
+    assert [d["rule"] for d in rec["card"]["deciding"]] == ["ftw.prompts_fail", "size.band.lt_100", "dft.few_examples"]
+
+
+@pytest.mark.parametrize("changes,start", [
+    (dict(prompt_quality=0.92), "Use prompts: the plain prompt scores 92% (reported) against your 90% bar."),
+    (dict(optimized_prompt_quality=0.91), "Use optimised prompts: they score 91% (reported) against your 90% bar."),
+    (dict(goals=["recent_information"]), "Use retrieval (RAG)"),
+    (dict(goals=["tone_style"]), "Keep improving prompts: prompts reach 70% (reported) of your 90% bar"),
+    (dict(n_examples=500), "Collect more data first: prompts reach 70% (reported) of your 90% bar, and 500 examples"),
+    (dict(gpu_memory_gb=16), "Fine-tune with QLoRA: prompts reach 70% (reported) of your 90% bar, and 5,000 examples"),
+])
+def test_every_summary_states_quality_against_the_bar(changes: dict[str, Any], start: str) -> None:
+    rec = advise(**changes)
+    assert rec["summary"].startswith(start), rec["summary"]
+    assert_summary_numbers_in_evidence(rec)
+
+
+def test_measured_numbers_are_called_measured(fake_tools: dict[str, Any]) -> None:
+    fake_tools["baseline"] = 0.93
+    rec = advise(test_set=fake_tools["test_file"], prompt_quality=None, optimized_prompt_quality=None)
+    assert rec["summary"] == "Use prompts: the plain prompt scores 93% (measured) against your 90% bar."
+    assert rec["card"]["numbers"][0] == {"name": "plain prompt", "value": 0.93, "bar": 0.9, "source": "measured"}

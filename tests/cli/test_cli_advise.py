@@ -55,14 +55,26 @@ def test_scripted_yaml_and_human_output(tmp_path: Path) -> None:
 
 def test_missing_required_answer_is_an_error_naming_it(tmp_path: Path) -> None:
     f = tmp_path / "answers.json"
-    f.write_text(json.dumps({k: v for k, v in ANSWERS.items() if k != "gpu_memory_gb"}))
+    f.write_text(json.dumps({k: v for k, v in ANSWERS.items() if k != "n_examples"}))
     r = subprocess.run([sys.executable, "-m", "cli", "advise", "--answers", str(f), "--json"], cwd=REPO,
                        capture_output=True, text=True, timeout=120, env={**__import__("os").environ,
                                                                           "CUDA_VISIBLE_DEVICES": ""})
     assert r.returncode == 2
     doc = json.loads(r.stdout)  # still exactly one JSON document on stdout
-    assert "gpu_memory_gb" in doc["error"]["what"] and doc["error"]["error"] == "InputError"
+    assert "n_examples" in doc["error"]["what"] and doc["error"]["error"] == "InputError"
     assert "Traceback" not in r.stderr
+
+
+def test_the_target_machine_defaults_to_this_one(tmp_path: Path) -> None:
+    """No GPU answer: the machine is a fact (this CPU, no GPU), and no GPU means LoRA, not QLoRA."""
+    f = tmp_path / "answers.json"
+    f.write_text(json.dumps({k: v for k, v in ANSWERS.items() if k not in ("gpu_memory_gb", "gpus")}))
+    r = CliRunner().invoke(app, ["advise", "--answers", str(f), "--json"])
+    assert r.exit_code == 0, r.output
+    rec = json.loads(r.stdout)["recommendation"]
+    assert rec["method"] == "lora" and rec["device"]["kind"] == "cpu"
+    assert "method.select.no_gpu" in [x["rule"] for x in rec["reasons"]]
+    assert any(c["condition"] == "with a 16 GB GPU" and c["method"] == "qlora" for c in rec["what_would_change"])
 
 
 def test_graph_prints_mermaid() -> None:
@@ -81,8 +93,8 @@ def test_readme_diagram_is_current() -> None:
 
 def test_interactive_reask_back_quit_then_resume() -> None:
     runner = CliRunner()
-    # task, goals, bar (default), no test set, a bad score (re-asked), back to the test set, quit
-    first = runner.invoke(app, ["advise"], input="1\nquality\n\n\nlots\nback\n\nquit\n")
+    # task, goals, bar (default), no data file, no test set, a bad score (re-asked), back to the test set, quit
+    first = runner.invoke(app, ["advise"], input="1\nquality\n\n\n\nlots\nback\n\nquit\n")
     assert first.exit_code == 0, first.output
     assert "not a number" in first.output
     sid = first.output.split("--resume ")[-1].split("`")[0].strip()

@@ -12,11 +12,13 @@ from typing import Any
 from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from agent.api import Question, Step
 from tui.messages import AdvisorFailed, AdvisorReady, Progress, StepReady, progress_line
+from tui.widgets.charts import LearningCurveChart
 from tui.widgets.panels import Checklist, DecisionPath
 from tui.widgets.question import QuestionInput
 
@@ -35,6 +37,8 @@ WELCOME = ("[b]tunewise[/b] — should you fine-tune? I measure a prompt baselin
 class AdvisorView(Horizontal):
     """Conversation on the left, the decision path and the checklist on the right."""
 
+    BINDINGS = [Binding("w", "why", "Every rule", show=False)]  # a text field keeps `w` for typing; elsewhere it toggles
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.advisor: Any = None
@@ -42,6 +46,8 @@ class AdvisorView(Horizontal):
         self.pending_start: dict[str, Any] | None = None
         self.busy = False
         self.load_error: str | None = None
+        self.derived_shown: dict[str, Any] = {}
+        self.full_reasons = False
 
     def compose(self) -> ComposeResult:
         # The welcome and the first question are composed, not mounted later: they are in the first paint.
@@ -69,6 +75,19 @@ class AdvisorView(Horizontal):
         conv = self.query_one("#conversation", VerticalScroll)
         conv.mount(Static(text, classes=classes))
         conv.call_after_refresh(conv.scroll_end, animate=False, immediate=True)
+
+    def action_why(self) -> None:
+        self.toggle_reasons()
+
+    def toggle_reasons(self) -> None:
+        """`w`: the full list of cited rules under the card, or back to the card alone."""
+        rec = (self.step.recommendation if self.step else None) or {}
+        if not rec:
+            return
+        self.full_reasons = not self.full_reasons
+        recs = self.query(".recommendation")
+        if recs:
+            recs.last().update(render_recommendation(rec, full=self.full_reasons))  # type: ignore[attr-defined]
 
     def set_status(self, text: str) -> None:
         status = self.query_one("#advisor-status", Static)
@@ -183,6 +202,15 @@ class AdvisorView(Horizontal):
         self.query_one("#decision-path", DecisionPath).set_path(step.path)
         self.query_one("#checklist", Checklist).set_state(step.checklist)
         if step.kind == "question" and step.question is not None:
+            new = {k: v for k, v in (step.derived or {}).items() if k not in self.derived_shown}
+            if new:
+                self.derived_shown.update(new)
+                self.say("Read from your data (ctrl+b to change): " + "; ".join(
+                    f"{escape(k)} = {_fmt(v.get('value'))} ({_fmt(v.get('from'))})" for k, v in new.items()),
+                    classes="note")
+            if step.question.id == "go_on" and step.recommendation and not step.question.error:
+                # the answer comes before the question whether to spend CPU time on it
+                self.say(render_recommendation(step.recommendation), classes="recommendation")
             if step.question.error:
                 self.say(f"[red]✗ {escape(step.question.error)}[/red]", classes="rejected")
             await self.ask(step.question)
@@ -190,6 +218,11 @@ class AdvisorView(Horizontal):
             self.query_one("#question-slot", Vertical).remove_children()
             rec = step.recommendation or {}
             self.say(render_recommendation(rec), classes="recommendation")
+            if rec.get("learning_curve"):
+                chart = LearningCurveChart(classes="learning-curve")
+                chart.set_curve(rec["learning_curve"], bar=rec.get("quality_bar"))
+                conv = self.query_one("#conversation", VerticalScroll)
+                conv.mount(chart)
             if rec.get("pipeline"):
                 self.app.show_pipeline(rec["pipeline"])  # type: ignore[attr-defined]
 
@@ -217,22 +250,50 @@ def _show(v: Any) -> str:
     return str(v)
 
 
-def render_recommendation(rec: dict[str, Any]) -> str:
-    """The recommendation as readable lines: the decision first, then every other field."""
+def _number(n: dict[str, Any]) -> str:
+    v, bar = n.get("value"), n.get("bar")
+    if isinstance(v, float) and v <= 1 and isinstance(bar, float):
+        return f"{escape(str(n.get('name')))} {v:.0%} vs {bar:.0%} bar ({n.get('source')})"
+    return f"{escape(str(n.get('name')))} {_fmt(v)} (fine-tuning from {_fmt(bar)}) ({n.get('source')})"
+
+
+def render_recommendation(rec: dict[str, Any], *, full: bool = False) -> str:
+    """The card first: decision, summary, method, the numbers against the bar, the 2-4 deciding rules and what
+    would change the decision. ``full`` adds every cited rule (the `w` key toggles it)."""
     decision = next((rec[k] for k in ("decision", "path", "recommendation", "verdict")
                      if isinstance(rec.get(k), str)), "done")
     lines = [f"[b reverse] Recommendation: {escape(decision.replace('_', ' '))} [/]"]
-    for key in ("summary", "why", "method", "next_steps", "config"):
-        if key in rec and rec[key] not in (None, "", [], {}):
+    if rec.get("summary"):
+        lines.append(f"[b]{_fmt(rec['summary'])}[/b]")
+    if rec.get("next_step"):
+        lines.append(f"[b]next[/b]: {_fmt(rec['next_step'])}")
+    card = rec.get("card") or {}
+    if card.get("numbers"):
+        lines.append("[b]numbers[/b]: " + "; ".join(_number(n) for n in card["numbers"]))
+    if rec.get("method"):
+        mem = rec.get("memory_estimate_gb")
+        lines.append(f"[b]method[/b]: {_fmt(rec['method'])}" + (f" (about {_fmt(mem)} GB on the machine you train on)"
+                                                                 if mem is not None else ""))
+    for d in card.get("deciding") or []:
+        lines.append(f"  [cyan]{escape(str(d.get('rule')))}[/cyan] {_fmt(d.get('text'))}")
+    changes = card.get("what_would_change") or []
+    if changes:
+        lines.append("[b]what would change it[/b]: " + "; ".join(_fmt(c) for c in changes))
+    derived = rec.get("derived") or {}
+    if derived:
+        lines.append("[b]read from your data[/b] (ctrl+b to change): " + "; ".join(
+            f"{escape(k)} = {_fmt(v.get('value'))}" for k, v in derived.items()))
+    for key in ("why", "next_steps", "config"):  # other front ends' fields, shown as they are
+        if rec.get(key) not in (None, "", [], {}):
             lines.append(f"[b]{key.replace('_', ' ')}[/b]: {_fmt(rec[key])}")
     if isinstance(rec.get("pipeline"), dict):
         lines.append(render_pipeline(rec["pipeline"]))
-    for key, value in rec.items():
-        if key in ("decision", "recommendation", "verdict", "summary", "why", "method", "next_steps", "config",
-                   "reasons", "path", "checklist", "answers", "session_id", "pipeline"):
-            continue
-        if value not in (None, "", [], {}):
-            lines.append(f"[b]{key.replace('_', ' ')}[/b]: {_fmt(value)}")
+    reasons = rec.get("reasons") or []
+    if full:
+        lines.append("[b]every rule cited[/b]:")
+        lines += [f"  [cyan]{escape(str(r.get('rule')))}[/cyan] {_fmt(r.get('text'))}" for r in reasons]
+    elif reasons:
+        lines.append(f"[dim]{len(reasons)} rules cited: press w for the full list (also in the decision path).[/dim]")
     return "\n".join(lines)
 
 
@@ -251,6 +312,10 @@ def render_pipeline(pipe: dict[str, Any]) -> str:
         ci = ev.get("ci95") or [None, None]
         lines.append(f"  ✔ evaluate: {ev.get('metric')} {_fmt(ev.get('quality'))} "
                      f"[{_fmt(ci[0])}, {_fmt(ci[1])}] on {ev.get('n')} test examples (Evaluation view)")
+    timings = pipe.get("timings") or {}
+    if timings:
+        lines.append("  measured time: " + ", ".join(f"{escape(k.replace('_', ' '))} {v:g} s"
+                                                     for k, v in timings.items()))
     err = pipe.get("error")
     if err:
         what = err.get("message") or err.get("what") or str(err) if isinstance(err, dict) else str(err)

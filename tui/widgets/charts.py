@@ -115,3 +115,73 @@ class Histogram(Widget):
             t.append("█" * max(int(v / top * bar_w), 1 if v else 0), style="cyan")
             t.append(f" {int(v)}\n")
         return t
+
+
+class LearningCurveChart(Widget):
+    """Quality against training examples (log scale): measured points (●, with 95% CI as │), predictions at
+    2x/5x/10x (○) and the bar (a dashed line); the curve's own sentence underneath."""
+
+    DEFAULT_CSS = "LearningCurveChart { height: 14; }"
+    version: reactive[int] = reactive(0)
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.points: list[tuple[float, float, float, float]] = []  # n, quality, ci low, ci high
+        self.predicted: list[tuple[float, float]] = []
+        self.bar: float | None = None
+        self.message = ""
+
+    def set_curve(self, curve: dict[str, Any], *, bar: float | None = None) -> None:
+        self.points = []
+        for p in curve.get("points") or []:
+            lo, hi = (p.get("ci95") or [p["quality"], p["quality"]])[:2]
+            self.points.append((float(p["n"]), float(p["quality"]), float(lo), float(hi)))
+        self.predicted = [(float(p["n"]), float(p["quality"])) for p in curve.get("predictions") or []]
+        self.bar = bar if bar is not None else curve.get("bar")
+        self.message = str(curve.get("message") or "")
+        self.version += 1
+
+    def render(self) -> Text:
+        if not self.points:
+            return Text("No learning curve yet.", style="dim")
+        width, height = max(self.size.width, 30), max(self.size.height, 8)
+        axis_w, plot_h = 6, height - 3
+        plot_w = width - axis_w - 1
+        xs = [p[0] for p in self.points] + [p[0] for p in self.predicted]
+        lx0, lx1 = math.log(min(xs)), math.log(max(xs))
+        if lx1 - lx0 < 1e-9:
+            lx1 = lx0 + 1
+
+        def col(n: float) -> int:
+            return round((math.log(n) - lx0) / (lx1 - lx0) * (plot_w - 1))
+
+        def row(q: float) -> int:
+            return plot_h - 1 - round(max(0.0, min(1.0, q)) * (plot_h - 1))
+
+        grid: list[list[tuple[str, str]]] = [[(" ", "")] * plot_w for _ in range(plot_h)]
+        if self.bar is not None:
+            for c in range(0, plot_w, 2):
+                grid[row(self.bar)][c] = ("╌", "green")
+        for n, q, lo, hi in self.points:
+            for r in range(row(hi), row(lo) + 1):
+                grid[r][col(n)] = ("│", "cyan")
+            grid[row(q)][col(n)] = ("●", "cyan")
+        for n, q in self.predicted:
+            grid[row(q)][col(n)] = ("○", "yellow")
+        t = Text()
+        for r, line in enumerate(grid):
+            label = {0: "100% ", plot_h - 1: "  0% ", (plot_h - 1) // 2: " 50% "}.get(r, " " * (axis_w - 1))
+            t.append(label, style="dim")
+            t.append("│", style="dim")
+            for ch, style in line:
+                t.append(ch, style=style)
+            t.append("\n")
+        t.append(" " * (axis_w - 1) + "└" + "─" * plot_w + "\n", style="dim")
+        left, right = f"{int(min(xs)):,} examples", f"{int(max(xs)):,} (log scale)"
+        t.append(" " * axis_w + left + " " * max(plot_w - len(left) - len(right), 1) + right + "\n", style="dim")
+        t.append("● measured (95% CI)  ", style="cyan")
+        t.append("○ predicted  ", style="yellow")
+        t.append("╌ bar", style="green")
+        if self.message:
+            t.append("\n" + self.message)
+        return t

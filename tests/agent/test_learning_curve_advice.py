@@ -1,0 +1,197 @@
+"""The data-size criterion reads a measured learning curve: its reason changes with the curve."""
+
+from __future__ import annotations
+
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent import routing
+from agent.advisor import Advisor
+from tests.agent.test_advisor_session import SCRIPT, drive
+from tools.learning_curve import fit_curve
+
+
+def curve(points: list[tuple[int, float]], *, bar: float, rows: int = 400) -> dict[str, Any]:
+    """A curve document as tools.learning_curve writes it, from (n, quality) points on ``rows`` test rows."""
+    items = [(n, [1.0] * round(q * rows) + [0.0] * (rows - round(q * rows))) for n, q in points]
+    fit = fit_curve(items, bar=bar)
+    return {"points": [{"n": n, "quality": q, "ci95": [max(0, q - 0.05), min(1, q + 0.05)]} for n, q in points],
+            "can_extrapolate": fit.can_extrapolate, "why_not": fit.why_not, "predictions": fit.predictions,
+            "n_to_bar": fit.n_to_bar, "n_to_bar_band": fit.n_to_bar_band, "bar": bar, "cost_seconds": 300.0}
+
+
+RISING = [(750, 1 - 4 * 750 ** -0.35), (1500, 1 - 4 * 1500 ** -0.35), (3000, 1 - 4 * 3000 ** -0.35)]
+
+
+def test_the_size_reason_changes_with_the_curve() -> None:
+    _, plain = routing.dataset_size(3000)
+    assert [r.rule for r in plain] == ["size.band.1k_10k", "ftw.min_examples"]
+
+    decision, reasons = routing.dataset_size(3000, curve=curve(RISING, bar=0.85), bar=0.85)
+    lc = reasons[1]
+    assert decision == "continue" and lc.rule == "lc.reaches_bar"
+    assert lc.text.startswith("At 3,000 examples the model reaches 76% [71%–81%]")
+    assert "reaches your 85% bar at about" in lc.text and lc.evidence["n_to_bar"] > 3000
+
+    _, reasons = routing.dataset_size(3000, curve=curve(RISING, bar=0.99), bar=0.99)
+    assert reasons[1].rule == "lc.below_bar" and "will not reach your 99% bar" in reasons[1].text
+    assert "larger base model" in reasons[1].text
+
+    flat = curve([(750, 0.60), (1500, 0.605), (3000, 0.61)], bar=0.9)
+    _, reasons = routing.dataset_size(3000, curve=flat, bar=0.9)
+    assert reasons[1].rule == "lc.cannot_extrapolate" and "too flat to extrapolate" in reasons[1].text
+
+
+def test_too_noisy_curve_leaves_the_band_alone() -> None:
+    noisy = curve([(100, 0.20), (200, 0.50), (400, 0.35)], bar=0.9, rows=20)
+    assert noisy["why_not"] == "too noisy"
+    decision, reasons = routing.dataset_size(400, curve=noisy, bar=0.9)
+    assert decision == "collect_more_data"  # the seed's band stands on its own
+    assert [r.rule for r in reasons] == ["size.band.100_1k", "lc.cannot_extrapolate"]
+    assert "too noisy to extrapolate" in reasons[1].text
+
+
+def test_a_curve_already_at_the_bar_outranks_the_band() -> None:
+    at_bar = curve([(200, 0.80), (400, 0.88), (800, 0.93)], bar=0.9)
+    decision, reasons = routing.dataset_size(800, curve=at_bar, bar=0.9)
+    assert decision == "continue" and reasons[1].rule == "lc.reaches_bar" and "already at your 90% bar" in reasons[1].text
+    assert routing.decide({"bar": 0.9, "prompt_quality": 0.6, "optimized_quality": 0.7, "goals": ["quality"],
+                           "n_examples": 800, "gpu_memory_gb": 24, "gpus": 1}, at_bar)["path"] == "fine_tune"
+
+
+@dataclass
+class FakeCurveConfig:
+    train: str
+    test: str
+    model: str = ""
+    bar: float | None = None
+    max_steps: int | None = None
+    per_device_batch_size: int = 8
+    test_rows: int | None = None
+    method: str = "lora"
+    learning_rate: float | None = None
+
+
+@pytest.mark.parametrize("points,rule", [(RISING, "lc.below_bar"),  # the 90% bar needs ~37,000: beyond 10x
+                                         ([(750, 0.60), (1500, 0.605), (3000, 0.61)], "lc.cannot_extrapolate")])
+def test_the_pipeline_step_feeds_the_size_criterion(fake_tools: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+                                                    points: list[tuple[int, float]], rule: str) -> None:
+    seen: list[Any] = []
+
+    class Result:
+        def to_dict(self) -> dict[str, Any]:
+            return curve(points, bar=0.9)
+
+    def learning_curve(config: FakeCurveConfig, *, on_progress: Any = None) -> Result:
+        seen.append(config)
+        return Result()
+
+    mod = types.ModuleType("tools.learning_curve")
+    mod.CurveConfig = FakeCurveConfig  # type: ignore[attr-defined]
+    mod.learning_curve = learning_curve  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tools.learning_curve", mod)
+    answers = {**SCRIPT, "test_set": fake_tools["test_file"], "model": "smollm2-135m-instruct", "go_on": "yes",
+               "data": fake_tools["data_file"], "max_steps": "20", "learning_curve": "yes"}
+    adv = Advisor()
+    step = drive(adv, adv.start(), answers)
+    assert step.kind == "done"
+    assert seen and seen[0].train.endswith("train.jsonl") and seen[0].bar == 0.9 and seen[0].test_rows == 40
+    rec = step.recommendation
+    assert not rec["pipeline"].get("errors"), rec["pipeline"].get("errors")
+    assert rec["learning_curve"]["points"][-1]["n"] == 3000
+    cited = [r["rule"] for r in rec["reasons"]]
+    assert rule in cited and cited.count("size.band.1k_10k") == 1  # beside the band, each rule once
+    assert "learning_curve" in rec["pipeline"]["timings"]
+
+
+# ------------------------------------------------------------------ after the pipeline: what was measured
+
+def test_outcome_summary_from_the_measurements_and_the_use(fake_tools: dict[str, Any]) -> None:
+    """The public 150-intent case: the check run beats the prompt by 7 points (10 needed) and forgets."""
+    from agent import pipeline
+
+    fake_tools["test_quality"] = 0.225
+    state = {"bar": 0.9, "best_prompt_quality": 0.153, "answers": {"use": "dedicated"},
+             "plan": {"hyperparameters": {"epochs": 3}, "short_run": {"effective_batch_size": 8}},
+             "pipeline": {"evaluate": {"quality": 0.225, "n": 40, "ci95": [0.12, 0.38]},
+                          "train": {"steps": 150, "train_seconds": 600.0}, "split": {"train": 3000},
+                          "forgetting": {"verdict": "degraded", "base_score": 0.6, "tuned_score": 0.142}}}
+    out = pipeline.outcome_summary(state)
+    assert out["verdict"] == "not_yet"
+    s = out["summary"]
+    assert s.startswith("The check run scores 22.5% [12%–38%] on 40 test rows against your 90% bar (+7.2 points")
+    assert "10% needed" in s and "45.8 points" in s and "dedicated model can afford" in s
+    assert out["full_run"]["full_run_steps"] == 1125 and "about 75 min on this machine" in s  # 4 s x 1,125 steps
+    assert [c["text"] for c in out["what_would_change"]] == ["if the check run reached 25.4%: a full run is worth trying",
+                                                             "if the check run reached 90.0%: train the full run"]
+    assistant = pipeline.outcome_summary({**state, "answers": {"use": "assistant"}})
+    assert "a defect for an assistant" in assistant["summary"]
+    unsure = pipeline.outcome_summary({**state, "answers": {}})
+    assert "fine for a dedicated classifier, a defect for an assistant" in unsure["summary"]
+
+
+def test_forgetting_asks_what_the_model_is_for(fake_tools: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    ev = sys.modules["tools.evaluate"]
+    monkeypatch.setattr(ev, "forgetting", lambda run_id, **kw: {"verdict": "degraded", "preserved": 0.5,
+                                                                "base_score": 0.6, "tuned_score": 0.3})
+    answers = {**SCRIPT, "test_set": fake_tools["test_file"], "model": "smollm2-135m-instruct", "go_on": "yes",
+               "data": fake_tools["data_file"], "max_steps": "20"}
+    answers.pop("use")
+    adv = Advisor()
+    step = drive(adv, adv.start(), answers, stop_at="use")
+    assert step.question.id == "use" and step.question.choices == ["dedicated", "assistant", "not_sure"]
+    step = adv.answer("assistant")
+    rec = step.recommendation
+    assert step.kind == "done" and "use.assistant" in [r["rule"] for r in rec["reasons"]]
+    assert "a defect for an assistant" in rec["summary"] and rec["pre_pipeline_summary"].startswith("Fine-tune")
+    assert rec["next_step"] and rec["outcome"]["timings"]["train_model"] >= 0
+
+
+def test_a_long_prompt_baseline_is_estimated_before_and_timed_after(fake_tools: dict[str, Any]) -> None:
+    from tools.types import ProgressEvent
+
+    big = Path(fake_tools["test_file"]).with_name("big_test.jsonl")
+    big.write_text(Path(fake_tools["test_file"]).read_text() * 200)
+    events: list[ProgressEvent] = []
+    adv = Advisor(on_progress=events.append)
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9, "data": "",
+                      "test_set": str(big), "model": "smollm2-135m-instruct"})
+    first = next(e for e in events if e.stage == "prompt_eval")
+    assert first.message == "about 6 min on this machine (estimate)"  # 200 rows x 5 variants x 0.37 s
+    measured = adv._graph.get_state(adv._config).values["measured"]
+    assert measured["estimate_seconds"] == 370.0 and measured["seconds"] >= 0
+    assert step.kind in ("question", "done")
+
+
+# ------------------------------------------------------------------ read before asking
+
+def test_a_data_file_answers_the_counts_and_the_test_set(fake_tools: dict[str, Any]) -> None:
+    """Given a data file and no test set: no question about counts or test files; the held-out split of the
+    file measures the prompt; each derived value is shown and can be changed."""
+    adv = Advisor()
+    step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9,
+                      "data": fake_tools["data_file"], "model": "smollm2-135m-instruct"})
+    asked: list[str] = []
+    while step.kind == "question":
+        asked.append(step.question.id)
+        step = adv.answer({"gpu_memory_gb": "none"}.get(step.question.id, step.question.default))
+    assert not {"n_examples", "test_set", "prompt_quality", "model_params_b"} & set(asked), asked
+    names = fake_tools["calls"].names()
+    assert names[:3] == ["clean", "split", "prompt_eval"]
+    pe_config = fake_tools["calls"][2][1]
+    assert pe_config.test.endswith("split/test.jsonl")
+    assert step.derived["n_examples"]["value"] == 1100 and "1100 usable rows" in step.derived["n_examples"]["from"]
+    assert step.derived["test_set"]["value"] == pe_config.test
+    assert step.recommendation["prompt_quality"]["measured"] is True
+    assert step.recommendation["card"]["numbers"][-1]["source"] == "measured"  # counted, not reported
+    assert "data.derived" in [r["rule"] for r in step.recommendation["reasons"]]
+    # a derived value can be replaced: the decisions re-run with the user's number
+    changed = adv.change("n_examples", 50)
+    assert changed.answers["n_examples"] == 50 and "n_examples" not in changed.derived
+    assert changed.recommendation["path"] == "prompts"
+    assert "you have 50" in changed.recommendation["summary"]
