@@ -352,7 +352,7 @@ def read_data(path: str, *, session_id: str | None = None) -> dict[str, Any]:
     """Clean and split the user's data file once, early: the row count, the task profile and a held-out test
     split come from it (the pipeline later reuses both, so the prompt baseline and the tuned model are scored
     on the same test rows)."""
-    data = tool_module("data", needs=("clean", "split"))
+    data = tool_module("data")
     out = session_dir(session_id) / "clean.jsonl"
     report = dict(call_tool("clean", data.clean, path, out, on_progress=progress_callback(), session_id=session_id,
                             log_args={"path": path, "out": str(out)}))
