@@ -350,3 +350,74 @@ def _decode(model: Any, logits: Any, cache: Any, mask: Any, next_pos: Any, cache
         cache = _out_cache(out)
         next_pos = next_pos + 1
     return outs, margins, scales
+
+
+# ---------------------------------------------------------------------------------------------- choice mode
+
+def label_logprobs(model: Any, tokenizer: Any, prompts: Sequence[Chat], labels: Sequence[str], *,
+                   chunk: int = 32, on_progress: ProgressCallback | None = None) -> list[list[float]]:
+    """Log-likelihood of each label as the whole assistant reply, for each prompt (lm-eval-harness's
+    multiple-choice scoring).
+
+    Per row, the prompt runs through the model once (its shared prefix); every label then continues from a
+    copy of that cache, ``chunk`` labels per batch, right-padded (padding after a label cannot change the
+    label's own positions: attention is causal). A label's score is the sum of its tokens' log-probabilities
+    plus the end-of-turn token's, so a label that is a prefix of another ("card" / "card_arrival") does not
+    win just by stopping early.
+    """
+    import copy
+
+    import torch
+
+    device = next(model.parameters()).device
+    cache_kw = cache_kwarg(model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    seqs = [list(tokenizer(lab, add_special_tokens=False)["input_ids"]) + end for lab in labels]
+    out: list[list[float]] = []
+    with torch.inference_mode():
+        for i, msgs in enumerate(prompts):
+            ids = chat_ids(tokenizer, msgs)
+            plen = len(ids)
+            pre = model(input_ids=torch.tensor([ids], device=device), use_cache=True, logits_to_keep=1)
+            first = torch.log_softmax(pre.logits[0, -1].float(), dim=-1)
+            prefix_cache = _out_cache(pre)
+            scores: list[float] = []
+            for c0 in range(0, len(seqs), chunk):
+                part = seqs[c0:c0 + chunk]
+                width = max(len(s) for s in part)
+                inp = torch.full((len(part), width), pad_id, dtype=torch.long)
+                mask = torch.zeros((len(part), plen + width), dtype=torch.long)
+                mask[:, :plen] = 1
+                for r, s in enumerate(part):
+                    inp[r, :len(s)] = torch.tensor(s)
+                    mask[r, plen:plen + len(s)] = 1
+                pos = torch.arange(plen, plen + width).unsqueeze(0).expand(len(part), -1)
+                cache = copy.deepcopy(prefix_cache)
+                if len(part) > 1:
+                    cache.batch_repeat_interleave(len(part))
+                res = model(input_ids=inp.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
+                            use_cache=True, **{cache_kw: cache})
+                lp = torch.log_softmax(res.logits.float(), dim=-1)
+                for r, s in enumerate(part):
+                    total = float(first[s[0]])
+                    for j in range(1, len(s)):
+                        total += float(lp[r, j - 1, s[j]])
+                    scores.append(total)
+            out.append(scores)
+            emit(on_progress, ProgressEvent("choose", i + 1, len(prompts)))
+    return out
+
+
+def choose(model: Any, tokenizer: Any, prompts: Sequence[Chat], labels: Sequence[str], *,
+           on_progress: ProgressCallback | None = None) -> list[Generation]:
+    """Answer each prompt with the label of highest log-likelihood (``label_logprobs``): never an invented
+    label. ``output_tokens`` is 0: nothing is generated."""
+    results = []
+    t0 = time.perf_counter()
+    scores = label_logprobs(model, tokenizer, prompts, labels, on_progress=on_progress)
+    per_row_ms = (time.perf_counter() - t0) * 1000 / max(1, len(prompts))
+    for msgs, row in zip(prompts, scores, strict=True):
+        best = max(range(len(labels)), key=lambda k: row[k])
+        results.append(Generation(labels[best], len(chat_ids(tokenizer, msgs)), 0, per_row_ms))
+    return results
