@@ -64,17 +64,6 @@ def training_memory(model_params_b: float, method: Literal["full", "lora", "qlor
 
 
 @tool
-def fine_tuning_roi(prompt_dev_hours: float, hourly_rate: float, data_prep_hours: float,
-                    training_cost: float) -> dict[str, Any]:
-    """The seed's ROI formula: prompt cost vs fine-tuning cost, their ratio, and the quality gain needed."""
-    from agent import routing
-
-    roi, reasons = routing.cost_benefit({"prompt_dev_hours": prompt_dev_hours, "hourly_rate": hourly_rate,
-                                         "data_prep_hours": data_prep_hours, "training_cost": training_cost})
-    return {"roi": roi, "reasons": routing.reasons_dicts(reasons)}
-
-
-@tool
 def advise(answers: dict[str, Any]) -> dict[str, Any]:
     """Run the whole advisor on a dict of answers (question id -> value); returns the recommendation."""
     from agent.advisor import run_scripted
@@ -82,5 +71,4 @@ def advise(answers: dict[str, Any]) -> dict[str, Any]:
     return run_scripted(answers)
 
 
-TOOLS = [knowledge_rule, knowledge_explanation, recommend_method, training_plan, training_memory, fine_tuning_roi,
-         advise]
+TOOLS = [knowledge_rule, knowledge_explanation, recommend_method, training_plan, training_memory, advise]
