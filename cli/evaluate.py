@@ -187,7 +187,7 @@ def forgetting_cmd(run: str = typer.Option(..., "--run", help="The tuned run (or
         res = forgetting(run, probes=probes, base=base, config=_cfg(max_new_tokens), on_progress=on_progress,
                          limit=limit)
     if json_out:
-        print_json(res)
+        print_json(res.to_dict())
         return
     con = human(False)
     colour = "red" if res["degraded"] else "green"
@@ -223,7 +223,7 @@ def ab_cmd(a: str = typer.Option(..., "--a", help="Variant A: run:ID, base, base
         res = ab(a, b, test, bar=bar, metric=metric, cost_per_1k_tokens=cost_per_1k_tokens,
                  config=_cfg(max_new_tokens), on_progress=on_progress, limit=limit)
     if json_out:
-        print_json(res)
+        print_json(res.to_dict())
         return
     con = human(False)
     for side in ("a", "b"):
@@ -255,7 +255,7 @@ def roi_cmd(prompt_dev_hours: float = typer.Option(..., help="Hours spent on pro
     res = roi(prompt_dev_hours, hourly_rate, data_prep_hours, training_cost, run_id=run, gpu_hour_cost=gpu_hour_cost,
               quality_gain=quality_gain, bar=bar)
     if json_out:
-        print_json(res)
+        print_json(res.to_dict())
         return
     con = human(False)
     ratio = "∞" if res["ratio"] is None else f"{res['ratio']:.1f}x"

@@ -72,7 +72,7 @@ def forgetting_check(run_id: str, probes_file: str | None = None) -> dict[str, A
     from tools.evaluate import forgetting
 
     def run() -> dict[str, Any]:
-        res = forgetting(run_id, probes=probes_file)
+        res = forgetting(run_id, probes=probes_file).to_dict()
         res["items"] = [i for i in res["items"] if i["status"] == "lost"][:20]  # keep the agent's context small
         return res
 
@@ -85,7 +85,7 @@ def ab_compare(a: str, b: str, test_file: str, bar: float = 0.10) -> dict[str, A
     difference with bootstrap CI, McNemar p-value, latency/tokens, and whether the gain clears the bar."""
     from tools.evaluate import ab
 
-    return _guard(lambda: ab(a, b, test_file, bar=bar))
+    return _guard(lambda: ab(a, b, test_file, bar=bar).to_dict())
 
 
 @tool
@@ -97,7 +97,7 @@ def fine_tune_roi(prompt_dev_hours: float, hourly_rate: float, data_prep_hours: 
     from tools.evaluate import roi
 
     return _guard(lambda: roi(prompt_dev_hours, hourly_rate, data_prep_hours, training_cost, run_id=run_id,
-                              gpu_hour_cost=gpu_hour_cost, quality_gain=quality_gain))
+                              gpu_hour_cost=gpu_hour_cost, quality_gain=quality_gain).to_dict())
 
 
 @tool

@@ -15,7 +15,7 @@ Every number comes from ``tools.metrics`` (the same code prompt evaluation uses)
 
 from __future__ import annotations
 
-from tools.evaluate.ab import ab
+from tools.evaluate.ab import ABResult, ab
 from tools.evaluate.compare import (
     CompareResult,
     WinRate,
@@ -36,7 +36,7 @@ from tools.evaluate.forgetting import (
     load_probes,
 )
 from tools.evaluate.predictions import Predictions, log_predictions, logged_predictions, predict
-from tools.evaluate.roi import roi
+from tools.evaluate.roi import RoiResult, roi
 from tools.evaluate.test_set import (
     EvalResult,
     Scoring,
@@ -63,7 +63,7 @@ from tools.evaluate.variants import (
 )
 
 __all__ = [
-    "FORGETTING_FIXES", "PROBES_FILE", "PROBE_CHECKS", "CompareResult", "EvalConfig", "EvalResult", "Predictions",
+    "FORGETTING_FIXES", "PROBES_FILE", "PROBE_CHECKS", "ABResult", "CompareResult", "ForgettingResult", "RoiResult", "EvalConfig", "EvalResult", "Predictions",
     "Scoring", "Variant", "WinRate", "ab", "base_variant", "build_messages", "check_probe", "compare",
     "decide_scoring", "evaluate_test", "forgetting", "head", "human_win_rate", "load_probes", "load_test",
     "log_predictions", "logged_predictions", "pair_variants", "paired", "parse_variant", "pending_votes", "predict",

@@ -4,16 +4,52 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tools.evaluate import predictions as P
 from tools.evaluate.config import EvalConfig
+from tools.evaluate.results import DictAccess
 from tools.evaluate.test_set import decide_scoring, head, load_test, paired, score_texts
 from tools.evaluate.variants import Variant, base_variant, pair_variants
 from tools.fileio import sha256_file
 from tools.models import ModelSpec
 from tools.types import ProgressCallback
+
+
+@dataclass
+class ABResult(DictAccess):
+    """``ab``'s result: each side's score and costs, B minus A on the same rows with its CI, the ROI verdict.
+    ``to_dict()`` keeps the JSON keys (the paired difference's ``diff``/``diff_ci95``/``mcnemar`` at the top)."""
+
+    a: dict[str, Any]
+    b: dict[str, Any]
+    n: int
+    test_rows: int
+    limit: int | None
+    reused: list[str]
+    metric: str
+    share: bool
+    diff: float
+    diff_ci95: list[float]
+    bar: float
+    roi: dict[str, Any]
+    test: str
+    mcnemar: dict[str, float] | None = None
+    rule_ids: list[str] = field(default_factory=lambda: ["roi.worth_it", "eval.ab_test"])
+
+    @property
+    def verdict(self) -> str:
+        return str(self.roi["verdict"])
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        d = asdict(self)
+        if d["mcnemar"] is None:
+            d.pop("mcnemar")
+        return d
 
 
 def _roi_verdict(diff: float, ci: Sequence[float], bar: float) -> str:
@@ -66,7 +102,7 @@ def _reusable(var: Variant, other: Variant, test_sha: str, n: int, cfg: EvalConf
 
 def ab(a: str, b: str, test: str | Path, *, bar: float = 0.10, metric: str | None = None,
        cost_per_1k_tokens: float | None = None, config: EvalConfig | None = None,
-       on_progress: ProgressCallback | None = None, limit: int | None = None, reuse: bool = True) -> dict[str, Any]:
+       on_progress: ProgressCallback | None = None, limit: int | None = None, reuse: bool = True) -> ABResult:
     """Offline A/B on the same examples: B minus A with a paired bootstrap CI and McNemar's test, the latency
     and tokens of each, and the ROI rule: is B better by more than ``bar`` (absolute points) with confidence?
 
@@ -113,13 +149,13 @@ def ab(a: str, b: str, test: str | Path, *, bar: float = 0.10, metric: str | Non
         "uncertain": f"the 95% CI of the gain ({lo * 100:.1f} to {hi * 100:.1f} points) straddles the "
                      f"{bar * 100:.0f}-point bar; more test examples would settle it",
     }[verdict]
-    result = {"a": sides["a"], "b": sides["b"], "n": len(examples), "test_rows": len(all_examples), "limit": limit,
-              "reused": reused, "metric": metric_name, **paired_d,
-              "bar": bar, "roi": {"verdict": verdict, "worth_it": verdict == "worth_it", "reason": reason,
-                                   "latency_ratio_b_over_a": lat, "tokens_ratio_b_over_a": tok},
-              "test": str(test), "rule_ids": ["roi.worth_it", "eval.ab_test"]}
+    result = ABResult(a=sides["a"], b=sides["b"], n=len(examples), test_rows=len(all_examples), limit=limit,
+                      reused=reused, metric=metric_name, share=scoring.share, diff=paired_d["diff"],
+                      diff_ci95=paired_d["diff_ci95"], mcnemar=paired_d.get("mcnemar"), bar=bar,
+                      roi={"verdict": verdict, "worth_it": verdict == "worth_it", "reason": reason,
+                           "latency_ratio_b_over_a": lat, "tokens_ratio_b_over_a": tok}, test=str(test))
     run_id = vb.source_run or va.source_run
     RunLog().log_evaluation(run_id, "ab", metric=metric_name, value=paired_d["diff"], ci=paired_d["diff_ci95"],
-                            n=len(examples), test_sha256=test_sha, details=result)
+                            n=len(examples), test_sha256=test_sha, details=result.to_dict())
     return result
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, dataclass, field, replace
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,7 @@ from tools import metrics as M
 from tools.errors import InputError, where
 from tools.evaluate import predictions as P
 from tools.evaluate.config import EvalConfig
+from tools.evaluate.results import DictAccess
 from tools.evaluate.test_set import spread
 from tools.evaluate.variants import base_variant, parse_variant
 from tools.types import ProgressCallback, ProgressEvent, emit
@@ -20,6 +21,39 @@ PROBES_FILE = Path(str(files("knowledge") / "probes" / "general.jsonl"))  # the 
 PROBE_CHECKS = ("exact", "contains", "number", "regex", "any_of")
 FORGETTING_FIXES = ("diag.catastrophic_forgetting.fix.lower_lr", "diag.catastrophic_forgetting.fix.fewer_epochs",
                     "diag.catastrophic_forgetting.fix.lora", "diag.catastrophic_forgetting.fix.mix_general_data")
+
+
+@dataclass
+class ForgettingResult(DictAccess):
+    """``forgetting``'s result: base and tuned scores on the same probes with CIs, the drop, McNemar's test,
+    per-category scores, the probes lost, and the fixes when degraded. ``to_dict()`` keeps the JSON keys."""
+
+    probes: int
+    probes_total: int
+    limit: int | None
+    base_score: float
+    tuned_score: float
+    drop: float
+    verdict: str
+    degraded: bool
+    base_ci95: list[float]
+    tuned_ci95: list[float]
+    mcnemar: dict[str, float]
+    lost: int
+    gained: int
+    changed: int
+    tolerance: float
+    categories: dict[str, dict[str, Any]]
+    base: str
+    tuned: str
+    fixes: list[dict[str, str]]
+    probe_file: str
+    rule_ids: list[str] = field(default_factory=lambda: ["eval.forgetting_check", "diag.catastrophic_forgetting"])
+    # Last, with a default: the field shadows DictAccess.items() (a dataclass would take that as its default).
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def load_probes(path: str | Path | None = None) -> list[dict[str, Any]]:
@@ -69,7 +103,7 @@ def check_probe(answer: str, item: dict[str, Any]) -> bool:
 
 def forgetting(run_id: str, *, probes: str | Path | None = None, base: str | None = None,
                config: EvalConfig | None = None, on_progress: ProgressCallback | None = None,
-               limit: int | None = None) -> dict[str, Any]:
+               limit: int | None = None) -> ForgettingResult:
     """Ask the base and the tuned model the same general questions; did the tuned one keep its skills?
 
     ``run_id`` is a run (``run:ID`` or its id) or any model spec; ``base`` overrides the model compared against
@@ -117,7 +151,7 @@ def forgetting(run_id: str, *, probes: str | Path | None = None, base: str | Non
     if degraded:
         k = knowledge.load()
         fixes = [{"rule": rid, "text": k.rule(rid).text} for rid in FORGETTING_FIXES]
-    result = {
+    result = ForgettingResult(**{
         "probes": n, "probes_total": len(all_items), "limit": limit,
         "base_score": base_score, "tuned_score": tuned_score, "drop": drop, "verdict": verdict,
         "degraded": degraded, "base_ci95": list(M.wilson_ci(sum(ok["base"]), n)),
@@ -128,9 +162,8 @@ def forgetting(run_id: str, *, probes: str | Path | None = None, base: str | Non
                        for c, v in sorted(by_cat.items())},
         "base": base_var.label, "tuned": tuned.label, "fixes": fixes, "items": rows,
         "probe_file": str(Path(probes) if probes else PROBES_FILE),
-        "rule_ids": ["eval.forgetting_check", "diag.catastrophic_forgetting"],
-    }
+    })
     RunLog().log_evaluation(tuned.source_run, "forgetting", metric="probe_accuracy", value=tuned_score,
-                            ci=result["tuned_ci95"], n=n, details=result)
+                            ci=result.tuned_ci95, n=n, details=result.to_dict())
     return result
 

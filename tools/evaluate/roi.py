@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tools.errors import InputError
+from tools.evaluate.results import DictAccess
+
+
+@dataclass
+class RoiResult(DictAccess):
+    """``roi``'s result: both costs, their ratio (None when prompting cost nothing), the gain needed and, when
+    known, the measured gain and whether it clears the need. ``filled`` says which numbers came from a run."""
+
+    prompt_cost: float
+    fine_tune_cost: float
+    ratio: float | None
+    min_quality_improvement: float
+    quality_gain: float | None
+    worth_it: bool | None
+    inputs: dict[str, float]
+    filled: dict[str, str] = field(default_factory=dict)
+    rule_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def roi(prompt_dev_hours: float, hourly_rate: float, data_prep_hours: float, training_cost: float | None = None, *,
         run_id: str | None = None, gpu_hour_cost: float | None = None, quality_gain: float | None = None,
-        bar: float | None = None) -> dict[str, Any]:
+        bar: float | None = None) -> RoiResult:
     """The seed's ROI formula (knowledge rule ``roi.formula``) on the user's numbers.
 
     With ``run_id``: training cost is filled from the run's measured training time x ``gpu_hour_cost`` when not
@@ -42,11 +63,11 @@ def roi(prompt_dev_hours: float, hourly_rate: float, data_prep_hours: float, tra
     need = r.min_quality_improvement if bar is None else bar
     worth = None if quality_gain is None else quality_gain > need
     ratio = r.ratio if r.ratio != float("inf") else None
-    return {"prompt_cost": r.prompt_cost, "fine_tune_cost": r.fine_tune_cost, "ratio": ratio,
-            "min_quality_improvement": need, "quality_gain": quality_gain, "worth_it": worth,
-            "inputs": {"prompt_dev_hours": prompt_dev_hours, "hourly_rate": hourly_rate,
-                       "data_prep_hours": data_prep_hours, "training_cost": training_cost},
-            "filled": filled, "rule_ids": list(r.rule_ids)}
+    return RoiResult(prompt_cost=r.prompt_cost, fine_tune_cost=r.fine_tune_cost, ratio=ratio,
+                     min_quality_improvement=need, quality_gain=quality_gain, worth_it=worth,
+                     inputs={"prompt_dev_hours": prompt_dev_hours, "hourly_rate": hourly_rate,
+                             "data_prep_hours": data_prep_hours, "training_cost": training_cost},
+                     filled=filled, rule_ids=list(r.rule_ids))
 
 
 def _latest_test_qualities(run_id: str) -> dict[str, float]:
