@@ -355,7 +355,7 @@ def _decode(model: Any, logits: Any, cache: Any, mask: Any, next_pos: Any, cache
 # ---------------------------------------------------------------------------------------------- choice mode
 
 def label_logprobs(model: Any, tokenizer: Any, prompts: Sequence[Chat], labels: Sequence[str], *,
-                   chunk: int = 32, on_progress: ProgressCallback | None = None) -> list[list[float]]:
+                   chunk: int = 16, on_progress: ProgressCallback | None = None) -> list[list[float]]:
     """Log-likelihood of each label as the whole assistant reply, for each prompt (lm-eval-harness's
     multiple-choice scoring).
 

@@ -143,3 +143,28 @@ def test_agent_chosen_metric_is_refused_unless_allowed(monkeypatch: pytest.Monke
     monkeypatch.setenv("TUNEWISE_AGENT_METRICS", "my_metrics:score")
     out = evaluate_test_set.invoke({"run_id": "no-such-run", "test_file": "t.jsonl", "metric": "my_metrics:score"})
     assert "chosen by an agent" not in str(out)  # allowed: it gets past the gate (and fails on the missing run)
+
+
+def test_judge_run_checks_against_executed_tests_and_logs_verdicts(stub_url: str, tiny_model_dir: Path,
+                                                                    tmp_path: Path) -> None:
+    from tests.tools.eval_run import make_run
+    from tools.runlog import RunLog
+
+    rid = make_run(tiny_model_dir)
+    rows = [{"messages": [{"role": "user", "content": f"Write add(a, b) ({i})."},
+                          {"role": "assistant", "content": "def add(a, b):\n    return a + b"}],
+             "tests": ["assert add(1, 2) == 3"]} for i in range(4)]
+    test = tmp_path / "code.jsonl"
+    test.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from agent.prompt_backends import register
+
+    register()
+    res = J.judge_run(rid, str(test), "openai:stub-judge", base_url=stub_url)
+    # The tiny random model never writes add(); the tests fail every row, and the stub judge says FAIL: agreement.
+    assert res.verdicts == ["FAIL"] * 4 and res.agreement is not None
+    assert res.agreement.ground_truth == "executed tests" and res.agreement.n == 4
+    assert res.agreement.agreement == 1.0 and not res.agreement.trusted  # 4 rows: under the floor's n
+    logged = RunLog().query("SELECT idx, verdict, raw FROM judge_verdicts WHERE run_id = ? ORDER BY idx", [rid])
+    assert [r["verdict"] for r in logged] == ["FAIL"] * 4 and logged[0]["raw"]
+    ev = RunLog().query("SELECT kind, value FROM evaluations WHERE run_id = ? AND kind = 'judge_rubric'", [rid])
+    assert ev and ev[0]["value"] == 0.0
