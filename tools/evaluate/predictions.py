@@ -30,7 +30,8 @@ def predict(variant: Variant, prompts: list[list[dict[str, str]]], *, max_new_to
             device: str | None = None, on_progress: ProgressCallback | None = None) -> Predictions:
     from tools import generation, models
 
-    model, tok = models.load_cached(variant.spec, device=device)
+    spec = variant.spec if variant.spec is not None else models.resolve(None)  # a prompt without a model: default
+    model, tok = models.load_cached(spec, device=device)
 
     def relay(ev: ProgressEvent) -> None:
         emit(on_progress, ProgressEvent(f"generate {variant.label}", ev.step, ev.total))
