@@ -193,7 +193,7 @@ def test_mbpp_slice_pass_at_1_on_the_embedded_model(tmp_path: Path) -> None:
     """Done-when (issue 14): on an MBPP slice the embedded model's prompt baseline reports pass@1 from executed
     tests with a CI. The 135M model rarely writes a passing program; the number is whatever it is."""
     src = Path(__file__).resolve().parents[3] / "shared" / "data" / "mbpp" / "mbpp.jsonl"
-    rows = [json.loads(line) for line in src.read_text().splitlines()[10:16]]
+    rows = [json.loads(line) for line in src.read_text().splitlines()[10:13]]
     test = tmp_path / "mbpp_slice.jsonl"
     test.write_text("".join(json.dumps({
         "messages": [{"role": "system", "content": "You are an expert Python programmer. Reply with the "
@@ -203,6 +203,6 @@ def test_mbpp_slice_pass_at_1_on_the_embedded_model(tmp_path: Path) -> None:
                      {"role": "assistant", "content": r["code"]}],
         "meta": {"tests": r["test_list"]}}) + "\n" for r in rows))
     res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test)))
-    assert res.metric == "pass_at_1" and res.share and res.n == 6
+    assert res.metric == "pass_at_1" and res.share and res.n == 3
     assert res.ci95[0] <= res.quality <= res.ci95[1] and 0 < res.ci95[1] <= 1
     assert res.max_new_tokens > 32 and "python_syntax" in res.to_dict()
