@@ -90,6 +90,8 @@ def call_tool(name: str, fn: Callable[..., Any], *args: Any, session_id: str | N
 
 
 def _jsonable(x: Any) -> Any:
+    if callable(getattr(x, "to_dict", None)) and not isinstance(x, type):  # typed tool results (issue 17)
+        return _jsonable(x.to_dict())
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -151,8 +153,8 @@ def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | 
         (("test", "test_path"), test_set), (("model",), model), (("variants",), True),  # step 2: the dt.step2.* variants
         (("bar", "quality_bar"), bar), (("alt_systems",), alt_systems or None),
     ])
-    result = call_tool("prompt_eval", prompt_eval.run_prompt_eval, config, on_progress=progress_callback(),
-                       session_id=session_id, log_args={"config": _jsonable(config)})
+    result = _jsonable(call_tool("prompt_eval", prompt_eval.run_prompt_eval, config, on_progress=progress_callback(),
+                                 session_id=session_id, log_args={"config": _jsonable(config)}))
     if not isinstance(result, dict) or result.get("quality") is None:
         raise ToolFailed("the prompt baseline returned no quality score")
     return summarise_prompt_eval(result)
@@ -261,6 +263,9 @@ def evaluate_step(state: dict[str, Any]) -> dict[str, Any]:
     out["evaluate"] = _jsonable(call_tool("evaluate_test", evaluate.evaluate_test, run_id, test,
                                           on_progress=progress_callback(), session_id=sid,
                                           log_args={"run_id": run_id, "test": test, **limit}, **limit))
+    # The best prompt and the tuned model on the SAME rows with the SAME metric (decided once from the test
+    # file's profile): the paired difference tuned - prompt with its CI (issue 14). None without a baseline.
+    out["paired"] = paired_vs_prompt(out["evaluate"])
     for name, fn, args, kwargs in (
         ("compare", evaluate.compare, (run_id, test), {"n": sub.get("compare_rows") or 30, **limit}),
         ("ab", evaluate.ab, (state["answers"].get("model"), f"run:{run_id}", test), limit),
@@ -271,6 +276,18 @@ def evaluate_step(state: dict[str, Any]) -> dict[str, Any]:
         except ToolFailed as e:  # optional steps: note the failure, keep the test-set result
             out[name] = {"error": e.message}
     return out
+
+
+def paired_vs_prompt(evaluation: dict[str, Any]) -> dict[str, Any] | None:
+    """From an ``evaluate_test`` document: tuned minus the best prompt on the same rows, with the metric that
+    decided, whether it is a share of acceptable answers, and the 95% CI of the paired difference."""
+    vs = (evaluation.get("vs") or {}).get("prompt_baseline")
+    if not vs or "diff" not in vs:
+        return None
+    return {"metric": evaluation.get("metric"), "share": evaluation.get("share"), "n": evaluation.get("n"),
+            "tuned_quality": evaluation.get("quality"), "prompt_quality": vs.get("quality"),
+            "prompt_variant": vs.get("variant"), "diff": vs["diff"], "diff_ci95": vs.get("diff_ci95"),
+            "mcnemar": vs.get("mcnemar")}
 
 
 def forgetting_step(state: dict[str, Any]) -> dict[str, Any]:

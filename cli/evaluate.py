@@ -39,8 +39,11 @@ def _ci(ci: list[float] | None) -> str:
 @eval_app.command("test")
 def test_cmd(run: str = RunOpt, test: Path = TestOpt,
              metric: str = typer.Option(None, help="exact_match, label_accuracy, macro_f1, contains, json_equal, "
-                                                  "... or module:function. Default: chosen from the outputs."),
-             max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 32)."),
+                                                  "chrf, rouge_l, token_f1, pass_at_1, python_syntax, ... or "
+                                                  "module:function (run in a sandboxed child). Default: decided "
+                                                  "once from the test set's task profile."),
+             max_new_tokens: int = typer.Option(None, help="Longest answer generated (default: from the "
+                                                          "references' token lengths)."),
              limit: int = LimitOpt,
              json_out: bool = JsonOpt) -> None:
     """Score the run on the held-out test set, beside the base model and the best prompt baseline, with 95% CIs.
@@ -56,7 +59,7 @@ def test_cmd(run: str = RunOpt, test: Path = TestOpt,
     for w in res["warnings"]:
         con.print(f"[yellow]warning:[/] {w}")
     if json_out:
-        print_json({k: v for k, v in res.items() if k != "details"})
+        print_json({k: v for k, v in res.to_dict().items() if k != "details"})
         return
     of = f" (the first {res['n']} of {res['test_rows']})" if res.get("test_rows", 0) > res["n"] else ""
     t = Table(title=f"test set: {res['metric']} on {res['n']} examples{of}")
@@ -77,19 +80,30 @@ def test_cmd(run: str = RunOpt, test: Path = TestOpt,
 @eval_app.command("compare")
 def compare_cmd(run: str = RunOpt, test: Path = TestOpt,
                 n: int = typer.Option(30, "--n", help="How many examples to show (the seed asks for 20 to 50)."),
-                max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 32)."),
+                max_new_tokens: int = typer.Option(None, help="Longest answer generated (default: from the "
+                                                             "references' token lengths)."),
                 limit: int = LimitOpt,
+                vote: bool = typer.Option(False, "--vote", help="Vote A (prompt baseline, else base) / B (tuned) / "
+                                                                "tie on each row; resumable, stored in the run log."),
                 json_out: bool = JsonOpt) -> None:
     """Side by side: input, expected, base, prompt baseline and tuned answers with match marks; the sample
-    includes edge cases (longest inputs, rarest labels, answers the tune fixed or broke)."""
+    includes edge cases (longest inputs, rarest labels, answers the tune fixed or broke). With --vote, mark
+    each pair A / B / tie: the human win rate with its CI."""
     from rich.table import Table
 
     from tools.evaluate import compare
 
     with progress_bar(json_out, "comparing") as on_progress:
         res = compare(run, test, n=n, config=_cfg(max_new_tokens), on_progress=on_progress, limit=limit)
+    if vote:
+        _vote_loop(res)
     if json_out:
-        print_json(res)
+        from tools.evaluate import human_win_rate
+
+        doc = res.to_dict()
+        if vote or res.vote_a:
+            doc["human_win_rate"] = human_win_rate(res.run_id, res.test_sha256, a_variant=res.vote_a).to_dict()
+        print_json(doc)
         return
     mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: ""}
     t = Table(title=f"side by side ({res['n']} examples, {res['metric']})", show_lines=True)
@@ -99,6 +113,63 @@ def compare_cmd(run: str = RunOpt, test: Path = TestOpt,
         t.add_row(r["input"][:200], r["expected"][:80],
                   *[f"{mark[r[c + '_ok']]} {(r[c] or '')[:80]}" for c in res["columns"]], ", ".join(r["why"]))
     human(False).print(t)
+
+
+def _vote_loop(res: Any) -> None:
+    """Ask A / B / tie for each row without a vote yet (on stderr, so --json stays one document)."""
+    from tools.evaluate import human_win_rate, pending_votes, record_vote
+
+    con = human(True)
+    todo = pending_votes(res)
+    con.print(f"{len(res.rows) - len(todo)} of {len(res.rows)} rows already voted; A = {res.vote_a}, "
+              f"B = {res.vote_b}. Answer a, b, t(ie), s(kip) or q(uit).")
+    for r in todo:
+        con.print(f"\n[bold]input[/]: {r['input'][:600]}\n[bold]expected[/]: {r['expected'][:400]}")
+        con.print(f"[bold]A[/]: {(r.get(res.vote_a) or '')[:600]}\n[bold]B[/]: {(r.get(res.vote_b) or '')[:600]}")
+        answer = typer.prompt("A / B / tie", default="s", err=True).strip().lower()
+        if answer.startswith("q"):
+            break
+        if answer.startswith("s"):
+            continue
+        record_vote(res, r["idx"], "tie" if answer.startswith("t") else answer[:1])
+    wr = human_win_rate(res.run_id, res.test_sha256, a_variant=res.vote_a)
+    con.print(f"human win rate of B ({res.vote_b}): {wr.rate:.1%} ({_ci(list(wr.ci95))}, n={wr.n}; "
+              f"{wr.b_wins} B, {wr.a_wins} A, {wr.ties} ties)")
+
+
+@eval_app.command("judge")
+def judge_cmd(run: str = RunOpt, test: Path = TestOpt,
+              judge: str = typer.Option(..., "--judge", help="Judge model: a local HF folder, the embedded "
+                                                             "model, run:ID or openai:MODEL."),
+              mode: str = typer.Option("rubric", "--mode", help="rubric (pass rate) or pairwise (win rate, "
+                                                               "positions swapped)."),
+              base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint for openai: judges."),
+              limit: int = LimitOpt,
+              json_out: bool = JsonOpt) -> None:
+    """A model judges the tuned run's answers; its agreement with your verdicts (executed tests on code, your
+    side-by-side votes) is reported as % and Cohen's kappa with n, and decides whether its scores are used."""
+    from agent.prompt_backends import register
+    from tools.judge import judge_run
+
+    register()
+    with progress_bar(json_out, "judging") as on_progress:
+        res = judge_run(run, str(test), judge, mode=mode, limit=limit, base_url=base_url,  # type: ignore[arg-type]
+                        on_progress=on_progress)
+    if json_out:
+        print_json(res.to_dict())
+        return
+    con = human(False)
+    what = "pass rate" if res.mode == "rubric" else "win rate of the tuned model"
+    con.print(f"judge {res.judge} ({res.mode}): {what} {res.rate:.1%} ({_ci(list(res.ci95))}, n={res.valid}"
+              + (f", {res.invalid} replies were not verdicts" if res.invalid else "") + ")")
+    ag = res.agreement
+    if ag is None:
+        con.print("no ground truth to check the judge against yet (executed tests, or your votes: "
+                  "`tunewise eval compare --vote`); its scores are not used")
+    else:
+        word = "[green]trusted[/]" if ag.trusted else "[yellow]not trusted[/]"
+        con.print(f"agreement with {ag.ground_truth}: {ag.agreement:.1%}, kappa {ag.kappa:.2f} (n={ag.n}); "
+                  f"{word} (floor: kappa {ag.floor_kappa} on {ag.floor_n}+ rows, {ag.rule_id})")
 
 
 @eval_app.command("forgetting")
@@ -116,7 +187,7 @@ def forgetting_cmd(run: str = typer.Option(..., "--run", help="The tuned run (or
         res = forgetting(run, probes=probes, base=base, config=_cfg(max_new_tokens), on_progress=on_progress,
                          limit=limit)
     if json_out:
-        print_json(res)
+        print_json(res.to_dict())
         return
     con = human(False)
     colour = "red" if res["degraded"] else "green"
@@ -139,7 +210,7 @@ def ab_cmd(a: str = typer.Option(..., "--a", help="Variant A: run:ID, base, base
            b: str = typer.Option(..., "--b", help="Variant B (same forms as --a)."),
            test: Path = TestOpt,
            bar: float = typer.Option(0.10, help="Minimum gain of B over A, in absolute points (0.10 = 10 points)."),
-           metric: str = typer.Option(None, help="Metric (default: chosen from the outputs)."),
+           metric: str = typer.Option(None, help="Metric (default: decided once from the test set's profile)."),
            cost_per_1k_tokens: float = typer.Option(None, help="Price per 1000 tokens, to show cost per request."),
            max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 32)."),
            limit: int = LimitOpt,
@@ -152,7 +223,7 @@ def ab_cmd(a: str = typer.Option(..., "--a", help="Variant A: run:ID, base, base
         res = ab(a, b, test, bar=bar, metric=metric, cost_per_1k_tokens=cost_per_1k_tokens,
                  config=_cfg(max_new_tokens), on_progress=on_progress, limit=limit)
     if json_out:
-        print_json(res)
+        print_json(res.to_dict())
         return
     con = human(False)
     for side in ("a", "b"):
@@ -184,7 +255,7 @@ def roi_cmd(prompt_dev_hours: float = typer.Option(..., help="Hours spent on pro
     res = roi(prompt_dev_hours, hourly_rate, data_prep_hours, training_cost, run_id=run, gpu_hour_cost=gpu_hour_cost,
               quality_gain=quality_gain, bar=bar)
     if json_out:
-        print_json(res)
+        print_json(res.to_dict())
         return
     con = human(False)
     ratio = "∞" if res["ratio"] is None else f"{res['ratio']:.1f}x"

@@ -23,11 +23,15 @@ def prompt_eval(
                               help="smollm2-135m-instruct (default), a local HF folder, run:ID or openai:MODEL."),
     metric: str = typer.Option(None, "--metric",
                                help="exact_match, label_accuracy, macro_f1, contains, regex, json_valid, "
-                                    "json_schema, json_equal or module:function (default: automatic)."),
+                                    "json_schema, json_equal, chrf, rouge_l, token_f1, python_syntax, pass_at_1 "
+                                    "or module:function, run in a sandboxed child (default: decided once from "
+                                    "the test set's task profile)."),
     schema: str = typer.Option(None, "--schema", help="JSON schema file (json_schema metric, format variant)."),
     limit: int = typer.Option(None, "--limit", help="Use only the first N test rows."),
     bar: float = typer.Option(None, "--bar", help="Quality bar (default 0.90, rule dt.quality_bar)."),
-    max_new_tokens: int = typer.Option(32, "--max-new-tokens", help="Longest reply generated."),
+    max_new_tokens: int = typer.Option(None, "--max-new-tokens",
+                                       help="Longest reply generated (default: from the references' token "
+                                            "lengths; 32 when unknown)."),
     cot_max_new_tokens: int = typer.Option(192, "--cot-max-new-tokens",
                                            help="Longest reply under the chain-of-thought variant."),
     batch_size: int = typer.Option(128, "--batch-size", help="Prompts per batch (local models)."),
@@ -62,9 +66,9 @@ def prompt_eval(
     with progress_bar(json_out, "prompt-eval") as on_progress:
         result = run_prompt_eval(config, on_progress=on_progress)
     if json_out:
-        print_json(result)
+        print_json(result.to_dict())
     else:
-        _render(result)
+        _render(result.to_dict())
 
 
 def _render(r: dict[str, Any]) -> None:
@@ -74,6 +78,13 @@ def _render(r: dict[str, Any]) -> None:
     lo, hi = r["ci95"]
     con.print(f"[bold]{r['metric']}[/] = {r['quality']:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={r['n']}, "
               f"model {r['model']})")
+    for k in ("rouge_l", "token_f1", "python_syntax"):
+        if k in r and f"{k}_ci95" in r:
+            con.print(f"  {k} = {r[k]:.3f}  (95% CI {r[k + '_ci95'][0]:.3f}-{r[k + '_ci95'][1]:.3f})")
+    if r.get("choice"):
+        c = r["choice"]
+        con.print(f"  choice mode (each label scored by log-likelihood): {c['quality']:.3f} "
+                  f"(95% CI {c['ci95'][0]:.3f}-{c['ci95'][1]:.3f})")
     lat, pt = r["latency_ms"], r["prompt_tokens"]
     con.print(f"latency p50 {lat['p50']:.0f} ms, p95 {lat['p95']:.0f} ms ({lat['mode']}); "
               f"prompt tokens mean {pt['mean']:.0f}, output tokens mean {r['output_tokens']['mean']:.1f}")

@@ -952,3 +952,20 @@ class ChecklistFile(_Model):
     summary_tree: list[SummaryStep]
     key_insight: Row
     evaluation: Evaluation
+
+
+# ---------------------------------------------------------------------------------------------- evaluation.yaml
+class JudgeAgreementRow(Row):
+    """The agreement with the user's verdicts above which a model judge's scores may be used."""
+
+    min_kappa: float = Field(ge=-1, le=1)
+    min_n: int = Field(ge=1)
+
+
+class EvaluationFile(_Model):
+    """knowledge/evaluation.yaml: judge trust, the free-text metric, choice mode."""
+
+    version: int
+    judge_agreement: JudgeAgreementRow
+    free_text_metric: Row
+    choice_mode: Row

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tools.types import ProgressCallback, ProgressEvent, emit
@@ -23,7 +23,8 @@ class Generation:
     prompt_tokens: int
     output_tokens: int
     latency_ms: float
-    recomputed: bool = False  # the fast path met a near-tie and re-ran this prompt on the reference path
+    recomputed: bool = False  # the fast path met a near-tie and the reference path took over from there
+    token_ids: list[int] = field(default_factory=list, repr=False)  # the reply's tokens (reference path only)
 
 
 def chat_ids(tokenizer: Any, messages: Chat) -> list[int]:
@@ -54,7 +55,17 @@ def _sequential_one(model: Any, tokenizer: Any, ids: list[int], max_new_tokens: 
                              do_sample=False, pad_token_id=tokenizer.pad_token_id)
     new = _cut_at_eos(out[0, len(ids):].tolist(), tokenizer)
     return Generation(tokenizer.decode(new, skip_special_tokens=True).strip(), len(ids), len(new),
-                      (time.perf_counter() - t0) * 1000)
+                      (time.perf_counter() - t0) * 1000, token_ids=new)
+
+
+def _first_tie(gaps: list[float], tops: list[float], rel_tol: float) -> int | None:
+    """The first step whose top-2 gap is below ``rel_tol`` times the largest top logit seen so far, or None."""
+    scale = 1.0
+    for step, (g, t) in enumerate(zip(gaps, tops, strict=True)):
+        scale = max(scale, t)
+        if g < rel_tol * scale:
+            return step
+    return None
 
 
 def _cut_at_eos(ids: list[int], tokenizer: Any) -> list[int]:
@@ -157,9 +168,17 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Chat], *, max_new_tok
             # The prefix is paid once for all batches; spread its cost over the examples.
             per_row_ms = ((time.perf_counter() - t0) / len(rows) + prefix_s / n) * 1000
             for r, i in enumerate(rows):
-                if margins[r] < rel_tol * scales[r]:
-                    results[i] = _sequential_one(model, tokenizer, all_ids[i], max_new_tokens, device)
-                    results[i].recomputed = True  # type: ignore[union-attr]
+                tie = _first_tie(margins[r], scales[r], rel_tol)
+                if tie is not None:
+                    # Every step before the near tie had a clear argmax, so those tokens are the reference's;
+                    # the reference path takes over from the tie on (not from the start: long replies meet a
+                    # near tie somewhere far more often than short labels do).
+                    kept = out_ids[r][:tie]
+                    rest = _sequential_one(model, tokenizer, all_ids[i] + kept, max_new_tokens - tie, device)
+                    new = kept + rest.token_ids
+                    results[i] = Generation(tokenizer.decode(new, skip_special_tokens=True).strip(),
+                                            len(all_ids[i]), len(new), per_row_ms + rest.latency_ms,
+                                            recomputed=True)
                     continue
                 results[i] = Generation(tokenizer.decode(out_ids[r], skip_special_tokens=True).strip(),
                                         len(all_ids[i]), len(out_ids[r]), per_row_ms)
@@ -237,9 +256,10 @@ class _attn_implementation:  # noqa: N801 - used as a context manager
 
 def _greedy_batch(model: Any, suffixes: list[list[int]], plen: int, prefix_cache: Any,
                   shared: list[tuple[Any, Any]] | None, cache_kw: str, device: Any, pad_id: int, stops: set[int],
-                  max_new_tokens: int, prefill_chunk: int = 16) -> tuple[list[list[int]], list[float], list[float]]:
-    """Greedy continuation of ``prefix | left-padded suffixes`` for one batch: the new token ids per row, the
-    smallest top-2 logit margin each row met on its way, and the largest top logit (the scale of rounding).
+                  max_new_tokens: int, prefill_chunk: int = 16
+                  ) -> tuple[list[list[int]], list[list[float]], list[list[float]]]:
+    """Greedy continuation of ``prefix | left-padded suffixes`` for one batch: the new token ids per row and,
+    per step, the top-2 logit margin and the top logit's size (the scale of rounding).
 
     With ``shared`` the rows' caches hold only their own tokens and attention reads the one prefix copy;
     without it each batch gets the prefix cache repeated along the batch dimension.
@@ -313,14 +333,15 @@ def _prefill_shared(model: Any, suffixes: list[list[int]], plen: int, shared: li
 
 def _decode(model: Any, logits: Any, cache: Any, mask: Any, next_pos: Any, cache_kw: str,
             extra: dict[str, Any], device: Any, stops: set[int],
-            max_new_tokens: int) -> tuple[list[list[int]], list[float], list[float]]:
-    """Greedy steps from the last logits of a prefilled batch; rows leave the batch at their EOS."""
+            max_new_tokens: int) -> tuple[list[list[int]], list[list[float]], list[list[float]]]:
+    """Greedy steps from the last logits of a prefilled batch; rows leave the batch at their EOS. Returns the
+    new tokens per row and, per row and step, the top-2 logit gap and the top logit's size."""
     import torch
 
     b = logits.shape[0]
     outs: list[list[int]] = [[] for _ in range(b)]
-    margins = [float("inf")] * b
-    scales = [1.0] * b
+    margins: list[list[float]] = [[] for _ in range(b)]  # per row, per step: top-2 logit gap
+    scales: list[list[float]] = [[] for _ in range(b)]  # per row, per step: |top logit|
     active = list(range(b))  # batch position -> row; finished rows leave the batch
     for step in range(max_new_tokens):
         top = logits.float().topk(2, dim=-1)
@@ -330,8 +351,8 @@ def _decode(model: Any, logits: Any, cache: Any, mask: Any, next_pos: Any, cache
         keep = []
         for j, t in enumerate(tok.tolist()):
             r = active[j]
-            margins[r] = min(margins[r], gaps[j])
-            scales[r] = max(scales[r], tops[j])
+            margins[r].append(gaps[j])
+            scales[r].append(tops[j])
             if t not in stops:
                 outs[r].append(t)
                 keep.append(j)
@@ -350,3 +371,74 @@ def _decode(model: Any, logits: Any, cache: Any, mask: Any, next_pos: Any, cache
         cache = _out_cache(out)
         next_pos = next_pos + 1
     return outs, margins, scales
+
+
+# ---------------------------------------------------------------------------------------------- choice mode
+
+def label_logprobs(model: Any, tokenizer: Any, prompts: Sequence[Chat], labels: Sequence[str], *,
+                   chunk: int = 16, on_progress: ProgressCallback | None = None) -> list[list[float]]:
+    """Log-likelihood of each label as the whole assistant reply, for each prompt (lm-eval-harness's
+    multiple-choice scoring).
+
+    Per row, the prompt runs through the model once (its shared prefix); every label then continues from a
+    copy of that cache, ``chunk`` labels per batch, right-padded (padding after a label cannot change the
+    label's own positions: attention is causal). A label's score is the sum of its tokens' log-probabilities
+    plus the end-of-turn token's, so a label that is a prefix of another ("card" / "card_arrival") does not
+    win just by stopping early.
+    """
+    import copy
+
+    import torch
+
+    device = next(model.parameters()).device
+    cache_kw = cache_kwarg(model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    seqs = [list(tokenizer(lab, add_special_tokens=False)["input_ids"]) + end for lab in labels]
+    out: list[list[float]] = []
+    with torch.inference_mode():
+        for i, msgs in enumerate(prompts):
+            ids = chat_ids(tokenizer, msgs)
+            plen = len(ids)
+            pre = model(input_ids=torch.tensor([ids], device=device), use_cache=True, logits_to_keep=1)
+            first = torch.log_softmax(pre.logits[0, -1].float(), dim=-1)
+            prefix_cache = _out_cache(pre)
+            scores: list[float] = []
+            for c0 in range(0, len(seqs), chunk):
+                part = seqs[c0:c0 + chunk]
+                width = max(len(s) for s in part)
+                inp = torch.full((len(part), width), pad_id, dtype=torch.long)
+                mask = torch.zeros((len(part), plen + width), dtype=torch.long)
+                mask[:, :plen] = 1
+                for r, s in enumerate(part):
+                    inp[r, :len(s)] = torch.tensor(s)
+                    mask[r, plen:plen + len(s)] = 1
+                pos = torch.arange(plen, plen + width).unsqueeze(0).expand(len(part), -1)
+                cache = copy.deepcopy(prefix_cache)
+                if len(part) > 1:
+                    cache.batch_repeat_interleave(len(part))
+                res = model(input_ids=inp.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
+                            use_cache=True, **{cache_kw: cache})
+                lp = torch.log_softmax(res.logits.float(), dim=-1)
+                for r, s in enumerate(part):
+                    total = float(first[s[0]])
+                    for j in range(1, len(s)):
+                        total += float(lp[r, j - 1, s[j]])
+                    scores.append(total)
+            out.append(scores)
+            emit(on_progress, ProgressEvent("choose", i + 1, len(prompts)))
+    return out
+
+
+def choose(model: Any, tokenizer: Any, prompts: Sequence[Chat], labels: Sequence[str], *,
+           on_progress: ProgressCallback | None = None) -> list[Generation]:
+    """Answer each prompt with the label of highest log-likelihood (``label_logprobs``): never an invented
+    label. ``output_tokens`` is 0: nothing is generated."""
+    results = []
+    t0 = time.perf_counter()
+    scores = label_logprobs(model, tokenizer, prompts, labels, on_progress=on_progress)
+    per_row_ms = (time.perf_counter() - t0) * 1000 / max(1, len(prompts))
+    for msgs, row in zip(prompts, scores, strict=True):
+        best = max(range(len(labels)), key=lambda k: row[k])
+        results.append(Generation(labels[best], len(chat_ids(tokenizer, msgs)), 0, per_row_ms))
+    return results

@@ -6,7 +6,6 @@ attaches a 95% interval (Wilson for 0/1 scores, bootstrap otherwise) and the num
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 import random
@@ -163,17 +162,27 @@ def wilson_ci(k: float, n: int, z: float = 1.959963984540054) -> tuple[float, fl
 
 def bootstrap_ci(values: Sequence[float], *, stat: Callable[[Sequence[float]], float] | None = None,
                  n_boot: int = 2000, seed: int = 0, alpha: float = 0.05) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``stat`` (default: the mean)."""
+    """Percentile bootstrap interval of ``stat`` (default: the mean, resampled with numpy in one go)."""
     vals = list(values)
     if not vals:
         return (0.0, 0.0)
-    stat = stat or (lambda xs: sum(xs) / len(xs))
-    rng = random.Random(seed)
     n = len(vals)
+    lo_i = int(math.floor(alpha / 2 * n_boot))
+    hi_i = min(n_boot - 1, int(math.ceil((1 - alpha / 2) * n_boot)) - 1)
+    if stat is None:
+        import numpy as np
+
+        arr = np.asarray(vals, dtype=np.float64)
+        rng_np = np.random.default_rng(seed)
+        # Resample in blocks so 10,000 rows x 2,000 resamples never needs a 160 MB index matrix.
+        block = max(1, 2_000_000 // n)
+        means = np.concatenate([arr[rng_np.integers(0, n, size=(min(block, n_boot - b), n))].mean(axis=1)
+                                for b in range(0, n_boot, block)])
+        means.sort()
+        return (float(means[lo_i]), float(means[hi_i]))
+    rng = random.Random(seed)
     boots = sorted(stat([vals[rng.randrange(n)] for _ in range(n)]) for _ in range(n_boot))
-    lo = boots[int(math.floor(alpha / 2 * n_boot))]
-    hi = boots[min(n_boot - 1, int(math.ceil((1 - alpha / 2) * n_boot)) - 1)]
-    return (lo, hi)
+    return (boots[lo_i], boots[hi_i])
 
 
 def paired_bootstrap_diff(a: Sequence[float], b: Sequence[float], *, n_boot: int = 2000, seed: int = 0,
@@ -216,10 +225,118 @@ def percentile(values: Sequence[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
+# ---------------------------------------------------------------------------------------------- reference metrics
+# Free text is scored against its reference by overlap, not identity: chrF (character n-grams, sacrebleu),
+# ROUGE-L (longest common subsequence of words, rouge-score) and SQuAD's token F1. Each gives a number in
+# [0, 1] per row; the set's mean carries a bootstrap interval like every other non-0/1 metric.
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def _squad_tokens(text: str | None) -> list[str]:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces; then words."""
+    t = unicodedata.normalize("NFKC", str(text or "")).casefold()
+    t = "".join(ch if not unicodedata.category(ch).startswith("P") else " " for ch in t)
+    return _ARTICLES.sub(" ", t).split()
+
+
+def token_f1(pred: str, ref: str) -> float:
+    """SQuAD-style token F1: harmonic mean of word precision and recall (bag of words, articles dropped)."""
+    p, r = _squad_tokens(pred), _squad_tokens(ref)
+    if not p or not r:
+        return float(p == r)
+    common = sum((Counter(p) & Counter(r)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(r)
+    return 2 * precision * recall / (precision + recall)
+
+
+_CHRF: Any = None
+_ROUGE: Any = None
+
+
+def chrf(pred: str, ref: str) -> float:
+    """chrF (sacrebleu's defaults: character 6-grams, beta 2) of one reply against its reference, in [0, 1]."""
+    global _CHRF
+    if _CHRF is None:
+        from sacrebleu.metrics import CHRF
+
+        _CHRF = CHRF()
+    return float(_CHRF.sentence_score(pred or "", [ref or ""]).score) / 100.0
+
+
+class _WordTokenizer:
+    """Unicode words, case-folded: rouge-score's own tokenizer keeps only [a-z0-9] and empties other scripts."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return _WORD.findall(unicodedata.normalize("NFKC", text or "").casefold())
+
+
+def rouge_l(pred: str, ref: str) -> float:
+    """ROUGE-L F-measure (longest common word subsequence) from rouge-score, in [0, 1]."""
+    global _ROUGE
+    if _ROUGE is None:
+        from rouge_score import rouge_scorer
+
+        _ROUGE = rouge_scorer.RougeScorer(["rougeL"], tokenizer=_WordTokenizer())
+    return float(_ROUGE.score(ref or "", pred or "")["rougeL"].fmeasure)
+
+
+# ---------------------------------------------------------------------------------------------- code
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+#-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+
+
+def extract_code(reply: str | None, language: str = "python") -> str:
+    """The program in a reply: its first fenced block in ``language`` (or an unlabelled one), else the reply.
+
+    Models wrap code in prose ("Here is the function: ```python ...``` It works by..."); only the block runs.
+    """
+    text = reply or ""
+    blocks = _FENCE.findall(text)
+    for lang, body in blocks:
+        if lang.lower() in (language, "py", "python3") and body.strip():
+            return str(body)
+    for lang, body in blocks:
+        if not lang and body.strip():
+            return str(body)
+    return text
+
+
+def python_syntax(pred: str, ref: str | None = None) -> float:
+    """1 when the reply's code parses as Python (``ast.parse``; nothing is run), else 0."""
+    import ast
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # invalid escape sequences warn, they still parse
+            ast.parse(extract_code(pred))
+        return 1.0
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return 0.0
+
+
 # ---------------------------------------------------------------------------------------------- scoring a set
 
 METRICS = ("exact_match", "label_accuracy", "macro_f1", "contains", "regex", "json_valid", "json_schema",
-           "json_equal")
+           "json_equal", "chrf", "rouge_l", "token_f1", "python_syntax", "pass_at_1")
+REFERENCE_METRICS = ("chrf", "rouge_l", "token_f1")
+# Metrics whose value is the share of acceptable answers (each row right or wrong): the quality bar and the
+# ROI rule speak in these units. A reference metric is a similarity, not a share (issue 14, item 5).
+SHARE_METRICS = ("exact_match", "label_accuracy", "contains", "regex", "json_valid", "json_schema", "json_equal",
+                 "python_syntax", "pass_at_1", "judge_pass_rate", "human_votes")
+# What else is reported beside the chosen metric, so a free-text result shows all three overlaps.
+COMPANIONS: dict[str, tuple[str, ...]] = {
+    "chrf": ("rouge_l", "token_f1"), "pass_at_1": ("python_syntax",), "exact_match": ("token_f1",),
+}
+
+
+def is_share(metric: str) -> bool:
+    """Does this metric's value mean "share of acceptable answers" (comparable with a quality bar)?"""
+    return metric in SHARE_METRICS
 
 
 @dataclass
@@ -229,67 +346,130 @@ class MetricResult:
     ci95: tuple[float, float]
     n: int
     per_item: list[float] = field(default_factory=list)
-    extra: dict[str, float] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def share(self) -> bool:
+        """The quality is a share of acceptable answers (see ``SHARE_METRICS``)."""
+        return is_share(self.metric)
 
     def to_dict(self, *, with_items: bool = False) -> dict[str, Any]:
         d: dict[str, Any] = {"metric": self.metric, "quality": self.quality, "ci95": list(self.ci95),
-                             "n": self.n, **self.extra}
+                             "n": self.n, **self.extra, "share": self.share}
         if with_items:
             d["per_item"] = self.per_item
         return d
 
 
 def choose_metric(refs: Sequence[str]) -> str:
-    """Label accuracy for label outputs, JSON equality for JSON outputs, exact match otherwise."""
+    """From the references alone: JSON equality, label accuracy, exact match for short answers, chrF otherwise.
+
+    Prefer ``metric_for_profile``: a profile is decided once for the whole set, this guess sees only ``refs``.
+    """
     # JSON first: short JSON objects that repeat would otherwise pass for labels.
     if looks_like_json(refs):
         return "json_equal"
     if looks_like_labels(refs):
         return "label_accuracy"
-    return "exact_match"
+    if refs and all(len(str(r).split()) <= 3 for r in refs):
+        return "exact_match"  # short answers ("25", "false", "Paris")
+    return "chrf"  # free text: never exact match
+
+
+def metric_for_profile(profile: Any, *, has_tests: bool | None = None) -> str:
+    """The metric a task's profile calls for, decided once for the whole set (``tools.types.TaskProfile``).
+
+    label -> label_accuracy; structured -> json_equal; code with tests -> pass_at_1 (executed), code without
+    tests -> chrf; short_answer -> exact_match (token F1 beside it); text -> chrf (ROUGE-L, token F1 beside).
+    """
+    kind = getattr(profile, "output_kind", None)
+    tests = profile.has_tests if has_tests is None else has_tests
+    if kind == "label":
+        return "label_accuracy"
+    if kind == "structured":
+        return "json_equal"
+    if kind == "code":
+        return "pass_at_1" if tests else "chrf"
+    if kind == "short_answer":
+        return "exact_match"
+    return "chrf"
+
+
+def max_new_tokens_for(profile: Any, *, floor: int = 16, ceiling: int = 512) -> int:
+    """Generation length from the references: 1.5x their 95th-percentile length plus 16, within bounds.
+
+    A fixed 32 cuts off every program and paragraph; a label needs far fewer.
+    """
+    p95 = int(getattr(profile, "output_tokens_p95", 0) or 0)
+    if p95 <= 0:
+        return 32
+    return max(floor, min(ceiling, int(math.ceil(p95 * 1.5)) + 16))
 
 
 def load_user_metric(spec: str) -> Callable[[str, str], float]:
-    """A user metric given as ``module:function``; the function takes (prediction, reference) -> float."""
-    from tools.errors import InputError
+    """A user metric given as ``module:function``, checked by importing it in a sandboxed child process.
 
-    mod, _, fn = spec.partition(":")
-    if not mod or not fn:
-        raise InputError(f"metric {spec!r} is not of the form module:function", where="--metric")
-    try:
-        f = getattr(importlib.import_module(mod), fn)
-    except (ImportError, AttributeError) as e:
-        raise InputError(f"cannot load metric {spec!r}: {e}", where="--metric",
-                         fix="make the module importable (on PYTHONPATH) and check the function name") from e
-    if not callable(f):
-        raise InputError(f"{spec!r} is not callable", where="--metric")
-    return f  # type: ignore[no-any-return]
+    The returned callable scores in the sandbox too (one child per call); ``per_item_scores`` batches the
+    whole set into one child. Nothing of the module ever runs in this process (issue 18, item 6).
+    """
+    from tools import sandbox
+
+    sandbox.check_user_metric(spec)
+
+    def run(pred: str, ref: str) -> float:
+        return sandbox.run_user_metric(spec, [pred], [ref])[0]
+
+    return run
 
 
 def per_item_scores(metric: str, preds: Sequence[str], refs: Sequence[str], *,
-                    labels: Sequence[str] | None = None, schema: dict[str, Any] | None = None) -> list[float]:
+                    labels: Sequence[str] | None = None, schema: dict[str, Any] | None = None,
+                    tests: Sequence[Sequence[str]] | None = None,
+                    on_progress: Any = None) -> list[float]:
     if metric in ("label_accuracy", "macro_f1"):
         return label_accuracy(preds, refs, labels)
     simple: dict[str, Callable[[str, str], float]] = {
         "exact_match": exact_match, "contains": contains, "regex": regex_match,
-        "json_valid": json_valid, "json_equal": json_equal,
+        "json_valid": json_valid, "json_equal": json_equal, "chrf": chrf, "rouge_l": rouge_l,
+        "token_f1": token_f1, "python_syntax": python_syntax,
     }
     if metric in simple:
         return [simple[metric](p, r) for p, r in zip(preds, refs, strict=True)]
     if metric == "json_schema":
         return [json_schema_match(p, schema if schema is not None else r) for p, r in zip(preds, refs, strict=True)]
-    fn = load_user_metric(metric)
-    return [float(fn(p, r)) for p, r in zip(preds, refs, strict=True)]
+    if metric == "pass_at_1":
+        from tools import sandbox
+
+        if tests is None or len(tests) != len(preds):
+            from tools.errors import InputError
+
+            raise InputError("pass_at_1 needs tests on every row", where="--metric",
+                             fix="give a test file whose rows carry 'tests' (or MBPP's 'test_list')")
+        outcomes = sandbox.run_tests_many([extract_code(p) for p in preds], tests, on_progress=on_progress)
+        return [1.0 if o.passed else 0.0 for o in outcomes]
+    if ":" not in metric:
+        from tools.errors import InputError
+
+        raise InputError(f"unknown metric {metric!r}", where="--metric",
+                         fix=f"use one of {', '.join(METRICS)} or module:function")
+    from tools import sandbox
+
+    return sandbox.run_user_metric(metric, list(preds), list(refs))
 
 
 def score(preds: Sequence[str], refs: Sequence[str], metric: str | None = None, *,
           labels: Sequence[str] | None = None, schema: dict[str, Any] | None = None,
-          seed: int = 0) -> MetricResult:
-    """Score predictions against references with a 95% CI. ``metric=None`` chooses from the references."""
+          tests: Sequence[Sequence[str]] | None = None, seed: int = 0, companions: bool = True,
+          on_progress: Any = None) -> MetricResult:
+    """Score predictions against references with a 95% CI. ``metric=None`` guesses from the references
+    (prefer deciding it once with ``metric_for_profile``). ``tests``: per-row Python asserts (``pass_at_1``).
+    With ``companions``, free text also reports ROUGE-L and token F1 beside chrF (``extra``), code its syntax
+    validity beside pass@1, each with its own interval as ``<name>_ci95``."""
     if len(preds) != len(refs):
         raise ValueError(f"{len(preds)} predictions for {len(refs)} references")
     metric = metric or choose_metric(refs)
-    items = per_item_scores(metric, preds, refs, labels=labels, schema=schema)
+    items = per_item_scores(metric, preds, refs, labels=labels, schema=schema, tests=tests,
+                            on_progress=on_progress)
     n = len(items)
     if metric == "macro_f1":
         f1 = macro_f1(preds, refs, labels)
@@ -297,13 +477,73 @@ def score(preds: Sequence[str], refs: Sequence[str], metric: str | None = None, 
         ci = bootstrap_ci(idx, stat=lambda ix: macro_f1([preds[int(i)] for i in ix], [refs[int(i)] for i in ix],
                                                         labels), n_boot=500, seed=seed) if n else (0.0, 0.0)
         return MetricResult(metric, f1, ci, n, items, {"accuracy": sum(items) / n if n else 0.0})
-    q = sum(items) / n if n else 0.0
-    binary = all(x in (0.0, 1.0) for x in items)
-    ci = wilson_ci(sum(items), n) if binary else bootstrap_ci(items, seed=seed)
-    extra: dict[str, float] = {}
+    q, ci = mean_ci(items, seed=seed)
+    extra: dict[str, Any] = {}
     if metric == "label_accuracy" and n:
         extra["macro_f1"] = macro_f1(preds, refs, labels)
+    if companions and n:
+        for other in COMPANIONS.get(metric, ()):
+            o_items = per_item_scores(other, preds, refs)
+            o_q, o_ci = mean_ci(o_items, seed=seed)
+            extra[other] = o_q
+            extra[f"{other}_ci95"] = list(o_ci)
     return MetricResult(metric, q, ci, n, items, extra)
+
+
+def mean_ci(items: Sequence[float], *, seed: int = 0) -> tuple[float, tuple[float, float]]:
+    """Mean of per-row scores with its 95% interval: Wilson for 0/1 scores, bootstrap otherwise."""
+    n = len(items)
+    q = sum(items) / n if n else 0.0
+    binary = all(x in (0.0, 1.0) for x in items)
+    return q, (wilson_ci(sum(items), n) if binary else bootstrap_ci(items, seed=seed))
+
+
+@dataclass
+class PairedDifference:
+    """B minus A on the same rows with the same metric: the mean difference, its 95% CI, and McNemar's test
+    when both sides are 0/1 per row."""
+
+    metric: str
+    n: int
+    a_quality: float
+    b_quality: float
+    diff: float
+    diff_ci95: tuple[float, float]
+    mcnemar: dict[str, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"metric": self.metric, "n": self.n, "a_quality": self.a_quality,
+                             "b_quality": self.b_quality, "diff": self.diff, "diff_ci95": list(self.diff_ci95)}
+        if self.mcnemar is not None:
+            d["mcnemar"] = self.mcnemar
+        return d
+
+
+def paired_difference(a_items: Sequence[float], b_items: Sequence[float], *, metric: str = "",
+                      seed: int = 0) -> PairedDifference:
+    """Compare two systems scored on the SAME rows with the SAME metric: mean(b - a) with a paired bootstrap
+    CI (and McNemar's test for 0/1 scores). Raises ``ValueError`` when the rows do not pair up."""
+    diff, ci = paired_bootstrap_diff(a_items, b_items, seed=seed)
+    n = len(a_items)
+    mc = (mcnemar([x >= 1 for x in a_items], [x >= 1 for x in b_items])
+          if all(x in (0.0, 1.0) for x in [*a_items, *b_items]) else None)
+    return PairedDifference(metric, n, sum(a_items) / n if n else 0.0, sum(b_items) / n if n else 0.0,
+                            diff, ci, mc)
+
+
+def cohen_kappa(a: Sequence[Any], b: Sequence[Any]) -> float:
+    """Cohen's kappa of two raters over the same items: (observed - chance agreement) / (1 - chance)."""
+    if len(a) != len(b):
+        raise ValueError("kappa needs the same items rated by both")
+    n = len(a)
+    if n == 0:
+        return 0.0
+    po = sum(1 for x, y in zip(a, b, strict=True) if x == y) / n
+    ca, cb = Counter(a), Counter(b)
+    pe = sum(ca[k] * cb[k] for k in set(ca) | set(cb)) / (n * n)
+    if pe >= 1.0:
+        return 1.0 if po >= 1.0 else 0.0  # both raters constant and equal: perfect agreement by convention
+    return (po - pe) / (1 - pe)
 
 
 def label_distribution(refs: Sequence[str]) -> dict[str, int]:

@@ -26,6 +26,8 @@ from typing import Any, Protocol
 
 from tools import metrics
 from tools.errors import InputError
+from tools.evaluate.results import DictAccess
+from tools.evaluate.variants import Variant, build_messages
 from tools.generation import Generation
 from tools.types import Example, ProgressCallback, ProgressEvent, emit
 
@@ -59,16 +61,18 @@ class PromptEvalConfig:
     model: str | None = None
     """Model spec: the embedded SmolLM2 (default), a local HF folder, ``run:ID`` or ``openai:MODEL``."""
     metric: str | None = None
-    """exact_match, label_accuracy, macro_f1, contains, regex, json_valid, json_schema, json_equal or
-    module:function; default: chosen from the expected outputs."""
+    """exact_match, label_accuracy, macro_f1, contains, regex, json_valid, json_schema, json_equal, chrf, rouge_l,
+    token_f1, python_syntax, pass_at_1 or module:function (run in a sandboxed child); default: decided once from
+    the test set's task profile."""
     schema: str | None = None
     """JSON schema file for ``json_schema`` (and for the output-format variant)."""
     limit: int | None = None
     """Use only the first N test rows."""
     bar: float | None = None
     """Quality bar; default from the knowledge base (``dt.quality_bar``)."""
-    max_new_tokens: int = 32
-    """Longest reply generated (chain of thought gets ``cot_max_new_tokens``)."""
+    max_new_tokens: int | None = None
+    """Longest reply generated (chain of thought gets ``cot_max_new_tokens``); default: from the references'
+    token lengths (1.5 x their 95th percentile + 16, see ``tools.metrics.max_new_tokens_for``)."""
     cot_max_new_tokens: int = 192
     batch_size: int = 128
     """Prompts per batch on the fast path."""
@@ -80,6 +84,9 @@ class PromptEvalConfig:
     """OpenAI-compatible endpoint (``openai:`` models); default ``$OPENAI_BASE_URL``."""
     seed: int = 0
     """Seed of the few-shot selection."""
+    choice: bool = True
+    """For label tasks on a local model, also score the prompt in choice mode: each allowed label by its
+    log-likelihood after the prompt, the best one is the answer (never an invented label)."""
 
 
 class Backend(Protocol):
@@ -131,6 +138,13 @@ class LocalBackend:
 
         return len(chat_ids(self.tokenizer, messages))
 
+    def choose(self, prompts: Sequence[Chat], labels: Sequence[str], *,
+               on_progress: ProgressCallback | None = None) -> list[Generation]:
+        """Choice mode: the label of highest log-likelihood after each prompt."""
+        from tools import generation
+
+        return generation.choose(self.model, self.tokenizer, prompts, labels, on_progress=on_progress)
+
 
 def make_backend(config: PromptEvalConfig) -> Backend:
     from tools import models
@@ -146,25 +160,6 @@ def make_backend(config: PromptEvalConfig) -> Backend:
 
 
 # ---------------------------------------------------------------------------------------------- prompts
-
-@dataclass
-class Variant:
-    name: str
-    description: str
-    system: str | None
-    shots: list[Example]
-    max_new_tokens: int
-    chain_of_thought: bool = False
-
-
-def build_messages(system: str | None, shots: Sequence[Example], example: Example) -> Chat:
-    """System message, then each shot as a (user, assistant) pair, then the example's own turns."""
-    msgs: Chat = [{"role": "system", "content": system}] if system else []
-    for s in shots:
-        msgs += [{"role": "user", "content": s.input_text}, {"role": "assistant", "content": s.output_text}]
-    msgs += [m.to_dict() for m in example.prompt_messages if m.role != "system"]
-    return msgs
-
 
 def select_shots(pool: Sequence[Example], k: int, *, labels: bool, seed: int = 0,
                  exclude: set[str] | None = None) -> list[Example]:
@@ -236,16 +231,58 @@ def _stats(xs: Sequence[float]) -> dict[str, float]:
             "p95": round(metrics.percentile(xs, 95), 2), "max": round(max(xs), 2)}
 
 
+@dataclass
+class PromptEvalResult(DictAccess):
+    """``run_prompt_eval``'s result; ``to_dict()`` is the ``--json`` document and the run's summary (its keys
+    are a contract). ``choice`` holds the choice-mode score of the plain prompt for label tasks (both modes
+    are reported where both apply); ``share`` says whether ``quality`` is a share of acceptable answers."""
+
+    quality: float
+    ci95: list[float]
+    metric: str
+    share: bool
+    n: int
+    latency_ms: dict[str, Any]
+    prompt_tokens: dict[str, float]
+    output_tokens: dict[str, float]
+    savings: dict[str, Any]
+    variants: list[dict[str, Any]]
+    best: str
+    best_quality: float
+    best_ci95: list[float]
+    bar: float
+    reaches_bar: bool
+    baseline_reaches_bar: bool
+    rule: str
+    model: str
+    labels: int | None
+    run_id: str
+    max_new_tokens: int
+    output_kind: str
+    choice: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(d.pop("extra"))
+        if d["choice"] is None:
+            d.pop("choice")
+        return d
+
+
 def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback | None = None,
-                    backend: Backend | None = None) -> dict[str, Any]:
+                    backend: Backend | None = None) -> PromptEvalResult:
     """Measure the prompt (and, with ``variants``, its Step 2 improvements); log everything; return the summary.
 
-    Returns ``quality``, ``ci95``, ``metric``, ``n``, ``latency_ms`` (p50/p95), ``prompt_tokens``,
-    ``output_tokens``, ``savings`` (what a fine-tuned model's bare prompt would save), ``variants``, ``best``,
-    ``reaches_bar``, ``bar``, ``run_id``.
+    The metric and the generation length are decided once from the test set's task profile (free text gets
+    chrF with ROUGE-L and token F1 beside it, code with tests gets pass@1 from executed tests, never exact
+    match by default). Returns ``quality``, ``ci95``, ``metric``, ``n``, ``latency_ms`` (p50/p95),
+    ``prompt_tokens``, ``output_tokens``, ``savings``, ``variants``, ``best``, ``reaches_bar``, ``bar``,
+    ``run_id``, and for label tasks ``choice`` (the same prompt in choice mode).
     """
     import json
 
+    from tools.evaluate.test_set import decide_scoring, load_test, profile_for
     from tools.fileio import sha256_file
     from tools.runlog import RunLog
 
@@ -254,7 +291,9 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
     if config.shots and not config.shots_from:
         raise InputError(f"--shots {config.shots} needs a file to draw the examples from", where="--shots",
                          fix="add --shots-from TRAIN_FILE (never the test file)")
-    test = _load(config.test, "test")
+    if not Path(config.test).exists():
+        raise InputError("test file not found", where=config.test, fix="check the path")
+    test = load_test(config.test)
     if config.limit:
         test = test[: config.limit]
     pool = _load(config.shots_from, "shots") if config.shots_from else []
@@ -266,77 +305,99 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
             raise InputError(f"cannot read the JSON schema: {e}", where=config.schema) from e
 
     refs = [e.output_text for e in test]
-    is_label_task = all("label" in e.meta for e in test) or metrics.looks_like_labels(
-        refs + [e.output_text for e in pool])
-    metric = config.metric or (("json_schema" if schema is not None else None)
-                               or ("label_accuracy" if is_label_task and not metrics.looks_like_json(refs)
-                                   else metrics.choose_metric(refs)))
+    profile = profile_for(test)
+    # Rows that say they are labels, or a pool that repeats labels, make it a label task even on few test rows.
+    if profile.output_kind not in ("label", "structured", "code") and (
+            all("label" in e.meta for e in test) or (pool and metrics.looks_like_labels(
+                refs + [e.output_text for e in pool]) and not metrics.looks_like_json(refs))):
+        from dataclasses import replace as _replace
+
+        profile = _replace(profile, output_kind="label", labels=())
+    metric = config.metric or ("json_schema" if schema is not None else None)
+    scoring = decide_scoring(test, metric=metric, max_new_tokens=config.max_new_tokens, profile=profile)
+    metric = scoring.metric
     if metric not in metrics.METRICS:
-        metrics.load_user_metric(metric)  # fail early with a clear message
+        metrics.load_user_metric(metric)  # fail early with a clear message (checked in a sandboxed child)
     labels = (sorted({e.output_text.strip() for e in [*test, *pool]})
               if metric in ("label_accuracy", "macro_f1") else None)
     bar = config.bar if config.bar is not None else default_bar()
+    max_new = scoring.max_new_tokens
 
     backend = backend or make_backend(config)
     test_inputs = {metrics.normalize(e.input_text) for e in test}
     max_k = max(config.shots, 10 if config.variants else 0)
     shot_pool = select_shots(pool, max_k, labels=labels is not None, seed=config.seed,
                              exclude=test_inputs) if pool else []
+    shots = [(e.input_text, e.output_text) for e in shot_pool]
     base_system = config.system if config.system is not None else (test[0].system_text or DEFAULT_SYSTEM)
 
-    todo = [Variant("baseline", f"the prompt as given ({config.shots} shots)", base_system,
-                    shot_pool[: config.shots], config.max_new_tokens)]
+    def variant(name: str, description: str, system: str | None, k_shots: list[tuple[str, str]], max_tokens: int,
+                cot: bool = False) -> Variant:
+        return Variant(name, "prompt", None, system, k_shots, description=description, max_new_tokens=max_tokens,
+                       chain_of_thought=cot)
+
+    todo = [variant("baseline", f"the prompt as given ({config.shots} shots)", base_system, shots[: config.shots],
+                    max_new)]
     if config.variants:
         for k in (5, 10):
-            if k != config.shots and len(shot_pool) >= k:
-                todo.append(Variant(f"shots_{k}", f"{k} few-shot examples", base_system, shot_pool[:k],
-                                    config.max_new_tokens))
-        todo.append(Variant("chain_of_thought", "think step by step, then 'Answer: ...'",
-                            _join(base_system, COT_INSTRUCTION), shot_pool[: config.shots],
-                            config.cot_max_new_tokens, chain_of_thought=True))
-        todo.append(Variant("format_spec", "explicit output format (" + (
+            if k != config.shots and len(shots) >= k:
+                todo.append(variant(f"shots_{k}", f"{k} few-shot examples", base_system, shots[:k], max_new))
+        todo.append(variant("chain_of_thought", "think step by step, then 'Answer: ...'",
+                            _join(base_system, COT_INSTRUCTION), shots[: config.shots],
+                            max(config.cot_max_new_tokens, max_new), cot=True))
+        todo.append(variant("format_spec", "explicit output format (" + (
             "JSON schema" if schema is not None else "label set" if labels else "answer only") + ")",
-            _join(base_system, format_spec(labels, schema)), shot_pool[: config.shots], config.max_new_tokens))
+            _join(base_system, format_spec(labels, schema)), shots[: config.shots], max_new))
         for i, alt in enumerate([*ALT_SYSTEMS, *config.alt_systems], 1):
             spec = format_spec(labels, schema) if labels or schema is not None else None
-            todo.append(Variant(f"system_alt_{i}", f"system message: {alt[:60]}", _join(alt, spec),
-                                shot_pool[: config.shots], config.max_new_tokens))
+            todo.append(variant(f"system_alt_{i}", f"system message: {alt[:60]}", _join(alt, spec),
+                                shots[: config.shots], max_new))
 
     log = RunLog()
-    run_id = log.start_run("prompt_eval", config=asdict(config), model=backend.name,
+    run_id = log.start_run("prompt_eval", config={**asdict(config), "max_new_tokens": max_new, "metric": metric},
+                           model=backend.name,
                            data_hashes={"test": sha256_file(config.test),
                                         **({"shots_from": sha256_file(config.shots_from)}
                                            if config.shots_from else {})})
     try:
         results = []
+        test_sha = sha256_file(config.test)
         for vi, v in enumerate(todo):
             emit(on_progress, ProgressEvent("prompt_eval", vi, len(todo), message=v.name))
-            res = _run_variant(v, test, backend, metric, labels, schema, on_progress)
-            res["eval_id"] = _log_variant(log, run_id, v, res, test, sha256_file(config.test))
+            res = _run_variant(v, test, backend, scoring, labels, schema, on_progress)
+            res["eval_id"] = _log_variant(log, run_id, v, res, test, test_sha)
             results.append(res)
             emit(on_progress, ProgressEvent("prompt_eval", vi + 1, len(todo),
                                             metrics={"quality": res["quality"]}, message=v.name))
+        choice = None
+        if labels and config.choice and hasattr(backend, "choose"):
+            emit(on_progress, ProgressEvent("prompt_eval", len(todo), len(todo), message="choice mode"))
+            choice = _run_choice(todo[0], test, backend, labels)
+            choice["eval_id"] = _log_variant(log, run_id, todo[0], choice, test, test_sha, kind="prompt_eval_choice")
+            choice = _public(choice)
         base = results[0]
         best = max(results, key=lambda r: (r["quality"], -r["prompt_tokens"]["mean"]))
         ft_tokens = [backend.count_tokens(build_messages(None, [], e)) for e in test]
-        summary = {
-            "quality": base["quality"], "ci95": base["ci95"], "metric": metric, "n": base["n"],
-            **({"macro_f1": base["macro_f1"]} if "macro_f1" in base else {}),
-            "latency_ms": base["latency_ms"], "prompt_tokens": base["prompt_tokens"],
-            "output_tokens": base["output_tokens"],
-            "savings": _savings(base, ft_tokens),
-            "variants": [_public(r) for r in results],
-            "best": best["name"], "best_quality": best["quality"], "best_ci95": best["ci95"],
-            "bar": bar, "reaches_bar": best["quality"] >= bar, "baseline_reaches_bar": base["quality"] >= bar,
-            "rule": "dt.step2.quality_bar" if config.variants else "dt.step1.quality_bar",
-            "model": backend.name, "labels": len(labels) if labels else None, "run_id": run_id,
-        }
-        log.update_run(run_id, status="completed", summary=summary)
-        return summary
+        extra = {k: base[k] for k in base if k not in _VARIANT_KEYS and not k.startswith("_")}
+        result = PromptEvalResult(
+            quality=base["quality"], ci95=base["ci95"], metric=metric, share=metrics.is_share(metric), n=base["n"],
+            latency_ms=base["latency_ms"], prompt_tokens=base["prompt_tokens"], output_tokens=base["output_tokens"],
+            savings=_savings(base, ft_tokens), variants=[_public(r) for r in results],
+            best=best["name"], best_quality=best["quality"], best_ci95=best["ci95"],
+            bar=bar, reaches_bar=best["quality"] >= bar, baseline_reaches_bar=base["quality"] >= bar,
+            rule="dt.step2.quality_bar" if config.variants else "dt.step1.quality_bar",
+            model=backend.name, labels=len(labels) if labels else None, run_id=run_id, max_new_tokens=max_new,
+            output_kind=scoring.profile.output_kind, choice=choice, extra=extra)
+        log.update_run(run_id, status="completed", summary=result.to_dict())
+        return result
     except BaseException as e:
         log.update_run(run_id, status="interrupted" if isinstance(e, KeyboardInterrupt) else "failed",
                        error=str(e)[:2000])
         raise
+
+
+_VARIANT_KEYS = ("name", "description", "metric", "quality", "ci95", "n", "shots", "latency_ms", "prompt_tokens",
+                 "output_tokens", "system", "few_shot", "eval_id", "share", "mode")
 
 
 def default_bar() -> float:
@@ -346,41 +407,62 @@ def default_bar() -> float:
     return float(knowledge.load().rules.quality_bar.default)
 
 
-def _run_variant(v: Variant, test: Sequence[Example], backend: Backend, metric: str,
+def _run_variant(v: Variant, test: Sequence[Example], backend: Backend, scoring: Any,
                  labels: Sequence[str] | None, schema: dict[str, Any] | None,
                  on_progress: ProgressCallback | None) -> dict[str, Any]:
-    prompts = [build_messages(v.system, v.shots, e) for e in test]
-    gens = backend.generate(prompts, max_new_tokens=v.max_new_tokens, on_progress=on_progress)
+    from tools.evaluate.test_set import tests_of
+
+    prompts = [build_messages(v.system, v.few_shot, e) for e in test]
+    gens = backend.generate(prompts, max_new_tokens=v.max_new_tokens or scoring.max_new_tokens,
+                            on_progress=on_progress)
     raw = [g.text for g in gens]
     preds = [final_answer(t) for t in raw] if v.chain_of_thought else raw
+    return _scored(v, test, gens, raw, preds, scoring.metric, labels, schema,
+                   [tests_of(e) for e in test] if scoring.metric == "pass_at_1" else None, backend.mode)
+
+
+def _run_choice(v: Variant, test: Sequence[Example], backend: Backend, labels: Sequence[str]) -> dict[str, Any]:
+    """The plain prompt in choice mode: each label scored by log-likelihood, the best is the answer."""
+    prompts = [build_messages(v.system, v.few_shot, e) for e in test]
+    gens = backend.choose(prompts, labels)  # type: ignore[attr-defined]
+    raw = [g.text for g in gens]
+    out = _scored(v, test, gens, raw, raw, "label_accuracy", labels, None, None, "choice")
+    out["mode"] = "choice"
+    return out
+
+
+def _scored(v: Variant, test: Sequence[Example], gens: Sequence[Generation], raw: Sequence[str],
+            preds: Sequence[str], metric: str, labels: Sequence[str] | None, schema: dict[str, Any] | None,
+            tests: Sequence[Sequence[str]] | None, mode: str) -> dict[str, Any]:
     refs = [e.output_text for e in test]
-    scored = metrics.score(preds, refs, metric, labels=labels, schema=schema)
+    scored = metrics.score(list(preds), refs, metric, labels=labels, schema=schema, tests=tests)
     lat = [g.latency_ms for g in gens]
     out: dict[str, Any] = {
         "name": v.name, "description": v.description, "metric": metric, "quality": round(scored.quality, 4),
-        "ci95": [round(x, 4) for x in scored.ci95], "n": scored.n, "shots": len(v.shots),
+        "ci95": [round(x, 4) for x in scored.ci95], "n": scored.n, "shots": len(v.few_shot),
         "latency_ms": {"p50": round(metrics.percentile(lat, 50), 1), "p95": round(metrics.percentile(lat, 95), 1),
-                       "mode": backend.mode},
+                       "mode": mode},
         "prompt_tokens": _stats([g.prompt_tokens for g in gens]),
         "output_tokens": _stats([g.output_tokens for g in gens]),
         "system": v.system,
         # The demonstrations themselves, so evaluation and A/B can rebuild this exact prompt from the run log.
-        "few_shot": [{"input": s.input_text, "output": s.output_text} for s in v.shots],
+        "few_shot": [{"input": q, "output": a} for q, a in v.few_shot],
     }
-    out.update({k: round(x, 4) for k, x in scored.extra.items()})
+    for k, x in scored.extra.items():
+        out[k] = [round(y, 4) for y in x] if isinstance(x, list) else round(x, 4)
     out["_rows"] = [{"idx": i, "input": e.input_text, "expected": r, "prediction": p, "raw": t,
-                     "correct": bool(s >= 1.0), "score": s, "latency_ms": g.latency_ms,
+                     "correct": bool(sc >= 1.0), "score": sc, "latency_ms": g.latency_ms,
                      "prompt_tokens": g.prompt_tokens, "output_tokens": g.output_tokens}
-                    for i, (e, r, p, t, s, g) in enumerate(zip(test, refs, preds, raw, scored.per_item, gens,
-                                                               strict=True))]
+                    for i, (e, r, p, t, sc, g) in enumerate(zip(test, refs, preds, raw, scored.per_item, gens,
+                                                                strict=True))]
     return out
 
 
 def _log_variant(log: Any, run_id: str, v: Variant, res: dict[str, Any], test: Sequence[Example],
-                 test_sha: str) -> str:
+                 test_sha: str, *, kind: str = "prompt_eval") -> str:
     details = {k: val for k, val in _public(res).items() if k not in ("quality", "ci95", "n", "metric")}
     details["variant"] = v.name
-    eval_id: str = log.log_evaluation(run_id, "prompt_eval", metric=res["metric"],
+    eval_id: str = log.log_evaluation(run_id, kind, metric=res["metric"],
                                       value=res["quality"], ci=res["ci95"], n=res["n"], test_sha256=test_sha,
                                       details=details)
     log.log_predictions(run_id, eval_id, res["_rows"])

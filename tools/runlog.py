@@ -114,6 +114,20 @@ def m003_run_liveness(db: Any) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN heartbeat_at TIMESTAMP")
 
 
+# -- evaluation (issue 14): the user's side-by-side votes and a judge's verdicts ----------------------------------
+@migration
+def m004_votes_and_judge_verdicts(db: Any) -> None:
+    """Side-by-side votes (A / B / tie per row, resumable) and model-judge verdicts, each row keyed by test file."""
+    db.execute("""
+        CREATE TABLE votes (
+            vote_id VARCHAR, run_id VARCHAR, test_sha256 VARCHAR, idx BIGINT, a_variant VARCHAR, b_variant VARCHAR,
+            vote VARCHAR, input VARCHAR, a_text VARCHAR, b_text VARCHAR, created_at TIMESTAMP)""")
+    db.execute("""
+        CREATE TABLE judge_verdicts (
+            eval_id VARCHAR, run_id VARCHAR, judge VARCHAR, mode VARCHAR, idx BIGINT, verdict VARCHAR,
+            swapped_verdict VARCHAR, raw VARCHAR, created_at TIMESTAMP)""")
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 def now() -> datetime:
@@ -463,6 +477,24 @@ class RunLog:
               r.get("correct"), r.get("latency_ms"), r.get("prompt_tokens"), r.get("output_tokens")]
              for i, r in enumerate(rows)],
         )
+
+    def log_vote(self, *, run_id: str | None, test_sha256: str, idx: int, a_variant: str, b_variant: str,
+                 vote: str, input: str = "", a_text: str = "", b_text: str = "") -> str:
+        """One side-by-side vote ("a", "b" or "tie"); a later vote on the same pair replaces it on read."""
+        vote_id = new_id("vote-")
+        self.execute("INSERT INTO votes (vote_id, run_id, test_sha256, idx, a_variant, b_variant, vote, input, "
+                     "a_text, b_text, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                     [vote_id, run_id, test_sha256, idx, a_variant, b_variant, vote, input, a_text, b_text, now()])
+        return vote_id
+
+    def log_judge_verdicts(self, eval_id: str | None, run_id: str | None, judge: str, mode: str,
+                           rows: list[dict[str, Any]]) -> None:
+        """A judge's verdict per row (``idx``, ``verdict``, ``swapped_verdict`` for pairwise, ``raw`` reply)."""
+        self.executemany(
+            "INSERT INTO judge_verdicts (eval_id, run_id, judge, mode, idx, verdict, swapped_verdict, raw, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [[eval_id, run_id, judge, mode, r.get("idx", i), r.get("verdict"), r.get("swapped_verdict"),
+              r.get("raw"), now()] for i, r in enumerate(rows)])
 
 
 def _pid_alive(pid: int) -> bool:

@@ -15,4 +15,5 @@ def all_tools() -> list[Any]:
     tools: list[Any] = []
     for mod in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         tools.extend(getattr(importlib.import_module(f"{__name__}.{mod.name}"), "TOOLS", []))
-    return tools
+    unique = {t.name: t for t in tools}  # a tool re-listed by another area (reference) is the same object
+    return list(unique.values())

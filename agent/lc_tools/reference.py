@@ -12,6 +12,9 @@ from typing import Any, Literal
 
 from langchain_core.tools import tool
 
+from agent.lc_tools.evaluate import fine_tune_roi
+from agent.lc_tools.train import estimate_training_memory
+
 
 @tool
 def knowledge_rule(rule_id: str) -> dict[str, Any]:
@@ -59,25 +62,6 @@ def training_plan(model_params_b: float, method: Literal["full", "lora", "qlora"
     return {"hyperparameters": plan, "split": split, "reasons": routing.reasons_dicts(reasons + r)}
 
 
-@tool
-def training_memory(model_params_b: float, method: Literal["full", "lora", "qlora"], batch: int = 8,
-                    lora_r: int = 8) -> dict[str, Any]:
-    """Estimated training memory in GB for a model size (billions), method, per-device batch and LoRA rank."""
-    from agent import pipeline, routing
-
-    gb, reasons = pipeline.estimate_memory(model_params_b, method, batch=batch, lora_r=lora_r)
-    return {"total_gb": gb, "reasons": routing.reasons_dicts(reasons)}
-
-
-@tool
-def fine_tuning_roi(prompt_dev_hours: float, hourly_rate: float, data_prep_hours: float,
-                    training_cost: float) -> dict[str, Any]:
-    """The seed's ROI formula: prompt cost vs fine-tuning cost, their ratio, and the quality gain needed."""
-    from agent import routing
-
-    roi, reasons = routing.cost_benefit({"prompt_dev_hours": prompt_dev_hours, "hourly_rate": hourly_rate,
-                                         "data_prep_hours": data_prep_hours, "training_cost": training_cost})
-    return {"roi": roi, "reasons": routing.reasons_dicts(reasons)}
-
-
-TOOLS = [knowledge_rule, knowledge_explanation, recommend_method, training_plan, training_memory, fine_tuning_roi]
+# The memory estimate and the ROI formula each have one tool, owned by their area; "why?" is handed the same objects.
+TOOLS = [knowledge_rule, knowledge_explanation, recommend_method, training_plan, estimate_training_memory,
+         fine_tune_roi]

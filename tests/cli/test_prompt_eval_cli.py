@@ -121,3 +121,48 @@ def test_cli_variants_on_tiny_model(tiny_model_dir: Path, tmp_path: Path) -> Non
     doc = json.loads(r.stdout)
     assert doc["metric"] == "label_accuracy" and len(doc["variants"]) >= 5
     assert isinstance(doc["reaches_bar"], bool)
+
+
+def _code_file(tmp_path: Path) -> Path:
+    rows = [{"messages": [{"role": "user", "content": "Write add(a, b) returning the sum."},
+                          {"role": "assistant", "content": "def add(a, b):\n    return a + b"}],
+             "tests": ["assert add(1, 2) == 3"]},
+            {"messages": [{"role": "user", "content": "Write neg(x) returning minus x."},
+                          {"role": "assistant", "content": "def neg(x):\n    return -x"}],
+             "test_list": ["assert neg(2) == -2"]}]
+    p = tmp_path / "code.jsonl"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return p
+
+
+def test_cli_code_set_scores_pass_at_1(tiny_model_dir: Path, tmp_path: Path) -> None:
+    r = tw("prompt-eval", "--test", str(_code_file(tmp_path)), "--model", str(tiny_model_dir), "--json")
+    doc = json.loads(r.stdout)
+    assert doc["metric"] == "pass_at_1" and doc["share"] is True and doc["output_kind"] == "code"
+    assert doc["n"] == 2 and len(doc["ci95"]) == 2 and "python_syntax" in doc
+    assert doc["max_new_tokens"] >= 16  # from the references' lengths, not a fixed 32
+
+
+def test_cli_user_metric_runs_outside_and_keeps_stdout_one_document(stub_server: tuple[str, list[dict]],
+                                                                     tmp_path: Path) -> None:
+    import os
+
+    url, _ = stub_server
+    (tmp_path / "noisy_metric.py").write_text("print('HELLO FROM IMPORT')\n"
+                                               "def score(p, r):\n    print('HELLO FROM CALL')\n    return 1.0\n"
+                                               "def one_arg(p):\n    return 1.0\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def run(metric: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "cli", "prompt-eval", "--test", str(_test_file(tmp_path)),
+                               "--model", "openai:stub", "--base-url", url, "--metric", metric, "--json"],
+                              cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+    r = run("noisy_metric:score")
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)  # exactly one JSON document: the module's prints went nowhere near stdout
+    assert doc["quality"] == 1.0 and doc["metric"] == "noisy_metric:score" and "HELLO" not in r.stdout
+    r = run("noisy_metric:one_arg")
+    assert r.returncode == 2 and "Traceback" not in r.stderr  # a user error, not an internal one
+    err = json.loads(r.stdout)["error"]
+    assert err["error"] == "InputError" and "wrong signature" in err["what"]

@@ -82,7 +82,7 @@ def fill_runlog(run_id: str, test_file: Path, monkeypatch, *, probes: Path | Non
     exs = E.load_test(test_file)
     truth = {e.input_text: e.output_text for e in exs}
     truth.update({p["question"]: p["answer"] for p in E.load_probes(probes)})
-    monkeypatch.setattr(E, "predict", canned_predict(truth, rates or {"tuned": 0.85, "base": 0.3, "prompt": 0.55}))
+    monkeypatch.setattr(E.predictions, "predict", canned_predict(truth, rates or {"tuned": 0.85, "base": 0.3, "prompt": 0.55}))
     E.evaluate_test(run_id, test_file)
     E.compare(run_id, test_file, n=8)
     E.forgetting(run_id, probes=probes)

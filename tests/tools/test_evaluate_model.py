@@ -47,7 +47,7 @@ def test_resolve_contract_of_the_fixture(run_id: str, tiny_model_dir: Path) -> N
     assert E.parse_variant(run_id[:-3]).label == f"run:{run_id}"
     assert E.parse_variant(f"run:{run_id}").kind == "tuned"
     assert E.parse_variant(str(tiny_model_dir)).kind == "base"
-    a, b = E._pair("base", run_id)
+    a, b = E.pair_variants("base", run_id)
     assert (a.kind, b.kind) == ("base", "tuned") and a.spec.path == tiny_model_dir.resolve()
 
 
@@ -83,7 +83,7 @@ def test_prompt_baseline_from_the_run_log(run_id: str, test_file: Path, tiny_mod
 def test_compare_reuses_test_predictions(run_id: str, test_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     E.evaluate_test(run_id, test_file, config=FAST)
     calls = []
-    monkeypatch.setattr(E, "predict", lambda *a, **k: calls.append(a) or pytest.fail("regenerated"))
+    monkeypatch.setattr(E.predictions, "predict", lambda *a, **k: calls.append(a) or pytest.fail("regenerated"))
     res = E.compare(run_id, test_file, n=6, config=FAST)
     assert not calls
     assert res["n"] == 6 and res["columns"] == ["base", "tuned"]
@@ -155,7 +155,7 @@ def test_limits_score_the_first_rows_and_say_so(run_id: str, test_file: Path, ti
     logged = RunLog().query("SELECT n FROM evaluations WHERE eval_id = ?", [res["eval_id"]])
     assert logged == [{"n": 5}]
     # the side-by-side table and the A/B on the same rows reuse those predictions: nothing is generated
-    monkeypatch.setattr(E, "predict", lambda *a, **k: pytest.fail("regenerated"))
+    monkeypatch.setattr(E.predictions, "predict", lambda *a, **k: pytest.fail("regenerated"))
     cmp = E.compare(run_id, test_file, n=3, config=FAST, limit=5)
     assert (cmp["n"], cmp["sampled_from"], cmp["test_rows"]) == (3, 5, 12)
     for a in ("base", str(tiny_model_dir)):

@@ -145,7 +145,7 @@ def test_forgetting_degraded_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyP
                                           "answer": str(2 * i), "check": "number"}) + "\n" for i in range(10)))
     base = [f"{2 * i}" for i in range(10)]
     tuned = base[:7] + ["no idea"] * 3
-    monkeypatch.setattr(E, "predict", _fake_predict({"base": base, "tuned": tuned}))
+    monkeypatch.setattr(E.predictions, "predict", _fake_predict({"base": base, "tuned": tuned}))
     rid = make_run(tiny_model_dir, curves=False)
     r = E.forgetting(rid, probes=probes)
     assert (r["probes"], r["base_score"], r["tuned_score"]) == (10, 1.0, 0.7)
@@ -167,7 +167,7 @@ def test_forgetting_within_tolerance_is_preserved(tmp_path: Path, monkeypatch: p
     probes.write_text("".join(json.dumps({"question": f"q{i}", "answer": "yes"}) + "\n" for i in range(50)))
     base = ["yes"] * 50
     tuned = ["yes"] * 49 + ["no"]  # a 2-point drop is within the default tolerance
-    monkeypatch.setattr(E, "predict", _fake_predict({"base": base, "tuned": tuned}))
+    monkeypatch.setattr(E.predictions, "predict", _fake_predict({"base": base, "tuned": tuned}))
     r = E.forgetting(make_run(tiny_model_dir, curves=False), probes=probes)
     assert r["drop"] == pytest.approx(0.02)
     assert r["verdict"] == "preserved" and r["fixes"] == []
@@ -176,23 +176,35 @@ def test_forgetting_within_tolerance_is_preserved(tmp_path: Path, monkeypatch: p
 # ---------------------------------------------------------------------------------------------- sample and ROI
 
 
+def _compare_mod():  # type: ignore[no-untyped-def]
+    import importlib
+
+    return importlib.import_module("tools.evaluate.compare")  # the package's ``compare`` is the function
+
+
+def _ab_mod():  # type: ignore[no-untyped-def]
+    import importlib
+
+    return importlib.import_module("tools.evaluate.ab")
+
+
 def test_compare_sample_includes_edge_cases() -> None:
     exs = [Example.from_pair("x" * (10 + i), "common" if i < 8 else f"rare{i}") for i in range(12)]
     exs[3] = Example.from_pair("y" * 500, "common")
     ok = {"base": [0.0, 1.0] + [1.0] * 10, "tuned": [1.0, 0.0] + [1.0] * 10}
-    picked = E._pick_sample(exs, ok, 8, seed=0)
+    picked = _compare_mod()._pick_sample(exs, ok, 8, seed=0)
     assert len(picked) == 8
     assert "longest input" in picked[3]
     assert picked[0] == ["base wrong, tuned right"]
     assert picked[1] == ["base right, tuned wrong"]
     assert any("rare label" in why for why in picked.values())
-    assert E._pick_sample(exs, ok, 100, seed=0).keys() == set(range(12))  # n larger than the set: everything
+    assert _compare_mod()._pick_sample(exs, ok, 100, seed=0).keys() == set(range(12))  # n larger than the set: everything
 
 
 def test_roi_verdicts() -> None:
-    assert E._roi_verdict(0.2, [0.12, 0.28], 0.10) == "worth_it"
-    assert E._roi_verdict(0.12, [0.02, 0.22], 0.10) == "uncertain"
-    assert E._roi_verdict(0.02, [-0.03, 0.07], 0.10) == "not_worth_it"
+    assert _ab_mod()._roi_verdict(0.2, [0.12, 0.28], 0.10) == "worth_it"
+    assert _ab_mod()._roi_verdict(0.12, [0.02, 0.22], 0.10) == "uncertain"
+    assert _ab_mod()._roi_verdict(0.02, [-0.03, 0.07], 0.10) == "not_worth_it"
 
 
 def test_roi_seed_example_and_gain() -> None:

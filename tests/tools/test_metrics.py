@@ -110,8 +110,9 @@ def test_percentile_like_numpy() -> None:
 def test_choose_metric() -> None:
     assert M.choose_metric(["a", "b", "a", "b"]) == "label_accuracy"
     assert M.choose_metric(['{"x": 1}', '{"x": 1}', '{"x": 2}']) == "json_equal"
-    assert M.choose_metric(["a long free-text answer with many words", "another different answer here"]) \
-        == "exact_match"
+    # free text never gets exact match (issue 14): chrF; short answers do
+    assert M.choose_metric(["a long free-text answer with many words", "another different answer here"]) == "chrf"
+    assert M.choose_metric(["25", "Paris", "New York City", "42"]) == "exact_match"
 
 
 def test_score_attaches_ci_and_n() -> None:
@@ -129,15 +130,89 @@ def test_score_attaches_ci_and_n() -> None:
     assert d["n"] == 5 and d["per_item"] == [1.0, 1.0, 0.0, 1.0, 1.0] and len(d["ci95"]) == 2
 
 
-def test_user_metric(monkeypatch: pytest.MonkeyPatch) -> None:
-    mod = types.ModuleType("my_metrics_for_test")
-    mod.half = lambda p, r: 0.5 if p else 0.0  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "my_metrics_for_test", mod)
+def test_user_metric_runs_in_a_child(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "my_metrics_for_test.py").write_text(
+        "import os\nLOADED_IN = os.getpid()\nprint('import-time noise')\n"
+        "def half(p, r):\n    return 0.5 if p else 0.0\n"
+        "def pid(p, r):\n    return float(os.getpid())\n"
+        "def wrong(p):\n    return 1.0\n")
+    monkeypatch.chdir(tmp_path)
     r = M.score(["x", "", "y"], ["a", "b", "c"], "my_metrics_for_test:half")
     # mean of 0.5, 0, 0.5 = 1/3; not 0/1 scores, so the interval is a bootstrap one
     assert r.quality == pytest.approx(1 / 3) and r.ci95[0] <= r.quality <= r.ci95[1]
+    assert not math.isnan(r.ci95[1])
+    import os
+
+    assert M.per_item_scores("my_metrics_for_test:pid", ["x"], ["y"]) != [float(os.getpid())]  # not this process
+    assert "my_metrics_for_test" not in sys.modules  # never imported here
     with pytest.raises(InputError):
         M.load_user_metric("no_colon")
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="missing"):
         M.load_user_metric("my_metrics_for_test:missing")
-    assert not math.isnan(r.ci95[1])
+    with pytest.raises(InputError, match="wrong signature"):
+        M.score(["x"], ["y"], "my_metrics_for_test:wrong")
+    with pytest.raises(InputError, match="unknown metric"):
+        M.score(["x"], ["y"], "bleu")
+
+
+def test_reference_metrics_by_hand() -> None:
+    # token F1 (SQuAD): "the cat sat" vs "a cat sat down": articles dropped -> [cat, sat] vs [cat, sat, down]
+    # precision 2/2, recall 2/3 -> F1 = 2 * 1 * 2/3 / (1 + 2/3) = 0.8
+    assert M.token_f1("the cat sat", "a cat sat down") == pytest.approx(0.8)
+    assert M.token_f1("", "") == 1.0 and M.token_f1("x", "") == 0.0
+    # ROUGE-L: LCS of [the, cat, sat, on, the, mat] and [the, cat, is, on, the, mat] is 5 words of 6 -> F = 5/6
+    assert M.rouge_l("the cat sat on the mat", "the cat is on the mat") == pytest.approx(5 / 6)
+    assert M.rouge_l("Ça marche très bien", "ça marche bien") > 0.8  # non-ASCII words are words too
+    assert M.chrf("identical text", "identical text") == pytest.approx(1.0)
+    assert 0.0 < M.chrf("the cat sat on the mat", "the cat is on the mat") < 1.0
+    assert M.chrf("zzzz", "the cat") == 0.0
+
+
+def test_free_text_scores_with_companions_and_ci() -> None:
+    refs = ["The meeting moved to Tuesday afternoon.", "Please send the invoice by Friday.",
+            "Our office is closed on public holidays.", "Refunds take five business days."]
+    preds = ["The meeting is now on Tuesday afternoon.", "Send the invoice on Friday please.",
+             "The office closes on holidays.", "Refunds take about a week."]
+    r = M.score(preds, refs)
+    assert r.metric == "chrf" and not r.share  # never exact match for free text; a similarity, not a share
+    assert 0 < r.quality < 1 and r.ci95[0] <= r.quality <= r.ci95[1]
+    assert {"rouge_l", "token_f1", "rouge_l_ci95", "token_f1_ci95"} <= set(r.extra)
+    assert r.to_dict()["share"] is False
+
+
+def test_extract_code_and_syntax() -> None:
+    reply = "Here you go:\n```python\ndef f(x):\n    return x + 1\n```\nIt adds one."
+    assert M.extract_code(reply).strip() == "def f(x):\n    return x + 1"
+    assert M.extract_code("def g(): pass") == "def g(): pass"  # no block: the whole reply
+    assert M.python_syntax(reply) == 1.0
+    assert M.python_syntax("def f(x) return x") == 0.0
+
+
+def test_metric_for_profile_and_generation_length() -> None:
+    from tools.types import TaskProfile
+
+    assert M.metric_for_profile(TaskProfile("label")) == "label_accuracy"
+    assert M.metric_for_profile(TaskProfile("structured")) == "json_equal"
+    assert M.metric_for_profile(TaskProfile("code", has_tests=True)) == "pass_at_1"
+    assert M.metric_for_profile(TaskProfile("code")) == "chrf"
+    assert M.metric_for_profile(TaskProfile("text")) == "chrf"
+    assert M.metric_for_profile(TaskProfile("short_answer")) == "exact_match"
+    # 1.5 x p95 + 16: a 100-token program gets 166 new tokens, a 4-token label the floor of 16
+    assert M.max_new_tokens_for(TaskProfile("code", output_tokens_p95=100)) == 166
+    assert M.max_new_tokens_for(TaskProfile("label", output_tokens_p95=4)) == 22
+    assert M.max_new_tokens_for(TaskProfile("label", output_tokens_p95=0)) == 32  # unknown: the old default
+    assert M.max_new_tokens_for(TaskProfile("text", output_tokens_p95=5000)) == 512
+
+
+def test_paired_difference_and_kappa_by_hand() -> None:
+    d = M.paired_difference([0, 0, 1, 1], [1, 1, 1, 1], metric="pass_at_1")
+    assert d.diff == 0.5 and d.a_quality == 0.5 and d.b_quality == 1.0 and d.mcnemar is not None
+    assert d.to_dict()["diff_ci95"][0] <= 0.5 <= d.to_dict()["diff_ci95"][1]
+    with pytest.raises(ValueError):
+        M.paired_difference([1], [1, 0])
+    # kappa: 10 items, raters agree on 8 (po = 0.8); A says yes 5 times, B 5 times -> pe = 0.5 -> (0.8-0.5)/0.5 = 0.6
+    a = ["y"] * 5 + ["n"] * 5
+    b = ["y"] * 4 + ["n"] + ["y"] + ["n"] * 4
+    assert M.cohen_kappa(a, b) == pytest.approx(0.6)
+    assert M.cohen_kappa(["y", "y"], ["y", "y"]) == 1.0
+    assert M.cohen_kappa(["y", "n"], ["n", "y"]) == pytest.approx(-1.0)

@@ -131,3 +131,22 @@ def test_rows_that_stop_early_leave_the_batch(tiny_model_dir: Path, shared: bool
                                prefill_chunk=chunk)
     assert [g.text for g in fast] == [g.text for g in ref]
     assert [g.output_tokens for g in fast] == [g.output_tokens for g in ref]
+
+
+def test_first_tie_is_where_the_reference_path_takes_over() -> None:
+    # scale is the running max of |top logit| (at least 1): step 2's gap 0.5 < 0.1 * 10 is the first near tie
+    assert generation._first_tie([5.0, 3.0, 0.5, 0.0], [2.0, 10.0, 10.0, 10.0], 0.1) == 2
+    assert generation._first_tie([5.0, 3.0], [2.0, 10.0], 0.1) is None
+    assert generation._first_tie([0.05], [0.5], 0.1) == 0  # scale never below 1
+
+
+def test_a_tie_midway_keeps_the_tokens_before_it(tiny) -> None:
+    """Rows whose first near tie comes after some steps: the reference path continues from the kept tokens,
+    and the outputs still equal the reference's."""
+    model, tok = tiny
+    prompts = _chats(["alpha", "beta beta", "gamma gamma gamma", "delta"])
+    ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=12)
+    # a tolerance that catches some steps but not the first ones of every row
+    for tol in (1e-3, 1e-2, 5e-2):
+        fast = generation.generate(model, tok, prompts, max_new_tokens=12, tie_tolerance=tol)
+        assert [g.text for g in fast] == [g.text for g in ref]

@@ -1,5 +1,5 @@
-"""Evaluation: test results with CIs, the side-by-side table, the forgetting table, the A/B result, and the
-report export."""
+"""Evaluation: test results with CIs, the side-by-side table (with A / B / tie votes on each row, stored in the
+run log and resumable), the forgetting table, the A/B result, and the report export."""
 
 from __future__ import annotations
 
@@ -28,6 +28,10 @@ class EvaluationView(Vertical):
             yield Button("Forgetting", compact=True, id="eval-forgetting")
             yield Button("A/B", compact=True, id="eval-ab")
             yield Button("Export report", compact=True, id="eval-report")
+        with Horizontal(classes="toolbar", id="eval-votes"):
+            yield Button("A better", compact=True, id="vote-a")
+            yield Button("B better", compact=True, id="vote-b")
+            yield Button("Tie", compact=True, id="vote-tie")
         yield Static("Score the trained adapter once on the held-out test split.", id="eval-summary")
         table: DataTable[str] = DataTable(id="eval-table", zebra_stripes=True)
         yield table
@@ -35,7 +39,13 @@ class EvaluationView(Vertical):
     def _val(self, wid: str) -> str:
         return self.query_one(f"#{wid}", Input).value.strip()
 
+    compare_result: Any = None
+    """The side-by-side sample on screen (a ``CompareResult``), which votes refer to."""
+
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        if (event.button.id or "").startswith("vote-"):
+            self.vote((event.button.id or "").removeprefix("vote-"))
+            return
         run_id, test = self._val("eval-run"), self._val("eval-test")
         kind = (event.button.id or "").removeprefix("eval-").removesuffix("-btn")
         if not run_id or (kind in ("test", "compare", "ab") and not test):
@@ -69,6 +79,30 @@ class EvaluationView(Vertical):
             return
         self.post_message(TaskDone(kind, result=result))
 
+    def vote(self, choice: str) -> None:
+        """Vote on the highlighted side-by-side row: A (``vote_a``), B (the tuned model) or a tie."""
+        res = self.compare_result
+        table = self.query_one("#eval-table", DataTable)
+        if res is None or not res.rows or res.vote_a is None:
+            self.query_one("#eval-summary", Static).update("[red]Show a side-by-side sample first.[/red]")
+            return
+        row = res.rows[min(max(table.cursor_row, 0), len(res.rows) - 1)]
+        self.record(choice, row["idx"])
+
+    @work(thread=True, exclusive=True, group="evaluation-vote")
+    def record(self, choice: str, idx: int) -> None:
+        from tools.evaluate import human_win_rate, record_vote, votes_for
+
+        res = self.compare_result
+        try:
+            record_vote(res, idx, choice)
+            votes = votes_for(res.run_id, res.test_sha256, a_variant=res.vote_a)
+            wr = human_win_rate(res.run_id, res.test_sha256, a_variant=res.vote_a)
+        except Exception as e:  # noqa: BLE001 - shown to the user, like every worker's error
+            self.post_message(TaskDone("vote", error=self.app.services.describe_error(e)))  # type: ignore[attr-defined]
+            return
+        self.post_message(TaskDone("vote", result={"votes": votes, "win_rate": wr.to_dict(), "idx": idx}))
+
     def on_progress(self, message: Progress) -> None:
         message.stop()
         self.feed(message.event)
@@ -86,9 +120,47 @@ class EvaluationView(Vertical):
         if message.source == "report":
             summary.update(f"report written to {escape(str(r.get('path')))}")
             return
+        if message.source == "vote":
+            self.show_votes(r["votes"], r["win_rate"])
+            table = self.query_one("#eval-table", DataTable)
+            table.move_cursor(row=min(table.cursor_row + 1, table.row_count - 1))
+            return
+        if message.source == "compare":
+            self.compare_result = _as_compare(r)
+            self.load_votes()
         self.show(message.source, r)
 
-    def show(self, kind: str, r: dict[str, Any]) -> None:
+    @work(thread=True, exclusive=True, group="evaluation-vote")
+    def load_votes(self) -> None:
+        """Votes already in the run log for this sample: a resumed session shows them and goes on."""
+        from tools.evaluate import human_win_rate, votes_for
+
+        res = self.compare_result
+        if res is None or not res.test_sha256:
+            return
+        try:
+            votes = votes_for(res.run_id, res.test_sha256, a_variant=res.vote_a)
+            wr = human_win_rate(res.run_id, res.test_sha256, a_variant=res.vote_a)
+        except Exception:  # noqa: BLE001 - no run log yet: nothing to resume
+            return
+        if votes:
+            self.post_message(TaskDone("vote", result={"votes": votes, "win_rate": wr.to_dict(), "idx": -1}))
+
+    def show_votes(self, votes: dict[int, str], wr: dict[str, Any]) -> None:
+        res = self.compare_result
+        if res is None:
+            return
+        for row in res.rows:
+            row["vote"] = {"a": "A", "b": "B", "tie": "tie"}.get(votes.get(row["idx"], ""), "")
+        cols, rows = _rows("compare", {"columns": res.columns, "rows": res.rows})
+        cursor = self.query_one("#eval-table", DataTable).cursor_row
+        self._table(cols, rows)
+        self.query_one("#eval-table", DataTable).move_cursor(row=cursor)
+        self.query_one("#eval-summary", Static).update(escape(
+            f"votes: {wr['n']} of {len(res.rows)} rows; B ({res.vote_b}) wins {wr['rate']:.1%} "
+            f"({_ci(wr['ci95'])}) against A ({res.vote_a}): {wr['b_wins']} B, {wr['a_wins']} A, {wr['ties']} ties"))
+
+    def show(self, kind: str, r: Any) -> None:
         self.query_one("#eval-summary", Static).update(escape(_headline(kind, r)))
         self._table(*_rows(kind, r))
 
@@ -132,11 +204,30 @@ def _rows(kind: str, r: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]
                 for k, v in vs.items()]
         return ["variant", "quality", "95% CI", "n"], rows
     if kind == "compare":
-        cols = ["input", "expected", *(r.get("columns") or ["base", "tuned"])]
+        cols = ["input", "expected", *(r.get("columns") or ["base", "tuned"]), "vote"]
         return cols, r.get("rows") or []
     if kind == "forgetting":
         return ["category", "question", "answer", "base", "tuned", "status"], r.get("items") or []
     return [], []
+
+
+def _as_compare(r: Any) -> Any:
+    """The typed side-by-side result, also from a plain dict with its keys (older callers, test fakes)."""
+    from tools.evaluate import CompareResult
+
+    if isinstance(r, CompareResult):
+        return r
+    d = dict(r.items())
+    known = {k: d[k] for k in CompareResult.__dataclass_fields__ if k in d}
+    known.setdefault("test_sha256", "")
+    for k in ("run_id", "test", "metric", "limit", "vote_a"):
+        known.setdefault(k, None)
+    known.setdefault("vote_b", "tuned")
+    for k in ("n", "sampled_from", "test_rows"):
+        known.setdefault(k, len(d.get("rows") or []))
+    known.setdefault("rows", [])
+    known.setdefault("columns", [])
+    return CompareResult(**known)
 
 
 def _pct(v: Any) -> str:

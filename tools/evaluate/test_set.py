@@ -1,0 +1,319 @@
+"""The held-out test set: read it (with per-row tests), decide its metric once, score a tuned run on it once.
+
+The metric and the generation length are decided ONCE for a test file, from its task profile (issue 14):
+every variant, subset and comparison on that file is then scored the same way, so numbers can be paired.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tools import metrics as M
+from tools.errors import InputError, where
+from tools.evaluate import predictions as P
+from tools.evaluate.config import EvalConfig
+from tools.evaluate.results import DictAccess
+from tools.evaluate.variants import Variant, base_variant, prompt_baseline_run, prompt_variant, tuned_variant
+from tools.fileio import sha256_file
+from tools.types import Example, ProgressCallback, ProgressEvent, TaskProfile, emit
+
+TEST_KEYS = ("tests", "test_list")  # per-row Python asserts: our own field, and MBPP's column
+
+
+# ---------------------------------------------------------------------------------------------- reading
+
+def tests_of(example: Example) -> list[str]:
+    """The row's executable tests (``meta["tests"]``, or MBPP's ``test_list``), as strings of Python."""
+    for key in TEST_KEYS:
+        val = example.meta.get(key)
+        if val:
+            return [val] if isinstance(val, str) else [str(t) for t in val]
+    return []
+
+
+def _raw_tests(p: Path) -> dict[int, Any]:
+    """Tests given as a top-level ``tests``/``test_list`` column of a JSONL file, by 1-based line number."""
+    out: dict[int, Any] = {}
+    if p.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
+        return out
+    try:
+        lines = p.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return out
+    for lineno, raw in enumerate(lines, 1):
+        if '"test' not in raw:
+            continue
+        try:
+            d = json.loads(raw)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(d, dict):
+            for key in TEST_KEYS:
+                if d.get(key):
+                    out[lineno] = d[key]
+                    break
+    return out
+
+
+def load_test(path: str | Path) -> list[Example]:
+    """Rows with an input and an expected output; per-row tests land in ``meta["tests"]`` (checked to parse)."""
+    from tools import sandbox
+
+    p = Path(path)
+    if not p.exists():
+        raise InputError("test file not found", where=str(p), fix="give the test.jsonl written by `tunewise data split`")
+    from tools.data.formats import load_examples
+
+    examples = load_examples(p)
+    examples = [e for e in examples if e.output_text.strip() and e.input_text.strip()]
+    if not examples:
+        raise InputError("no examples with both an input and an expected output", where=str(p))
+    raw = _raw_tests(p) if not all(tests_of(e) for e in examples) else {}
+    for e in examples:
+        line = e.meta.get("line")
+        tests = tests_of(e) or (raw.get(line) if isinstance(line, int) else None)
+        if tests:
+            e.meta["tests"] = sandbox.check_tests(tests, where(p, line if isinstance(line, int) else None, "tests"))
+    return examples
+
+
+def _check_limit(limit: int | None, where_: str) -> None:
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InputError(f"limit must be a whole number of at least 1, got {limit!r}", where=where_,
+                         fix="leave it out to use every row")
+
+
+def head(examples: list[Example], limit: int | None) -> list[Example]:
+    """The first ``limit`` rows (all of them when ``limit`` is None). Always the first rows, so an evaluation,
+    the side-by-side table and the A/B with the same limit score the same examples and can reuse predictions."""
+    _check_limit(limit, "limit")
+    return examples if limit is None else examples[:limit]
+
+
+def spread(items: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
+    """``limit`` items evenly spaced through the list (the probe file is grouped by category, so every
+    category keeps a share); all of them when ``limit`` is None or not smaller than the list."""
+    _check_limit(limit, "probes limit")
+    if limit is None or limit >= len(items):
+        return items
+    return [items[i * len(items) // limit] for i in range(limit)]
+
+
+# ---------------------------------------------------------------------------------------------- deciding once
+
+def profile_for(examples: Sequence[Example]) -> TaskProfile:
+    """The task profile of a set: ``tools.data.profile.detect_profile`` when installed, else a small stand-in
+    built from ``metrics.choose_metric`` (no detector of its own) with reference lengths and tests."""
+    try:
+        from tools.data.profile import detect_profile  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        detect_profile = None
+    if detect_profile is not None:
+        prof: TaskProfile = detect_profile(list(examples))
+        if not prof.has_tests and any(tests_of(e) for e in examples):
+            prof = replace(prof, has_tests=True)
+        return prof
+    refs = [e.output_text for e in examples]
+    guess = M.choose_metric(refs)
+    has_tests = any(tests_of(e) for e in examples)
+    kind = {"json_equal": "structured", "label_accuracy": "label", "exact_match": "short_answer"}.get(guess, "text")
+    if has_tests:
+        kind = "code"
+    lengths = sorted(max(1, len(r) // 4) for r in refs)  # approximate tokens: chars / 4
+    p = (lambda q: lengths[min(len(lengths) - 1, int(q * (len(lengths) - 1) + 0.5))]) if lengths else (lambda q: 0)
+    return TaskProfile(output_kind=kind, rows=len(examples),  # type: ignore[arg-type]
+                       labels=tuple(sorted(set(refs))) if kind == "label" else (),
+                       code_languages=("python",) if kind == "code" else (),
+                       output_tokens_p50=p(0.5), output_tokens_p95=p(0.95), has_tests=has_tests)
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """How a test file is scored, decided once: the metric, its labels (label tasks), the generation length."""
+
+    metric: str
+    profile: TaskProfile
+    labels: tuple[str, ...] | None
+    max_new_tokens: int
+
+    @property
+    def share(self) -> bool:
+        return M.is_share(self.metric)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"metric": self.metric, "share": self.share, "output_kind": self.profile.output_kind,
+                "max_new_tokens": self.max_new_tokens, "labels": len(self.labels) if self.labels else None}
+
+
+def decide_scoring(examples: Sequence[Example], *, metric: str | None = None, max_new_tokens: int | None = None,
+                   profile: TaskProfile | None = None) -> Scoring:
+    """The metric (the user's, else from the profile) and generation length (the user's, else from the
+    references' token lengths), for the WHOLE set, so every subset and every variant is scored alike."""
+    prof = profile or profile_for(examples)
+    name = metric or M.metric_for_profile(prof)
+    if name == "pass_at_1" and not any(tests_of(e) for e in examples):
+        raise InputError("pass_at_1 needs tests on the rows", where="--metric",
+                         fix="give rows a 'tests' list (or MBPP's 'test_list'), or choose another metric")
+    labels = None
+    if name in ("label_accuracy", "macro_f1"):
+        labels = tuple(prof.labels) if prof.labels else tuple(sorted({e.output_text.strip() for e in examples}))
+    return Scoring(name, prof, labels, max_new_tokens or M.max_new_tokens_for(prof))
+
+
+def score_texts(texts: Sequence[str], examples: Sequence[Example], scoring: Scoring, *, seed: int = 0,
+                on_progress: ProgressCallback | None = None) -> M.MetricResult:
+    """Score answers for these rows the way ``scoring`` says (tests run in the sandbox for ``pass_at_1``)."""
+    tests = [tests_of(e) for e in examples] if scoring.metric == "pass_at_1" else None
+    return M.score(list(texts), [e.output_text for e in examples], scoring.metric,
+                   labels=list(scoring.labels) if scoring.labels else None, tests=tests, seed=seed,
+                   on_progress=on_progress)
+
+
+# ---------------------------------------------------------------------------------------------- test set, once
+
+def test_evaluations(test_sha: str) -> list[dict[str, Any]]:
+    """Earlier scorings of this exact test file (kind ``test``), oldest first."""
+    from tools.runlog import RunLog
+
+    return RunLog().query("SELECT eval_id, run_id, value, created_at FROM evaluations WHERE kind = 'test' AND "
+                          "test_sha256 = ? ORDER BY created_at", [test_sha])
+
+
+def paired(a: Sequence[float], b: Sequence[float], seed: int) -> dict[str, Any]:
+    """B minus A on the same rows (``metrics.paired_difference``), as the ``diff``/``diff_ci95``/``mcnemar`` keys."""
+    d = M.paired_difference(a, b, seed=seed)
+    out: dict[str, Any] = {"diff": d.diff, "diff_ci95": list(d.diff_ci95)}
+    if d.mcnemar is not None:
+        out["mcnemar"] = d.mcnemar
+    return out
+
+
+@dataclass
+class EvalResult(DictAccess):
+    """``evaluate_test``'s result. ``to_dict()`` is the ``--json`` document (keys kept from before the types).
+
+    ``metric`` decided the number; ``share`` says whether ``quality`` is a share of acceptable answers (label
+    accuracy, JSON equality, tests passed...) or a similarity such as chrF, which a quality bar in "share"
+    units cannot be compared with. ``vs`` holds the base model and the prompt baseline, each scored on the
+    same rows with the same metric, with the paired difference (tuned minus it) and its CI.
+    """
+
+    quality: float
+    ci95: list[float]
+    n: int
+    metric: str
+    share: bool
+    vs: dict[str, Any]
+    run_id: str | None
+    eval_id: str
+    test: str
+    test_sha256: str
+    test_rows: int
+    limit: int | None
+    test_evaluations: int
+    peeking: bool
+    warnings: list[str]
+    latency_ms_mean: float
+    prompt_tokens_mean: float
+    scoring: dict[str, Any]
+    details: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+    rule_ids: list[str] = field(default_factory=lambda: ["eval.test_once"])
+
+    @property
+    def vs_prompt(self) -> dict[str, Any] | None:
+        """The paired comparison with the best prompt on the same rows, when a prompt baseline exists."""
+        return self.vs.get("prompt_baseline")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(d.pop("extra"))
+        return d
+
+
+def evaluate_test(run_id: str, test: str | Path, *, metric: str | None = None, config: EvalConfig | None = None,
+                  on_progress: ProgressCallback | None = None, limit: int | None = None) -> EvalResult:
+    """Score a tuned run on the held-out test set, beside the base model and the best prompt baseline, all on
+    the same rows with the same metric (decided once from the test file's profile).
+
+    The evaluation is logged; scoring the same test file again warns about test-set peeking (rule
+    ``eval.test_once``): choose between runs on the validation split and report the test number once.
+    ``limit`` scores only the first N rows (a quick check); the result says ``n`` of ``test_rows``.
+    """
+    from tools.runlog import RunLog
+
+    cfg = replace(config or EvalConfig(), metric=metric or (config.metric if config else None))
+    tuned = tuned_variant(run_id)
+    rid = tuned.source_run
+    all_examples = load_test(test)
+    examples = head(all_examples, limit)
+    test_sha = sha256_file(test)
+    scoring = decide_scoring(all_examples, metric=cfg.metric, max_new_tokens=cfg.max_new_tokens)
+    earlier = test_evaluations(test_sha)
+
+    variants: list[tuple[str, Variant]] = [("tuned", tuned), ("base", base_variant(rid))]
+    prompt_run = prompt_baseline_run()
+    prompt_note = None
+    if prompt_run is not None:
+        try:
+            variants.append(("prompt_baseline", prompt_variant(prompt_run["run_id"])))
+        except InputError as e:
+            prompt_note = e.what
+    else:
+        prompt_note = "no prompt baseline in the run log (run `tunewise prompt-eval` first)"
+
+    log = RunLog()
+    results: dict[str, dict[str, Any]] = {}
+    items: dict[str, list[float]] = {}
+    logged_cfg = {**asdict(cfg), "max_new_tokens": scoring.max_new_tokens, "metric": scoring.metric}
+    for step, (role, var) in enumerate(variants):
+        emit(on_progress, ProgressEvent("evaluate_test", step, len(variants), message=var.label))
+        preds = P.predict(var, var.prompts(examples), max_new_tokens=scoring.max_new_tokens,
+                          batch_size=cfg.batch_size, device=cfg.device, on_progress=on_progress)
+        res = score_texts(preds.texts, examples, scoring, seed=cfg.seed, on_progress=on_progress)
+        items[role] = res.per_item
+        results[role] = {**res.to_dict(), "variant": var.label, **preds.summary()}
+        kind = "test" if role == "tuned" else f"test_{role}"
+        eval_id = log.log_evaluation(rid, kind, metric=scoring.metric, value=res.quality, ci=res.ci95, n=res.n,
+                                     test_sha256=test_sha, details={"variant": var.label, "config": logged_cfg,
+                                                                    "scoring": scoring.to_dict(),
+                                                                    "test": str(test), "limit": limit,
+                                                                    "test_rows": len(all_examples),
+                                                                    **preds.summary()})
+        P.log_predictions(log, rid, eval_id, examples, preds, res.per_item)
+        results[role]["eval_id"] = eval_id
+    emit(on_progress, ProgressEvent("evaluate_test", len(variants), len(variants), message="done"))
+
+    t = results["tuned"]
+    vs: dict[str, Any] = {"base": None, "prompt_baseline": None}
+    for role in ("base", "prompt_baseline"):
+        if role in results:
+            vs[role] = {**{k: results[role][k] for k in ("quality", "ci95", "n", "metric", "variant")},
+                        **paired(items[role], items["tuned"], cfg.seed)}
+    warnings = []
+    if earlier:
+        runs = sorted({e["run_id"] for e in earlier if e["run_id"]})
+        warnings.append(
+            f"test-set peeking: this test file was already evaluated {len(earlier)} time(s) "
+            f"(runs: {', '.join(runs)}). Choosing between runs on it overfits the test set; choose on the "
+            "validation split and report the test score once (eval.test_once).")
+    if prompt_note:
+        warnings.append(prompt_note)
+    if len(examples) < len(all_examples):
+        warnings.append(f"scored the first {len(examples)} of the {len(all_examples)} test rows (limit={limit}): "
+                        "a quick check with a wide confidence interval, not the test-set result")
+    if not scoring.share:
+        warnings.append(f"{scoring.metric} is a similarity to the reference, not a share of acceptable answers: "
+                        "compare it with the prompt baseline head to head (vs), or set a bar in its own units")
+    companions = {k: t[k] for k in t if k not in ("quality", "ci95", "n", "metric", "share", "variant", "eval_id")
+                  and not k.startswith(("latency", "prompt_tokens", "output_tokens"))}
+    return EvalResult(quality=t["quality"], ci95=t["ci95"], n=t["n"], metric=scoring.metric, share=scoring.share,
+                      vs=vs, run_id=rid, eval_id=t["eval_id"], test=str(test), test_sha256=test_sha,
+                      test_rows=len(all_examples), limit=limit, test_evaluations=len(earlier) + 1,
+                      peeking=bool(earlier), warnings=warnings, latency_ms_mean=t["latency_ms_mean"],
+                      prompt_tokens_mean=t["prompt_tokens_mean"], scoring=scoring.to_dict(), details=results,
+                      extra=companions)
