@@ -232,7 +232,7 @@ def train_step(state: dict[str, Any]) -> dict[str, Any]:
         (("model", "base_model"), state["answers"].get("model")),
         (("train", "train_path", "train_file"), files["train"]),
         (("val", "val_path", "val_file"), val),
-        (("method",), state.get("method")),
+        (("method",), run.get("method") or state.get("method")),  # a CPU check run trains LoRA
         (("learning_rate", "lr"), hp.get("learning_rate")),
         (("epochs", "num_train_epochs"), hp.get("epochs")),
         (("per_device_batch_size", "per_device_train_batch_size", "batch_size"),
