@@ -393,7 +393,7 @@ def offer_pipeline(state: AdvisorState) -> dict[str, Any]:
     plan = dict(state.get("plan") or {})
     run, reasons = routing.short_run(plan.get("hyperparameters") or {}, device=device,
                                      model_params_b=answers.get("model_params_b") or questions.EMBEDDED_PARAMS_B,
-                                     max_steps=answers.get("max_steps"))
+                                     max_steps=answers.get("max_steps"), method_name=state.get("method"))
     plan["short_run"] = run
     # cited with the training step it shapes (the recommendation lists pipeline reasons after the plan's)
     return _decide(state, "train_model", reasons, next="clean_data", pipeline={}, plan=plan, device=device)

@@ -229,7 +229,8 @@ def train_step(state: dict[str, Any]) -> dict[str, Any]:
     val = _val_subset(files["val"], run.get("val_rows"), state.get("session_id"))
     config = train.TrainConfig.from_plan(
         state.get("plan"), train=files["train"], val=val, model=state["answers"].get("model"),
-        method=state.get("method"), max_steps=run.get("max_steps") or state["answers"].get("max_steps"))
+        method=run.get("method") or state.get("method"),  # a CPU check run trains LoRA
+        max_steps=run.get("max_steps") or state["answers"].get("max_steps"))
     result = call_tool("train", train.train, config, on_progress=progress_callback(),
                        session_id=state.get("session_id"), log_args={"config": _jsonable(config)})
     return {"train": _jsonable(result)}

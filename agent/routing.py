@@ -312,7 +312,7 @@ def hyperparameters(*, model_params_b: float, method_name: str, n_examples: int,
 
 
 def short_run(hp: dict[str, Any], *, device: dict[str, Any] | None, model_params_b: float,
-              max_steps: int | None) -> tuple[dict[str, Any], list[Reason]]:
+              max_steps: int | None, method_name: str | None = None) -> tuple[dict[str, Any], list[Reason]]:
     """The short check run the pipeline trains on THIS machine, and how much of the test split it scores.
 
     On a GPU (or for a model too large to check on a CPU) it is the plan's batch, with every test row and
@@ -344,7 +344,11 @@ def short_run(hp: dict[str, Any], *, device: dict[str, Any] | None, model_params
             f"{f' x {acc} accumulation steps' if acc > 1 else ' without accumulation'} for {steps} steps instead "
             f"of the plan's {plan_batch['per_device_batch_size']} x {plan_batch['gradient_accumulation_steps']}: "
             "on a CPU time is the limit, not memory. The plan above stays the one for your GPU.")
-    return run, [why("hp.batch.cpu", ev, text=text), why("eval.short_run.subset", evaluation)]
+    reasons = [why("hp.batch.cpu", ev, text=text), why("eval.short_run.subset", evaluation)]
+    if method_name and method_name != "lora":  # QLoRA (or full) is the target machine's; a CPU check trains LoRA
+        run["method"] = "lora"
+        reasons.append(why("method.check_run.cpu", {"target_method": method_name, "check_run_method": "lora"}))
+    return run, reasons
 
 
 def split_plan(n_examples: int) -> tuple[dict[str, Any], list[Reason]]:

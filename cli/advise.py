@@ -10,7 +10,8 @@ import typer
 
 from cli.common import JsonOpt, err, human, print_json
 
-ANSWER_HINT = "type 'back' to revise the previous answer, 'why' for the reason, 'quit' to stop (the session is saved)"
+ANSWER_HINT = ("type 'back' to revise the previous answer, 'why' for the reason, 'set NAME VALUE' to change a value "
+               "read from your data, 'quit' to stop (the session is saved)")
 
 
 def register(app: typer.Typer) -> None:
@@ -144,6 +145,7 @@ def interactive(session_id: str | None = None, *, chat_model: Any = None, json_o
 
     from agent import llm
     from agent.advisor import Advisor
+    from tools.errors import InputError
 
     console = human(json_out) if json_out else Console()
     if chat_model is None:
@@ -170,6 +172,12 @@ def interactive(session_id: str | None = None, *, chat_model: Any = None, json_o
                     render_recommendation(step.recommendation, console, full=True)
                 else:
                     console.print(adv.why(raw), highlight=False)
+            elif cmd.startswith("set ") and len(cmd.split()) == 3:  # replace a value read from the data
+                _, qid, value = (raw or "").split(None, 2)
+                try:
+                    step = adv.change(qid, value)
+                except (KeyError, InputError) as e:
+                    console.print(f"[red]{e}[/]", highlight=False)
             elif cmd in ("quit", "q", "exit"):
                 console.print(f"Saved. Resume with `tunewise advise --resume {adv.session_id}`.")
                 return
@@ -215,7 +223,7 @@ def render_card(rec: dict[str, Any], console: Any) -> None:
         console.print("What would change the decision: " + "; ".join(changes), highlight=False)
     derived = rec.get("derived") or {}
     if derived:
-        console.print("Read from your data (change with `back` or a new answer): "
+        console.print("Read from your data (type `set NAME VALUE` to change one): "
                       + "; ".join(f"{k} = {v['value']} ({v['from']})" for k, v in derived.items()), highlight=False)
 
 

@@ -303,3 +303,14 @@ def test_demo_answers_give_a_cpu_sized_short_run(fake_tools: dict[str, Any]) -> 
     assert config.per_device_train_batch_size == 8 and config.gradient_accumulation_steps <= 2
     assert config.max_steps == services.demo_answers()["max_steps"] and config.eval_steps
     assert fake_tools["limits"]["evaluate_test"] == 40 and fake_tools["limits"]["forgetting"] == 24
+
+
+def test_a_qlora_target_gets_a_lora_check_run_on_this_cpu(fake_tools: dict[str, Any]) -> None:
+    """The recommendation is for the 16 GB GPU (QLoRA); the check run here, on a CPU, trains LoRA."""
+    step = _run_pipeline(fake_tools, gpu_memory_gb="16", model_params_b="0.135")
+    rec = step.recommendation
+    assert rec["method"] == "qlora"
+    config = next(c[1] for c in fake_tools["calls"] if c[0] == "train")
+    assert config.method == "lora" and rec["short_run"]["method"] == "lora"
+    ev = next(r["evidence"] for r in rec["reasons"] if r["rule"] == "method.check_run.cpu")
+    assert ev == {"target_method": "qlora", "check_run_method": "lora"}

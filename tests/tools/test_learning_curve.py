@@ -62,20 +62,23 @@ def test_too_noisy_to_extrapolate() -> None:
     assert two["band"][1] - two["band"][0] > 0.30
 
 
-def _pairs(n: int, seed: int) -> list[dict[str, object]]:
+def _pairs(n: int, seed: int, shape: str = "label") -> list[dict[str, object]]:
     rng = random.Random(seed)
     out = []
     for _ in range(n):
         a, b = rng.randrange(10), rng.randrange(10)
+        answer = ("even" if (a + b) % 2 == 0 else "odd") if shape == "label" else \
+            f"Adding {a} and {b} gives {a + b}, which is {'an even' if (a + b) % 2 == 0 else 'an odd'} number."
         out.append({"messages": [{"role": "user", "content": f"{a} plus {b}?"},
-                                 {"role": "assistant", "content": "even" if (a + b) % 2 == 0 else "odd"}]})
+                                 {"role": "assistant", "content": answer}]})
     return out
 
 
-def test_tiny_model_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shape,metric", [("label", "label_accuracy"), ("text", "exact_match")])
+def test_tiny_model_end_to_end(tiny_model_dir: Path, tmp_path: Path, shape: str, metric: str) -> None:
     train, test = tmp_path / "train.jsonl", tmp_path / "test.jsonl"
-    train.write_text("".join(json.dumps(r) + "\n" for r in _pairs(48, 0)))
-    test.write_text("".join(json.dumps(r) + "\n" for r in _pairs(16, 1)))
+    train.write_text("".join(json.dumps(r) + "\n" for r in _pairs(48, 0, shape)))
+    test.write_text("".join(json.dumps(r) + "\n" for r in _pairs(16, 1, shape)))
     events = []
     res = learning_curve(CurveConfig(train=str(train), test=str(test), model=str(tiny_model_dir), bar=0.9,
                                      max_steps=4, per_device_batch_size=4, max_new_tokens=4),
@@ -83,7 +86,7 @@ def test_tiny_model_end_to_end(tiny_model_dir: Path, tmp_path: Path) -> None:
     assert [p.n for p in res.points] == [12, 24, 48]  # nested 25/50/100% subsets
     assert [p.steps for p in res.points] == [1, 2, 4]  # the same passes over each subset
     assert all(len(p.per_item) == 16 for p in res.points) and res.test_rows == 16
-    assert res.metric == "label_accuracy" and res.cost_seconds > 0
+    assert res.metric == metric and res.cost_seconds > 0
     doc = res.to_dict()
     json.dumps(doc)
     assert doc["can_extrapolate"] in (True, False) and "per_item" not in doc["points"][0]

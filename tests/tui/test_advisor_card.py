@@ -90,3 +90,11 @@ async def test_the_recommendation_is_said_before_the_pipeline_question(monkeypat
         assert "what would change it" in text and "if optimised prompts reached 90%" in text
         cfs = [c["text"] for c in view.step.recommendation["what_would_change"]]
         assert "with a 16 GB GPU: fine-tune with QLoRA" in cfs
+
+
+def test_set_changes_a_value_read_from_the_data() -> None:
+    from tui.screens.advisor import parse_set
+
+    assert parse_set("set n_examples 800") == ("n_examples", "800")
+    assert parse_set("set test_set /data/my test.jsonl") == ("test_set", "/data/my test.jsonl")
+    assert parse_set("set nonsense 1") is None and parse_set("800") is None and parse_set(800) is None

@@ -136,6 +136,8 @@ class AdvisorView(Horizontal):
                 step = self.advisor.answer(value)
             elif action == "back":
                 step = self.advisor.back()
+            elif action == "change":  # "set n_examples 500": replace a value read from the data
+                step = self.advisor.change(*value)
             else:
                 step = self.advisor.current()
         except Exception as e:  # noqa: BLE001
@@ -182,6 +184,10 @@ class AdvisorView(Horizontal):
                 self.query_one("#question-slot", Vertical).remove_children()
                 self.set_status("[dim]starting the advisor…[/dim]")
             return
+        change = parse_set(message.value)
+        if change is not None:
+            self._call("change", change)
+            return
         self._call("answer", message.value)
 
     @on(QuestionInput.BackRequested)
@@ -205,7 +211,7 @@ class AdvisorView(Horizontal):
             new = {k: v for k, v in (step.derived or {}).items() if k not in self.derived_shown}
             if new:
                 self.derived_shown.update(new)
-                self.say("Read from your data (ctrl+b to change): " + "; ".join(
+                self.say("Read from your data (type [b]set NAME VALUE[/b] to change one): " + "; ".join(
                     f"{escape(k)} = {_fmt(v.get('value'))} ({_fmt(v.get('from'))})" for k, v in new.items()),
                     classes="note")
             if step.question.id == "go_on" and step.recommendation and not step.question.error:
@@ -238,6 +244,17 @@ class AdvisorView(Horizontal):
         ev = message.event
         self.set_status(f"[dim]{progress_line(ev)}[/dim]")
         self.app.route_progress(message)  # type: ignore[attr-defined]
+
+
+def parse_set(value: Any) -> tuple[str, str] | None:
+    """``set n_examples 500`` -> ("n_examples", "500"): a derived value replaced from any text answer."""
+    parts = str(value).strip().split(None, 2) if isinstance(value, str) else []
+    if len(parts) == 3 and parts[0].lower() == "set":
+        from agent.questions import QUESTIONS
+
+        if parts[1] in QUESTIONS:
+            return parts[1], parts[2]
+    return None
 
 
 def _show(v: Any) -> str:
@@ -281,7 +298,7 @@ def render_recommendation(rec: dict[str, Any], *, full: bool = False) -> str:
         lines.append("[b]what would change it[/b]: " + "; ".join(_fmt(c) for c in changes))
     derived = rec.get("derived") or {}
     if derived:
-        lines.append("[b]read from your data[/b] (ctrl+b to change): " + "; ".join(
+        lines.append("[b]read from your data[/b] (set NAME VALUE to change): " + "; ".join(
             f"{escape(k)} = {_fmt(v.get('value'))}" for k, v in derived.items()))
     for key in ("why", "next_steps", "config"):  # other front ends' fields, shown as they are
         if rec.get(key) not in (None, "", [], {}):
