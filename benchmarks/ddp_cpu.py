@@ -2,13 +2,16 @@
 process at the same effective batch, on the embedded SmolLM2-135M with LoRA.
 
 For each task (banking77 labels, MBPP code) it trains twice from the same seed and data:
-  one process   --batch-size 2B  (and --threads C: every core)
-  two processes --batch-size B   (each --threads C/2), through accelerate's torchrun launcher
-and compares the per-step training losses and the validation losses (goal: the same curve within 0.02), the
-wall time of the training steps (a ratio measured in the same run), and that the run log holds one record per
-run. The machine is shared with other jobs, so the time ratio is noisy; the curves are not.
+  one process   --batch-size 2B
+  two processes --batch-size B, through accelerate's torchrun launcher
+with the thread count tunewise chooses (free cores, shared by the processes), and compares the per-step
+training losses and the validation losses (goal: the same curve within 0.02), the time of the training steps
+(a ratio measured in the same run), and that the run log holds one record per run. The default is fp32
+(--no-bf16): bf16 autocast rounds differently when a batch is split in two, and Adam turns that rounding
+into small differences in the updates (--bf16 measures it). The machine is shared with other jobs, so the
+time ratio is noisy; the curves are not.
 
-    python benchmarks/ddp_cpu.py [--steps 8] [--batch 2] [--tasks banking77 mbpp]
+    python benchmarks/ddp_cpu.py [--steps 8] [--batch 2] [--tasks banking77 mbpp] [--bf16]
 
 Writes benchmarks/results/ddp_cpu.json.
 """
@@ -74,12 +77,10 @@ def run_task(task: str, a: argparse.Namespace, home: Path) -> dict:
     env = dict(os.environ, TUNEWISE_HOME=str(home), HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO))
     common = ["--train", str(train), "--val", str(val), "--max-steps", str(a.steps), "--eval-steps",
               str(a.steps // 2), "--grad-accum", "1", "--lr", str(a.lr), "--max-seq-length", "256", "--seed", "0"]
-    cores = len(os.sched_getaffinity(0))
-    one, one_s = _train([*common, "--batch-size", str(2 * a.batch), "--threads", str(cores),
-                         "--run-id", f"{task}-one"], env)
-    two, two_s = _train([*common, "--batch-size", str(a.batch), "--threads", str(max(1, cores // 2)),
-                         "--run-id", f"{task}-two", "--launcher", "accelerate", "--accelerate-config",
-                         str(DDP_CONFIG)], env)
+    common.append("--bf16" if a.bf16 else "--no-bf16")
+    one, one_s = _train([*common, "--batch-size", str(2 * a.batch), "--run-id", f"{task}-one"], env)
+    two, two_s = _train([*common, "--batch-size", str(a.batch), "--run-id", f"{task}-two", "--launcher",
+                         "accelerate", "--accelerate-config", str(DDP_CONFIG)], env)
     log = RunLog(home / "runlog.duckdb")
 
     def curve(run_id: str, split: str) -> list[float]:
@@ -116,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-train", type=int, default=64)
     p.add_argument("--n-val", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-4)
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast (default fp32: see the docstring)")
     p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "ddp_cpu.json"))
     a = p.parse_args(argv)
     sys.path.insert(0, str(REPO))
@@ -130,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         "goal": f"2 processes (DDP, gloo) follow the 1-process loss curve at the same effective batch within "
                 f"{TOLERANCE} (absolute, per logged step and per evaluation); one run-log record per run",
         "model": "smollm2-135m-instruct (embedded), LoRA r=8, all-linear",
+        "precision": "bf16 autocast" if a.bf16 else "fp32",
         "results": results,
         "all_within_tolerance": all(r["same_curve_within_tolerance"] for r in results),
         "machine": {"platform": platform.platform(), "processor": platform.processor(),
