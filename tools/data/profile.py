@@ -114,11 +114,14 @@ def decide_profile(counts: ProfileCounts, cfg: Any, *, output_tokens: np.ndarray
     labels = outputs_are_labels(counts.short_outputs, counts.short_rows, n, cfg,
                                 distinct_seen=counts.short_distinct_dropped)
     share = cfg.profile_min_share
-    if labels:
+    # Rows that carry executable tests, or outputs that are mostly programs, are a code task even when a few
+    # programs repeat (a repeated solution is not a label set).
+    code_task = n > 0 and (counts.test_rows / n >= 0.5 or counts.code_rows / n >= share)
+    if labels and not code_task:
         kind = "label"
     elif n and counts.json_rows / n > share:
         kind = "structured"
-    elif n and counts.code_rows / n >= share:
+    elif code_task:
         kind = "code"
     elif n and counts.short_answer_rows / n >= cfg.short_answer_min_share:
         kind = "short_answer"
