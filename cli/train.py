@@ -129,6 +129,11 @@ def train_cmd(
                                            help="accelerate config (FSDP / DeepSpeed); samples in knowledge/configs/."),
     print_launch: bool = typer.Option(False, "--print-launch", help="Print the accelerate launch command and exit."),
     json_out: bool = JsonOpt,
+    # -- preview and run id (tools/train/preview.py; the TUI's Training view and the advisor's pipeline)
+    preview: bool = typer.Option(False, "--preview", help="Show the first examples as the model will see them "
+                                 "(trained tokens highlighted, end-of-turn token marked, trained/masked counts) "
+                                 "and exit; exit code 2 when nothing or everything would be trained."),
+    run_id: str = typer.Option(None, "--run-id", help="Id for the new run (default: generated)."),
 ) -> None:
     """Fine-tune with LoRA, QLoRA or full training; progress per step, everything recorded in the run log.
 
@@ -188,7 +193,12 @@ def train_cmd(
         fields["model"] = model
     if not resume and not fields.get("train"):
         raise InputError("no training data", where="--train", fix="pass --train FILE (or --resume RUN_ID)")
+    if run_id and not resume:
+        fields["run_id"] = run_id
     config = TrainConfig.from_dict(fields)
+    if preview:
+        _preview(config, json_out)
+        return
 
     def emit_line(obj: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(obj, default=str, ensure_ascii=False) + "\n")
@@ -216,6 +226,47 @@ def train_cmd(
     code = {"completed": 0, "interrupted": 130}.get(result.get("status", ""), 1)
     if code:
         sys.exit(code)  # SystemExit carries the code through run_guarded (typer.Exit's would be dropped)
+
+
+def _preview(config: Any, json_out: bool) -> None:
+    """``--preview``: render tools.train.preview and refuse (exit 2) when nothing or everything is trained."""
+    from tools.train.preview import preview_training
+
+    p = preview_training(config)
+    if json_out:
+        print_json(p.to_dict())
+    else:
+        render_preview(p, human(False))
+    if p.refusal:
+        if not json_out:
+            human(False).print(f"[bold red]refused:[/] {p.refusal}", highlight=False)
+        sys.exit(2)
+
+
+def render_preview(p: Any, con: Any) -> None:
+    """Trained tokens on green, masked ones dim, the end-of-turn token as a yellow marker."""
+    from rich.markup import escape
+
+    con.print(f"[bold]What training sees[/]: {p.train} with {p.model}'s chat template; "
+              f"[black on green] trained [/] [dim]masked[/] [bold yellow]⏎{escape(str(p.eos_token))}[/] end of turn",
+              highlight=False)
+    for i, ex in enumerate(p.examples, 1):
+        where = f" (line {ex.line})" if ex.line else ""
+        con.print(f"\n[bold]example {i}{where}[/]: {ex.trained_tokens} trained, {ex.masked_tokens} masked tokens",
+                  highlight=False)
+        parts = []
+        for s in ex.segments:
+            if s.eos:
+                parts.append(f"[bold yellow]⏎{escape(s.text)}[/]" + ("" if s.trained else "[dim](masked)[/]"))
+            elif s.trained:
+                parts.append(f"[black on green]{escape(s.text)}[/]")
+            else:
+                parts.append(f"[dim]{escape(s.text)}[/]")
+        con.print("".join(parts), highlight=False)
+    con.print(f"\n[bold]{p.examples_checked}[/] examples checked: {p.trained_tokens:,} trained and "
+              f"{p.masked_tokens:,} masked tokens ({p.trained_share:.1%} trained)", highlight=False)
+    for w in p.warnings:
+        con.print(f"[yellow]warning:[/] {w}", highlight=False)
 
 
 def _print_result(r: dict[str, Any]) -> None:
