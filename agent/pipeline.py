@@ -251,8 +251,9 @@ def train_step(state: dict[str, Any]) -> dict[str, Any]:
         (("eval_steps",), run.get("eval_steps")),
         (("early_stopping_patience", "patience"), (hp.get("early_stopping") or {}).get("patience")),
     ])
-    result = call_tool("train", train_in_child, config, session_id=state.get("session_id"),
+    result = call_tool("train", train_runner, config, session_id=state.get("session_id"),
                        log_args={"config": _jsonable(config)})
+    result = result.to_dict() if hasattr(result, "to_dict") else dict(result)
     if result.get("status") == "interrupted":
         raise ToolFailed(f"training run {result.get('run_id')} was stopped at step {result.get('steps')}; its "
                          f"checkpoint is kept: resume it with the Training view's Resume or `tunewise train "
@@ -289,12 +290,28 @@ def train_in_child(config: Any) -> dict[str, Any]:
             on_progress(ProgressEvent.from_dict(event))
         except jobs.JobCancelled:  # the user stopped the advisor: the trainer checkpoints, then we read its result
             proc.cancel()
+    if proc.result is None and proc.cancelled:  # stopped before training began: nothing to checkpoint
+        return {"run_id": run_id, "status": "interrupted", "steps": proc.step}
     if proc.result is None:
         tail = proc.stderr_tail()[-600:].strip() or "no output"
         return {"run_id": run_id, "status": "failed", "steps": proc.step,
                 "error": {"what": f"the trainer exited with code {proc.returncode} before reporting a result "
                                   f"({tail})", "fix": f"the trainer's output is in {proc.stderr_path}"}}
     return proc.result
+
+
+def train_in_process(config: Any) -> Any:
+    """``tools.train.train`` in this process (tests with fake tools; the child process is the default)."""
+    return tool_module("train").train(config, on_progress=progress_callback())
+
+
+def train_runner(config: Any) -> Any:
+    """How the pipeline trains: in a child process. Tests that fake ``tools.train`` set
+    ``pipeline.TRAIN_RUNNER = pipeline.train_in_process``."""
+    return TRAIN_RUNNER(config)
+
+
+TRAIN_RUNNER: Callable[[Any], Any] = train_in_child
 
 
 def _run_id(state: dict[str, Any]) -> str:
