@@ -149,7 +149,7 @@ async def test_back_revises_the_previous_answer() -> None:
 async def test_demo_choice_prefills_answers() -> None:
     app, made = make_app()
     async with app.run_test(size=SIZE) as pilot:
-        q = await wait_question(pilot, "_start")
+        await wait_question(pilot, "_start")
         await pilot.press("down", "enter")  # Enter answers with the highlighted option: the demo
         await wait_question(pilot, "prompt_quality")  # n_examples came pre-filled
         start_answers = made[0].calls[0][1]
