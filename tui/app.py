@@ -35,7 +35,7 @@ from tui.screens.runs import RunsView
 from tui.screens.training import TrainingView
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
-EXIT_WITHIN_S = 1.8  # after the user's choice the process is back at the shell within 2 s
+EXIT_WITHIN_S = 1.0  # after the user's choice the process is back at the shell within 2 s (1 s, plus tear-down)
 HERE = Path(__file__).resolve().parent
 
 # ProgressEvent stages (tools' names) -> the view that renders them
