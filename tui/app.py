@@ -61,7 +61,7 @@ class TunewiseApp(App[None]):
         Binding("ctrl+q", "request_quit", "Quit", priority=True),
         # ctrl+c in the terminal does what ctrl+q does (the terminal is in raw mode: it is a key, not a signal)
         Binding("ctrl+c", "request_quit", "Quit", show=False, priority=True),
-        Binding("ctrl+x", "cancel_job", "Cancel job"),
+        Binding("ctrl+x", "cancel_job", "Cancel job", priority=True),  # over a field's cut: stopping work matters more
         # priority: `?` reaches the app before a focused field types it; a field (tui.widgets.field.Field)
         # keeps `?` for itself only while the user is writing text in it
         Binding("question_mark", "help", "Help", key_display="?", priority=True),
