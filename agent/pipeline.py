@@ -289,7 +289,8 @@ def train_in_child(config: Any) -> dict[str, Any]:
         try:
             on_progress(ProgressEvent.from_dict(event))
         except jobs.JobCancelled:  # the user stopped the advisor: the trainer checkpoints, then we read its result
-            proc.cancel()
+            if not proc.detached:  # (a run the user keeps going when the app quits is left alone)
+                proc.cancel()
     if proc.result is None and proc.cancelled:  # stopped before training began: nothing to checkpoint
         return {"run_id": run_id, "status": "interrupted", "steps": proc.step}
     if proc.result is None:
