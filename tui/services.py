@@ -196,7 +196,10 @@ def train_preview(data: str, *, model: str | None = None) -> Any:
 
     p = Path(data).expanduser()
     train = p / "train.jsonl" if p.is_dir() else p
-    return preview_training(TrainConfig(train=str(train), **({"model": model} if model else {})))
+    config = TrainConfig(train=str(train))
+    if model:
+        config.model = model
+    return preview_training(config)
 
 
 def diagnose(run_id: str) -> dict[str, Any]:
