@@ -126,6 +126,9 @@ async def test_advisor_rejection_is_shown_inline() -> None:
         app.query_one(AdvisorView)._call("answer", "many")
         q = await wait_question(pilot, "n_examples", error=True)
         assert "not a count" in str(q.query_one("#q-error").render())
+        from tests.tui.test_long_work import views_mounted
+
+        await views_mounted(pilot)  # ending before the lazy views mount races the shutdown on a busy machine
 
 
 async def test_back_revises_the_previous_answer() -> None:

@@ -36,6 +36,13 @@ async def until(pilot: Any, cond: Any, n: int = 300) -> None:
     raise AssertionError("condition never became true")
 
 
+async def views_mounted(pilot: Any) -> None:
+    """Wait for the lazily mounted views: a test that ends before they mount races the app's shutdown."""
+    from tui.screens.evaluation import EvaluationView
+
+    await until(pilot, lambda: bool(pilot.app.query(EvaluationView)), n=1000)
+
+
 class QuitServices(FakeServices):
     """Fake services with one training run in progress (or none): records what quitting asked for."""
 
@@ -85,6 +92,7 @@ async def test_enter_on_the_highlighted_choice_answers_it() -> None:
         await pilot.press("enter")  # Enter alone: the highlighted option (the default) is the answer
         await wait_question(pilot, "n_examples")
         assert made[0].calls[0] == ("start", None)  # "my own task"
+        await views_mounted(pilot)
 
 
 async def test_a_number_field_has_focus_when_its_question_appears() -> None:
@@ -96,12 +104,14 @@ async def test_a_number_field_has_focus_when_its_question_appears() -> None:
         await until(pilot, lambda: app.focused is q.query_one("#q-control", Input))
         await pilot.press("ctrl+u", *"2500", "enter")  # typed straight away, no click or Tab
         await wait_question(pilot, "prompt_quality")
+        await views_mounted(pilot)
 
 
 async def test_help_says_enter_answers_a_choice_and_how_to_stop_work() -> None:
     app, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await wait_question(pilot, "_start")
+        await views_mounted(pilot)
         await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         text = app.screen.query_one(Markdown).source
@@ -147,7 +157,7 @@ async def test_quit_with_nothing_running_quits_at_once() -> None:
     app, _ = make_app(QuitServices(busy=False))
     async with app.run_test(size=SIZE) as pilot:
         await wait_question(pilot, "_start")
-        await until(pilot, lambda: bool(app.query(PromptView)) and bool(app.query(TrainingView)))
+        await views_mounted(pilot)
         await pilot.press("ctrl+q")
         await until(pilot, lambda: app.leave_deadline is not None)
         assert not isinstance(app.screen, QuitScreen)
