@@ -182,7 +182,10 @@ class TunewiseApp(App[None]):
         for p in self._stopped:
             with contextlib.suppress(Exception):  # still writing its checkpoint: said below
                 p.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
-            if p.returncode is None:
+            if not p.step:
+                lines.append(f"Training run {p.run_id or '(starting)'} was stopped before its first step: there is "
+                             "no checkpoint to resume; start it again.")
+            elif p.returncode is None:
                 lines.append(f"Training run {p.run_id} is writing its checkpoint (pid {p.proc.pid}) and will be "
                              f"marked interrupted; resume it with `tunewise train --resume {p.run_id}`.")
             else:
