@@ -353,3 +353,18 @@ def test_cancel_token_stops_thread_work_as_an_interrupt() -> None:
             seen.append(i)
     assert seen == [0, 1, 2]
     assert not services.cancel("evaluation")  # nothing runs there any more
+
+
+def test_the_exit_note_says_what_happened_to_each_stopped_run() -> None:
+    from types import SimpleNamespace
+
+    def proc(step: int, rc: int | None, run_id: str) -> Any:
+        return SimpleNamespace(step=step, returncode=rc, run_id=run_id,
+                               proc=SimpleNamespace(pid=42, wait=lambda timeout=None: None))
+
+    app = TunewiseApp(services=FakeServices())
+    app._stopped = [proc(12, 130, "train-a"), proc(3, None, "train-b"), proc(0, 130, "train-c")]
+    note = app.stop_note()
+    assert "train-a stopped at step 12; checkpoint kept" in note
+    assert "train-b is writing its checkpoint (pid 42)" in note and "--resume train-b" in note
+    assert "train-c was stopped before its first step: there is no checkpoint" in note
