@@ -13,8 +13,8 @@ STOP, KEEP, STAY = "stop", "keep", "stay"
 
 
 class QuitScreen(ModalScreen[str]):
-    """Dismissed with ``stop``, ``keep`` or ``stay``. Keys: s, k, escape (stay); Enter presses the focused
-    button (Stop, first)."""
+    """Dismissed with ``stop``, ``keep`` or ``stay``. Keys: s, k, escape (stay); Stay has the focus, so a stray
+    Enter changes nothing."""
 
     BINDINGS = [Binding("escape", "choose('stay')", "Stay"), Binding("s", "choose('stop')", "Stop it"),
                 Binding("k", "choose('keep')", "Keep it running")]
