@@ -44,7 +44,13 @@ def progress_callback() -> Callable[[ProgressEvent], None] | None:
         writer = get_stream_writer()
     except Exception:  # noqa: BLE001 - called outside a graph run
         return None
-    return lambda ev: writer({"progress": ev.to_dict()})
+    from agent.jobs import advisor_token
+
+    def forward(ev: ProgressEvent) -> None:
+        advisor_token.check()  # the user stopped the advisor's work: end the tool at this event (interrupted)
+        writer({"progress": ev.to_dict()})
+
+    return forward
 
 
 def build_config(cls: Any, values: Iterable[tuple[tuple[str, ...], Any]]) -> Any:
@@ -231,9 +237,67 @@ def train_step(state: dict[str, Any]) -> dict[str, Any]:
         state.get("plan"), train=files["train"], val=val, model=state["answers"].get("model"),
         method=run.get("method") or state.get("method"),  # a CPU check run trains LoRA
         max_steps=run.get("max_steps") or state["answers"].get("max_steps"))
-    result = call_tool("train", train.train, config, on_progress=progress_callback(),
-                       session_id=state.get("session_id"), log_args={"config": _jsonable(config)})
+    result = call_tool("train", train_runner, config, session_id=state.get("session_id"),
+                       log_args={"config": _jsonable(config)})
+    result = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    if result.get("status") == "interrupted":
+        raise ToolFailed(f"training run {result.get('run_id')} was stopped at step {result.get('steps')}; its "
+                         f"checkpoint is kept: resume it with the Training view's Resume or `tunewise train "
+                         f"--resume {result.get('run_id')}`")
+    if result.get("status") != "completed":
+        err = result.get("error") or {}
+        what = err.get("what") if isinstance(err, dict) else str(err)
+        fix = f" What to do: {err['fix']}" if isinstance(err, dict) and err.get("fix") else ""
+        raise ToolFailed(f"training run {result.get('run_id')} {result.get('status', 'failed')}: {what}{fix}")
     return {"train": _jsonable(result)}
+
+
+def train_in_child(config: Any) -> dict[str, Any]:
+    """Train ``config`` in a child process (``tunewise train --plan FILE --run-id ID --events jsonl``), the same
+    mechanism as the Training view: the trainer's progress streams through the graph, a cancel (``agent.jobs``)
+    makes it checkpoint and stop, and a crash stays in the child. Returns the run's JSON document."""
+    import json
+
+    from agent import jobs
+    from tools.fileio import write_text
+    from tools.runlog import new_id
+
+    run_id = config.run_id or new_id("train-")
+    doc = {"train_config": {k: v for k, v in config.to_dict().items() if v is not None}}
+    plan = session_dir(None) / f"{run_id}.train_config.json"
+    write_text(plan, json.dumps(doc, indent=2, default=str))
+    proc = jobs.TrainingProcess(["--plan", str(plan), "--run-id", run_id], run_id=run_id, source="advisor")
+    on_progress = progress_callback()
+    for event in proc:
+        if on_progress is None:
+            continue
+        try:
+            on_progress(ProgressEvent.from_dict(event))
+        except jobs.JobCancelled:  # the user stopped the advisor: the trainer checkpoints, then we read its result
+            if not proc.detached:  # (a run the user keeps going when the app quits is left alone)
+                proc.cancel()
+    if proc.result is None and proc.cancelled:  # stopped before training began: nothing to checkpoint
+        return {"run_id": run_id, "status": "interrupted", "steps": proc.step}
+    if proc.result is None:
+        tail = proc.stderr_tail()[-600:].strip() or "no output"
+        return {"run_id": run_id, "status": "failed", "steps": proc.step,
+                "error": {"what": f"the trainer exited with code {proc.returncode} before reporting a result "
+                                  f"({tail})", "fix": f"the trainer's output is in {proc.stderr_path}"}}
+    return proc.result
+
+
+def train_in_process(config: Any) -> Any:
+    """``tools.train.train`` in this process (tests with fake tools; the child process is the default)."""
+    return tool_module("train").train(config, on_progress=progress_callback())
+
+
+def train_runner(config: Any) -> Any:
+    """How the pipeline trains: in a child process. Tests that fake ``tools.train`` set
+    ``pipeline.TRAIN_RUNNER = pipeline.train_in_process``."""
+    return TRAIN_RUNNER(config)
+
+
+TRAIN_RUNNER: Callable[[Any], Any] = train_in_child
 
 
 def _run_id(state: dict[str, Any]) -> str:

@@ -85,12 +85,16 @@ def run_guarded(app: Callable[..., Any], argv: list[str] | None = None) -> int:
 
 @contextmanager
 def progress_bar(json_mode: bool, description: str = "working") -> Iterator[Callable[[Any], None]]:
-    """A rich progress bar fed by ProgressEvents (on stderr, so --json output stays clean)."""
+    """Progress from ProgressEvents, always on stderr (so --json output stays one document on stdout): a rich
+    progress bar when stderr is a terminal, plain lines when it is not (a script, a CI log, a pipe)."""
+    if not err.is_terminal:
+        yield plain_progress(description)
+        return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                         TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                        console=err, transient=False, disable=not err.is_terminal and json_mode)
+                        console=err, transient=False)
     tasks: dict[str, Any] = {}
 
     def on_progress(ev: Any) -> None:
@@ -101,4 +105,31 @@ def progress_bar(json_mode: bool, description: str = "working") -> Iterator[Call
 
     with progress:
         yield on_progress
+
+
+def plain_progress(description: str, *, every_s: float = 15.0, stream: Any = None) -> Callable[[Any], None]:
+    """ProgressEvents as plain stderr lines: when a stage starts, at every tenth of it, when its message changes
+    (a new variant, a new file), at its end, and at least every ``every_s`` seconds while it moves."""
+    import time
+
+    last: dict[str, tuple[int, str, float]] = {}
+    t0 = time.monotonic()
+
+    def on_progress(ev: Any) -> None:
+        now = time.monotonic()
+        total = ev.total or 0
+        tick = max(1, total // 10) if total else 1
+        prev = last.get(ev.stage)
+        due = (prev is None or ev.step - prev[0] >= tick or ev.message != prev[1] or (total and ev.step >= total)
+               or (now - prev[2] >= every_s and ev.step != prev[0]))
+        if not due:
+            return
+        last[ev.stage] = (ev.step, ev.message, now)
+        info = " ".join(f"{k}={v:.4g}" for k, v in list(ev.metrics.items())[:4] if isinstance(v, int | float))
+        text = " ".join(p for p in (info, ev.message) if p)
+        out = stream or sys.stderr
+        out.write(f"[{now - t0:6.1f}s] {description}: {ev.stage} {ev.step}/{total or '?'} {text}".rstrip() + "\n")
+        out.flush()
+
+    return on_progress
 

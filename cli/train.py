@@ -84,6 +84,10 @@ def train_cmd(
                                                 "knowledge/configs/."),
     print_launch: bool = typer.Option(False, "--print-launch", help="Print the accelerate launch command and exit."),
     json_out: bool = JsonOpt,
+    # -- preview (tools/train/preview.py; the TUI's Training view shows the same)
+    preview: bool = typer.Option(False, "--preview", help="Show the first examples as the model will see them "
+                                 "(trained tokens highlighted, end-of-turn token marked, trained/masked counts) "
+                                 "and exit; exit code 2 when nothing or everything would be trained."),
     **options: Any,
 ) -> None:
     """Fine-tune with LoRA, QLoRA or full training; progress per step, everything recorded in the run log.
@@ -124,6 +128,9 @@ def train_cmd(
     if not resume and not fields.get("train"):
         raise InputError("no training data", where="--train", fix="pass --train FILE (or --resume RUN_ID)")
     config = TrainConfig.from_dict(fields)
+    if preview:
+        _preview(config, json_out)
+        return
     from tools.train.core import rank
 
     quiet = rank() != 0  # under several processes only rank 0 reports
@@ -183,6 +190,47 @@ def _with_config_options(command: Callable[..., None]) -> Callable[..., None]:
     wrapper.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in params}
     return wrapper
+
+
+def _preview(config: Any, json_out: bool) -> None:
+    """``--preview``: render tools.train.preview and refuse (exit 2) when nothing or everything is trained."""
+    from tools.train.preview import preview_training
+
+    p = preview_training(config)
+    if json_out:
+        print_json(p.to_dict())
+    else:
+        render_preview(p, human(False))
+    if p.refusal:
+        if not json_out:
+            human(False).print(f"[bold red]refused:[/] {p.refusal}", highlight=False)
+        sys.exit(2)
+
+
+def render_preview(p: Any, con: Any) -> None:
+    """Trained tokens on green, masked ones dim, the end-of-turn token as a yellow marker."""
+    from rich.markup import escape
+
+    con.print(f"[bold]What training sees[/]: {p.train} with {p.model}'s chat template; "
+              f"[black on green] trained [/] [dim]masked[/] [bold yellow]⏎{escape(str(p.eos_token))}[/] end of turn",
+              highlight=False)
+    for i, ex in enumerate(p.examples, 1):
+        where = f" (line {ex.line})" if ex.line else ""
+        con.print(f"\n[bold]example {i}{where}[/]: {ex.trained_tokens} trained, {ex.masked_tokens} masked tokens",
+                  highlight=False)
+        parts = []
+        for s in ex.segments:
+            if s.eos:
+                parts.append(f"[bold yellow]⏎{escape(s.text)}[/]" + ("" if s.trained else "[dim](masked)[/]"))
+            elif s.trained:
+                parts.append(f"[black on green]{escape(s.text)}[/]")
+            else:
+                parts.append(f"[dim]{escape(s.text)}[/]")
+        con.print("".join(parts), highlight=False)
+    con.print(f"\n[bold]{p.examples_checked}[/] examples checked: {p.trained_tokens:,} trained and "
+              f"{p.masked_tokens:,} masked tokens ({p.trained_share:.1%} trained)", highlight=False)
+    for w in p.warnings:
+        con.print(f"[yellow]warning:[/] {w}", highlight=False)
 
 
 def _print_result(r: Any) -> None:

@@ -18,9 +18,10 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent.parent / "knowledge" / "demo" / "support_tickets.jsonl"
 TEST_OUT = OUT.with_name("support_tickets_test.jsonl")  # a separate clean set for the prompt baseline
-SYSTEM = ("Classify the customer support ticket into exactly one intent: billing, refund, shipping, "
-          "account_access, cancel_subscription, bug_report, feature_request, product_question. "
-          "Answer with the intent only.")
+SYSTEM = ("Classify the customer support ticket into exactly one intent: billing, refund, shipping, login, "
+          "cancel, bug, feature, product. Answer with the intent only.")
+# One word per intent (one or two tokens each): the check run spends its few steps on the mapping from ticket to
+# intent, not on spelling out long label names, so a short CPU run shows whether training helps.
 
 TEMPLATES = {
     "billing": ["I was charged {n} times for my {plan} plan this month", "why is my invoice higher than usual",
@@ -32,19 +33,19 @@ TEMPLATES = {
     "shipping": ["where is my package, order {id}", "my {item} has not arrived after {n} days",
                  "tracking for {id} has not updated since {month}", "can you ship the {item} to a different address",
                  "the courier says delivered but I have no {item}", "how much is express shipping"],
-    "account_access": ["I can't log in to my account", "the password reset email never arrives",
+    "login": ["I can't log in to my account", "the password reset email never arrives",
                        "my account is locked after {n} attempts", "two-factor code is not accepted",
                        "I lost access to the email on my account", "the app keeps logging me out"],
-    "cancel_subscription": ["please cancel my {plan} subscription", "how do I stop the monthly renewal",
+    "cancel": ["please cancel my {plan} subscription", "how do I stop the monthly renewal",
                             "cancel my plan before the next billing date", "I no longer need the {plan} plan",
                             "turn off auto-renew on my account", "end my subscription at the end of {month}"],
-    "bug_report": ["the app crashes when I open the {item} page", "the export button does nothing",
+    "bug": ["the app crashes when I open the {item} page", "the export button does nothing",
                    "search returns an error {n} times out of 10", "the page shows a blank screen after login",
                    "images in the {item} gallery do not load", "the checkout button is greyed out"],
-    "feature_request": ["please add a dark mode", "it would be great to export to CSV",
+    "feature": ["please add a dark mode", "it would be great to export to CSV",
                         "can you support paying with {pay}", "I'd love a way to share my {item} list",
                         "add keyboard shortcuts to the editor", "let me schedule reports every {month}"],
-    "product_question": ["does the {item} come with a warranty", "is the {item} compatible with {pay}",
+    "product": ["does the {item} come with a warranty", "is the {item} compatible with {pay}",
                          "what is the difference between {plan} and Pro", "how big is the {item}",
                          "does the {plan} plan include support", "what colours does the {item} come in"],
 }

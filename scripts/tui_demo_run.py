@@ -76,8 +76,7 @@ async def main() -> int:
     async with app.run_test(size=(110, 34)) as pilot:
         q = app.query_one("#question", QuestionInput)
         q.query_one(RadioSet).focus()
-        await pilot.press("down", "enter")
-        await pilot.click("#q-submit")
+        await pilot.press("down", "enter")  # Enter on the highlighted option answers: the demo
         view = app.query_one(AdvisorView)
         asked: list[str] = []
         while time.monotonic() - t0 < args.timeout:
@@ -137,6 +136,35 @@ def phase_times(session_id: str | None) -> list[dict[str, Any]]:
              "started_at": str(r["started_at"])} for r in rows]
 
 
+def gain_over_best_prompt(ev: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The tuned model minus the best prompt on the same test rows, with the paired bootstrap CI (evaluate_test's
+    ``vs.prompt_baseline``): the demo's question is whether this CI excludes 0."""
+    pb = ((ev or {}).get("vs") or {}).get("prompt_baseline")
+    if not pb:
+        return None
+    lo, hi = pb.get("diff_ci95") or (None, None)
+    return {"tuned": (ev or {}).get("quality"), "best_prompt": pb.get("quality"), "best_prompt_variant": pb.get("variant"),
+            "diff": pb.get("diff"), "diff_ci95": [lo, hi], "n": pb.get("n"),
+            "ci_excludes_0": lo is not None and hi is not None and (lo > 0 or hi < 0)}
+
+
+def cpu_description() -> dict[str, Any]:
+    """The CPU's model name and the instruction-set flags that decide training speed (bf16, AVX-512, AMX)."""
+    from tools.device import cpu_flags
+
+    name = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        pass
+    flags = cpu_flags()
+    keep = sorted(f for f in flags if f in {"avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+                                            "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8",
+                                            "amx_tile", "avx_vnni"})
+    return {"cpu_model": name, "cpu_flags": keep, "cpu_bf16": bool(flags & {"avx512_bf16", "amx_bf16"})}
+
+
 def write_results(path: Path, *, ok: bool, total_s: float, phases: list[dict[str, Any]], rec: dict[str, Any],
                   started: datetime, note: str, load: tuple[tuple[float, ...], tuple[float, ...]]) -> None:
     import torch
@@ -158,18 +186,27 @@ def write_results(path: Path, *, ok: bool, total_s: float, phases: list[dict[str
         "short_run": rec.get("short_run"),
         "train": pick(pipe.get("train"), "run_id", "status", "steps", "train_seconds", "best_val_loss"),
         "evaluate": pick(pipe.get("evaluate"), "quality", "ci95", "n", "test_rows", "metric"),
+        "gain_over_best_prompt": gain_over_best_prompt(pipe.get("evaluate")),
         "compare": pick(pipe.get("compare"), "n", "sampled_from"),
         "ab": pick(pipe.get("ab"), "n", "reused", "diff", "diff_ci95"),
         "forgetting": pick(pipe.get("forgetting"), "probes", "probes_total", "verdict", "base_score", "tuned_score"),
         "errors": pipe.get("errors") or pipe.get("error"),
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
-                    "gpu": "none (CPU only)" if not torch.cuda.is_available() else torch.cuda.get_device_name(0)},
+                    "gpu": "none (CPU only)" if not torch.cuda.is_available() else torch.cuda.get_device_name(0),
+                    **cpu_description()},
         "command": " ".join(["python", *sys.argv]),
         "env": {k: os.environ[k] for k in ("TUNEWISE_HOME", "TUNEWISE_CACHE", "HF_HUB_OFFLINE") if k in os.environ},
         "load_average_1_5_15min": {"start": [round(x, 2) for x in load[0]], "end": [round(x, 2) for x in load[1]]},
         "note": note,
     }
+    if path.exists():  # keep the earlier measurements beside the new one
+        try:
+            old = json.loads(path.read_text())
+        except ValueError:
+            old = {}
+        earlier = old.pop("earlier", [])
+        doc["earlier"] = [old, *earlier] if old else earlier
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     print(f"wrote {path}", flush=True)

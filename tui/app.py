@@ -6,6 +6,10 @@ the tools (torch, transformers) and the run log load later, in worker threads, t
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +30,12 @@ from tui.screens.data import DataView
 from tui.screens.evaluation import EvaluationView
 from tui.screens.help import HelpScreen
 from tui.screens.prompt import PromptView
+from tui.screens.quit import KEEP, STOP, QuitScreen
 from tui.screens.runs import RunsView
 from tui.screens.training import TrainingView
 
 MIN_WIDTH, MIN_HEIGHT = 80, 24
+EXIT_WITHIN_S = 1.0  # after the user's choice the process is back at the shell within 2 s (1 s, plus tear-down)
 HERE = Path(__file__).resolve().parent
 
 # ProgressEvent stages (tools' names) -> the view that renders them
@@ -52,7 +58,10 @@ class TunewiseApp(App[None]):
     CSS_PATH = [HERE / "app.tcss", HERE / "screens" / "views.tcss"]  # absolute: subclasses live elsewhere
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+q", "request_quit", "Quit", priority=True),
+        # ctrl+c in the terminal does what ctrl+q does (the terminal is in raw mode: it is a key, not a signal)
+        Binding("ctrl+c", "request_quit", "Quit", show=False, priority=True),
+        Binding("ctrl+x", "cancel_job", "Cancel job", priority=True),  # over a field's cut: stopping work matters more
         # priority: `?` reaches the app before a focused field types it; a field (tui.widgets.field.Field)
         # keeps `?` for itself only while the user is writing text in it
         Binding("question_mark", "help", "Help", key_display="?", priority=True),
@@ -68,6 +77,15 @@ class TunewiseApp(App[None]):
         self.chat_enabled = self.services.chat_model_configured() if chat is None else chat
         self.started_at = time.perf_counter()
         self.first_question_s: float | None = None
+        # run() sets this: once the user has chosen how to quit, a watchdog ends the process within
+        # EXIT_WITHIN_S even if a tool in a worker thread is still between two progress events.
+        self.hard_exit = False
+        self.exit_note: str | None = None
+        self.quit_choice: str | None = None
+        self._stopped: list[Any] = []
+        self._note_lock = threading.Lock()
+        self._note_printed = False
+        self.leave_deadline: float | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -127,6 +145,95 @@ class TunewiseApp(App[None]):
         else:
             self.push_screen(HelpScreen())
 
+    # -- quitting and cancelling: long work never traps the user ----------------------------------------
+    def _advisor_busy(self) -> bool:
+        views = self.query(AdvisorView)
+        return bool(views) and bool(views.first().busy)
+
+    def action_request_quit(self) -> None:
+        """ctrl+q / ctrl+c: quit at once when nothing runs; otherwise ask: stop it, keep it running, or stay."""
+        if isinstance(self.screen, QuitScreen):
+            return
+        work = self.services.running_work(self._advisor_busy())
+        if not work:
+            self.leave(None)
+            return
+        can_keep = bool(self.services.running_training())
+        self.push_screen(QuitScreen(work, can_keep=can_keep), self._quit_chosen)
+
+    def _quit_chosen(self, choice: str | None) -> None:
+        self.quit_choice = choice
+        if choice == STOP:
+            procs = self.services.stop_all_work()
+            self._stopped = list(procs)
+            self.leave(None)
+        elif choice == KEEP:
+            procs = self.services.keep_training_in_background()
+            lines = [f"Training run {p.run_id} keeps running in the background (pid {p.proc.pid}); follow it with "
+                     f"`tunewise runs` or the Runs view." for p in procs]
+            self.leave("\n".join(lines) or None)
+
+    def leave(self, note: str | None) -> None:
+        """Exit now; with ``hard_exit`` (the real app) the process ends within EXIT_WITHIN_S whatever runs."""
+        self.exit_note = note
+        self.leave_deadline = deadline = time.monotonic() + EXIT_WITHIN_S
+        if self.hard_exit:
+            threading.Thread(target=self._watchdog, args=(deadline,), daemon=True, name="exit-watchdog").start()
+        self.exit()
+
+    def stop_note(self, wait_s: float = 0.0) -> str | None:
+        """What happened to the training runs the user stopped (waits up to ``wait_s`` for their checkpoint)."""
+        if not self._stopped:
+            return self.exit_note
+        deadline = time.monotonic() + wait_s
+        lines = []
+        for p in self._stopped:
+            with contextlib.suppress(Exception):  # still writing its checkpoint: said below
+                p.proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+            if not p.step:
+                lines.append(f"Training run {p.run_id or '(starting)'} was stopped before its first step: there is "
+                             "no checkpoint to resume; start it again.")
+            elif p.returncode is None:
+                lines.append(f"Training run {p.run_id} is writing its checkpoint (pid {p.proc.pid}) and will be "
+                             f"marked interrupted; resume it with `tunewise train --resume {p.run_id}`.")
+            else:
+                lines.append(f"Training run {p.run_id} stopped at step {p.step}; checkpoint kept: "
+                             f"`tunewise train --resume {p.run_id}` (or the Training view's Resume).")
+        return "\n".join(lines)
+
+    def print_exit_note(self, wait_s: float = 0.0) -> None:
+        note = self.stop_note(wait_s)
+        with self._note_lock:
+            if self._note_printed or not note:
+                return
+            self._note_printed = True
+        sys.stderr.write(note + "\n")
+        sys.stderr.flush()
+
+    def _watchdog(self, deadline: float) -> None:
+        time.sleep(max(0.0, deadline - 0.4 - time.monotonic()))
+        self.print_exit_note(wait_s=max(0.0, deadline - time.monotonic()))
+        time.sleep(max(0.0, deadline - time.monotonic()))
+        sys.stdout.flush()
+        os._exit(self.return_code or 0)
+
+    def action_cancel_job(self) -> None:
+        """ctrl+x: cancel the long job of the view on screen (training checkpoints first)."""
+        tab = self.query_one("#tabs", TabbedContent).active
+        if tab == "training" and self.query(TrainingView):
+            self.query_one(TrainingView).cancel()
+            return
+        if tab == "advisor":
+            self.query_one(AdvisorView).stop()
+            return
+        if tab == "prompt" and self.query(PromptView):
+            self.query_one(PromptView).cancel()
+            return
+        if self.services.cancel(tab):
+            self.notify("Stopping: the job ends at its next progress step.", title="Cancel")
+        else:
+            self.notify("Nothing is running in this view.", title="Cancel", severity="warning")
+
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
 
@@ -167,10 +274,15 @@ class TunewiseApp(App[None]):
 
 def run() -> None:
     """``tunewise`` with no arguments, and ``make run``."""
-    import os
 
     # Library progress bars and warnings would write over the screen; the views show progress instead.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    TunewiseApp().run()
+    app = TunewiseApp()
+    app.hard_exit = True
+    app.run()
+    # Worker threads may still be finishing a tool step; the watchdog started by leave() ends the process in
+    # time. Say what happened to the runs the user stopped or kept.
+    left = (app.leave_deadline or 0.0) - 0.3 - time.monotonic()
+    app.print_exit_note(wait_s=max(0.0, left))

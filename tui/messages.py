@@ -31,6 +31,13 @@ class AdvisorFailed(Message):
 
 
 @dataclass
+class Stopped(Message):
+    """The user stopped the advisor's step; ``step`` is where the session stands now (or None)."""
+
+    step: Step | None = None
+
+
+@dataclass
 class Progress(Message):
     """A ProgressEvent (as a dict) from a tool, the advisor or the training child process."""
 
@@ -52,3 +59,10 @@ def progress_line(ev: dict[str, Any], *, source: str | None = None) -> str:
     total = f"/{ev['total']}" if ev.get("total") else ""
     head = f"{escape(source)}: " if source else ""
     return f"{head}{escape(str(ev.get('stage', '')))} {ev.get('step', 0)}{total} {escape(str(ev.get('message', '')))}"
+
+
+@dataclass
+class PreviewReady(Message):
+    """``tools.train.preview.TrainPreview``: the first examples as the model will see them."""
+
+    preview: Any = None

@@ -8,14 +8,14 @@ before the first question is on screen. Tests replace this module's functions wi
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from agent import jobs
 
 ProgressCallback = Callable[[Any], None]
 
@@ -95,7 +95,8 @@ def demo_answers() -> dict[str, Any]:
         "gpus": 1,
         "consistency": "high",
         "data": str(demo_dataset()),
-        "max_steps": 20,  # on a CPU: 8 sequences a step (hp.batch.cpu), about 160 examples seen
+        "max_steps": 30,  # on a CPU: 8 sequences a step (hp.batch.cpu), 240 examples seen: enough for the
+                          # one-word intents to beat the best prompt with a paired CI above 0
     }
 
 
@@ -113,7 +114,8 @@ def clean_data(path: str, out: str, *, on_progress: ProgressCallback | None = No
     from tools import data
     from tools.data.config import CleanConfig
 
-    return data.clean(path, out, config=CleanConfig(columns=columns), on_progress=on_progress)  # type: ignore[attr-defined]
+    with job("data", "cleaning " + Path(path).name, on_progress) as relay:
+        return data.clean(path, out, config=CleanConfig(columns=columns), on_progress=relay)  # type: ignore[attr-defined]
 
 
 def split_data(path: str, out_dir: str, *, on_progress: ProgressCallback | None = None,
@@ -121,7 +123,8 @@ def split_data(path: str, out_dir: str, *, on_progress: ProgressCallback | None 
     """A ``SplitReport``."""
     from tools import data
 
-    return data.split(path, out_dir, on_progress=on_progress, columns=columns)  # type: ignore[attr-defined]
+    with job("data", "splitting " + Path(path).name, on_progress) as relay:
+        return data.split(path, out_dir, on_progress=relay, columns=columns)  # type: ignore[attr-defined]
 
 
 def spotcheck(path: str, n: int = 100) -> Any:
@@ -144,54 +147,13 @@ def prompt_eval(data_path: str, *, on_progress: ProgressCallback | None = None) 
     from tools.prompt_eval import PromptEvalConfig, run_prompt_eval
 
     # variants=True: the plain prompt, few-shot, chain-of-thought... each scored with its CI
-    return run_prompt_eval(PromptEvalConfig(test=data_path, variants=True), on_progress=on_progress)  # type: ignore[call-arg]
+    with job("prompt", "prompt baseline on " + Path(data_path).name, on_progress) as relay:
+        return run_prompt_eval(PromptEvalConfig(test=data_path, variants=True), on_progress=relay)  # type: ignore[call-arg]
 
 
 # ------------------------------------------------------------------------------------------------ training
-class TrainingProcess:
-    """``tunewise train ... --events jsonl`` as a child process: no GIL fight with torch, crash isolation.
-
-    Iterate it for ProgressEvent dicts (one JSON line each); ``cancel()`` sends SIGINT, which the trainer
-    handles by writing a checkpoint; ``result`` holds the final JSON document if the child printed one.
-    """
-
-    def __init__(self, args: list[str], *, cmd: list[str] | None = None) -> None:
-        cmd = cmd or [sys.executable, "-m", "cli", "train", *args, "--events", "jsonl"]
-        self.cmd = cmd
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     cwd=str(REPO), env={**os.environ, "PYTHONPATH": str(REPO)})
-        self.result: dict[str, Any] | None = None
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            line = line.strip()
-            if not line.startswith("{"):
-                continue
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if doc.get("stage") == "result" and isinstance(doc.get("result"), dict):
-                self.result = doc["result"]  # the last line: the run's JSON document
-            elif "stage" in doc:
-                yield doc
-            else:
-                self.result = doc
-        self.proc.wait()
-
-    def cancel(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-
-    @property
-    def returncode(self) -> int | None:
-        return self.proc.poll()
-
-    def stderr_tail(self) -> str:
-        if self.proc.stderr is None:
-            return ""
-        return self.proc.stderr.read()[-2000:]
+# The child process and its registry live in agent.jobs, shared with the advisor's pipeline.
+TrainingProcess = jobs.TrainingProcess
 
 
 def start_training(data: str, *, model: str | None = None, resume: str | None = None,
@@ -213,7 +175,20 @@ def start_training(data: str, *, model: str | None = None, resume: str | None = 
         args += ["--resume", resume]
     if max_steps:
         args += ["--max-steps", str(max_steps)]
-    return TrainingProcess(args)
+    return TrainingProcess(args, source="training")
+
+
+def train_preview(data: str, *, model: str | None = None) -> Any:
+    """``tools.train.preview.TrainPreview`` of the training file in ``data`` (a split folder or a file)."""
+    from tools.train import TrainConfig
+    from tools.train.preview import preview_training
+
+    p = Path(data).expanduser()
+    train = p / "train.jsonl" if p.is_dir() else p
+    config = TrainConfig(train=str(train))
+    if model:
+        config.model = model
+    return preview_training(config)
 
 
 def diagnose(run_id: str) -> dict[str, Any]:
@@ -266,7 +241,8 @@ def compare_runs(a: str, b: str) -> dict[str, Any]:
 def evaluate_test(run_id: str, test: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     from tools.evaluate import evaluate_test as _evaluate_test
 
-    return _evaluate_test(run_id, test, on_progress=on_progress)
+    with job("evaluation", f"evaluating {run_id}", on_progress) as relay:
+        return _evaluate_test(run_id, test, on_progress=relay)
 
 
 def compare_outputs(run_id: str, test: str, n: int = 30) -> dict[str, Any]:
@@ -278,7 +254,8 @@ def compare_outputs(run_id: str, test: str, n: int = 30) -> dict[str, Any]:
 def forgetting(run_id: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     from tools.evaluate import forgetting as _forgetting
 
-    return _forgetting(run_id, on_progress=on_progress)
+    with job("evaluation", f"forgetting check of {run_id}", on_progress) as relay:
+        return _forgetting(run_id, on_progress=relay)
 
 
 def ab_test(a: str, b: str, test: str) -> dict[str, Any]:
@@ -293,6 +270,96 @@ def export_report(run_id: str, out: str) -> str:
     return str(build_report(run_id, out))
 
 
+# ------------------------------------------------------------------------------------------------ long work
+_tokens: dict[str, jobs.CancelToken] = {}
+_active: dict[str, str] = {}  # view -> what runs there now
+_jobs_lock = threading.Lock()
+
+
+@contextmanager
+def job(view: str, what: str, on_progress: ProgressCallback | None) -> Iterator[ProgressCallback]:
+    """Run a tool as the cancellable job of ``view``: yields the ``on_progress`` to hand the tool, which raises
+    ``jobs.JobCancelled`` at the next event once ``cancel(view)`` was called (the tool records ``interrupted``)."""
+    with _jobs_lock:
+        token = _tokens.setdefault(view, jobs.CancelToken(what))
+        token.reset()
+        token.name = what
+        _active[view] = what
+    try:
+        yield token.wrap(on_progress)
+    finally:
+        with _jobs_lock:
+            _active.pop(view, None)
+
+
+def cancel(view: str) -> bool:
+    """Stop the job running in ``view`` (the Training view's and the advisor's training: a checkpoint first).
+    True when there was one."""
+    found = False
+    if view == "training":  # the view shows the advisor's training too
+        found = bool(jobs.cancel_training())
+    if view == "advisor":
+        jobs.cancel_training("advisor")
+        jobs.advisor_token.cancel()
+        found = True
+    with _jobs_lock:
+        if view in _active:
+            _tokens[view].cancel()
+            found = True
+    return found
+
+
+def advisor_step_started() -> None:
+    """A new advisor step starts: a stop requested for the previous one no longer applies."""
+    jobs.advisor_token.reset()
+
+
+def running_training(source: str | None = None) -> list[Any]:
+    """Live training child processes (``agent.jobs.TrainingProcess``), optionally from one source."""
+    return [p for p in jobs.running() if source is None or p.source == source]
+
+
+def running_work(advisor_busy: bool = False) -> list[str]:
+    """What is running now, one line each: training children (with run id and step) and tools in threads."""
+    lines = [p.describe() + (" (the advisor's pipeline)" if p.source == "advisor" else "") for p in jobs.running()]
+    with _jobs_lock:
+        lines += list(_active.values())
+    if advisor_busy and not any("advisor" in line for line in lines):
+        lines.append("the advisor's current step (a prompt baseline, cleaning or evaluation)")
+    return lines
+
+
+def stop_all_work() -> list[Any]:
+    """Quit, stopping everything: training children checkpoint (SIGINT), tools in threads stop at their next
+    progress event. Returns the training processes that were asked to stop."""
+    procs = jobs.cancel_training()
+    jobs.advisor_token.cancel()
+    with _jobs_lock:
+        for view in _active:
+            _tokens[view].cancel()
+    return procs
+
+
+def keep_training_in_background() -> list[Any]:
+    """Quit, leaving training children running (they are their own process group); returns them."""
+    procs = jobs.running()
+    for p in procs:
+        p.detach()
+    stop_thread_work()
+    return procs
+
+
+def stop_thread_work() -> None:
+    jobs.advisor_token.cancel()
+    with _jobs_lock:
+        for view in _active:
+            _tokens[view].cancel()
+
+
+def is_cancelled(e: BaseException) -> bool:
+    return isinstance(e, jobs.JobCancelled)
+
+
 # ------------------------------------------------------------------------------------------------ errors
 def describe_error(e: BaseException) -> str:
     """A user-facing message: a TunewiseError's what/where/fix; anything else is a bug, so its traceback goes
@@ -301,4 +368,6 @@ def describe_error(e: BaseException) -> str:
 
     if isinstance(e, TunewiseError):
         return e.render()
+    if isinstance(e, jobs.JobCancelled):
+        return "stopped"
     return describe_bug(e)

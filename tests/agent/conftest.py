@@ -131,6 +131,9 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
     for name, mod in (("prompt_eval", pe), ("train", tr), ("evaluate", ev), ("diagnose", dg)):
         monkeypatch.setitem(sys.modules, f"tools.{name}", mod)
         monkeypatch.setattr(tools, name, mod, raising=False)
+    from agent import pipeline
+
+    monkeypatch.setattr(pipeline, "TRAIN_RUNNER", pipeline.train_in_process)  # the fake trainer is in this process
     monkeypatch.setattr(tools.data, "clean", clean, raising=False)
     monkeypatch.setattr(tools.data, "split", split, raising=False)
     test_file = tmp_path / "test.jsonl"

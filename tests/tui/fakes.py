@@ -141,6 +141,22 @@ class FakeServices:
         return FakeTrainingProcess(events, {"run_id": "train-fake", "status": "completed", "best_val_loss": 0.6,
                                             "steps": 20, "train_seconds": 12.5, "peak_memory_mb": 900.0})
 
+    def train_preview(self, data: str, **_: Any) -> Any:
+        """The shape of tools.train.preview.preview_training; ``refuse`` in the path gives a run with nothing
+        trained."""
+        from tools.train.preview import ExamplePreview, Segment, TrainPreview
+
+        self.calls.append(("preview", data))
+        nothing = "refuse" in data
+        segs = [Segment("<|im_start|>user\nwhere is my card?", False, tokens=8),
+                Segment("<|im_end|>", False, eos=True), Segment("\n<|im_start|>assistant\n", False, tokens=4),
+                Segment("card_arrival", not nothing, tokens=3), Segment("<|im_end|>", not nothing, eos=True)]
+        trained = 0 if nothing else 4
+        ex = ExamplePreview(2, segs, trained, 17 - trained, not nothing)
+        return TrainPreview(train=data, model="smollm2-135m-instruct", eos_token="<|im_end|>", examples=[ex],
+                            examples_checked=1, trained_tokens=trained, masked_tokens=17 - trained,
+                            examples_all_masked=int(nothing), examples_without_eos=int(nothing))
+
     def spotcheck(self, path: str, n: int = 100) -> FakeSpotCheck:
         self.spot = FakeSpotCheck()
         return self.spot

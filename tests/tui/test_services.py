@@ -30,7 +30,7 @@ def test_start_training_builds_the_train_command(tmp_path, monkeypatch) -> None:
     (tmp_path / "train.jsonl").write_text("{}\n")
     (tmp_path / "val.jsonl").write_text("{}\n")
     seen: list[list[str]] = []
-    monkeypatch.setattr(services, "TrainingProcess", lambda args: seen.append(args) or args)
+    monkeypatch.setattr(services, "TrainingProcess", lambda args, **kw: seen.append(args) or args)
     services.start_training(str(tmp_path), max_steps=30)
     assert seen[0] == ["--train", str(tmp_path / "train.jsonl"), "--val", str(tmp_path / "val.jsonl"),
                        "--max-steps", "30"]

@@ -44,7 +44,7 @@ async def test_training_worker_progress_reaches_the_chart() -> None:
         stats = str(view.query_one("#train-stats").render())
         assert "train-fake" in stats and "best val loss 0.6" in stats
         assert "healthy" in str(view.query_one("#train-diagnosis").render())
-        assert services.calls == [("train", "/tmp/split", 30)]
+        assert services.calls == [("preview", "/tmp/split"), ("train", "/tmp/split", 30)]  # preview first
         rendered = str(chart.render())
         assert "•" in rendered and "◆" in rendered
         assert view.run_id == "train-fake"

@@ -14,10 +14,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Static
+from textual.widgets import Button, Static
 
 from agent.api import Question, Step
-from tui.messages import AdvisorFailed, AdvisorReady, Progress, StepReady, progress_line
+from tui.messages import AdvisorFailed, AdvisorReady, Progress, StepReady, Stopped, progress_line
 from tui.widgets.charts import LearningCurveChart
 from tui.widgets.panels import Checklist, DecisionPath
 from tui.widgets.question import QuestionInput
@@ -54,7 +54,9 @@ class AdvisorView(Horizontal):
         with Vertical(id="conversation-col"):
             with VerticalScroll(id="conversation"):
                 yield Static(WELCOME, classes="welcome")
-            yield Static("", id="advisor-status", classes="-empty")
+            with Horizontal(id="advisor-status-row", classes="-idle"):
+                yield Static("", id="advisor-status", classes="-empty")
+                yield Button("Stop (ctrl+x)", id="advisor-stop", variant="error", compact=True)
             with Vertical(id="question-slot"):
                 yield QuestionInput(START, free_text=False, can_go_back=False, id="question")
         with VerticalScroll(id="side"):
@@ -94,6 +96,39 @@ class AdvisorView(Horizontal):
         status.update(text)
         status.set_class(not text, "-empty")
 
+    def _show_stop(self, busy: bool) -> None:
+        self.query_one("#advisor-status-row", Horizontal).set_class(not busy, "-idle")
+
+    # -- stopping the advisor's work (ctrl+x, the Stop button) --------------------------------------------
+    def stop(self) -> None:
+        """Stop the advisor's current step: training checkpoints first; a tool in a thread ends at its next
+        progress event and is recorded as interrupted."""
+        if not self.busy:
+            self.app.notify("The advisor is not working on anything.", title="Stop", severity="warning")
+            return
+        self.app.services.cancel("advisor")  # type: ignore[attr-defined]
+        self.set_status("[yellow]stopping: training writes its checkpoint first…[/yellow]")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "advisor-stop":
+            event.stop()
+            self.stop()
+
+    async def on_stopped(self, message: Stopped) -> None:
+        message.stop()
+        self.busy = False
+        self._show_stop(False)
+        self.set_status("")
+        self.say("[yellow]■ stopped.[/yellow] What it finished is kept; answer again to rerun it.", classes="note")
+        step = message.step
+        if step is not None and step.kind == "question" and step.question is not None:
+            self.step = step
+            await self.ask(step.question)
+        else:
+            q = self.question
+            if q is not None:
+                q.disabled = False
+
     async def ask(self, q: Question, *, can_go_back: bool = True) -> None:
         slot = self.query_one("#question-slot", Vertical)
         await slot.remove_children()
@@ -130,23 +165,36 @@ class AdvisorView(Horizontal):
     def call_advisor(self, action: str, value: Any = None) -> None:
         app: Any = self.app
         try:
-            if action == "start":
-                step = self.advisor.start(value)
-            elif action == "answer":
-                step = self.advisor.answer(value)
-            elif action == "back":
-                step = self.advisor.back()
-            elif action == "change":  # "set n_examples 500": replace a value read from the data
-                step = self.advisor.change(*value)
-            else:
-                step = self.advisor.current()
-        except Exception as e:  # noqa: BLE001
-            self.post_message(AdvisorFailed(app.services.describe_error(e)))
+            step = self._advise(action, value)
+        except BaseException as e:  # noqa: BLE001 - a stop is a KeyboardInterrupt (agent.jobs.JobCancelled)
+            if not app.services.is_cancelled(e) and not isinstance(e, Exception):
+                raise
+            error = app.services.describe_error(e)
+            if app.services.is_cancelled(e):
+                try:  # the question the stopped step was answering comes back, to answer again
+                    self.post_message(Stopped(self.advisor.current()))
+                except Exception:  # noqa: BLE001
+                    self.post_message(Stopped(None))
+                return
+            self.post_message(AdvisorFailed(error))
             return
         self.post_message(StepReady(step))
 
+    def _advise(self, action: str, value: Any) -> Step:
+        if action == "start":
+            return self.advisor.start(value)
+        if action == "answer":
+            return self.advisor.answer(value)
+        if action == "back":
+            return self.advisor.back()
+        if action == "change":  # "set n_examples 500": replace a value read from the data
+            return self.advisor.change(*value)
+        return self.advisor.current()
+
     def _call(self, action: str, value: Any = None) -> None:
         self.busy = True
+        self.app.services.advisor_step_started()  # type: ignore[attr-defined]
+        self._show_stop(True)
         self.set_status("[dim]thinking…[/dim]")
         q = self.question
         if q is not None:
@@ -203,6 +251,7 @@ class AdvisorView(Horizontal):
         message.stop()
         step = message.step
         self.busy = False
+        self._show_stop(False)
         self.set_status("")
         self.step = step
         self.query_one("#decision-path", DecisionPath).set_path(step.path)
@@ -235,6 +284,7 @@ class AdvisorView(Horizontal):
     def on_advisor_failed(self, message: AdvisorFailed) -> None:
         message.stop()
         self.busy = False
+        self._show_stop(False)
         self.set_status(f"[red]✗ {escape(message.error)}[/red]")
         q = self.question
         if q is not None:

@@ -1,4 +1,8 @@
-"""Prompt baseline: variants scored with quality and 95% CI, latency, the best one, and the 90% bar."""
+"""Prompt baseline: variants scored with quality and 95% CI, latency, the best one, and the 90% bar.
+
+The table fills row by row: each variant's score lands as soon as it is measured (the tool's per-variant
+ProgressEvent), from this view's own run or from the advisor's; the final result then fills in every column.
+**Cancel** (or ctrl+x) stops this view's run at its next progress step; the run log records it interrupted."""
 
 from __future__ import annotations
 
@@ -16,11 +20,17 @@ from tui.widgets.question import PathSuggester
 
 
 class PromptView(Vertical):
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.rows: dict[str, dict[str, Any]] = {}  # variant -> what is known so far
+        self.busy = False
+
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
             yield Field(compact=True, placeholder="labelled examples to score prompts on", id="prompt-data",
                         suggester=PathSuggester())
             yield Button("Run baseline", compact=True, id="prompt-run", variant="primary")
+            yield Button("Cancel", compact=True, id="prompt-cancel", variant="error", disabled=True)
         yield ProgressBar(id="prompt-progress", show_eta=False, classes="-hidden")
         yield Static("Measure prompts first: most tasks never need training.", id="prompt-summary")
         table: DataTable[str] = DataTable(id="prompt-table", cursor_type="row", zebra_stripes=True)
@@ -28,13 +38,31 @@ class PromptView(Vertical):
         yield table
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "prompt-cancel":
+            self.cancel()
+            return
         path = self.query_one("#prompt-data", Input).value.strip()
         if not path:
             self.query_one("#prompt-summary", Static).update("[red]Give a data file first.[/red]")
             return
         self.query_one("#prompt-summary", Static).update("scoring prompt variants…")
         self.query_one("#prompt-progress", ProgressBar).remove_class("-hidden")
+        self.rows = {}
+        self._render_rows()
+        self._set_running(True)
         self.run_eval(path)
+
+    def _set_running(self, running: bool) -> None:
+        self.busy = running
+        self.query_one("#prompt-run", Button).disabled = running
+        self.query_one("#prompt-cancel", Button).disabled = not running
+
+    def cancel(self) -> None:
+        if not self.busy:
+            self.app.notify("No prompt baseline is running here.", title="Cancel", severity="warning")
+            return
+        self.app.services.cancel("prompt")  # type: ignore[attr-defined]
+        self.query_one("#prompt-summary", Static).update("stopping after the current batch…")
 
     @work(thread=True, exclusive=True, group="prompt")
     def run_eval(self, path: str) -> None:
@@ -45,7 +73,9 @@ class PromptView(Vertical):
 
         try:
             result = svc.prompt_eval(path, on_progress=progress)
-        except Exception as e:  # noqa: BLE001
+        except BaseException as e:  # noqa: BLE001 - a cancel is a KeyboardInterrupt (agent.jobs.JobCancelled)
+            if not isinstance(e, Exception) and not svc.is_cancelled(e):
+                raise
             self.post_message(TaskDone("prompt", error=svc.describe_error(e)))
             return
         self.post_message(TaskDone("prompt", result=result))
@@ -60,26 +90,58 @@ class PromptView(Vertical):
             bar = self.query_one("#prompt-progress", ProgressBar)
             bar.remove_class("-hidden")
             bar.update(total=ev["total"], progress=ev.get("step", 0))
+        m = ev.get("metrics") or {}
+        if ev.get("stage") == "prompt_eval" and ev.get("message"):
+            name = str(ev["message"])
+            if m.get("quality") is not None:  # a variant finished: its row appears now
+                row = self.rows.setdefault(name, {"name": name})
+                row["quality"] = m["quality"]
+                if m.get("ci_low") is not None and m.get("ci_high") is not None:
+                    row["ci95"] = [m["ci_low"], m["ci_high"]]
+                for k in ("latency_ms", "prompt_tokens", "n"):
+                    if m.get(k) is not None:
+                        row[k] = m[k]
+                self._render_rows()
+            else:  # a variant starts
+                self.rows.setdefault(name, {"name": name, "pending": True})
+                self._render_rows()
         if ev.get("message"):
-            q = (ev.get("metrics") or {}).get("quality")
+            q = m.get("quality")
             self.query_one("#prompt-summary", Static).update(
                 f"scoring prompt variants: {escape(str(ev['message']))}"
                 + (f" → {float(q):.1%}" if q is not None else ""))
 
+    def _render_rows(self) -> None:
+        table = self.query_one("#prompt-table", DataTable)
+        table.clear()
+        for v in self.rows.values():
+            if v.get("pending") and v.get("quality") is None:
+                table.add_row(str(v["name"]), "measuring…", "", "", "", "")
+            else:
+                table.add_row(str(v["name"]), _pct(v.get("quality")), _ci(v.get("ci95")), _num(v.get("latency_ms")),
+                              _num(v.get("prompt_tokens")), str(v.get("n", "")))
+
     def on_task_done(self, message: TaskDone) -> None:
         message.stop()
+        self._set_running(False)
         self.query_one("#prompt-progress", ProgressBar).add_class("-hidden")
+        if message.error == "stopped":
+            self.query_one("#prompt-summary", Static).update(
+                "[yellow]■ stopped[/yellow]: the variants scored so far are in the table; the run log records the "
+                "run as interrupted.")
+            return
         if message.error:
             self.query_one("#prompt-summary", Static).update(f"[red]✗ {escape(message.error)}[/red]")
             return
         self.show(message.result or {})
 
-    def show(self, r: dict[str, Any]) -> None:
-        table = self.query_one("#prompt-table", DataTable)
-        table.clear()
-        for v in r.get("variants") or []:
-            table.add_row(str(v.get("name") or v.get("variant")), _pct(v.get("quality")), _ci(v.get("ci95")),
-                          _num(v.get("latency_ms")), _num(v.get("prompt_tokens")), str(v.get("n", "")))
+    def show(self, r: Any) -> None:
+        """The final result (``PromptEvalResult`` or its dict): every column of every variant, the best one."""
+        if hasattr(r, "to_dict"):
+            r = r.to_dict()
+        self.rows = {str(v.get("name") or v.get("variant")): {**v, "name": str(v.get("name") or v.get("variant"))}
+                     for v in r.get("variants") or []}
+        self._render_rows()
         best = r.get("best")
         best_name = best.get("name") if isinstance(best, dict) else best
         by_name = {v.get("name"): v for v in r.get("variants") or []}

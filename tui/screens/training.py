@@ -1,7 +1,11 @@
 """Training: a live loss chart (train and validation), progress, tokens/s, ETA, memory, cancel and resume.
 
 Training runs as a child process (``tunewise train ... --events jsonl``); a worker thread reads its JSON lines
-and posts them as messages, so the UI never waits on torch. When the advisor trains, its progress lands here too.
+and posts them as messages, so the UI never waits on torch. When the advisor trains (the same child process,
+started by its pipeline), its progress lands here too, and Cancel stops it the same way: SIGINT, a checkpoint,
+status ``interrupted``, then Resume. **Preview** shows the first examples as the model will see them (trained
+tokens highlighted, the end-of-turn token marked, trained/masked counts); Start refuses when nothing or
+everything would be trained.
 """
 
 from __future__ import annotations
@@ -11,16 +15,17 @@ from typing import Any
 from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, ProgressBar, Static
 
-from tui.messages import Progress, TaskDone
+from tui.messages import PreviewReady, Progress, TaskDone
 from tui.widgets.charts import LossChart
 from tui.widgets.field import Field
 from tui.widgets.question import PathSuggester
 
 TRAIN_KEYS = ("loss", "train_loss")
 VAL_KEYS = ("val_loss", "eval_loss")
+RUNNING_STAGES = ("prepare", "train", "eval", "retry")
 
 
 class TrainingView(Vertical):
@@ -29,6 +34,7 @@ class TrainingView(Vertical):
         self.process: Any = None
         self.run_id: str | None = None
         self.last: dict[str, Any] = {}
+        self.advisor_run = False  # the advisor's pipeline is training (its child process, not ours)
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -36,11 +42,14 @@ class TrainingView(Vertical):
                         suggester=PathSuggester())
             yield Field(compact=True, placeholder="max steps", id="train-steps", value="30", type="integer",
                         classes="steps")
+            yield Button("Preview", compact=True, id="train-preview-btn")
             yield Button("Start", compact=True, id="train-start", variant="primary")
             yield Button("Cancel", compact=True, id="train-cancel", variant="error", disabled=True)
             yield Button("Resume", compact=True, id="train-resume", disabled=True)
         yield ProgressBar(id="train-progress", show_eta=False, classes="-hidden")
-        yield Static("No run yet.", id="train-stats")
+        yield Static("No run yet. Preview shows what training will see; Start trains.", id="train-stats")
+        with VerticalScroll(id="train-preview", classes="-hidden"):
+            yield Static("", id="train-preview-text")
         yield LossChart(id="loss-chart")
         yield Static("", id="train-diagnosis")
 
@@ -49,6 +58,13 @@ class TrainingView(Vertical):
         """Render one ProgressEvent dict: chart points, progress, tokens/s, ETA, memory."""
         m = event.get("metrics") or {}
         step = event.get("step", 0)
+        if self.process is None and event.get("stage") in RUNNING_STAGES and not self.advisor_run:
+            self.advisor_run = True  # the advisor's run: Cancel stops it too
+            self.query_one("#train-preview", VerticalScroll).add_class("-hidden")
+            self._buttons(running=True)
+        elif event.get("stage") == "done" and self.advisor_run:
+            self.advisor_run = False
+            self._buttons(running=False)
         chart = self.query_one("#loss-chart", LossChart)
         for k in TRAIN_KEYS:
             if m.get(k) is not None:
@@ -81,9 +97,11 @@ class TrainingView(Vertical):
         eta = s.get("eta_s")
         if eta is not None:
             parts.append(f"ETA {int(eta) // 60}m{int(eta) % 60:02d}s")
-        mem = s.get("memory_mb") or s.get("peak_memory_mb")
+        mem = next((s[k] for k in ("memory_mb", "rss_mb", "peak_memory_mb", "cuda_memory_mb") if s.get(k)), None)
+        if mem is None and s.get("memory_gb"):
+            mem = float(s["memory_gb"]) * 1024
         if mem:
-            parts.append(f"mem {mem:,.0f} MB")
+            parts.append(f"mem {float(mem):,.0f} MB")
         line = " · ".join(parts)
         return line + (f"\n[dim]{escape(message)}[/dim]" if message else "")
 
@@ -92,6 +110,13 @@ class TrainingView(Vertical):
         bid = event.button.id
         if bid == "train-start":
             self.start(self.query_one("#train-data", Input).value.strip(), max_steps=self._steps())
+        elif bid == "train-preview-btn":
+            data = self.query_one("#train-data", Input).value.strip()
+            if not data:
+                self.query_one("#train-stats", Static).update("[red]Give the split folder or a training file.[/red]")
+                return
+            self.query_one("#train-stats", Static).update("reading the first examples as the model will see them…")
+            self.preview(data)
         elif bid == "train-cancel":
             self.cancel()
         elif bid == "train-resume" and self.run_id:
@@ -106,6 +131,7 @@ class TrainingView(Vertical):
             self.query_one("#train-stats", Static).update("[red]Give the split folder first (Data → Split).[/red]")
             return
         self.query_one("#loss-chart", LossChart).clear()
+        self.query_one("#train-preview", VerticalScroll).add_class("-hidden")
         self.query_one("#train-diagnosis", Static).update("")
         self.last = {}
         self._buttons(running=True)
@@ -113,9 +139,21 @@ class TrainingView(Vertical):
         self.train(data_dir, resume, max_steps)
 
     def cancel(self) -> None:
+        """Cancel: SIGINT to the trainer (ours or the advisor's), which checkpoints and stops."""
+        services: Any = self.app.services  # type: ignore[attr-defined]
         if self.process is not None:
             self.process.cancel()
-            self.query_one("#train-stats", Static).update("cancelling: the trainer writes a checkpoint first…")
+        elif self.advisor_run:
+            procs = services.running_training("advisor")
+            if procs:
+                self.run_id = procs[0].run_id or self.run_id
+            services.cancel("training")
+        else:
+            self.app.notify("No training is running.", title="Cancel", severity="warning")
+            return
+        self.query_one("#train-stats", Static).update(
+            f"cancelling{' run ' + escape(self.run_id) if self.run_id else ''}: the trainer writes a checkpoint "
+            "first, then Resume continues it…")
 
     def on_unmount(self) -> None:
         # Quitting the app must not orphan the trainer: SIGINT makes it checkpoint and stop (resumable later).
@@ -124,6 +162,7 @@ class TrainingView(Vertical):
 
     def _buttons(self, *, running: bool) -> None:
         self.query_one("#train-start", Button).disabled = running
+        self.query_one("#train-preview-btn", Button).disabled = running
         self.query_one("#train-cancel", Button).disabled = not running
         self.query_one("#train-resume", Button).disabled = running or not self.run_id
 
@@ -131,6 +170,12 @@ class TrainingView(Vertical):
     def train(self, data_dir: str, resume: str | None, max_steps: int | None = None) -> None:
         services: Any = self.app.services  # type: ignore[attr-defined]
         try:
+            if not resume:  # see what will be trained before paying for it; refuse a run that learns nothing
+                preview = services.train_preview(data_dir)
+                if preview.refusal:
+                    self.post_message(PreviewReady(preview))
+                    self.post_message(TaskDone("train", error=f"refused to start: {preview.refusal}"))
+                    return
             self.process = services.start_training(data_dir, resume=resume, max_steps=max_steps)
             for event in self.process:
                 self.post_message(Progress("train", event))
@@ -153,6 +198,25 @@ class TrainingView(Vertical):
         finally:
             self.process = None
 
+    @work(thread=True, exclusive=True, group="training-preview")
+    def preview(self, data: str) -> None:
+        services: Any = self.app.services  # type: ignore[attr-defined]
+        try:
+            self.post_message(PreviewReady(services.train_preview(data)))
+        except Exception as e:  # noqa: BLE001
+            self.post_message(TaskDone("preview", error=services.describe_error(e)))
+
+    def on_preview_ready(self, message: PreviewReady) -> None:
+        message.stop()
+        p = message.preview
+        self.query_one("#train-preview-text", Static).update(render_preview(p))
+        self.query_one("#train-preview", VerticalScroll).remove_class("-hidden")
+        verdict = (f"[red]✗ refused: {escape(p.refusal)}[/red]" if p.refusal
+                   else "[green]✓ ready to train[/green]")
+        self.query_one("#train-stats", Static).update(
+            f"{verdict} · {p.examples_checked} examples: {p.trained_tokens:,} trained, {p.masked_tokens:,} masked "
+            f"tokens ({p.trained_share:.1%} trained)")
+
     def on_progress(self, message: Progress) -> None:
         message.stop()
         self.feed(message.event)
@@ -161,6 +225,8 @@ class TrainingView(Vertical):
         message.stop()
         if message.error:
             self.query_one("#train-stats", Static).update(f"[red]✗ {escape(message.error)}[/red]")
+            if message.source == "preview":
+                return
         else:
             self.show_result((message.result or {}).get("run") or {})
             self.show_diagnosis((message.result or {}).get("diagnosis"))
@@ -168,6 +234,8 @@ class TrainingView(Vertical):
 
     def show_result(self, run: dict[str, Any]) -> None:
         """The run's JSON document (from the child process or the advisor's pipeline)."""
+        self.advisor_run = False
+        self._buttons(running=False)
         self.run_id = run.get("run_id") or self.run_id
         resume = " · Resume continues from the checkpoint" if run.get("status") == "interrupted" else ""
         self.query_one("#train-stats", Static).update(
@@ -178,17 +246,43 @@ class TrainingView(Vertical):
             self.show_diagnosis(run["diagnosis"])
         self.query_one("#train-resume", Button).disabled = not self.run_id
 
-    def show_diagnosis(self, d: dict[str, Any] | None) -> None:
+    def show_diagnosis(self, d: Any) -> None:
+        """A diagnosis (``tools.diagnose.Diagnosis`` or its dict): verdict, each issue with its rule id, next config."""
         if not d:
             return
+        if hasattr(d, "to_dict"):
+            d = d.to_dict()
         lines = [f"[b]Diagnosis:[/b] {escape(str(d.get('verdict', '?')))}"]
         for issue in d.get("issues") or []:
+            if hasattr(issue, "to_dict"):
+                issue = issue.to_dict()
             text = issue.get("text") or issue.get("message") or str(issue) if isinstance(issue, dict) else str(issue)
-            rule = issue.get("rule") if isinstance(issue, dict) else None
-            lines.append(f"  • {escape(text)}" + (f" [cyan]({rule})[/cyan]" if rule else ""))
+            rule = (issue.get("rule") or issue.get("id")) if isinstance(issue, dict) else None
+            lines.append(f"  • {escape(text)}" + (f" [cyan]({escape(str(rule))})[/cyan]" if rule else ""))
         if d.get("next_config"):
             lines.append(f"  next config: {escape(str(d['next_config']))}")
         self.query_one("#train-diagnosis", Static).update("\n".join(lines))
+
+
+def render_preview(p: Any) -> str:
+    """A TrainPreview as console markup: trained tokens on green, masked ones dim, end-of-turn in yellow."""
+    lines = [f"[b]What training sees[/b] ({escape(str(p.model))}): [black on green] trained [/] [dim]masked[/dim] "
+             f"[b yellow]⏎{escape(str(p.eos_token))}[/] end of turn"]
+    for i, ex in enumerate(p.examples, 1):
+        where = f", line {ex.line}" if ex.line else ""
+        lines.append(f"\n[b]example {i}{where}[/b]: {ex.trained_tokens} trained, {ex.masked_tokens} masked tokens")
+        parts = []
+        for seg in ex.segments:
+            text = escape(seg.text)
+            if seg.eos:
+                parts.append(f"[b yellow]⏎{text}[/]" + ("" if seg.trained else "[dim](masked)[/dim]"))
+            elif seg.trained:
+                parts.append(f"[black on green]{text}[/]")
+            else:
+                parts.append(f"[dim]{text}[/dim]")
+        lines.append("".join(parts))
+    lines += [f"[yellow]warning:[/yellow] {escape(w)}" for w in p.warnings]
+    return "\n".join(lines)
 
 
 def _num(v: Any) -> str:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.suggester import Suggester
@@ -76,6 +77,33 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else str(x)
 
 
+class ChoiceSet(RadioSet):
+    """Options for a choice: arrows highlight, space selects, Enter answers with the highlighted option."""
+
+    BINDINGS = [Binding("enter", "answer", "Answer", show=False), Binding("space", "toggle_button", show=False)]
+
+    @dataclass
+    class Chosen(Message):
+        label: str
+
+    def on_mount(self) -> None:
+        if self.pressed_index >= 0:  # start on the default, so Enter alone accepts it
+            self._selected = self.pressed_index
+
+    def action_answer(self) -> None:
+        index = self._selected
+        if index is None:  # nothing highlighted: the pressed option (or the default) answers
+            index = self.pressed_index if self.pressed_index >= 0 else None
+        if index is None:
+            self.post_message(self.Chosen(""))
+            return
+        button = self._nodes[index]
+        assert isinstance(button, RadioButton)
+        if not button.value:
+            button.value = True
+        self.post_message(self.Chosen(str(button.label)))
+
+
 class QuestionInput(Vertical):
     """The pending question, its typed control, an inline error line, the default, and Answer / Back."""
 
@@ -123,7 +151,7 @@ class QuestionInput(Vertical):
             default = q.default
             if isinstance(default, bool):
                 default = "yes" if default else "no"
-            yield RadioSet(*[RadioButton(c, value=(c == default)) for c in choices], id="q-control", compact=True)
+            yield ChoiceSet(*[RadioButton(c, value=(c == default)) for c in choices], id="q-control", compact=True)
         elif q.type == "multi_choice":
             defaults = set(q.default or [])
             yield SelectionList[str](*[(c, c, c in defaults) for c in q.choices], id="q-control", compact=True)
@@ -146,7 +174,7 @@ class QuestionInput(Vertical):
             if rs.pressed_button is None:
                 if q.default is not None:
                     return (q.default if q.type == "choice" else _as_bool(q.default)), None
-                return None, "pick one of the options (arrow keys, then Enter)"
+                return None, "pick one of the options (arrow keys, then Enter answers)"
             label = str(rs.pressed_button.label)
             return (_as_bool(label) if q.type == "yes_no" else label), None
         if q.type == "multi_choice":
@@ -174,6 +202,16 @@ class QuestionInput(Vertical):
             self.submit()
         elif event.button.id == "q-back":
             self.post_message(self.BackRequested(self.question.id))
+
+    def on_choice_set_chosen(self, event: ChoiceSet.Chosen) -> None:
+        """Enter on a highlighted option answers the question with it."""
+        event.stop()
+        q = self.question
+        if not event.label:
+            self.submit()
+            return
+        self.show_error(None)
+        self.post_message(self.Answered(q.id, _as_bool(event.label) if q.type == "yes_no" else event.label))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
