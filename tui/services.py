@@ -203,8 +203,13 @@ def list_runs(text_filter: str = "") -> list[dict[str, Any]]:
     from tools.runlog import RunLog
 
     rows = RunLog().query(
-        """SELECT run_id, kind, status, method, model, started_at, best_val_loss, steps, train_seconds
+        """SELECT run_id, kind, status, method, model, started_at, best_val_loss, steps, train_seconds,
+                  pid, host, heartbeat_at
            FROM runs ORDER BY started_at DESC""")
+    for r in rows:  # a killed run reads as crashed here too, as in `tunewise runs list`
+        r["status"] = RunLog.live_status(r)
+        for k in ("pid", "host", "heartbeat_at"):
+            r.pop(k, None)
     if text_filter:
         f = text_filter.lower()
         rows = [r for r in rows if any(f in str(r.get(k) or "").lower()

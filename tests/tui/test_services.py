@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 
@@ -69,3 +70,22 @@ def test_demo_files_are_synthetic_and_labelled() -> None:
     answers = services.demo_answers()
     assert answers["data"] == str(services.demo_dataset())
     assert answers["n_examples"] == len(rows)
+
+
+def test_runs_view_reads_a_dead_running_run_as_crashed() -> None:
+    """The Runs view applies the same liveness rule as `tunewise runs list`: a dead pid is a crashed run."""
+    import socket
+    import subprocess
+
+    from tools.runlog import RunLog
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its pid is gone
+    log = RunLog()
+    log.start_run("train", run_id="train-dead")
+    log.heartbeat("train-dead", pid=dead.pid, host=socket.gethostname())
+    log.start_run("train", run_id="train-alive")
+    log.heartbeat("train-alive", pid=os.getpid(), host=socket.gethostname())
+    status = {r["run_id"]: r["status"] for r in services.list_runs()}
+    assert status == {"train-dead": "crashed", "train-alive": "running"}
+    assert [r["run_id"] for r in services.list_runs("crashed")] == ["train-dead"]
