@@ -43,6 +43,8 @@ def main() -> int:
     ap.add_argument("--device", default=None)
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "prompt_eval_generation.json"))
     ap.add_argument("--note", default="")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads (default: torch's choice); on a CPU shared with other jobs 1 can be faster")
     args = ap.parse_args()
 
     import torch
@@ -52,6 +54,8 @@ def main() -> int:
 
     from tools import generation, metrics, models
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     prompts, tests = mbpp_prompts(args.limit)
     device = args.device or models.pick_device()
     model, tok = models.load_model(None, device=device)
