@@ -100,4 +100,5 @@ def log_bug(exc: BaseException, context: str = "unhandled error") -> Path:
 def describe_bug(exc: BaseException) -> str:
     """What a person sees for a bug: a short masked note and where the traceback is (logged here)."""
     path = log_bug(exc)
-    return f"internal error: {redact(f'{type(exc).__name__}: {exc}')}\nThis is a bug in tunewise; the traceback is in {path}"
+    return f"internal error: {redact(f'{type(exc).__name__}: {exc}')}" \
+           f" (a bug in tunewise; the traceback is in {path})"

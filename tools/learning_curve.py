@@ -161,7 +161,7 @@ class CurveConfig:
     learning_rate: float | None = None
     method: str = "lora"
     test_rows: int | None = None  # score the first N test rows (None: all)
-    max_new_tokens: int = 32
+    max_new_tokens: int | None = None  # None: from the references' lengths, as evaluation decides it
     seed: int = 0
     factors: tuple[float, ...] = (2, 5, 10)
 
@@ -242,10 +242,10 @@ def _subsets(n_rows: int, fractions: Sequence[float]) -> list[tuple[float, int]]
 
 def learning_curve(config: CurveConfig, *, on_progress: ProgressCallback | None = None) -> LearningCurveResult:
     """Train the short-run recipe on nested subsets of ``config.train`` and fit the curve (see module doc)."""
-    from tools import metrics as M
     from tools.data.formats import load_examples, write_examples
     from tools.errors import InputError
     from tools.evaluate import load_test, predict, tuned_variant
+    from tools.evaluate.test_set import decide_scoring, score_texts
     from tools.train import TrainConfig, train
 
     started = time.monotonic()
@@ -258,9 +258,10 @@ def learning_curve(config: CurveConfig, *, on_progress: ProgressCallback | None 
     test = load_test(config.test)
     if config.test_rows:
         test = test[: config.test_rows]
-    refs = [e.output_text for e in test]
-    metric = M.choose_metric(refs)
-    labels = sorted(set(refs)) if metric in ("label_accuracy", "macro_f1") else None
+    # the metric and generation length are decided once from the test set's profile, exactly as `eval test`
+    # decides them, so a point of the curve and the check run's evaluation are the same number
+    scoring = decide_scoring(test, max_new_tokens=config.max_new_tokens)
+    metric = scoring.metric
     order = list(range(len(examples)))
     random.Random(config.seed).shuffle(order)  # nested: every subset is a prefix of one seeded order
     batch = config.per_device_batch_size * config.gradient_accumulation_steps
@@ -282,12 +283,12 @@ def learning_curve(config: CurveConfig, *, on_progress: ProgressCallback | None 
                           eval_steps=steps, early_stopping_patience=10**6)
         run = train(cfg)
         t1 = time.monotonic()
-        preds = predict(tuned_variant(run["run_id"]), [[m.to_dict() for m in e.prompt_messages] for e in test],
-                        max_new_tokens=config.max_new_tokens)
-        res = M.score(preds.texts, refs, metric, labels=labels, seed=config.seed)
+        preds = predict(tuned_variant(run.run_id), [[m.to_dict() for m in e.prompt_messages] for e in test],
+                        max_new_tokens=scoring.max_new_tokens)
+        res = score_texts(preds.texts, test, scoring, seed=config.seed)
         t2 = time.monotonic()
         points.append(CurvePoint(n, frac, steps, round(res.quality, 4), [round(x, 4) for x in res.ci95],
-                                 run.get("run_id"), round(t1 - t0, 1), round(t2 - t1, 1), list(res.per_item)))
+                                 run.run_id, round(t1 - t0, 1), round(t2 - t1, 1), list(res.per_item)))
         emit(on_progress, ProgressEvent("learning_curve", i + 1, len(subsets), {"quality": res.quality, "n": n},
                                         message=f"{n} examples: {res.quality:.1%}"))
     fit = fit_curve([(p.n, p.per_item) for p in points], bar=config.bar, factors=config.factors, seed=config.seed,
