@@ -9,6 +9,7 @@ A ``TunewiseError`` from a tool becomes ``ToolFailed`` so the graph can re-ask o
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -392,13 +393,21 @@ def outcome_reasons(state: dict[str, Any]) -> list[Reason]:
     if tested is not None:
         ev: dict[str, Any] = {"test_quality": tested, "best_prompt_quality": prompt_q}
         reasons.append(routing.why("eval.test_once", ev))
+        paired = pipe.get("paired") or {}
+        if paired.get("prompt_quality") is not None:  # same rows, same metric: the paired difference decides
+            prompt_q = paired["prompt_quality"]
         if prompt_q is not None:
-            gain = tested - prompt_q
+            gain = paired.get("diff", tested - prompt_q)
             need = knowledge.load().rules.roi.worth_it.min_quality_improvement
-            ev = {**ev, "gain": round(gain, 4), "needed": need}
+            ev = {**ev, "best_prompt_quality": prompt_q, "gain": round(gain, 4), "needed": need,
+                  "metric": paired.get("metric") or (pipe.get("evaluate") or {}).get("metric"),
+                  "diff_ci95": paired.get("diff_ci95"), "n": paired.get("n")}
             verdict = "worth its cost" if gain > need else "not yet worth its cost"
+            how = (f" on the same {paired['n']} rows by {ev['metric']} (paired 95% CI "
+                   f"[{paired['diff_ci95'][0]:+.1%}, {paired['diff_ci95'][1]:+.1%}])"
+                   if paired.get("diff_ci95") and paired.get("n") else "")
             reasons.append(routing.why("roi.worth_it", ev, text=f"The fine-tuned model gains {gain:+.1%} over the best "
-                                       f"prompt; more than {need:.0%} is needed, so it is {verdict}."))
+                                       f"prompt{how}; more than {need:.0%} is needed, so it is {verdict}."))
     if "forgetting" in pipe:
         reasons.append(routing.why("eval.forgetting_check", pipe["forgetting"]))
         use = (state.get("answers") or {}).get("use")
@@ -621,12 +630,28 @@ def outcome_summary(state: dict[str, Any]) -> dict[str, Any] | None:
     cost = full_run_cost(state)
     cost_txt = (f"a full run ({cost['full_run_steps']:,} steps) would take about "
                 f"{duration(cost['full_run_seconds'])} on this machine" if cost else "")
-    head = f"The check run scores {tested:.1%}{ci_txt} on {n} test rows against your {bar:.0%} bar"
+    metric = ev.get("metric")
+    share = ev.get("share") is not False  # a reference metric (chrF, ROUGE-L) is a similarity, not a share
+    named = f" {metric}" if metric else ""
+    if share:
+        head = f"The check run scores {tested:.1%}{ci_txt}{named} on {n} test rows against your {bar:.0%} bar"
+    else:  # no bar in these units: the decision is head to head with the prompt on the same rows
+        head = (f"The check run scores {tested:.1%}{ci_txt}{named} on {n} test rows ({metric} is a similarity, "
+                f"not a share of acceptable answers, so it is compared head to head with the prompt, not with "
+                f"your {bar:.0%} bar)")
     gain = None if prompt_q is None else tested - float(prompt_q)
     if gain is not None and prompt_q is not None:
+        paired = pipe.get("paired") or {}
+        dci = paired.get("diff_ci95") or []
+        dci_txt = ""
+        if len(dci) == 2:
+            dci_txt = f", paired 95% CI [{dci[0] * 100:+.1f}, {dci[1] * 100:+.1f}]"
+            if dci[0] <= 0 <= dci[1]:
+                dci_txt += ": not shown to be better"
         head += (f" ({gain * 100:+.1f} points over the prompt's {float(prompt_q):.1%}"
-                 f"{' on the same rows' if same_rows else ''}; {need:.0%} needed to pay for training)")
-    verdict = outcome_verdict(tested, prompt_q, bar, need)
+                 f"{' on the same rows' if same_rows else ''}{dci_txt}; {need:.0%} needed to pay for training)")
+    decisive_bar = bar if share else math.inf  # a similarity never "reaches" a bar set as a share
+    verdict = outcome_verdict(tested, prompt_q, decisive_bar, need)
     if verdict == "reaches_bar":
         nxt = "train the full run on the plan" + (f": {cost_txt}" if cost else "")
     elif verdict == "worth_a_full_run":
@@ -653,7 +678,8 @@ def outcome_summary(state: dict[str, Any]) -> dict[str, Any] | None:
             "ci95": ci or None, "bar": bar, "prompt_quality": prompt_q, "gain": None if gain is None else
             round(gain, 4), "needed": need, "full_run": cost, "forgetting_points": _forgetting_points(fg),
             "use": use, "timings": pipe.get("timings"),
-            "what_would_change": outcome_counterfactuals(tested, prompt_q, bar, need)}
+            "what_would_change": outcome_counterfactuals(tested, prompt_q, decisive_bar, need),
+            "metric": metric, "share": share, "paired": pipe.get("paired")}
 
 
 VERDICT_WORDS = {"reaches_bar": "train the full run", "worth_a_full_run": "a full run is worth trying",

@@ -195,3 +195,35 @@ def test_a_data_file_answers_the_counts_and_the_test_set(fake_tools: dict[str, A
     assert changed.answers["n_examples"] == 50 and "n_examples" not in changed.derived
     assert changed.recommendation["path"] == "prompts"
     assert "you have 50" in changed.recommendation["summary"]
+
+
+def test_outcome_names_the_metric_and_uses_the_paired_difference(fake_tools: dict[str, Any]) -> None:
+    """Issue 14: the same rows and metric decide; a similarity (chrF) is compared head to head, not with the bar."""
+    from agent import pipeline
+
+    paired = {"metric": "label_accuracy", "share": True, "n": 40, "tuned_quality": 0.40, "prompt_quality": 0.20,
+              "diff": 0.20, "diff_ci95": [0.05, 0.35]}
+    state = {"bar": 0.9, "best_prompt_quality": 0.153, "answers": {"use": "dedicated"},
+             "pipeline": {"evaluate": {"quality": 0.40, "n": 40, "ci95": [0.26, 0.55], "metric": "label_accuracy",
+                                       "share": True, "vs": {"prompt_baseline": {"quality": 0.20}}},
+                          "paired": paired}}
+    out = pipeline.outcome_summary(state)
+    assert out["verdict"] == "worth_a_full_run" and "label_accuracy on 40 test rows" in out["summary"]
+    assert "paired 95% CI [+5.0, +35.0]" in out["summary"] and "not shown" not in out["summary"]
+    roi = next(r for r in pipeline.outcome_reasons(state) if r.rule == "roi.worth_it")
+    assert roi.evidence["best_prompt_quality"] == 0.20 and roi.evidence["metric"] == "label_accuracy"
+    assert "on the same 40 rows by label_accuracy" in roi.text
+
+    # the gain's CI includes 0: said so
+    unsure = {**state, "pipeline": {**state["pipeline"], "paired": {**paired, "diff_ci95": [-0.05, 0.45]}}}
+    assert "not shown to be better" in pipeline.outcome_summary(unsure)["summary"]
+
+    # chrF 95% is not "95% acceptable": no bar verdict, the prompt is the yardstick
+    chrf = {"bar": 0.9, "answers": {},
+            "pipeline": {"evaluate": {"quality": 0.95, "n": 30, "metric": "chrf", "share": False,
+                                      "vs": {"prompt_baseline": {"quality": 0.93}}},
+                         "paired": {**paired, "metric": "chrf", "share": False, "prompt_quality": 0.93,
+                                    "diff": 0.02, "diff_ci95": [-0.01, 0.05]}}}
+    out = pipeline.outcome_summary(chrf)
+    assert out["verdict"] == "not_yet" and "compared head to head with the prompt" in out["summary"]
+    assert all("90.0%" not in c["text"] for c in out["what_would_change"])
