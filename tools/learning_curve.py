@@ -283,7 +283,7 @@ def learning_curve(config: CurveConfig, *, on_progress: ProgressCallback | None 
                           eval_steps=steps, early_stopping_patience=10**6)
         run = train(cfg)
         t1 = time.monotonic()
-        preds = predict(tuned_variant(run.run_id), [[m.to_dict() for m in e.prompt_messages] for e in test],
+        preds = predict(tuned_variant(str(run.run_id)), [[m.to_dict() for m in e.prompt_messages] for e in test],
                         max_new_tokens=scoring.max_new_tokens)
         res = score_texts(preds.texts, test, scoring, seed=config.seed)
         t2 = time.monotonic()

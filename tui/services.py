@@ -13,9 +13,16 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent import jobs
+
+if TYPE_CHECKING:  # the typed tool results the views read (fields, not keys)
+    from tools.evaluate.ab import ABResult
+    from tools.evaluate.compare import CompareResult
+    from tools.evaluate.forgetting import ForgettingResult
+    from tools.evaluate.test_set import EvalResult
+    from tools.prompt_eval import PromptEvalResult
 
 ProgressCallback = Callable[[Any], None]
 
@@ -143,12 +150,12 @@ def accept_rule(rule: dict[str, Any], spot: Any) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ prompt baseline
-def prompt_eval(data_path: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+def prompt_eval(data_path: str, *, on_progress: ProgressCallback | None = None) -> PromptEvalResult:
     from tools.prompt_eval import PromptEvalConfig, run_prompt_eval
 
     # variants=True: the plain prompt, few-shot, chain-of-thought... each scored with its CI
     with job("prompt", "prompt baseline on " + Path(data_path).name, on_progress) as relay:
-        return run_prompt_eval(PromptEvalConfig(test=data_path, variants=True), on_progress=relay)  # type: ignore[call-arg]
+        return run_prompt_eval(PromptEvalConfig(test=data_path, variants=True), on_progress=relay)
 
 
 # ------------------------------------------------------------------------------------------------ training
@@ -243,27 +250,27 @@ def compare_runs(a: str, b: str) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ evaluation
-def evaluate_test(run_id: str, test: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+def evaluate_test(run_id: str, test: str, *, on_progress: ProgressCallback | None = None) -> EvalResult:
     from tools.evaluate import evaluate_test as _evaluate_test
 
     with job("evaluation", f"evaluating {run_id}", on_progress) as relay:
         return _evaluate_test(run_id, test, on_progress=relay)
 
 
-def compare_outputs(run_id: str, test: str, n: int = 30) -> dict[str, Any]:
+def compare_outputs(run_id: str, test: str, n: int = 30) -> CompareResult:
     from tools.evaluate import compare
 
     return compare(run_id, test, n=n)
 
 
-def forgetting(run_id: str, *, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+def forgetting(run_id: str, *, on_progress: ProgressCallback | None = None) -> ForgettingResult:
     from tools.evaluate import forgetting as _forgetting
 
     with job("evaluation", f"forgetting check of {run_id}", on_progress) as relay:
         return _forgetting(run_id, on_progress=relay)
 
 
-def ab_test(a: str, b: str, test: str) -> dict[str, Any]:
+def ab_test(a: str, b: str, test: str) -> ABResult:
     from tools.evaluate import ab
 
     return ab(a, b, test)

@@ -80,8 +80,9 @@ def _reusable(var: Variant, other: Variant, test_sha: str, n: int, cfg: EvalConf
 
     if var.kind == "tuned" and var.source_run:
         run, kind = var.source_run, "test"
-    elif var.kind == "base" and other.kind == "tuned" and other.source_run \
-            and _same_weights(base_variant(other.source_run).spec, var.spec):
+    elif var.kind == "base" and other.kind == "tuned" and other.source_run and var.spec is not None \
+            and (other_spec := base_variant(other.source_run).spec) is not None \
+            and _same_weights(other_spec, var.spec):
         run, kind = other.source_run, "test_base"
     else:
         return None

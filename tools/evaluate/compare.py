@@ -121,7 +121,7 @@ def compare(run_id: str, test: str | Path, *, n: int = 30, config: EvalConfig | 
             row[role] = texts[role][i] if role in texts else None
             row[f"{role}_ok"] = bool(ok[role][i] >= 1) if role in ok else None
         rows.append(row)
-    columns = [r for r in ("base", "prompt_baseline", "tuned") if r in texts]
+    columns: list[str] = [r for r in ("base", "prompt_baseline", "tuned") if r in texts]
     vote_a = "prompt_baseline" if "prompt_baseline" in texts else "base" if "base" in texts else None
     result = CompareResult(run_id=rid, test=str(test), test_sha256=test_sha, metric=scoring.metric, n=len(rows),
                            rows=rows, sampled_from=len(examples), test_rows=len(all_examples), limit=limit,

@@ -50,7 +50,7 @@ class ForgettingResult(DictAccess):
     probe_file: str
     rule_ids: list[str] = field(default_factory=lambda: ["eval.forgetting_check", "diag.catastrophic_forgetting"])
     # Last, with a default: the field shadows DictAccess.items() (a dataclass would take that as its default).
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[dict[str, Any]] = field(default_factory=list)  # type: ignore[assignment]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -106,29 +106,14 @@ def spread(items: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any
 # ---------------------------------------------------------------------------------------------- deciding once
 
 def profile_for(examples: Sequence[Example]) -> TaskProfile:
-    """The task profile of a set: ``tools.data.profile.detect_profile`` when installed, else a small stand-in
-    built from ``metrics.choose_metric`` (no detector of its own) with reference lengths and tests."""
-    try:
-        from tools.data.profile import detect_profile  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        detect_profile = None
-    if detect_profile is not None:
-        prof: TaskProfile = detect_profile(list(examples))
-        if not prof.has_tests and any(tests_of(e) for e in examples):
-            prof = replace(prof, has_tests=True)
-        return prof
-    refs = [e.output_text for e in examples]
-    guess = M.choose_metric(refs)
-    has_tests = any(tests_of(e) for e in examples)
-    kind = {"json_equal": "structured", "label_accuracy": "label", "exact_match": "short_answer"}.get(guess, "text")
-    if has_tests:
-        kind = "code"
-    lengths = sorted(max(1, len(r) // 4) for r in refs)  # approximate tokens: chars / 4
-    p = (lambda q: lengths[min(len(lengths) - 1, int(q * (len(lengths) - 1) + 0.5))]) if lengths else (lambda q: 0)
-    return TaskProfile(output_kind=kind, rows=len(examples),  # type: ignore[arg-type]
-                       labels=tuple(sorted(set(refs))) if kind == "label" else (),
-                       code_languages=("python",) if kind == "code" else (),
-                       output_tokens_p50=p(0.5), output_tokens_p95=p(0.95), has_tests=has_tests)
+    """The task profile of a set (``tools.data.profile.detect_profile``, the one detector); rows that carry
+    tests make it a set with tests whatever the detector read from the outputs."""
+    from tools.data.profile import detect_profile
+
+    prof = detect_profile(list(examples))
+    if not prof.has_tests and any(tests_of(e) for e in examples):
+        prof = replace(prof, has_tests=True)
+    return prof
 
 
 @dataclass(frozen=True)

@@ -92,7 +92,7 @@ def preview_training(config: TrainConfig, *, n: int = 3, check: int = 2000) -> T
 
     Raises the same ``InputError`` as training for an example with no answer."""
     from tools import models
-    from tools.train.core import load_examples
+    from tools.train.loading import load_examples
 
     examples = load_examples(config.train)
     if config.limit:
