@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,19 +52,6 @@ def progress_callback() -> Callable[[ProgressEvent], None] | None:
         writer({"progress": ev.to_dict()})
 
     return forward
-
-
-def build_config(cls: Any, values: Iterable[tuple[tuple[str, ...], Any]]) -> Any:
-    """Instantiate a config dataclass from values keyed by candidate field names (the first that exists wins)."""
-    names = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
-    kwargs: dict[str, Any] = {}
-    for aliases, value in values:
-        if value is None:
-            continue
-        name = next((a for a in aliases if names is None or a in names), None)
-        if name is not None and (names is not None or name == aliases[0]):
-            kwargs[name] = value
-    return cls(**kwargs)
 
 
 def tool_module(name: str) -> Any:
@@ -156,10 +143,9 @@ def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | 
         from agent.prompt_backends import register  # tools/ never imports langchain: plug the backend in here
 
         register()
-    config = build_config(prompt_eval.PromptEvalConfig, [
-        (("test", "test_path"), test_set), (("model",), model), (("variants",), True),  # step 2: the dt.step2.* variants
-        (("bar", "quality_bar"), bar), (("alt_systems",), alt_systems or None),
-    ])
+    # variants=True: step 2's dt.step2.* variants are measured beside the plain prompt
+    config = prompt_eval.PromptEvalConfig(test=test_set, model=model, variants=True, bar=bar,
+                                          alt_systems=list(alt_systems or []))
     result = _jsonable(call_tool("prompt_eval", prompt_eval.run_prompt_eval, config, on_progress=progress_callback(),
                                  session_id=session_id, log_args={"config": _jsonable(config)}))
     if not isinstance(result, dict) or result.get("quality") is None:
@@ -176,7 +162,7 @@ def estimate_memory(params_b: float, method: str, *, batch: int = 8, lora_r: int
     try:
         est = estimate.estimate_memory(params_b=params_b, method=method, batch=batch, lora_r=lora_r)
         gb = round(float(est["total_gb"]), 2)
-    except Exception:  # noqa: BLE001 - the table is a sound fallback
+    except TunewiseError:  # an input the estimator refuses (e.g. an unknown method): the seed's table stands
         return table_gb, reasons
     return gb, [routing.why(reasons[0].rule, {"estimate_gb": gb, "table_gb": table_gb, "tool": "tools.estimate"},
                             text=f"Estimated training memory: {gb:g} GB (the seed's table gives {table_gb:g} GB).")]
