@@ -60,3 +60,14 @@ async def test_votes_are_stored_and_resumed() -> None:
         await until(pilot, lambda: "2 of 3 rows" in str(summary.render()))  # resumed from the run log
         table = app2.query_one("#eval-table", DataTable)
         assert table.get_row_at(0)[-1] == "B" and table.get_row_at(1)[-1] == "tie"
+
+
+def test_a_test_result_without_a_prompt_baseline_renders() -> None:
+    """evaluate_test sets vs.prompt_baseline to None when no baseline was measured: the view must not crash."""
+    from tui.screens.evaluation import _headline, _rows
+
+    r = {"metric": "label_accuracy", "quality": 0.4, "ci95": [0.3, 0.5], "n": 40,
+         "vs": {"prompt_baseline": None, "base": {"quality": 0.1, "ci95": [0.05, 0.2], "n": 40}}}
+    assert "base 10.0%" in _headline("test", r) and "prompt_baseline" not in _headline("test", r)
+    _, rows = _rows("test", r)
+    assert [row["variant"] for row in rows if row["variant"] != "tuned"] == ["base"]

@@ -177,7 +177,7 @@ class EvaluationView(Vertical):
 def _headline(kind: str, r: dict[str, Any]) -> str:
     """One line per result kind, with the CI wherever there is one."""
     if kind == "test":
-        vs = r.get("vs") or {}
+        vs = {k: v for k, v in (r.get("vs") or {}).items() if v}  # a side not measured (no prompt baseline) is None
         others = "; ".join(f"{k} {_pct(v.get('quality'))} ({_ci(v.get('ci95'))})" for k, v in vs.items())
         warn = " | " + " ".join(r["warnings"]) if r.get("warnings") else ""
         of = f" of {r['test_rows']} rows" if (r.get("test_rows") or 0) > (r.get("n") or 0) else ""
@@ -199,7 +199,7 @@ def _headline(kind: str, r: dict[str, Any]) -> str:
 
 def _rows(kind: str, r: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     if kind == "test":
-        vs = r.get("vs") or {}
+        vs = {k: v for k, v in (r.get("vs") or {}).items() if v}
         rows = [{"variant": k, "quality": _pct(v.get("quality")), "95% CI": _ci(v.get("ci95")), "n": v.get("n")}
                 for k, v in vs.items()]
         return ["variant", "quality", "95% CI", "n"], rows
