@@ -74,7 +74,7 @@ def _pairs(n: int, seed: int, shape: str = "label") -> list[dict[str, object]]:
     return out
 
 
-@pytest.mark.parametrize("shape,metric", [("label", "label_accuracy"), ("text", "exact_match")])
+@pytest.mark.parametrize("shape,metric", [("label", "label_accuracy"), ("text", "chrf")])
 def test_tiny_model_end_to_end(tiny_model_dir: Path, tmp_path: Path, shape: str, metric: str) -> None:
     train, test = tmp_path / "train.jsonl", tmp_path / "test.jsonl"
     train.write_text("".join(json.dumps(r) + "\n" for r in _pairs(48, 0, shape)))
