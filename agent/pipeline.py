@@ -446,18 +446,16 @@ def read_data(path: str, *, session_id: str | None = None) -> dict[str, Any]:
 
 
 def task_profile(path: str, examples: Any = None) -> dict[str, Any] | None:
-    """``tools.data.profile.detect_profile`` on the cleaned rows, when this installation has it."""
-    try:
-        from tools.data.profile import detect_profile  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return None
+    """``tools.data.profile.detect_profile`` on the cleaned rows (the one profile every step reads)."""
+    from tools.data.profile import detect_profile
+
     try:
         if not examples or not hasattr(examples[0], "messages"):
             from tools.data import load_examples
 
             examples = load_examples(path)
         return dict(detect_profile(examples).to_dict())
-    except Exception:  # noqa: BLE001 - the profile is a help, not a precondition
+    except TunewiseError:  # a file the loader refuses: the advice goes on without a profile, the error was shown
         return None
 
 

@@ -224,12 +224,9 @@ def device_capacity_gb(dev: Any) -> float | None:
     """Memory a run may use on this device: per-GPU memory, or the RAM available now on a CPU."""
     if getattr(dev, "kind", "cpu") == "cuda":
         return float(dev.gpu_memory_gb) * 2**30 / GB if dev.gpu_memory_gb else None
-    try:
-        import psutil
+    import psutil
 
-        return psutil.virtual_memory().available / GB
-    except ImportError:
-        return None
+    return psutil.virtual_memory().available / GB
 
 
 def fits(est: dict[str, Any], dev: Any, *, headroom: float = 0.9) -> bool:
