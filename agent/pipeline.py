@@ -433,7 +433,7 @@ def read_data(path: str, *, session_id: str | None = None) -> dict[str, Any]:
     out = session_dir(session_id) / "clean.jsonl"
     report = dict(call_tool("clean", data.clean, path, out, on_progress=progress_callback(), session_id=session_id,
                             log_args={"path": path, "out": str(out)}))
-    examples = report.pop("examples", None)
+    report.pop("examples", None)  # the removed rows per reason: in the report file, not the session state
     clean = _jsonable({**report, "out": str(report.get("out") or out)})
     rows = int(report.get("kept_rows") or 0)
     seed = int(routing.split_plan(max(rows, 1))[0]["seed"])
@@ -442,19 +442,16 @@ def read_data(path: str, *, session_id: str | None = None) -> dict[str, Any]:
                                 log_args={"path": clean["out"], "seed": seed}))
     return {"path": path, "rows": rows, "input_rows": report.get("input_rows"), "clean": clean, "split": split,
             "test_file": (split.get("files") or {}).get("test"), "test_rows": split.get("test"),
-            "split_rule": split.get("rule"), "seed": seed, "profile": task_profile(clean["out"], examples)}
+            "split_rule": split.get("rule"), "seed": seed, "profile": task_profile(clean["out"])}
 
 
-def task_profile(path: str, examples: Any = None) -> dict[str, Any] | None:
+def task_profile(path: str) -> dict[str, Any] | None:
     """``tools.data.profile.detect_profile`` on the cleaned rows (the one profile every step reads)."""
+    from tools.data import load_examples
     from tools.data.profile import detect_profile
 
     try:
-        if not examples or not hasattr(examples[0], "messages"):
-            from tools.data import load_examples
-
-            examples = load_examples(path)
-        return dict(detect_profile(examples).to_dict())
+        return dict(detect_profile(load_examples(path)).to_dict())
     except TunewiseError:  # a file the loader refuses: the advice goes on without a profile, the error was shown
         return None
 

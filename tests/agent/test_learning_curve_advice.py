@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import types
 from dataclasses import dataclass
@@ -227,3 +228,15 @@ def test_outcome_names_the_metric_and_uses_the_paired_difference(fake_tools: dic
     out = pipeline.outcome_summary(chrf)
     assert out["verdict"] == "not_yet" and "compared head to head with the prompt" in out["summary"]
     assert all("90.0%" not in c["text"] for c in out["what_would_change"])
+
+
+def test_read_data_profiles_the_cleaned_rows(tmp_path: Path) -> None:
+    """The profile comes from the cleaned file itself (a clean report's "examples" are removed rows per reason)."""
+    from agent import pipeline
+
+    rows = [{"messages": [{"role": "user", "content": f"my card {i} has not arrived"},
+                          {"role": "assistant", "content": "card_arrival" if i % 2 else "refund"}]} for i in range(20)]
+    f = tmp_path / "clean.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    prof = pipeline.task_profile(str(f))
+    assert prof is not None and prof["output_kind"] == "label" and sorted(prof["labels"]) == ["card_arrival", "refund"]
