@@ -184,8 +184,12 @@ def test_real_model_on_banking77_rows(banking77: Path, tmp_path: Path) -> None:
     res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), shots=2, shots_from=str(banking77 / "train.csv"),
                                                  max_new_tokens=12))
     assert res["metric"] == "label_accuracy" and res["n"] == 4 and res["labels"] == 77
-    assert res["prompt_tokens"]["mean"] > 50 and len(RunLog().query(
-        "SELECT * FROM predictions WHERE run_id = ?", [res["run_id"]])) == 4
+    logged = RunLog().query("SELECT eval_id, idx FROM predictions WHERE run_id = ?", [res["run_id"]])
+    # each 4-row scoring is logged under its own evaluation: generated answers, and for labels choice mode too
+    by_eval: dict[str, list[int]] = {}
+    for row in logged:
+        by_eval.setdefault(row["eval_id"], []).append(row["idx"])
+    assert res["prompt_tokens"]["mean"] > 50 and by_eval and all(sorted(v) == [0, 1, 2, 3] for v in by_eval.values())
 
 
 @pytest.mark.real_model

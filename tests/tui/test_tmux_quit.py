@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 @pytest.mark.real_model
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install -y tmux)")
-@pytest.mark.parametrize("key", ["C-q", "C-c"])
+# ctrl+q only: ctrl+c runs the same quit action (the Pilot tests check both keys), and each run of the real
+# app through the demo's prompt baseline to training costs minutes of the suite.
+@pytest.mark.parametrize("key", ["C-q"])
 def test_quit_during_pipeline_training_is_quick_and_resumable(key: str, real_model_dir: Path,
                                                               tmp_path: Path) -> None:
     out = tmp_path / "quit.json"
