@@ -133,14 +133,16 @@ def main() -> int:
         probe = (
             "import json, time, sys\n"
             "from tools.runlog import RunLog\n"
-            "from tools.train.core import _last_checkpoint\n"
+            "from tools import paths\n"
+            "from tools.train.checkpoints import newest_complete\n"
             "deadline = time.monotonic() + 180\n"
             "while True:\n"
             "    runs = RunLog().query(\"SELECT run_id, status, steps, error FROM runs WHERE kind = 'train'\")\n"
             "    if runs and runs[0]['status'] != 'running' or time.monotonic() > deadline: break\n"
             "    time.sleep(0.5)\n"
             "r = runs[0] if runs else {}\n"
-            "print(json.dumps({**r, 'checkpoint': _last_checkpoint(r['run_id']) if r else None}, default=str))\n")
+            "ck = newest_complete(paths.run_dir(r['run_id']) / 'checkpoints') if r else None\n"
+            "print(json.dumps({**r, 'checkpoint': str(ck) if ck else None}, default=str))\n")
         out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO,
                              env={**os.environ, **env}, timeout=240)
         run = json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {"error": out.stderr[-800:]}
