@@ -19,25 +19,6 @@ TaskKindOpt = typer.Option(None, "--task-kind", help="What the outputs are: labe
                                                      "text (default: detected from the rows).")
 
 
-def _profile_line(p: Any) -> str:
-    """The task profile in one line."""
-    parts = [f"task: {p.output_kind}" + (" (set by you)" if p.source == "user" else "")]
-    if p.code_languages:
-        parts.append("code in " + ", ".join(p.code_languages[:4]))
-    if p.labels:
-        parts.append(f"{len(p.labels)} labels")
-    if p.input_language:
-        parts.append(f"inputs in {p.input_language}")
-    if p.output_language:
-        parts.append(f"outputs in {p.output_language}")
-    if p.multi_turn:
-        parts.append("multi-turn")
-    if p.has_tests:
-        parts.append("rows carry tests")
-    parts.append(f"output tokens p50 {p.output_tokens_p50}, p95 {p.output_tokens_p95}")
-    return "; ".join(parts)
-
-
 def _columns(input_col: str | None, output_col: str | None) -> tuple[str, str] | None:
     from tools.errors import InputError
 
@@ -70,7 +51,7 @@ def inspect_cmd(file: Annotated[Path, typer.Argument(help="The data file (or dat
     con = human(False)
     con.print(f"[bold]{r['path']}[/]  format={r['format']}  rows={r['rows']}  valid={r['valid_rows']}  "
               f"invalid={r['invalid_rows']}  outputs look like: {r['output_kind']}", highlight=False)
-    con.print(_profile_line(rep.profile), highlight=False)
+    con.print(rep.profile.summary(), highlight=False)
     if rep.columns:
         con.print(f"columns: input={rep.columns['input']}  output={rep.columns['output']}"
                   + (f"  context={rep.columns['context']}" if rep.columns.get("context") else "")
@@ -174,7 +155,7 @@ def clean_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datas
     con = human(False)
     con.print(f"[bold]{r['input_rows']}[/] rows read, [bold green]{r['kept_rows']}[/] kept -> {r['out']} "
               f"({r['rows_per_s']} rows/s)")
-    con.print(_profile_line(rep.profile), highlight=False)
+    con.print(rep.profile.summary(), highlight=False)
     for k, v in r["removed"].items():
         if v:
             ex = (r["examples"].get(k) or [{}])[0]

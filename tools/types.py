@@ -163,6 +163,25 @@ class TaskProfile:
         d["labels"] = list(self.labels)
         return d
 
+    def summary(self, *, lengths: bool = True) -> str:
+        """The profile in one line, as `data inspect` and the TUI Data view show it."""
+        parts = [f"task: {self.output_kind}" + (" (set by you)" if self.source == "user" else "")]
+        if self.code_languages:
+            parts.append("code in " + ", ".join(self.code_languages[:4]))
+        if self.labels:
+            parts.append(f"{len(self.labels)} labels")
+        if self.input_language:
+            parts.append(f"inputs in {self.input_language}")
+        if self.output_language:
+            parts.append(f"outputs in {self.output_language}")
+        if self.multi_turn:
+            parts.append("multi-turn")
+        if self.has_tests:
+            parts.append("rows carry tests")
+        if lengths:
+            parts.append(f"output tokens p50 {self.output_tokens_p50}, p95 {self.output_tokens_p95}")
+        return "; ".join(parts)
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TaskProfile:
         known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}

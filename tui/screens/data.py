@@ -271,19 +271,7 @@ def profile_line(p: dict[str, Any]) -> str:
     """The task profile (``TaskProfile.to_dict()``) in one line."""
     from tools.types import TaskProfile
 
-    t = TaskProfile.from_dict(p)
-    parts = [f"task: {t.output_kind}" + (" (set by you)" if t.source == "user" else "")]
-    if t.code_languages:
-        parts.append("code in " + ", ".join(t.code_languages[:4]))
-    if t.labels:
-        parts.append(f"{len(t.labels)} labels")
-    if t.input_language:
-        parts.append(f"inputs in {t.input_language}")
-    if t.output_language:
-        parts.append(f"outputs in {t.output_language}")
-    if t.has_tests:
-        parts.append("rows carry tests")
-    return "; ".join(parts)
+    return TaskProfile.from_dict(p).summary(lengths=False)
 
 
 def _flat_hist(h: Any) -> Any:
