@@ -336,10 +336,16 @@ def paired_vs_prompt(evaluation: dict[str, Any]) -> dict[str, Any] | None:
     vs = (evaluation.get("vs") or {}).get("prompt_baseline")
     if not vs or "diff" not in vs:
         return None
-    return {"metric": evaluation.get("metric"), "share": evaluation.get("share"), "n": evaluation.get("n"),
-            "tuned_quality": evaluation.get("quality"), "prompt_quality": vs.get("quality"),
-            "prompt_variant": vs.get("variant"), "diff": vs["diff"], "diff_ci95": vs.get("diff_ci95"),
-            "mcnemar": vs.get("mcnemar")}
+    out = {"metric": evaluation.get("metric"), "share": evaluation.get("share"), "n": evaluation.get("n"),
+           "tuned_quality": evaluation.get("quality"), "prompt_quality": vs.get("quality"),
+           "prompt_variant": vs.get("variant"), "diff": vs["diff"], "diff_ci95": vs.get("diff_ci95"),
+           "mcnemar": vs.get("mcnemar"), "mode": "generation"}
+    choice = evaluation.get("choice") or {}
+    cvs = (choice.get("vs") or {}).get("prompt_baseline")
+    if cvs and "diff" in cvs:  # label tasks: the same rows in choice mode, reported beside generation
+        out["choice"] = {"metric": choice.get("metric"), "n": choice.get("n"), "tuned_quality": choice.get("quality"),
+                         "prompt_quality": cvs.get("quality"), "diff": cvs["diff"], "diff_ci95": cvs.get("diff_ci95")}
+    return out
 
 
 def forgetting_step(state: dict[str, Any]) -> dict[str, Any]:
@@ -394,6 +400,14 @@ def outcome_reasons(state: dict[str, Any]) -> list[Reason]:
                    if paired.get("diff_ci95") and paired.get("n") else "")
             reasons.append(routing.why("roi.worth_it", ev, text=f"The fine-tuned model gains {gain:+.1%} over the best "
                                        f"prompt{how}; more than {need:.0%} is needed, so it is {verdict}."))
+            ch = paired.get("choice")
+            if ch and ch.get("diff_ci95"):
+                reasons.append(routing.why("eval.choice_mode", ch, text=(
+                    f"In choice mode (each allowed label scored by log-likelihood, so no invented labels) the tuned "
+                    f"model scores {ch['tuned_quality']:.1%} against the prompt's {ch['prompt_quality']:.1%} "
+                    f"({ch['diff']:+.1%}, paired 95% CI [{ch['diff_ci95'][0]:+.1%}, {ch['diff_ci95'][1]:+.1%}]). "
+                    "This recommendation assumes free generation, the way a chat model is served; choice mode "
+                    "applies only where you can score the labels yourself.")))
     if "forgetting" in pipe:
         reasons.append(routing.why("eval.forgetting_check", pipe["forgetting"]))
         use = (state.get("answers") or {}).get("use")

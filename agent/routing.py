@@ -333,8 +333,9 @@ def short_run(hp: dict[str, Any], *, device: dict[str, Any] | None, model_params
     sub = k.rule("eval.short_run.subset").raw
     evaluation = {"test_rows": int(sub["test_rows"]), "compare_rows": int(sub["compare_rows"]),
                   "probes": int(sub["probes"])}
+    lr = k.rule("hp.lr.check_run").raw
     run = {"device": kind, "per_device_batch_size": per_device, "gradient_accumulation_steps": acc,
-           "effective_batch_size": per_device * acc, "max_steps": steps,
+           "effective_batch_size": per_device * acc, "max_steps": steps, "learning_rate": float(lr["learning_rate"]),
            # floor: the last evaluation lands at or before the last step, so all of them happen
            "eval_steps": max(1, steps // int(cpu["evaluations"])), "val_rows": int(cpu["val_rows"]),
            "evaluation": evaluation}
@@ -344,7 +345,9 @@ def short_run(hp: dict[str, Any], *, device: dict[str, Any] | None, model_params
             f"{f' x {acc} accumulation steps' if acc > 1 else ' without accumulation'} for {steps} steps instead "
             f"of the plan's {plan_batch['per_device_batch_size']} x {plan_batch['gradient_accumulation_steps']}: "
             "on a CPU time is the limit, not memory. The plan above stays the one for your GPU.")
-    reasons = [why("hp.batch.cpu", ev, text=text), why("eval.short_run.subset", evaluation)]
+    reasons = [why("hp.batch.cpu", ev, text=text),
+               why("hp.lr.check_run", {"check_run_lr": run["learning_rate"], "plan_lr": hp.get("learning_rate")}),
+               why("eval.short_run.subset", evaluation)]
     if method_name and method_name != "lora":  # QLoRA (or full) is the target machine's; a CPU check trains LoRA
         run["method"] = "lora"
         reasons.append(why("method.check_run.cpu", {"target_method": method_name, "check_run_method": "lora"}))

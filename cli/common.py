@@ -62,12 +62,21 @@ def run_guarded(app: Callable[..., Any], argv: list[str] | None = None) -> int:
             err.print("[yellow]aborted[/]")
             return 130
 
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            return e.exit_code
-        if isinstance(e, click.exceptions.Exit):
-            return e.exit_code
-        if isinstance(e, click.exceptions.Abort):
+        # typer 0.2x also vendors click as ``typer._click``: its usage errors (a missing option...) are that
+        # module's classes, not click's, and must still read as usage errors, not as bugs.
+        kinds = [click.exceptions]
+        try:
+            from typer._click import exceptions as vendored
+
+            kinds.append(vendored)
+        except ImportError:
+            pass
+        if isinstance(e, tuple(k.ClickException for k in kinds)):
+            e.show()  # type: ignore[attr-defined]
+            return int(e.exit_code)  # type: ignore[attr-defined]
+        if isinstance(e, tuple(k.Exit for k in kinds)):
+            return int(e.exit_code)  # type: ignore[attr-defined]
+        if isinstance(e, tuple(k.Abort for k in kinds)):
             err.print("[yellow]aborted[/]")
             return 130
         from tools.errors import log_bug

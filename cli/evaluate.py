@@ -75,6 +75,20 @@ def test_cmd(run: str = RunOpt, test: Path = TestOpt,
         t.add_row(role.replace("_", " "), d["variant"], f"{d['quality']:.1%}", _ci(d["ci95"]), diff,
                   f"{d['latency_ms_mean']:.0f} ms")
     con.print(t)
+    choice = res.get("choice")
+    if choice:
+        t = Table(title=f"the same rows in choice mode: each of the {choice['labels']} labels scored by "
+                        "log-likelihood (reported; free generation above decides)")
+        for c in ("", "variant", "label accuracy", "95% CI", "vs tuned (paired)"):
+            t.add_column(c)
+        for role in ("tuned", "prompt_baseline", "base"):
+            d = choice if role == "tuned" else choice["vs"].get(role)
+            if not d:
+                continue
+            diff = (f"tuned {d['diff'] * 100:+.1f} pts ({d['diff_ci95'][0] * 100:+.1f} to "
+                    f"{d['diff_ci95'][1] * 100:+.1f})") if role != "tuned" else ""
+            t.add_row(role.replace("_", " "), d["variant"], f"{d['quality']:.1%}", _ci(d["ci95"]), diff)
+        con.print(t)
 
 
 @eval_app.command("compare")

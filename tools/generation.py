@@ -376,57 +376,81 @@ def _decode(model: Any, logits: Any, cache: Any, mask: Any, next_pos: Any, cache
 # ---------------------------------------------------------------------------------------------- choice mode
 
 def label_logprobs(model: Any, tokenizer: Any, prompts: Sequence[Chat], labels: Sequence[str], *,
-                   chunk: int = 16, on_progress: ProgressCallback | None = None) -> list[list[float]]:
+                   chunk: int = 64, on_progress: ProgressCallback | None = None) -> list[list[float]]:
     """Log-likelihood of each label as the whole assistant reply, for each prompt (lm-eval-harness's
     multiple-choice scoring).
 
-    Per row, the prompt runs through the model once (its shared prefix); every label then continues from a
-    copy of that cache, ``chunk`` labels per batch, right-padded (padding after a label cannot change the
-    label's own positions: attention is causal). A label's score is the sum of its tokens' log-probabilities
-    plus the end-of-turn token's, so a label that is a prefix of another ("card" / "card_arrival") does not
-    win just by stopping early.
+    The token prefix every prompt shares (system message, few-shot pairs) runs through the model once. Rows
+    then go in batches: their own suffixes are prefilled together (left-padded after the prefix, as in
+    ``generate``), and every label continues from a copy of each row's cache, at most ``chunk`` (row, label)
+    sequences per forward, right-padded (padding after a label cannot change the label's own positions:
+    attention is causal). A label's score is the sum of its tokens' log-probabilities plus the end-of-turn
+    token's, so a label that is a prefix of another ("card" / "card_arrival") does not win by stopping early.
     """
     import copy
 
     import torch
+    from transformers import DynamicCache
 
+    if not prompts:
+        return []
     device = next(model.parameters()).device
     cache_kw = cache_kwarg(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     seqs = [list(tokenizer(lab, add_special_tokens=False)["input_ids"]) + end for lab in labels]
-    out: list[list[float]] = []
+    all_ids = [chat_ids(tokenizer, m) for m in prompts]
+    # Keep one token per prompt outside the prefix: its logits score each label's first token.
+    plen = max(0, min(common_prefix_len(all_ids), min(len(s) for s in all_ids) - 1))
+    n_labels = len(seqs)
+    label_chunk = max(1, min(n_labels, chunk))
+    rows_per_batch = max(1, chunk // label_chunk)
+    out: list[list[float]] = [[] for _ in all_ids]
     with torch.inference_mode():
-        for i, msgs in enumerate(prompts):
-            ids = chat_ids(tokenizer, msgs)
-            plen = len(ids)
-            pre = model(input_ids=torch.tensor([ids], device=device), use_cache=True, logits_to_keep=1)
-            first = torch.log_softmax(pre.logits[0, -1].float(), dim=-1)
-            prefix_cache = _out_cache(pre)
-            scores: list[float] = []
-            for c0 in range(0, len(seqs), chunk):
-                part = seqs[c0:c0 + chunk]
-                width = max(len(s) for s in part)
-                inp = torch.full((len(part), width), pad_id, dtype=torch.long)
-                mask = torch.zeros((len(part), plen + width), dtype=torch.long)
-                mask[:, :plen] = 1
-                for r, s in enumerate(part):
-                    inp[r, :len(s)] = torch.tensor(s)
-                    mask[r, plen:plen + len(s)] = 1
-                pos = torch.arange(plen, plen + width).unsqueeze(0).expand(len(part), -1)
+        prefix_cache = None
+        if plen:
+            prefix_cache = _out_cache(model(input_ids=torch.tensor([all_ids[0][:plen]], device=device),
+                                            use_cache=True, logits_to_keep=1))
+        for r0 in range(0, len(all_ids), rows_per_batch):
+            rows = list(range(r0, min(len(all_ids), r0 + rows_per_batch)))
+            inp, mask, pos = _left_pad([all_ids[i][plen:] for i in rows], plen, plen, pad_id, device)
+            if prefix_cache is not None:
                 cache = copy.deepcopy(prefix_cache)
-                if len(part) > 1:
-                    cache.batch_repeat_interleave(len(part))
-                res = model(input_ids=inp.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
-                            use_cache=True, **{cache_kw: cache})
+                if len(rows) > 1:
+                    cache.batch_repeat_interleave(len(rows))
+            else:
+                cache = DynamicCache(config=model.config)
+            pre = model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                        **{cache_kw: cache})
+            first = torch.log_softmax(pre.logits[:, -1].float(), dim=-1)
+            row_cache, next_pos = _out_cache(pre), pos[:, -1] + 1
+            for c0 in range(0, n_labels, label_chunk):
+                part = seqs[c0:c0 + label_chunk]
+                k, width = len(part), max(len(s) for s in part)
+                lab = torch.full((k, width), pad_id, dtype=torch.long)
+                lab_mask = torch.zeros((k, width), dtype=torch.long)
+                for j, s in enumerate(part):
+                    lab[j, :len(s)] = torch.tensor(s)
+                    lab_mask[j, :len(s)] = 1
+                # (row, label) pairs, row-major: batch_repeat_interleave repeats each row k times in a row
+                c = copy.deepcopy(row_cache)
+                if k > 1:
+                    c.batch_repeat_interleave(k)
+                b = len(rows) * k
+                res = model(input_ids=lab.repeat(len(rows), 1).to(device),
+                            attention_mask=torch.cat([mask.repeat_interleave(k, dim=0),
+                                                      lab_mask.repeat(len(rows), 1).to(device)], dim=1),
+                            position_ids=(next_pos.repeat_interleave(k)[:, None]
+                                          + torch.arange(width, device=device)[None, :]).reshape(b, width),
+                            use_cache=True, **{cache_kw: c})
                 lp = torch.log_softmax(res.logits.float(), dim=-1)
-                for r, s in enumerate(part):
-                    total = float(first[s[0]])
-                    for j in range(1, len(s)):
-                        total += float(lp[r, j - 1, s[j]])
-                    scores.append(total)
-            out.append(scores)
-            emit(on_progress, ProgressEvent("choose", i + 1, len(prompts)))
+                for ri, i in enumerate(rows):
+                    for j, s in enumerate(part):
+                        total = float(first[ri, s[0]])
+                        for t in range(1, len(s)):
+                            total += float(lp[ri * k + j, t - 1, s[t]])
+                        out[i].append(total)
+            emit(on_progress, ProgressEvent("choose", rows[-1] + 1, len(all_ids)))
     return out
 
 

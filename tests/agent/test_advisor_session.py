@@ -131,7 +131,10 @@ def test_pipeline_runs_the_tools_streams_progress_and_ticks_the_checklist(fake_t
     # the data file is read (cleaned, split) before the prompt baseline; the pipeline reuses that work
     assert names == ["clean", "split", "prompt_eval", "train", "evaluate_test", "compare", "ab", "forgetting", "diagnose"]
     config = fake_tools["calls"][3][1]
-    assert config.method == "lora" and config.learning_rate == 2e-4 and config.max_steps == 20
+    # the CPU check run trains at hp.lr.check_run's 1e-3; the recommended plan keeps the GPU run's 2e-4
+    assert config.method == "lora" and config.learning_rate == 1e-3 and config.max_steps == 20
+    plan = adv._graph.get_state(adv._config).values["plan"]
+    assert plan["hyperparameters"]["learning_rate"] == 2e-4 and plan["short_run"]["learning_rate"] == 1e-3
     # the embedded model's size is read, not asked (0.135B), so this CPU's check run is CPU-sized
     assert step.derived["model_params_b"]["value"] == 0.135 and "model_params_b" not in adv._graph.get_state(
         adv._config).values.get("asked", [])

@@ -240,3 +240,28 @@ def test_read_data_profiles_the_cleaned_rows(tmp_path: Path) -> None:
     f.write_text("".join(json.dumps(r) + "\n" for r in rows))
     prof = pipeline.task_profile(str(f))
     assert prof is not None and prof["output_kind"] == "label" and sorted(prof["labels"]) == ["card_arrival", "refund"]
+
+
+def test_choice_mode_is_reported_beside_generation_which_decides() -> None:
+    """Issue 14: both modes where both apply; the advisor says which one the recommendation assumes."""
+    from agent import pipeline
+
+    evaluation = {"quality": 0.40, "n": 40, "metric": "label_accuracy", "share": True,
+                  "vs": {"prompt_baseline": {"quality": 0.20, "variant": "prompt:p", "diff": 0.20,
+                                             "diff_ci95": [0.05, 0.35]}},
+                  "choice": {"mode": "choice", "metric": "label_accuracy", "quality": 0.85, "n": 40,
+                             "vs": {"prompt_baseline": {"quality": 0.30, "diff": 0.55, "diff_ci95": [0.4, 0.7]}}}}
+    paired = pipeline.paired_vs_prompt(evaluation)
+    assert paired is not None and paired["mode"] == "generation" and paired["diff"] == 0.20
+    assert paired["choice"] == {"metric": "label_accuracy", "n": 40, "tuned_quality": 0.85, "prompt_quality": 0.30,
+                                "diff": 0.55, "diff_ci95": [0.4, 0.7]}
+    state = {"bar": 0.9, "answers": {}, "pipeline": {"evaluate": evaluation, "paired": paired}}
+    reasons = pipeline.outcome_reasons(state)
+    roi = next(r for r in reasons if r.rule == "roi.worth_it")
+    assert roi.evidence["gain"] == 0.20  # generation decides, not the larger choice-mode gain
+    choice = next(r for r in reasons if r.rule == "eval.choice_mode")
+    assert "85.0%" in choice.text and "30.0%" in choice.text and "assumes free generation" in choice.text
+    # without a choice block (free text, an endpoint) nothing is said about choice mode
+    plain = {**evaluation, "choice": None}
+    state = {"bar": 0.9, "answers": {}, "pipeline": {"evaluate": plain, "paired": pipeline.paired_vs_prompt(plain)}}
+    assert not any(r.rule == "eval.choice_mode" for r in pipeline.outcome_reasons(state))

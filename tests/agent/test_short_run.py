@@ -15,7 +15,8 @@ def test_cpu_and_small_model_gets_the_cpu_batch_and_an_evaluation_subset() -> No
     assert run["gradient_accumulation_steps"] <= 2 and run["max_steps"] == cpu["max_steps"] == 20
     assert run["eval_steps"] * cpu["evaluations"] <= run["max_steps"]  # every planned evaluation happens
     assert run["val_rows"] == 40 and run["evaluation"] == {"test_rows": 40, "compare_rows": 10, "probes": 24}
-    assert [r.rule for r in reasons] == ["hp.batch.cpu", "eval.short_run.subset"]
+    assert [r.rule for r in reasons] == ["hp.batch.cpu", "hp.lr.check_run", "eval.short_run.subset"]
+    assert run["learning_rate"] == knowledge.rule("hp.lr.check_run").raw["learning_rate"] == 1e-3
     assert reasons[0].evidence["plan"] == GPU_PLAN and "2 x 16" in reasons[0].text
 
 

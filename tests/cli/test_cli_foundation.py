@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,16 @@ def test_typer_abort_and_exit_are_not_internal_errors(capsys) -> None:
     assert "aborted" in capsys.readouterr().err
     assert run_guarded(make(typer.Exit(3)), []) == 3
     assert "internal error" not in capsys.readouterr().err
+
+
+def test_a_missing_option_is_a_usage_error_not_a_bug(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """typer 0.2x vendors click (typer._click): its MissingParameter once read as 'internal error ... a bug'."""
+    from cli import app
+    from cli.common import run_guarded
+
+    data = tmp_path / "d.jsonl"
+    data.write_text('{"prompt": "a", "completion": "b"}\n')
+    assert run_guarded(app, ["data", "split", str(data)]) == 2
+    err = capsys.readouterr().err
+    assert "--out-dir" in err and "internal error" not in err
+    assert not (Path(os.environ["TUNEWISE_HOME"]) / "tunewise.log").exists()

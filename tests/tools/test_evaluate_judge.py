@@ -132,6 +132,33 @@ def test_choice_mode_answers_only_allowed_labels(tiny_model_dir: Path) -> None:
     assert all(g.text in labels for g in picks)
 
 
+def test_choice_scores_equal_a_plain_forward_of_prompt_and_label(tiny_model_dir: Path) -> None:
+    """Shared prefix, row batches, label chunks and padding change nothing: each score equals the sum of the
+    label's token log-probabilities from one uncached forward of ``prompt + label + eos``."""
+    import torch
+
+    from tools import generation, models
+
+    model, tok = models.load_cached(models.resolve(str(tiny_model_dir)))
+    labels = ["card_arrival", "refund", "exchange_rate", "pin"]
+    sys_msg = {"role": "system", "content": "Classify the banking question."}
+    prompts = [[sys_msg, {"role": "user", "content": "where is my card " * (1 + i % 4)}] for i in range(5)]
+    prompts.append([{"role": "user", "content": "no system message here"}])  # no prefix shared by all rows
+
+    def plain(msgs: list[dict[str, str]], label: str) -> float:
+        ids = generation.chat_ids(tok, msgs)
+        lab = list(tok(label, add_special_tokens=False)["input_ids"]) + [tok.eos_token_id]
+        with torch.inference_mode():
+            logits = model(input_ids=torch.tensor([ids + lab])).logits[0].float()
+        lp = torch.log_softmax(logits, dim=-1)
+        return sum(float(lp[len(ids) - 1 + t, lab[t]]) for t in range(len(lab)))
+
+    for chunk in (64, 3, 1):  # all in one batch; labels split across forwards; one sequence per forward
+        scores = generation.label_logprobs(model, tok, prompts, labels, chunk=chunk)
+        for p, row in zip(prompts, scores, strict=True):
+            assert row == pytest.approx([plain(p, lab) for lab in labels], abs=2e-3)
+
+
 def test_agent_chosen_metric_is_refused_unless_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     from agent.lc_tools.evaluate import evaluate_test_set
     from agent.lc_tools.prompt_eval import prompt_eval

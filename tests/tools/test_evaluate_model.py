@@ -62,8 +62,15 @@ def test_evaluate_test_logs_and_warns_on_peeking(run_id: str, test_file: Path) -
     assert any("prompt baseline" in w for w in res["warnings"])
     log = RunLog()
     kinds = {r["kind"] for r in log.query("SELECT kind FROM evaluations WHERE run_id = ?", [run_id])}
-    assert kinds == {"test", "test_base"}
+    # free generation decides; the same rows in choice mode are logged beside it, and never count as a test look
+    assert kinds == {"test", "test_base", "test_choice", "test_base_choice"}
     assert log.query("SELECT count(*) AS n FROM predictions WHERE eval_id = ?", [res["eval_id"]])[0]["n"] == 12
+    choice = res["choice"]
+    assert choice["mode"] == "choice" and choice["n"] == 12 and not choice["decides"]
+    assert "diff_ci95" in choice["vs"]["base"] and choice["vs"]["base"]["n"] == 12
+    labels = {e.output_text for e in E.load_test(test_file)}
+    picked = log.query("SELECT prediction FROM predictions WHERE eval_id = ?", [choice["eval_id"]])
+    assert len(picked) == 12 and {r["prediction"] for r in picked} <= labels  # never an invented label
 
     again = E.evaluate_test(run_id, test_file, config=FAST)
     assert again["peeking"] and again["test_evaluations"] == 2

@@ -23,3 +23,6 @@ class EvalConfig:
     """The ROI rule's minimum quality gain (``roi.worth_it``), in absolute points."""
     seed: int = 0
     device: str | None = None
+    choice: bool = True
+    """Label tasks on a local model: also score every variant in choice mode (each allowed label by its
+    log-likelihood, ``tools.generation.choose``), reported beside free generation, which decides."""

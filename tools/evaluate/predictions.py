@@ -42,6 +42,25 @@ def predict(variant: Variant, prompts: list[list[dict[str, str]]], *, max_new_to
                        [g.prompt_tokens for g in gens], [g.output_tokens for g in gens])
 
 
+def choose(variant: Variant, prompts: list[list[dict[str, str]]], labels: list[str], *, device: str | None = None,
+           on_progress: ProgressCallback | None = None) -> Predictions | None:
+    """Choice-mode answers (the allowed label of highest log-likelihood), or None for a model tunewise cannot
+    read log-likelihoods from (an OpenAI-compatible endpoint)."""
+    from tools import generation, models
+
+    spec = variant.spec if variant.spec is not None else models.resolve(None)
+    if spec.kind == "openai":
+        return None
+    model, tok = models.load_cached(spec, device=device)
+
+    def relay(ev: ProgressEvent) -> None:
+        emit(on_progress, ProgressEvent(f"choose {variant.label}", ev.step, ev.total))
+
+    gens = generation.choose(model, tok, prompts, labels, on_progress=relay)
+    return Predictions(variant.label, [g.text for g in gens], [g.latency_ms for g in gens],
+                       [g.prompt_tokens for g in gens], [g.output_tokens for g in gens])
+
+
 def log_predictions(log: Any, run_id: str | None, eval_id: str, examples: Sequence[Example], preds: Predictions,
                      items: Sequence[float]) -> None:
     log.log_predictions(run_id, eval_id, [

@@ -208,6 +208,9 @@ class EvalResult(DictAccess):
     details: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
     rule_ids: list[str] = field(default_factory=lambda: ["eval.test_once"])
+    choice: dict[str, Any] | None = None
+    """Label tasks on a local model: the same rows in choice mode (``mode: "choice"``; ``quality``/``ci95``
+    of the tuned model, ``vs`` with the paired differences). Free generation (``quality``) decides."""
 
     @property
     def vs_prompt(self) -> dict[str, Any] | None:
@@ -271,6 +274,10 @@ def evaluate_test(run_id: str, test: str | Path, *, metric: str | None = None, c
                                                                     **preds.summary()})
         P.log_predictions(log, rid, eval_id, examples, preds, res.per_item)
         results[role]["eval_id"] = eval_id
+    choice = None
+    if cfg.choice and scoring.labels and scoring.metric in ("label_accuracy", "macro_f1"):
+        choice = _choice_mode(variants, examples, all_examples, scoring, cfg, log, rid, test, test_sha, limit,
+                              on_progress)
     emit(on_progress, ProgressEvent("evaluate_test", len(variants), len(variants), message="done"))
 
     t = results["tuned"]
@@ -301,4 +308,40 @@ def evaluate_test(run_id: str, test: str | Path, *, metric: str | None = None, c
                       test_rows=len(all_examples), limit=limit, test_evaluations=len(earlier) + 1,
                       peeking=bool(earlier), warnings=warnings, latency_ms_mean=t["latency_ms_mean"],
                       prompt_tokens_mean=t["prompt_tokens_mean"], scoring=scoring.to_dict(), details=results,
-                      extra=companions)
+                      extra=companions, choice=choice)
+
+
+def _choice_mode(variants: list[tuple[str, Variant]], examples: list[Example], all_examples: list[Example],
+                 scoring: Scoring, cfg: EvalConfig, log: Any, rid: str | None, test: str | Path, test_sha: str,
+                 limit: int | None, on_progress: ProgressCallback | None) -> dict[str, Any] | None:
+    """Every variant on the same rows in choice mode, scored by label accuracy, logged as ``test_choice`` /
+    ``test_<role>_choice`` (never ``test``: a choice scoring does not count as a look at the test set); the
+    paired differences are tuned minus each other variant. None when the tuned model cannot be read."""
+    labels = list(scoring.labels or ())
+    choice_scoring = replace(scoring, metric="label_accuracy")
+    items: dict[str, list[float]] = {}
+    scored: dict[str, dict[str, Any]] = {}
+    for role, var in variants:
+        emit(on_progress, ProgressEvent("evaluate_test", 0, 1, message=f"choice mode: {var.label}"))
+        preds = P.choose(var, var.prompts(examples), labels, device=cfg.device, on_progress=on_progress)
+        if preds is None:
+            continue
+        res = score_texts(preds.texts, examples, choice_scoring, seed=cfg.seed)
+        kind = "test_choice" if role == "tuned" else f"test_{role}_choice"
+        eval_id = log.log_evaluation(rid, kind, metric="label_accuracy", value=res.quality, ci=res.ci95, n=res.n,
+                                     test_sha256=test_sha, details={"variant": var.label, "mode": "choice",
+                                                                    "test": str(test), "limit": limit,
+                                                                    "test_rows": len(all_examples),
+                                                                    "labels": len(labels), **preds.summary()})
+        P.log_predictions(log, rid, eval_id, examples, preds, res.per_item)
+        items[role] = res.per_item
+        scored[role] = {"quality": res.quality, "ci95": list(res.ci95), "n": res.n, "variant": var.label,
+                        "eval_id": eval_id}
+    if "tuned" not in scored:
+        return None
+    vs = {role: {**scored[role], **paired(items[role], items["tuned"], cfg.seed)}
+          for role in ("base", "prompt_baseline") if role in scored}
+    return {"mode": "choice", "metric": "label_accuracy", "labels": len(labels), **scored["tuned"], "vs": vs,
+            "decides": False,
+            "note": "each allowed label scored by its log-likelihood (never an invented label); free generation, "
+                    "as the model will be served, decides"}

@@ -123,7 +123,7 @@ class TrainConfig:
 # wins over ``hyperparameters`` where both name a value.
 _PLAN_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
     "method": (("method",), ("hyperparameters", "method")),
-    "learning_rate": (("hyperparameters", "learning_rate"),),
+    "learning_rate": (("short_run", "learning_rate"), ("hyperparameters", "learning_rate")),
     "num_train_epochs": (("hyperparameters", "epochs"),),
     "per_device_train_batch_size": (("short_run", "per_device_batch_size"),
                                     ("hyperparameters", "per_device_batch_size")),
