@@ -187,6 +187,10 @@ def write_results(path: Path, *, ok: bool, total_s: float, phases: list[dict[str
         "train": pick(pipe.get("train"), "run_id", "status", "steps", "train_seconds", "best_val_loss"),
         "evaluate": pick(pipe.get("evaluate"), "quality", "ci95", "n", "test_rows", "metric"),
         "gain_over_best_prompt": gain_over_best_prompt(pipe.get("evaluate")),
+        # the same rows in choice mode (each label scored by log-likelihood), reported beside generation
+        "choice_mode": (pipe.get("paired") or {}).get("choice"),
+        "outcome": (rec.get("outcome") or {}).get("summary") if isinstance(rec.get("outcome"), dict) else None,
+        "under_5_minutes": total_s < 300,
         "compare": pick(pipe.get("compare"), "n", "sampled_from"),
         "ab": pick(pipe.get("ab"), "n", "reused", "diff", "diff_ci95"),
         "forgetting": pick(pipe.get("forgetting"), "probes", "probes_total", "verdict", "base_score", "tuned_score"),

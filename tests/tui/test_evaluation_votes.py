@@ -71,3 +71,20 @@ def test_a_test_result_without_a_prompt_baseline_renders() -> None:
     assert "base 10.0%" in _headline("test", r) and "prompt_baseline" not in _headline("test", r)
     _, rows = _rows("test", r)
     assert [row["variant"] for row in rows if row["variant"] != "tuned"] == ["base"]
+
+
+def test_a_label_result_shows_both_modes_with_paired_differences() -> None:
+    from tui.screens.evaluation import _rows
+
+    r = {"metric": "label_accuracy", "quality": 0.4, "ci95": [0.3, 0.5], "n": 40,
+         "vs": {"prompt_baseline": {"quality": 0.1, "ci95": [0.05, 0.2], "n": 40, "diff": 0.3,
+                                    "diff_ci95": [0.15, 0.45]}, "base": None},
+         "choice": {"mode": "choice", "quality": 0.8, "ci95": [0.65, 0.9], "n": 40,
+                    "vs": {"prompt_baseline": {"quality": 0.2, "ci95": [0.1, 0.35], "n": 40, "diff": 0.6,
+                                               "diff_ci95": [0.45, 0.75]}}}}
+    cols, rows = _rows("test", r)
+    assert "mode" in cols
+    assert [(row["variant"], row["mode"], row["quality"]) for row in rows] == [
+        ("tuned", "generation", "40.0%"), ("prompt_baseline", "generation", "10.0%"),
+        ("tuned", "choice", "80.0%"), ("prompt_baseline", "choice", "20.0%")]
+    assert rows[3]["tuned − it (paired)"] == "+60.0 pts (45.0%–75.0%)"

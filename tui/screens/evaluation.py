@@ -199,10 +199,20 @@ def _headline(kind: str, r: dict[str, Any]) -> str:
 
 def _rows(kind: str, r: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     if kind == "test":
-        vs = {k: v for k, v in (r.get("vs") or {}).items() if v}
-        rows = [{"variant": k, "quality": _pct(v.get("quality")), "95% CI": _ci(v.get("ci95")), "n": v.get("n")}
-                for k, v in vs.items()]
-        return ["variant", "quality", "95% CI", "n"], rows
+        # free generation (decides), then the same rows in choice mode for label tasks (issue 14)
+        rows = []
+        for mode, block in (("generation", r), ("choice", r.get("choice") or {})):
+            if block.get("quality") is None:
+                continue
+            rows.append({"variant": "tuned", "mode": mode, "quality": _pct(block.get("quality")),
+                         "95% CI": _ci(block.get("ci95")), "n": block.get("n"), "tuned − it (paired)": ""})
+            for k, v in (block.get("vs") or {}).items():
+                if v:
+                    diff = (f"{v['diff'] * 100:+.1f} pts ({_ci(v.get('diff_ci95'))})"
+                            if v.get("diff") is not None else "")
+                    rows.append({"variant": k, "mode": mode, "quality": _pct(v.get("quality")),
+                                 "95% CI": _ci(v.get("ci95")), "n": v.get("n"), "tuned − it (paired)": diff})
+        return ["variant", "mode", "quality", "95% CI", "n", "tuned − it (paired)"], rows
     if kind == "compare":
         cols = ["input", "expected", *(r.get("columns") or ["base", "tuned"]), "vote"]
         return cols, r.get("rows") or []
