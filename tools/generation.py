@@ -2,7 +2,8 @@
 
 ``generate`` is the one entry point used by prompt evaluation, model evaluation and the forgetting check.
 ``generate_sequential`` is the plain reference path (one example at a time, greedy, ``model.generate``);
-``generate`` is the fast path (batched, shared-prefix KV cache reused) and must give the same predictions.
+``generate`` is the fast path (continuous batching, shared-prefix KV cache reused) and must give the same
+predictions (its docstring says how far that is guaranteed).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ class Generation:
     prompt_tokens: int
     output_tokens: int
     latency_ms: float
-    recomputed: bool = False  # the fast path met a near-tie and the reference path took over from there
+    recomputed: bool = False  # the fast path met a near tie: that step's token came from ``reference_logits``
     token_ids: list[int] = field(default_factory=list, repr=False)  # the reply's tokens
 
 
