@@ -175,3 +175,10 @@ def test_mbpp_programs_equal_sequential_on_real_model(real_model_dir: Path) -> N
     fast = generation.generate(model, tok, prompts, max_new_tokens=48, batch_size=3, stats=stats)
     assert [g.token_ids for g in fast] == [g.token_ids for g in ref]
     assert stats.joins >= 2 and not stats.shared_attention
+
+
+def test_prefill_groups_keep_similar_lengths_together() -> None:
+    # sorted by length; a new group at more than 1.25x the group's shortest, or when the group is full
+    assert generation._length_groups([50, 10, 12, 11, 100, 13], 16) == [[1, 3, 2], [5], [0], [4]]
+    assert generation._length_groups([10, 10, 10], 2) == [[0, 1], [2]]
+    assert generation._length_groups([], 4) == []
