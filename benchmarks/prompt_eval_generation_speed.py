@@ -1,6 +1,11 @@
 """Generation-heavy prompt evaluation (MBPP programs, up to 256 new tokens): the batched path against the
 one-at-a-time reference loop, same prompts, same greedy outputs required.
 
+The batched path is ``tools.generation.generate`` (continuous batching, near ties decided by a batch-1 forward);
+the reference is ``generate_sequential`` (``model.generate``, one prompt at a time). The JSON adds the batched
+path's per-phase breakdown (``batched_phases``) and the load average before, between and after the two runs:
+on a CPU shared with other jobs, say so in ``--note`` and compare with ``--threads 1``.
+
 The embedded SmolLM2 writes a Python function for each of the first N MBPP problems (the standard MBPP prompt:
 the task and its first test). Both paths run in this process on the same loaded model; the script checks the
 outputs are identical, scores both with pass@1 (executed tests, sandboxed) and writes
@@ -61,13 +66,18 @@ def main() -> int:
     model, tok = models.load_model(None, device=device)
     generation.generate_sequential(model, tok, prompts[:1], max_new_tokens=2)  # warm-up
 
+    loads = {"start": [round(x, 2) for x in os.getloadavg()]}
+    stats = generation.GenerationStats()
     t0, c0 = time.perf_counter(), time.process_time()
-    fast = generation.generate(model, tok, prompts, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size)
+    fast = generation.generate(model, tok, prompts, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                               stats=stats)
     fast_s, fast_cpu = time.perf_counter() - t0, time.process_time() - c0
-    print(f"batched: {fast_s:.1f} s wall, {fast_cpu:.1f} s CPU", flush=True)
+    loads["after_batched"] = [round(x, 2) for x in os.getloadavg()]
+    print(f"batched: {fast_s:.1f} s wall, {fast_cpu:.1f} s CPU; {stats.to_dict()}", flush=True)
     t0, c0 = time.perf_counter(), time.process_time()
     seq = generation.generate_sequential(model, tok, prompts, max_new_tokens=args.max_new_tokens)
     seq_s, seq_cpu = time.perf_counter() - t0, time.process_time() - c0
+    loads["after_sequential"] = [round(x, 2) for x in os.getloadavg()]
     print(f"sequential: {seq_s:.1f} s wall, {seq_cpu:.1f} s CPU", flush=True)
     same = [a.text for a in seq] == [b.text for b in fast]
     differing = [i for i, (a, b) in enumerate(zip(seq, fast, strict=True)) if a.text != b.text]
@@ -82,6 +92,13 @@ def main() -> int:
         "speedup": round(seq_s / fast_s, 2), "speedup_cpu_time": round(seq_cpu / fast_cpu, 2),
         "goal": ">= 5x", "same_predictions": same, "differing_rows": differing,
         "recomputed_near_ties": sum(g.recomputed for g in fast),
+        "output_tokens_total": sum(g.output_tokens for g in fast),
+        # Where the batched path's time went: the common prefix (once), the rows' own prompt tokens (prefill),
+        # the batched decode steps, and the near ties decided by a batch-1 forward (tie_*).
+        "batched_phases": stats.to_dict(),
+        "decode_ms_per_step": round(1000 * stats.decode_s / max(1, stats.decode_steps), 1),
+        "sequential_ms_per_token": round(1000 * seq_s / max(1, sum(g.output_tokens for g in seq)), 1),
+        "load_average_during": loads,
         "pass_at_1_batched": round(fast_q.quality, 4), "pass_at_1_batched_ci95": [round(x, 4) for x in fast_q.ci95],
         "pass_at_1_sequential": round(seq_q.quality, 4),
         "python_syntax_batched": fast_q.extra.get("python_syntax"),

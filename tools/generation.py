@@ -2,14 +2,15 @@
 
 ``generate`` is the one entry point used by prompt evaluation, model evaluation and the forgetting check.
 ``generate_sequential`` is the plain reference path (one example at a time, greedy, ``model.generate``);
-``generate`` is the fast path (batched, shared-prefix KV cache reused) and must give the same predictions.
+``generate`` is the fast path (continuous batching, shared-prefix KV cache reused) and must give the same
+predictions (its docstring says how far that is guaranteed).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tools.types import ProgressCallback, ProgressEvent, emit
@@ -23,8 +24,8 @@ class Generation:
     prompt_tokens: int
     output_tokens: int
     latency_ms: float
-    recomputed: bool = False  # the fast path met a near-tie and the reference path took over from there
-    token_ids: list[int] = field(default_factory=list, repr=False)  # the reply's tokens (reference path only)
+    recomputed: bool = False  # the fast path met a near tie: that step's token came from ``reference_logits``
+    token_ids: list[int] = field(default_factory=list, repr=False)  # the reply's tokens
 
 
 def chat_ids(tokenizer: Any, messages: Chat) -> list[int]:
@@ -101,31 +102,94 @@ def _out_cache(out: Any) -> Any:
     return cache if cache is not None else getattr(out, "past_key_values", None)
 
 
+@dataclass
+class GenerationStats:
+    """Where ``generate``'s time went; pass one in to have it filled (the benchmarks' per-phase breakdown)."""
+
+    rows: int = 0
+    batch_size: int = 0
+    prefix_tokens: int = 0  # the prompts' common token prefix, run through the model once
+    shared_attention: bool = False  # every row reads the one copy of the prefix's keys/values (else a copy per row)
+    prefix_s: float = 0.0
+    prefill_s: float = 0.0  # the rows' own prompt tokens after the prefix
+    joins: int = 0  # how many times rows joined the running batch (the first fill included)
+    decode_s: float = 0.0  # the batched one-token steps
+    decode_steps: int = 0
+    row_steps: int = 0  # rows summed over decode steps: the forwards the one-at-a-time path would run
+    tie_resolutions: int = 0  # steps decided by a batch-1 forward because the batched top-2 margin was too small
+    tie_changed: int = 0  # resolutions whose token differs from the batched argmax
+    tie_s: float = 0.0
+    recomputed_rows: int = 0
+    sequential_fallback: bool = False  # no common prefix: the reference path ran instead
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: round(v, 3) if isinstance(v, float) else v for k, v in asdict(self).items()}
+
+
+def reference_logits(model: Any, ids: list[int]) -> Any:
+    """Next-token logits (float32, 1-D) after ``ids`` from one batch-1 forward: the computation of the reference
+    path's first step (``model.generate``'s prefill of a prompt), bit for bit."""
+    import torch
+
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        out = model(input_ids=torch.tensor([ids], device=device),
+                    attention_mask=torch.ones((1, len(ids)), dtype=torch.long, device=device),
+                    use_cache=True, logits_to_keep=1)
+    return out.logits[0, -1].float()
+
+
+def prefer_shared_attention(prefix_len: int, own_lens: Sequence[int], max_new_tokens: int) -> bool:
+    """Whether the rows should read one shared copy of the prefix's keys/values rather than each its own copy.
+
+    Sharing saves memory and bandwidth in proportion to the prefix, but its attention runs as a few separate
+    einsums instead of one fused ``sdpa`` call. It pays when the prefix is at least as long as a row's own
+    tokens (banking77 with five shots: about 750 prefix tokens against 30 + 32); with a short prefix (MBPP:
+    29 tokens of system prompt against up to 126 + 256) the plain path is faster. Measured on SmolLM2, one
+    decode step of 24 rows, 1 CPU thread: 215 ms plain against 240 ms shared with 300 own tokens per row,
+    about equal (212 / 201 ms) with 100.
+    """
+    return prefix_len >= max(own_lens, default=0) + max_new_tokens
+
+
 def generate(model: Any, tokenizer: Any, prompts: Sequence[Chat], *, max_new_tokens: int = 32,
              batch_size: int = 128, on_progress: ProgressCallback | None = None,
-             tie_tolerance: float | None = None, **options: Any) -> list[Generation]:
+             tie_tolerance: float | None = None, shared_attention: bool | None = None, prefill_chunk: int = 16,
+             stats: GenerationStats | None = None) -> list[Generation]:
     """Greedy generation for a list of chats: batched, with the shared prefix encoded once.
 
     The prompts of an evaluation share their system message and few-shot pairs, which are most of the tokens
     (about 750 of 780 for banking77 with 5 shots). So:
 
     1. the longest token prefix common to every prompt runs through the model once, giving a KV cache;
-    2. prompts go in batches (sorted by length, so little padding); each batch gets a copy of that cache,
-       repeated along the batch dimension, and only the suffixes run: ``prefix | pad... | suffix``. The
-       attention mask is 1 over the prefix, 0 over the padding, 1 over the suffix, and position ids continue
-       from the prefix length for the real tokens, so each row sees exactly what it would see alone;
-    3. greedy decoding, one token per step for the whole batch; a row stops at its first EOS (or pad) token.
+    2. the rows run in one batch of up to ``batch_size`` (they join shortest first, prefilled in groups of
+       similar length, so little padding); only their suffixes are computed: ``prefix | pad... | suffix``. The attention mask is 1 over the prefix, 0 over the
+       padding, 1 over the suffix, and position ids continue from the prefix length for the real tokens, so
+       each row sees exactly what it would see alone. With ``shared_attention`` (default: when the prefix is
+       longer than a row's own tokens, ``prefer_shared_attention``) every row reads the one copy of the
+       prefix's keys/values instead of its own copy;
+    3. greedy decoding, one token per step for the whole batch (continuous batching): a row leaves at its
+       first EOS (or pad) token or at ``max_new_tokens``, and waiting prompts take the free places, each
+       row with its own mask and positions.
 
-    Predictions equal ``generate_sequential``'s. Batching changes the shapes of the matrix products, so the
-    logits differ from the reference's by float rounding (about 1e-5 in fp32). That moves the argmax only
-    where the top two logits are nearly tied, which does happen (banking77 has label pairs such as
-    ``get_card_by_name``/``..._number`` at 1.5e-5 apart). So every step's top-2 margin is tracked, and a row
-    whose margin ever fell below ``tie_tolerance`` times the top logit's size (default 3e-5 in fp32, 1e-2 in
-    half precision) is re-run
-    on the reference path (``Generation.recomputed``); every other row's argmax cannot have moved.
-    ``latency_ms`` of each result is the
-    batch's wall time divided by its size (the throughput view; single-request latency needs
-    ``generate_sequential``). Without a shared prefix (no chat template prefix) it falls back to the
+    Predictions equal ``generate_sequential``'s, in this sense. Batching changes the shapes of the matrix
+    products, so the logits differ from the reference's by float rounding (about 1e-5 in fp32). That moves
+    the argmax only where the top two logits are nearly tied, which does happen (banking77 has label pairs
+    such as ``get_card_by_name``/``..._number`` at 1.5e-5 apart; a 256-token program meets one in about one
+    row of eight). So at every step of every row the top-2 margin is checked against ``tie_tolerance`` times
+    the largest top logit the row has seen (default 3e-5 in fp32, 1e-2 in half precision: 25x the rounding
+    measured on SmolLM2):
+
+    - above it, the batched argmax is the reference's (the rounding cannot reorder the top two);
+    - below it (a near tie), the step's token is decided the reference's way: one batch-1 forward over the
+      prompt and the tokens so far, the computation ``generate_sequential`` runs on a prompt, whose argmax
+      is taken. The row then goes on in the batch, still checked at every step (``Generation.recomputed``
+      says it happened). A tie that also falls within the rounding between that forward and the
+      reference's own token-by-token cache (about 1e-6 relative) could still differ; none has been seen.
+
+    ``latency_ms`` of each result is its share of the wall time (each step's time split over the rows in
+    it, plus its own prefill and tie resolutions and a share of the prefix): the throughput view;
+    single-request latency needs ``generate_sequential``. Without a shared prefix it falls back to the
     sequential path.
     """
     import torch
@@ -134,57 +198,277 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Chat], *, max_new_tok
         return []
     all_ids = [chat_ids(tokenizer, m) for m in prompts]
     n = len(all_ids)
+    st = stats if stats is not None else GenerationStats()
+    st.rows, st.batch_size = n, max(1, int(batch_size))
     # Keep at least one token per prompt outside the prefix: its logits start the reply.
     plen = min(common_prefix_len(all_ids), min(len(s) for s in all_ids) - 1)
     if plen <= 0:
+        st.sequential_fallback = True
         return generate_sequential(model, tokenizer, prompts, max_new_tokens=max_new_tokens,
                                    on_progress=on_progress)
-    device = next(model.parameters()).device
-    cache_kw = cache_kwarg(model)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    stops = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
-    batch_size = max(1, int(batch_size))
     # Rounding differences scale with the logits' magnitude: measured on SmolLM2 in fp32, about 4e-5 at
     # logits near 32 (1.2e-6 relative); the default keeps a 25x safety factor. Half precision rounds ~1e4x worse.
     rel_tol = tie_tolerance if tie_tolerance is not None else (
         3e-5 if next(model.parameters()).dtype == torch.float32 else 1e-2)
-
-    results: list[Generation | None] = [None] * n
-    t_start = time.perf_counter()
+    if shared_attention is None:
+        shared_attention = prefer_shared_attention(plen, [len(s) - plen for s in all_ids], max_new_tokens)
+    st.prefix_tokens = plen
+    t0 = time.perf_counter()
     with torch.inference_mode():
+        device = next(model.parameters()).device
         pre = model(input_ids=torch.tensor([all_ids[0][:plen]], device=device), use_cache=True,
                     logits_to_keep=1)
         prefix_cache = _out_cache(pre)
-        prefix_s = time.perf_counter() - t_start
-        order = sorted(range(n), key=lambda i: len(all_ids[i]))
-        shared = _shared_prefix_kv(model, prefix_cache) if options.get("shared_attention", True) else None
-        done_count = 0
-        for b0 in range(0, n, batch_size):
-            rows = order[b0:b0 + batch_size]
-            t0 = time.perf_counter()
-            out_ids, margins, scales = _greedy_batch(model, [all_ids[i][plen:] for i in rows], plen,
-                                                     prefix_cache, shared, cache_kw, device, pad_id, stops,
-                                                     max_new_tokens, int(options.get("prefill_chunk", 16)))
-            # The prefix is paid once for all batches; spread its cost over the examples.
-            per_row_ms = ((time.perf_counter() - t0) / len(rows) + prefix_s / n) * 1000
-            for r, i in enumerate(rows):
-                tie = _first_tie(margins[r], scales[r], rel_tol)
-                if tie is not None:
-                    # Every step before the near tie had a clear argmax, so those tokens are the reference's;
-                    # the reference path takes over from the tie on (not from the start: long replies meet a
-                    # near tie somewhere far more often than short labels do).
-                    kept = out_ids[r][:tie]
-                    rest = _sequential_one(model, tokenizer, all_ids[i] + kept, max_new_tokens - tie, device)
-                    new = kept + rest.token_ids
-                    results[i] = Generation(tokenizer.decode(new, skip_special_tokens=True).strip(),
-                                            len(all_ids[i]), len(new), per_row_ms + rest.latency_ms,
-                                            recomputed=True)
-                    continue
-                results[i] = Generation(tokenizer.decode(out_ids[r], skip_special_tokens=True).strip(),
-                                        len(all_ids[i]), len(out_ids[r]), per_row_ms)
-            done_count += len(rows)
-            emit(on_progress, ProgressEvent("generate", done_count, n))
-    return [r for r in results if r is not None]
+        shared = _shared_prefix_kv(model, prefix_cache) if shared_attention else None
+        st.shared_attention = shared is not None
+        st.prefix_s = time.perf_counter() - t0
+        decoder = _ContinuousBatch(model, tokenizer, all_ids, plen, prefix_cache, shared, rel_tol=rel_tol,
+                                   max_new_tokens=max_new_tokens, batch_size=st.batch_size,
+                                   chunk=max(1, int(prefill_chunk)), stats=st, on_progress=on_progress)
+        results = decoder.run(sorted(range(n), key=lambda i: len(all_ids[i])))
+    st.recomputed_rows = sum(g.recomputed for g in results)
+    return results
+
+
+class _ContinuousBatch:
+    """The running batch of ``generate``: rows join (prefill), step together, and leave at EOS.
+
+    Its state is one KV cache over the rows' own tokens (left-padded to a common width), the attention mask
+    (rows x width), each row's next position, and the logits each row's next token is chosen from.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, all_ids: list[list[int]], plen: int, prefix_cache: Any,
+                 shared: list[tuple[Any, Any]] | None, *, rel_tol: float, max_new_tokens: int, batch_size: int,
+                 chunk: int, stats: GenerationStats, on_progress: ProgressCallback | None) -> None:
+        self.model, self.tokenizer, self.all_ids, self.plen = model, tokenizer, all_ids, plen
+        self.prefix_cache, self.shared, self.rel_tol = prefix_cache, shared, rel_tol
+        self.max_new_tokens, self.batch_size, self.chunk = max_new_tokens, batch_size, chunk
+        self.stats, self.on_progress = stats, on_progress
+        self.device = next(model.parameters()).device
+        self.cache_kw = cache_kwarg(model)
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.stops = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+        self.extra = {"tw_shared_prefix": shared} if shared is not None else {}
+        n = len(all_ids)
+        self.outs: list[list[int]] = [[] for _ in range(n)]
+        self.scale = [1.0] * n  # per row: the largest |top logit| so far (the size of the rounding), at least 1
+        self.cost_s = [stats.prefix_s / n] * n  # per row: its share of the wall time
+        self.recomputed = [False] * n
+        self.results: list[Generation | None] = [None] * n
+        self.done = 0
+        self.rows: list[int] = []  # batch position -> prompt index
+        self.cache: Any = None
+        self.mask: Any = None
+        self.pos: Any = None
+        self.logits: Any = None
+
+    def run(self, order: list[int]) -> list[Generation]:
+        from collections import deque
+
+        pending = deque(order)
+        # Join waiting prompts in groups (one prefill and one cache merge per group), not one by one.
+        group = max(1, self.batch_size // 4)
+        while pending or self.rows:
+            free = self.batch_size - len(self.rows)
+            if pending and free > 0 and (not self.rows or free >= min(group, len(pending))):
+                self._join([pending.popleft() for _ in range(min(free, len(pending)))])
+            tokens = self._choose()
+            if self.rows:
+                self._step(tokens)
+        return [r for r in self.results if r is not None]
+
+    def _attention(self) -> _attn_implementation:
+        return _attn_implementation(self.model, _SHARED_ATTN if self.shared is not None else None)
+
+    def _join(self, new: list[int]) -> None:
+        """Prefill the new rows' suffixes (in chunks of similar length) and merge them into the running batch."""
+        import copy
+
+        import torch
+        from transformers import DynamicCache
+
+        t0 = time.perf_counter()
+        parts = []
+        if self.rows:
+            parts.append((self.logits, [(ly.keys, ly.values) for ly in self.cache.layers], self.mask, self.pos))
+        joined: list[int] = []  # the new rows in the order of their parts
+        for group in _length_groups([len(self.all_ids[i]) for i in new], self.chunk):
+            joined += [new[g] for g in group]
+            suffixes = [self.all_ids[new[g]][self.plen:] for g in group]
+            if self.shared is not None:
+                inp, mask, pos = _left_pad(suffixes, self.plen, 0, self.pad_id, self.device)
+                cache = DynamicCache(config=self.model.config)
+            else:
+                inp, mask, pos = _left_pad(suffixes, self.plen, self.plen, self.pad_id, self.device)
+                cache = copy.deepcopy(self.prefix_cache)
+                if len(suffixes) > 1:
+                    cache.batch_repeat_interleave(len(suffixes))
+            with self._attention():
+                out = self.model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True,
+                                 logits_to_keep=1, **{self.cache_kw: cache}, **self.extra)
+            parts.append((out.logits[:, -1, :], [(ly.keys, ly.values) for ly in _out_cache(out).layers], mask,
+                          pos[:, -1:] + 1))
+        width = max(p[2].shape[1] for p in parts)
+
+        def pad(t: Any) -> Any:  # left-pad the sequence dimension (dim 2 of keys/values) to ``width``
+            return torch.nn.functional.pad(t, (0, 0, width - t.shape[2], 0))
+
+        kvs = [(torch.cat([pad(p[1][li][0]) for p in parts]), torch.cat([pad(p[1][li][1]) for p in parts]))
+               for li in range(len(parts[0][1]))]
+        self.cache = _growing_cache(self.model, kvs, room=self.max_new_tokens + 1)
+        self.mask = torch.cat([torch.nn.functional.pad(p[2], (width - p[2].shape[1], 0)) for p in parts])
+        self.pos = torch.cat([p[3] for p in parts])
+        self.logits = torch.cat([p[0] for p in parts])
+        self.rows = self.rows + joined
+        dt = time.perf_counter() - t0
+        for i in new:
+            self.cost_s[i] += dt / len(new)
+        self.stats.prefill_s += dt
+        self.stats.joins += 1
+
+    def _choose(self) -> list[int]:
+        """Each row's token from its logits (a near tie is resolved the reference's way); rows that stop leave."""
+        import torch
+
+        top = self.logits.float().topk(2, dim=-1)
+        tokens = top.indices[:, 0].tolist()
+        gaps = (top.values[:, 0] - top.values[:, 1]).tolist()
+        tops = top.values[:, 0].abs().tolist()
+        keep: list[int] = []
+        nxt: list[int] = []
+        for j, i in enumerate(self.rows):
+            self.scale[i] = max(self.scale[i], tops[j])
+            t = tokens[j]
+            if gaps[j] < self.rel_tol * self.scale[i]:
+                t = self._resolve(i, t)
+            if t not in self.stops:
+                self.outs[i].append(t)
+            if t in self.stops or len(self.outs[i]) >= self.max_new_tokens:
+                self._finish(i)
+            else:
+                keep.append(j)
+                nxt.append(t)
+        if len(keep) < len(self.rows):
+            emit(self.on_progress, ProgressEvent("generate", self.done, len(self.results)))
+            self.rows = [self.rows[j] for j in keep]
+            if keep:
+                idx = torch.tensor(keep, device=self.device)
+                self.cache.batch_select_indices(idx)
+                self.mask, self.pos = self.mask[idx], self.pos[idx]
+                # Columns that no remaining row attends to (padding of rows that left) are dropped.
+                lead = int(self.mask.any(dim=0).int().argmax())
+                if lead > 0:
+                    self.mask = self.mask[:, lead:]
+                    for ly in self.cache.layers:
+                        ly.drop_front(lead)
+        return nxt
+
+    def _resolve(self, i: int, batched: int) -> int:
+        """The token at a near tie: the argmax of ``reference_logits`` over the prompt and the reply so far."""
+        t0 = time.perf_counter()
+        t = int(reference_logits(self.model, self.all_ids[i] + self.outs[i]).argmax())
+        dt = time.perf_counter() - t0
+        self.recomputed[i] = True
+        self.cost_s[i] += dt
+        self.stats.tie_resolutions += 1
+        self.stats.tie_changed += int(t != batched)
+        self.stats.tie_s += dt
+        return t
+
+    def _finish(self, i: int) -> None:
+        new = self.outs[i]
+        self.results[i] = Generation(self.tokenizer.decode(new, skip_special_tokens=True).strip(),
+                                     len(self.all_ids[i]), len(new), self.cost_s[i] * 1000,
+                                     recomputed=self.recomputed[i], token_ids=list(new))
+        self.done += 1
+
+    def _step(self, tokens: list[int]) -> None:
+        """One batched forward: each row's chosen token at its own next position."""
+        import torch
+
+        t0 = time.perf_counter()
+        b = len(self.rows)
+        self.mask = torch.cat([self.mask, torch.ones((b, 1), dtype=self.mask.dtype, device=self.device)], dim=1)
+        with self._attention():
+            out = self.model(input_ids=torch.tensor(tokens, device=self.device)[:, None], attention_mask=self.mask,
+                             position_ids=self.pos, use_cache=True, logits_to_keep=1,
+                             **{self.cache_kw: self.cache}, **self.extra)
+        self.logits = out.logits[:, -1, :]
+        self.cache = _out_cache(out)
+        self.pos = self.pos + 1
+        dt = time.perf_counter() - t0
+        for i in self.rows:
+            self.cost_s[i] += dt / b
+        self.stats.decode_s += dt
+        self.stats.decode_steps += 1
+        self.stats.row_steps += b
+
+
+def _length_groups(lengths: list[int], most: int, slack: float = 1.25) -> list[list[int]]:
+    """Indices of ``lengths`` in prefill groups: at most ``most`` each, and a new group when a length exceeds
+    ``slack`` times the group's shortest, so left-padding wastes little compute (the prefill is compute-bound:
+    every padded position costs as much as a real token)."""
+    groups: list[list[int]] = []
+    for j in sorted(range(len(lengths)), key=lambda j: lengths[j]):
+        if groups and len(groups[-1]) < most and lengths[j] <= slack * lengths[groups[-1][0]]:
+            groups[-1].append(j)
+        else:
+            groups.append([j])
+    return groups
+
+
+_GROWING_LAYER: Any = None
+
+
+def _growing_cache(model: Any, kvs: list[tuple[Any, Any]], room: int) -> Any:
+    """A ``DynamicCache`` holding ``kvs`` (per layer: keys, values) whose layers have ``room`` spare positions:
+    a step writes its keys/values in place, where ``DynamicLayer`` concatenates, copying the whole cache (rows
+    x width x layers) at every step."""
+    global _GROWING_LAYER
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    if _GROWING_LAYER is None:
+        class GrowingLayer(DynamicLayer):
+            def __init__(self, keys: Any, values: Any, room: int) -> None:
+                super().__init__()
+                b, h, w, _ = keys.shape
+                self._k = keys.new_empty((b, h, w + room, keys.shape[-1]))
+                self._v = values.new_empty((b, h, w + room, values.shape[-1]))
+                self._k[:, :, :w] = keys
+                self._v[:, :, :w] = values
+                self.n, self.device, self.is_initialized = w, keys.device, True
+                self._view()
+
+            def _view(self) -> None:
+                self.keys, self.values = self._k[:, :, :self.n], self._v[:, :, :self.n]
+
+            def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+                import torch
+
+                m = self.n + key_states.shape[-2]
+                if m > self._k.shape[2]:  # out of room: double it
+                    grow = (0, 0, 0, max(m, 2 * self._k.shape[2]) - self._k.shape[2])
+                    self._k = torch.nn.functional.pad(self._k, grow)
+                    self._v = torch.nn.functional.pad(self._v, grow)
+                self._k[:, :, self.n:m] = key_states
+                self._v[:, :, self.n:m] = value_states
+                self.n = m
+                self._view()
+                return self.keys, self.values
+
+            def batch_select_indices(self, indices: Any) -> None:
+                self._k, self._v = self._k[indices], self._v[indices]
+                self._view()
+
+            def drop_front(self, k: int) -> None:
+                self._k, self._v, self.n = self._k[:, :, k:], self._v[:, :, k:], self.n - k
+                self._view()
+
+        _GROWING_LAYER = GrowingLayer
+    cache = DynamicCache(config=model.config)
+    cache.layers = [_GROWING_LAYER(k, v, room) for k, v in kvs]
+    return cache
 
 
 _SHARED_ATTN = "tunewise_shared_prefix"
@@ -254,34 +538,6 @@ class _attn_implementation:  # noqa: N801 - used as a context manager
             self.config._attn_implementation = self.old
 
 
-def _greedy_batch(model: Any, suffixes: list[list[int]], plen: int, prefix_cache: Any,
-                  shared: list[tuple[Any, Any]] | None, cache_kw: str, device: Any, pad_id: int, stops: set[int],
-                  max_new_tokens: int, prefill_chunk: int = 16
-                  ) -> tuple[list[list[int]], list[list[float]], list[list[float]]]:
-    """Greedy continuation of ``prefix | left-padded suffixes`` for one batch: the new token ids per row and,
-    per step, the top-2 logit margin and the top logit's size (the scale of rounding).
-
-    With ``shared`` the rows' caches hold only their own tokens and attention reads the one prefix copy;
-    without it each batch gets the prefix cache repeated along the batch dimension.
-    """
-    import copy
-
-    if shared is not None:
-        with _attn_implementation(model, _SHARED_ATTN):
-            logits, cache, mask, next_pos = _prefill_shared(model, suffixes, plen, shared, cache_kw, device,
-                                                            pad_id, chunk=max(1, prefill_chunk))
-            return _decode(model, logits, cache, mask, next_pos, cache_kw, {"tw_shared_prefix": shared},
-                           device, stops, max_new_tokens)
-    inp, mask, pos = _left_pad(suffixes, plen, plen, pad_id, device)
-    cache = copy.deepcopy(prefix_cache)
-    if len(suffixes) > 1:
-        cache.batch_repeat_interleave(len(suffixes))
-    out = model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                **{cache_kw: cache})
-    return _decode(model, out.logits[:, -1, :], _out_cache(out), mask, pos[:, -1:] + 1, cache_kw, {}, device,
-                   stops, max_new_tokens)
-
-
 def _left_pad(suffixes: list[list[int]], plen: int, mask_prefix: int, pad_id: int,
               device: Any) -> tuple[Any, Any, Any]:
     """Input ids, attention mask (``mask_prefix`` leading ones for a cached prefix) and position ids for
@@ -299,78 +555,6 @@ def _left_pad(suffixes: list[list[int]], plen: int, mask_prefix: int, pad_id: in
         mask[r, mask_prefix + s - k:] = 1
         pos[r, s - k:] = torch.arange(plen, plen + k)
     return inp.to(device), mask.to(device), pos.to(device)
-
-
-def _prefill_shared(model: Any, suffixes: list[list[int]], plen: int, shared: list[tuple[Any, Any]],
-                    cache_kw: str, device: Any, pad_id: int, chunk: int = 16) -> tuple[Any, Any, Any, Any]:
-    """Run the suffixes after the shared prefix in chunks of similar length (little padding), then merge
-    the chunks' caches into one batch for decoding, left-padding shorter ones with masked zeros."""
-    import torch
-    from transformers import DynamicCache
-
-    logits, masks, nexts, kvs = [], [], [], []
-    for c0 in range(0, len(suffixes), chunk):
-        part = suffixes[c0:c0 + chunk]
-        inp, mask, pos = _left_pad(part, plen, 0, pad_id, device)
-        cache = DynamicCache(config=model.config)
-        out = model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
-                    tw_shared_prefix=shared, **{cache_kw: cache})
-        logits.append(out.logits[:, -1, :])
-        masks.append(mask)
-        nexts.append(pos[:, -1:] + 1)
-        kvs.append([(ly.keys, ly.values) for ly in _out_cache(out).layers])
-    width = max(m.shape[1] for m in masks)
-
-    def pad(t: Any) -> Any:  # left-pad the sequence dimension (dim 2 of keys/values) to ``width``
-        return torch.nn.functional.pad(t, (0, 0, width - t.shape[2], 0))
-
-    merged = DynamicCache(config=model.config)
-    for li in range(len(kvs[0])):
-        merged.update(torch.cat([pad(kv[li][0]) for kv in kvs]), torch.cat([pad(kv[li][1]) for kv in kvs]), li)
-    mask = torch.cat([torch.nn.functional.pad(m, (width - m.shape[1], 0)) for m in masks])
-    return torch.cat(logits), merged, mask, torch.cat(nexts)
-
-
-def _decode(model: Any, logits: Any, cache: Any, mask: Any, next_pos: Any, cache_kw: str,
-            extra: dict[str, Any], device: Any, stops: set[int],
-            max_new_tokens: int) -> tuple[list[list[int]], list[list[float]], list[list[float]]]:
-    """Greedy steps from the last logits of a prefilled batch; rows leave the batch at their EOS. Returns the
-    new tokens per row and, per row and step, the top-2 logit gap and the top logit's size."""
-    import torch
-
-    b = logits.shape[0]
-    outs: list[list[int]] = [[] for _ in range(b)]
-    margins: list[list[float]] = [[] for _ in range(b)]  # per row, per step: top-2 logit gap
-    scales: list[list[float]] = [[] for _ in range(b)]  # per row, per step: |top logit|
-    active = list(range(b))  # batch position -> row; finished rows leave the batch
-    for step in range(max_new_tokens):
-        top = logits.float().topk(2, dim=-1)
-        tok = top.indices[:, 0]
-        gaps = (top.values[:, 0] - top.values[:, 1]).tolist()
-        tops = top.values[:, 0].abs().tolist()
-        keep = []
-        for j, t in enumerate(tok.tolist()):
-            r = active[j]
-            margins[r].append(gaps[j])
-            scales[r].append(tops[j])
-            if t not in stops:
-                outs[r].append(t)
-                keep.append(j)
-        if not keep or step == max_new_tokens - 1:
-            break
-        if len(keep) < len(active):
-            # Rows that hit EOS stop costing anything: drop them from the batch and from the cache.
-            idx = torch.tensor(keep, device=device)
-            cache.batch_select_indices(idx)
-            mask, tok, next_pos = mask[idx], tok[idx], next_pos[idx]
-            active = [active[j] for j in keep]
-        mask = torch.cat([mask, torch.ones((len(active), 1), dtype=mask.dtype, device=device)], dim=1)
-        out = model(input_ids=tok[:, None], attention_mask=mask, position_ids=next_pos, use_cache=True,
-                    logits_to_keep=1, **{cache_kw: cache}, **extra)
-        logits = out.logits[:, -1, :]
-        cache = _out_cache(out)
-        next_pos = next_pos + 1
-    return outs, margins, scales
 
 
 # ---------------------------------------------------------------------------------------------- choice mode
