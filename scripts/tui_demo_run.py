@@ -94,7 +94,9 @@ async def main() -> int:
                 print(f"the advisor re-asked {qi.question.id}: {qi.question.error}", flush=True)
                 if asked.count(qi.question.id) > 2:
                     return 1
-            value = True if qi.question.type == "yes_no" else qi.question.default
+            # the demo pre-fills go_on; every other question takes its default (a user pressing Enter), so
+            # optional extras such as the learning curve stay off
+            value = True if qi.question.id == "go_on" else qi.question.default
             if qi.question.id == "data":
                 value = str(services.demo_dataset())
             print(f"[{time.monotonic() - t0:6.1f}s] {qi.question.id} -> {value!r}", flush=True)
