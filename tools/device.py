@@ -34,7 +34,15 @@ def cpu_flags() -> set[str]:
 
 
 def cpu_has_bf16() -> bool:
-    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX), which makes bf16 training worthwhile."""
+    """True when the CPU computes bf16 natively (AVX512-BF16 or AMX), which makes bf16 training worthwhile.
+
+    ``TUNEWISE_CPU_BF16=0`` treats the CPU as one without (fp32 training), e.g. to measure what a machine
+    without bf16 would see; ``=1`` forces bf16 on."""
+    import os
+
+    forced = os.environ.get("TUNEWISE_CPU_BF16", "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
     return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
