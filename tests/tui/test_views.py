@@ -223,7 +223,9 @@ async def test_evaluation_view_shows_ci_and_forgetting_table() -> None:
         summary = app.query_one("#eval-summary")
         await until(pilot, lambda: "93.0%" in str(summary.render()))
         assert "88.0%–96.0%" in str(summary.render())
-        assert app.query_one("#eval-table", DataTable).row_count == 2
+        table = app.query_one("#eval-table", DataTable)
+        assert table.row_count == 3  # the tuned model, then the two it is compared with
+        assert [str(c) for c in table.get_row_at(0)[:3]] == ["tuned", "generation", "93.0%"]
         await pilot.click("#eval-forgetting")
         await until(pilot, lambda: "degraded" in str(summary.render()))
         assert app.query_one("#eval-table", DataTable).row_count == 1
