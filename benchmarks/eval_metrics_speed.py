@@ -22,6 +22,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -34,6 +35,23 @@ def machine() -> dict[str, object]:
     return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
             "cpu_count": os.cpu_count(), "cpu_flags": flags, "python": platform.python_version(),
             "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
+
+
+def save_result(result: dict[str, Any], out: str | Path, *, echo: bool = True) -> Path:
+    """Write a benchmark's result JSON (atomically, with the command that ran it and when) and echo it.
+
+    ``command`` and ``measured_at`` are filled in unless the result already has them."""
+    from tools.fileio import write_text
+
+    script = Path(sys.argv[0]).name
+    result.setdefault("command", f"PYTHONPATH=. python benchmarks/{script} " + shlex.join(sys.argv[1:]))
+    result.setdefault("measured_at", datetime.now(UTC).isoformat(timespec="seconds"))
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=2, default=str) + "\n"
+    write_text(path, text)
+    print(text if echo else f"wrote {path}", end="" if echo else "\n")
+    return path
 
 
 def text_pairs(n: int, seed: int = 0) -> tuple[list[str], list[str]]:
@@ -108,12 +126,8 @@ def main() -> int:
         "speedup_all_cores_vs_one": round(best["rows_per_s"] / runs[1]["rows_per_s"], 2) if 1 in runs else None,
         "limits": S.SandboxLimits().__dict__ if hasattr(S.SandboxLimits(), "__dict__") else str(S.SandboxLimits())}
     result.update({"machine": machine(), "note": args.note,
-                   "command": "PYTHONPATH=. python benchmarks/eval_metrics_speed.py " + shlex.join(sys.argv[1:]),
-                   "measured_at": datetime.now(UTC).isoformat(timespec="seconds")})
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    print(f"wrote {out}")
+                   })
+    save_result(result, args.out, echo=False)
     return 0
 
 

@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import shlex
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -34,7 +32,7 @@ def main() -> int:
     ap.add_argument("--note", default="")
     args = ap.parse_args()
 
-    from eval_metrics_speed import machine
+    from eval_metrics_speed import machine, save_result
 
     from tools import judge as J
     from tools import sandbox as S
@@ -67,13 +65,8 @@ def main() -> int:
         "reading": ("the judge clears the floor: its scores may be used" if ag.trusted else
                     "the judge does NOT clear the floor: its scores are reported, not used"),
         "machine": machine(), "note": args.note,
-        "command": "PYTHONPATH=. python benchmarks/judge_agreement_mbpp.py " + shlex.join(sys.argv[1:]),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save_result(result, args.out)
     return 0
 
 

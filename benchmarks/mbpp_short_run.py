@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +74,7 @@ def main() -> int:
     args = ap.parse_args()
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from eval_metrics_speed import machine
+    from eval_metrics_speed import machine, save_result
 
     work = Path(tempfile.mkdtemp(prefix="tw-mbpp-"))
     env = {**os.environ, "TUNEWISE_HOME": str(work / "home"), "HF_HUB_OFFLINE": "1",
@@ -108,13 +107,9 @@ def main() -> int:
         "paired_tuned_minus_prompt": {"diff": vs.get("diff"), "diff_ci95": vs.get("diff_ci95"),
                                       "same_rows": ev["n"] == pe["n"]},
         "machine": machine(),
-        "command": "PYTHONPATH=. python benchmarks/mbpp_short_run.py " + shlex.join(sys.argv[1:]),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "note": args.note,
+        "note": args.note,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save_result(result, args.out)
     return 0
 
 

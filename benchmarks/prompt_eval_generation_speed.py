@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,7 +53,7 @@ def main() -> int:
     import torch
 
     sys.path.insert(0, str(REPO / "benchmarks"))
-    from eval_metrics_speed import machine
+    from eval_metrics_speed import machine, save_result
 
     from tools import generation, metrics, models
 
@@ -104,14 +102,10 @@ def main() -> int:
         "python_syntax_batched": fast_q.extra.get("python_syntax"),
         "device": device, "dtype": str(next(model.parameters()).dtype), "model": models.EMBEDDED_NAME,
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "machine": machine(),
-        "command": "PYTHONPATH=. python benchmarks/prompt_eval_generation_speed.py " + shlex.join(sys.argv[1:]),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "note": args.note,
+        "note": args.note,
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save_result(result, args.out)
     return 0
 
 

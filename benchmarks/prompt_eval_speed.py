@@ -10,13 +10,9 @@ script checks the predictions are identical and writes ``benchmarks/results/prom
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import shlex
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -38,6 +34,9 @@ def main() -> int:
     args = ap.parse_args()
 
     import torch
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from eval_metrics_speed import machine, save_result
 
     from tools import generation, metrics, models
     from tools.data.formats import load_examples
@@ -95,20 +94,13 @@ def main() -> int:
         "shared_prefix_tokens": generation.common_prefix_len([generation.chat_ids(tok, p) for p in prompts]),
         "max_new_tokens": args.max_new_tokens, "batch_size": args.batch_size, "device": device,
         "dtype": str(next(model.parameters()).dtype), "model": models.EMBEDDED_NAME,
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpu_count": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                    "python": platform.python_version()},
-        "command": "PYTHONPATH=. python benchmarks/prompt_eval_speed.py " + shlex.join(sys.argv[1:]),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {**machine(), "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
         "note": args.note,
         "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()],
         "load_average_after_batched": [round(x, 2) for x in load_before],
         "gpu": "not measured: no GPU was available to this task",
     })
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    save_result(result, args.out)
     return 0
 
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -16,6 +14,7 @@ from pydantic import Field
 
 from agent import llm
 from agent.advisor import Advisor
+from tests._openai_stub import completion, openai_stub
 
 UP_TO_N = {"task": "classification", "goals": ["quality"], "quality_target": 0.9, "data": "", "test_set": "",
            "prompt_quality": 0.5, "optimized_prompt_quality": 0.6}
@@ -96,53 +95,30 @@ def test_prompt_variants_are_proposed() -> None:
 
 # ------------------------------------------------------------------ the real OpenAI client, a local server
 
-class _Stub(BaseHTTPRequestHandler):
-    requests: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        _Stub.requests.append({"path": self.path, "body": body})
-        args = json.dumps({"value": "2000"})
-        reply = {"id": "chatcmpl-1", "object": "chat.completion", "created": 0, "model": body.get("model"),
-                 "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
-                     "role": "assistant", "content": None,
-                     "tool_calls": [{"id": "call_1", "type": "function",
-                                     "function": {"name": "record_answer", "arguments": args}}]}}],
-                 "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}}
-        data = json.dumps(reply).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+def _record_answer(body: dict[str, Any]) -> dict[str, Any]:
+    """A tool call: record_answer(value="2000")."""
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "record_answer", "arguments": json.dumps({"value": "2000"})}}
+    return completion(body, {"role": "assistant", "content": None, "tool_calls": [call]}, finish_reason="tool_calls")
 
 
 @pytest.fixture
-def stub_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def stub_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    _Stub.requests = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stub)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with openai_stub(_record_answer) as served:
+        yield served
 
 
-def test_real_openai_client_against_local_stub(stub_server: str) -> None:
-    model = llm.chat_model(stub_server, "stub-model", "test-key", timeout=10)
+def test_real_openai_client_against_local_stub(stub_server: tuple[str, list[dict[str, Any]]]) -> None:
+    url, seen = stub_server
+    model = llm.chat_model(url, "stub-model", "test-key", timeout=10)
     adv = Advisor(chat_model=model)
     step = adv.start(UP_TO_N)
     step = adv.answer("we have about two thousand labelled tickets")
     assert step.answers["n_examples"] == 2000
-    req = _Stub.requests[0]
+    req = seen[0]
     assert req["path"] == "/v1/chat/completions" and req["body"]["model"] == "stub-model"
     assert [t["function"]["name"] for t in req["body"]["tools"]] == ["record_answer"]
     assert "two thousand" in req["body"]["messages"][-1]["content"]

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+
+from tests._openai_stub import openai_stub
 
 REPO = Path(__file__).resolve().parents[2]
 ROWS = [("my card has not arrived", "card_arrival"), ("I want a refund", "refund"),
@@ -34,38 +34,11 @@ def _test_file(tmp_path: Path) -> Path:
 @pytest.fixture()
 def stub_server() -> Iterator[tuple[str, list[dict]]]:
     """A tiny OpenAI-compatible chat-completions server on 127.0.0.1: 'refund' if the input says so."""
-    seen: list[dict] = []
+    def reply(body: dict) -> str:
+        return "refund" if "refund" in body["messages"][-1]["content"] else "card_arrival"
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append({"path": self.path, "body": body})
-            last = body["messages"][-1]["content"]
-            answer = "refund" if "refund" in last else "card_arrival"
-            data = json.dumps({
-                "id": "chatcmpl-stub", "object": "chat.completion", "created": 0, "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
-                             "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 11 + len(body["messages"]), "completion_tokens": 2,
-                          "total_tokens": 13 + len(body["messages"])},
-            }).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    th = threading.Thread(target=srv.serve_forever, daemon=True)
-    th.start()
-    try:
-        yield f"http://127.0.0.1:{srv.server_address[1]}/v1", seen
-    finally:
-        srv.shutdown()
-        srv.server_close()
+    with openai_stub(reply) as served:
+        yield served
 
 
 def test_openai_compatible_backend_against_stub(stub_server: tuple[str, list[dict]], tmp_path: Path) -> None:

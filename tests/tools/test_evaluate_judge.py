@@ -4,54 +4,37 @@ user's side-by-side votes, and choice mode on the tiny model."""
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests._openai_stub import openai_stub
 from tools import judge as J
 from tools.errors import InputError, ModelNotFoundError
 
 
-class _Stub(BaseHTTPRequestHandler):
-    """Chat completions: says PASS when the answer contains 'return a + b', else FAIL; or a fixed reply."""
+class _Judge:
+    """Chat replies: PASS when the answer contains 'return a + b', else FAIL; 'A' to every pairwise question
+    (pure order bias); or a ``fixed`` reply."""
 
     fixed: str | None = None
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+    @classmethod
+    def reply(cls, body: dict) -> str:
         prompt = body["messages"][-1]["content"]
-        if self.fixed is not None:
-            reply = self.fixed
-        elif "ANSWER A:" in prompt:  # pairwise: always prefers the first position (pure order bias)
-            reply = "A"
-        else:
-            reply = "Verdict: PASS" if "return a + b" in prompt.split("ANSWER:")[-1] else "FAIL."
-        out = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-               "choices": [{"index": 0, "finish_reason": "stop",
-                            "message": {"role": "assistant", "content": reply}}],
-               "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}}
-        data = json.dumps(out).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        if cls.fixed is not None:
+            return cls.fixed
+        if "ANSWER A:" in prompt:
+            return "A"
+        return "Verdict: PASS" if "return a + b" in prompt.split("ANSWER:")[-1] else "FAIL."
 
 
 @pytest.fixture
 def stub_url() -> Iterator[str]:
-    server = HTTPServer(("127.0.0.1", 0), _Stub)
-    t = threading.Thread(target=server.serve_forever, daemon=True)
-    t.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    _Stub.fixed = None
+    with openai_stub(_Judge.reply) as (url, _):
+        yield url
+    _Judge.fixed = None
 
 
 def _judge(url: str) -> J.Judge:
@@ -90,7 +73,7 @@ def test_pairwise_swaps_positions_to_cancel_order_bias(stub_url: str) -> None:
 
 
 def test_reply_that_is_not_a_verdict_and_endpoint_down(stub_url: str) -> None:
-    _Stub.fixed = "I cannot judge this."
+    _Judge.fixed = "I cannot judge this."
     with pytest.raises(InputError, match="not verdicts"):
         J.rubric(_judge(stub_url), ["q"], ["a"], ["r"])
     with pytest.raises(ModelNotFoundError, match="endpoint failed"):

@@ -24,16 +24,12 @@ def _chats(inputs: list[str]) -> list[list[dict[str, str]]]:
 def diverse(tiny_model_dir: Path):
     """A random model with large weights (its greedy replies vary from prompt to prompt) whose EOS is the first
     token of one reply and a frequent token elsewhere: rows stop at step 0, midway, or run to the limit."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
+
+    from tests._tiny import tiny_llama
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                      tie_word_embeddings=True, initializer_range=0.5)
-    torch.manual_seed(1)
-    model = LlamaForCausalLM(cfg).eval()
+    model = tiny_llama(tok, seed=1, initializer_range=0.5)
     replies = generation.generate_sequential(model, tok, _chats(INPUTS), max_new_tokens=12)
     # Both EOS and pad stop a row: EOS is the third reply's first token, pad the most frequent token after the
     # first in the other replies (the test below checks that rows then stop at different steps).

@@ -109,15 +109,12 @@ def test_rows_that_stop_early_leave_the_batch(tiny_model_dir: Path, shared: bool
     """A random model with large weights (diverse outputs) and one of its frequent tokens as EOS, so rows
     finish at different steps and leave the batch."""
     import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoTokenizer
+
+    from tests._tiny import tiny_llama
 
     tok = AutoTokenizer.from_pretrained(tiny_model_dir)
-    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
-                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-                      tie_word_embeddings=True, initializer_range=0.5)
-    torch.manual_seed(1)
-    model = LlamaForCausalLM(cfg).eval()
+    model = tiny_llama(tok, seed=1, initializer_range=0.5)
     prompts = _chats(["alpha", "beta gamma", "delta", "a much longer question about cards and refunds", "z"])
     first = generation.chat_ids(tok, prompts[0])
     with torch.inference_mode():
