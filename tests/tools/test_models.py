@@ -66,3 +66,22 @@ def test_loading_for_inference_leaves_autograd_on(tiny_model_dir) -> None:
     model, _ = models.load_model(str(tiny_model_dir))
     assert torch.is_grad_enabled()
     assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_bf16_detection_can_be_overridden(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TUNEWISE_CPU_BF16 forces the answer either way (the demo's fp32 measurement used =0); otherwise the CPU's
+    flags decide, and the device report follows."""
+    from tools import device
+
+    monkeypatch.setattr(device, "cpu_flags", lambda: {"avx2", "avx512_bf16"})
+    monkeypatch.delenv("TUNEWISE_CPU_BF16", raising=False)
+    assert device.cpu_has_bf16()
+    monkeypatch.setenv("TUNEWISE_CPU_BF16", "0")
+    assert not device.cpu_has_bf16()
+    if device.detect().kind == "cpu":
+        assert device.detect().bf16 is False
+    monkeypatch.setattr(device, "cpu_flags", lambda: {"avx2"})
+    monkeypatch.setenv("TUNEWISE_CPU_BF16", "1")
+    assert device.cpu_has_bf16()
+    monkeypatch.setenv("TUNEWISE_CPU_BF16", "maybe")  # anything else: the flags decide
+    assert not device.cpu_has_bf16()
