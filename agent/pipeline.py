@@ -138,7 +138,7 @@ def summarise_prompt_eval(result: dict[str, Any]) -> dict[str, Any]:
 def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | None = None,
                     alt_systems: list[str] | None = None) -> dict[str, Any]:
     """Measure the plain prompt and the step-2 variants with the prompt-baseline tool."""
-    prompt_eval = tool_module("prompt_eval")
+    prompt_eval = tool_module("prompt.evaluation")
     if str(model).startswith("openai:"):
         from agent.prompt_backends import register  # tools/ never imports langchain: plug the backend in here
 
@@ -360,7 +360,7 @@ def forgetting_step(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def diagnose_step(state: dict[str, Any]) -> dict[str, Any]:
-    diagnose = tool_module("diagnose")
+    diagnose = tool_module("train.diagnose")
 
     run_id = _run_id(state)
     result = call_tool("diagnose", diagnose.diagnose, run_id, session_id=state.get("session_id"),
@@ -542,7 +542,7 @@ def learning_curve_step(state: dict[str, Any]) -> dict[str, Any]:
     """The short-run recipe on 25/50/100% of the training split, scored on the evaluation's test rows."""
     if not (state.get("answers") or {}).get("learning_curve"):
         return {}
-    lc = tool_module("learning_curve")
+    lc = tool_module("evaluate.learning_curve")
     run = (state.get("plan") or {}).get("short_run") or {}
     files = state["pipeline"]["split"]["files"]
     sub = run.get("evaluation") or {}

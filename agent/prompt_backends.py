@@ -1,6 +1,6 @@
 """Model backends for prompt evaluation that need langchain (which ``tools/`` never imports).
 
-``register()`` makes ``openai:MODEL`` usable by ``tools.prompt_eval.run_prompt_eval``: any OpenAI-compatible
+``register()`` makes ``openai:MODEL`` usable by ``tools.prompt.evaluation.run_prompt_eval``: any OpenAI-compatible
 chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp server) through langchain-openai's ``ChatOpenAI``,
 at temperature 0. The endpoint comes from ``PromptEvalConfig.base_url`` or ``$OPENAI_BASE_URL``, the key
 from ``$OPENAI_API_KEY`` (a local server usually needs none). langchain is imported only when it is used.
@@ -15,7 +15,7 @@ from typing import Any
 
 from tools.errors import ModelNotFoundError
 from tools.generation import Generation
-from tools.prompt_eval import Chat, PromptEvalConfig, register_backend
+from tools.prompt.evaluation import Chat, PromptEvalConfig, register_backend
 from tools.types import ProgressCallback, ProgressEvent, emit
 
 

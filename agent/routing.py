@@ -116,7 +116,7 @@ def dataset_size(n_examples: int, *, curve: dict[str, Any] | None = None, bar: f
                  ) -> tuple[Literal["prompts", "collect_more_data", "continue"], list[Reason]]:
     """Criterion 2: under 100 prompts only; 100-999 collect more data; 1000+ fine-tuning is viable.
 
-    With a measured learning curve (``tools.learning_curve``) its reading is cited beside the band. The
+    With a measured learning curve (``tools.evaluate.learning_curve``) its reading is cited beside the band. The
     measurement outranks the band in one place: a curve whose largest subset already reaches the bar makes
     training viable below 1,000 examples.
     """

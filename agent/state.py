@@ -33,4 +33,4 @@ class AdvisorState(TypedDict, total=False):
     status: str  # asking | recommended | done
     data_facts: dict[str, Any] | None  # what read_data found in the data file (rows, profile, split files)
     derived: dict[str, dict[str, Any]]  # question id -> {value, from}: answers read from the data, not asked
-    learning_curve: dict[str, Any] | None  # tools.learning_curve result (pipeline step), read by the size criterion
+    learning_curve: dict[str, Any] | None  # tools.evaluate.learning_curve result (pipeline step), read by the size criterion

@@ -1,6 +1,6 @@
 """Reference metrics and sandboxed execution, measured on this machine.
 
-1. chrF + ROUGE-L (+ token F1) on N free-text pairs through ``tools.metrics.score`` (with the companions and
+1. chrF + ROUGE-L (+ token F1) on N free-text pairs through ``tools.scoring.metrics.score`` (with the companions and
    bootstrap CIs): rows per second. Pairs: each alpaca_seed reference against another instance's output or a
    word-shuffled copy of itself, cycled to N.
 2. Sandboxed test execution of the MBPP reference solutions: every row in its own child process (temp dir,
@@ -81,8 +81,8 @@ def main() -> int:
     ap.add_argument("--note", default="")
     args = ap.parse_args()
 
-    from tools import metrics as M
-    from tools import sandbox as S
+    from tools.scoring import metrics as M
+    from tools.scoring import sandbox as S
 
     result: dict[str, object] = {}
     preds, refs = text_pairs(args.pairs)

@@ -34,8 +34,8 @@ def main() -> int:
 
     from eval_metrics_speed import machine, save_result
 
-    from tools import judge as J
-    from tools import sandbox as S
+    from tools.scoring import judge as J
+    from tools.scoring import sandbox as S
 
     rows = [json.loads(line) for line in (REPO.parent / "shared" / "data" / "mbpp" / "mbpp.jsonl").read_text()
             .splitlines() if line.strip()][: args.rows]

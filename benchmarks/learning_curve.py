@@ -1,6 +1,6 @@
 """Learning-curve prediction on banking77: predict the full-size quality from smaller subsets, then measure it.
 
-One run of ``tools.learning_curve.learning_curve`` trains the same recipe (LoRA on SmolLM2-135M-Instruct,
+One run of ``tools.evaluate.learning_curve.learning_curve`` trains the same recipe (LoRA on SmolLM2-135M-Instruct,
 one pass over each subset, the plan's learning rate) on nested subsets of a banking77 training pool (1/8, 1/4,
 1/2 and all of it; by default the 10 most frequent intents, so that CPU-sized subsets show a curve) and scores each run on the same test rows. The power law is fitted on the three smaller
 subsets only and its prediction at 2x the largest of them (= the full pool) is compared with the measured
@@ -60,7 +60,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from tools.device import cpu_flags
-    from tools.learning_curve import CurveConfig, fit_curve, learning_curve
+    from tools.evaluate.learning_curve import CurveConfig, fit_curve, learning_curve
 
     train, test = rows("train.csv"), rows("test.csv")
     if args.intents:

@@ -40,7 +40,7 @@ def main() -> int:
 
     from tools import generation, metrics, models
     from tools.data.formats import load_examples
-    from tools.prompt_eval import build_messages, format_spec, select_shots
+    from tools.prompt.evaluation import build_messages, format_spec, select_shots
 
     data = Path(args.data)
     test = load_examples(data / "test.csv")[: args.limit]

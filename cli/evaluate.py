@@ -163,7 +163,7 @@ def judge_cmd(run: str = RunOpt, test: Path = TestOpt,
     """A model judges the tuned run's answers; its agreement with your verdicts (executed tests on code, your
     side-by-side votes) is reported as % and Cohen's kappa with n, and decides whether its scores are used."""
     from agent.prompt_backends import register
-    from tools.judge import judge_run
+    from tools.evaluate.judging import judge_run
 
     register()
     with progress_bar(json_out, "judging") as on_progress:

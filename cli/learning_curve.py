@@ -29,8 +29,8 @@ def learning_curve(
     reach the bar, or why the curve cannot extrapolate (too few points, too flat, too noisy). Prints the cost.
     """
     from tools.errors import InputError
-    from tools.learning_curve import CurveConfig
-    from tools.learning_curve import learning_curve as run
+    from tools.evaluate.learning_curve import CurveConfig
+    from tools.evaluate.learning_curve import learning_curve as run
 
     fr = None
     if fractions:

@@ -47,7 +47,7 @@ def prompt_eval(
     """
     from agent.prompt_backends import register
     from tools.errors import InputError
-    from tools.prompt_eval import PromptEvalConfig, run_prompt_eval
+    from tools.prompt.evaluation import PromptEvalConfig, run_prompt_eval
 
     if system is not None and system_file is not None:
         raise InputError("give --system or --system-file, not both", where="--system-file")

@@ -293,7 +293,7 @@ def estimate_cmd(
 def diagnose_cmd(run_id: str = typer.Argument(..., help="Run id (or a unique prefix)."),
                  json_out: bool = JsonOpt) -> None:
     """Read a run's loss curves: overfitting, learning rate too high/low, not converged or healthy, with a next config."""
-    from tools.diagnose import diagnose
+    from tools.train.diagnose import diagnose
 
     d = diagnose(run_id)
     if json_out:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the typed tool results the views read (fields, not keys)
     from tools.evaluate.compare import CompareResult
     from tools.evaluate.forgetting import ForgettingResult
     from tools.evaluate.test_set import EvalResult
-    from tools.prompt_eval import PromptEvalResult
+    from tools.prompt.evaluation import PromptEvalResult
 
 ProgressCallback = Callable[[Any], None]
 
@@ -151,7 +151,7 @@ def accept_rule(rule: dict[str, Any], spot: Any) -> str:
 
 # ------------------------------------------------------------------------------------------------ prompt baseline
 def prompt_eval(data_path: str, *, on_progress: ProgressCallback | None = None) -> PromptEvalResult:
-    from tools.prompt_eval import PromptEvalConfig, run_prompt_eval
+    from tools.prompt.evaluation import PromptEvalConfig, run_prompt_eval
 
     # variants=True: the plain prompt, few-shot, chain-of-thought... each scored with its CI
     with job("prompt", "prompt baseline on " + Path(data_path).name, on_progress) as relay:
@@ -199,7 +199,7 @@ def train_preview(data: str, *, model: str | None = None) -> Any:
 
 
 def diagnose(run_id: str) -> dict[str, Any]:
-    from tools.diagnose import diagnose as _diagnose
+    from tools.train.diagnose import diagnose as _diagnose
 
     return _diagnose(run_id).to_dict()
 

@@ -29,7 +29,7 @@ def refuse_agent_metric(metric: str | None) -> dict[str, Any] | None:
     exact spec (or ``*``) in ``$TUNEWISE_AGENT_METRICS`` (comma-separated). Built-in metric names are fine."""
     import os
 
-    from tools import metrics
+    from tools.scoring import metrics
 
     if metric is None or metric in metrics.METRICS:
         return None
@@ -105,7 +105,7 @@ def judge_answers(run_id: str, test_file: str, judge: str, mode: str = "rubric")
     """A model judges the tuned run's answers (rubric: pass rate; pairwise: win rate vs the prompt baseline,
     positions swapped), with its agreement (% and Cohen's kappa, n) with the user's verdicts; ``trusted`` says
     whether the knowledge floor (eval.judge.agreement_floor) allows using its scores."""
-    from tools.judge import judge_run
+    from tools.evaluate.judging import judge_run
 
     return _guard(lambda: judge_run(run_id, test_file, judge, mode=mode).to_dict())  # type: ignore[arg-type]
 

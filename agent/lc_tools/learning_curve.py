@@ -15,8 +15,8 @@ def learning_curve(train: str, test: str, model: str = "smollm2-135m-instruct", 
     same test rows, and fit a power law with a bootstrap band. Returns the points, predictions at 2x/5x/10x the
     data, the examples needed to reach the bar (or why the curve cannot extrapolate: too few points, too flat,
     too noisy), and the cost in seconds. Slow on a CPU: about 1.75 short runs."""
-    from tools.learning_curve import CurveConfig
-    from tools.learning_curve import learning_curve as run
+    from tools.evaluate.learning_curve import CurveConfig
+    from tools.evaluate.learning_curve import learning_curve as run
 
     cfg = CurveConfig(train=train, test=test, val=val, model=model, bar=bar,
                       fractions=tuple(fractions) if fractions else None, max_steps=max_steps, epochs=epochs,

@@ -30,7 +30,7 @@ def prompt_eval(test: str, system: str | None = None, shots: int = 0, shots_from
     """
     from agent.lc_tools.evaluate import refuse_agent_metric
     from agent.prompt_backends import register
-    from tools.prompt_eval import PromptEvalConfig, run_prompt_eval
+    from tools.prompt.evaluation import PromptEvalConfig, run_prompt_eval
 
     refused = refuse_agent_metric(metric)
     if refused:

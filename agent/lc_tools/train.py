@@ -45,7 +45,7 @@ def estimate_training_memory(method: str = "lora", params_b: float | None = None
 def diagnose_run(run_id: str) -> dict[str, Any]:
     """Read a training run's loss curves: overfitting, learning rate too high or too low, not converged or
     healthy, with the knowledge-base fixes as a concrete next config (rule ids cited)."""
-    from tools.diagnose import diagnose
+    from tools.train.diagnose import diagnose
 
     return diagnose(run_id).to_dict()
 

@@ -105,7 +105,7 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
         calls.append(("forgetting", run_id))
         state["limits"]["forgetting"] = limit
         if state["fail"] == "forgetting":
-            raise AttributeError("module 'tools.metrics' has no attribute 'any_of'")
+            raise AttributeError("module 'tools.scoring.metrics' has no attribute 'any_of'")
         return {"preserved": 0.95, "verdict": "ok"}
 
     def ab(a: str, b: str, test: str, *, bar: float = 0.10, limit: int | None = None) -> dict[str, Any]:
@@ -117,7 +117,7 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
         calls.append(("diagnose", run_id))
         return {"verdict": "overfitting", "issues": [{"id": "diag.overfitting"}], "next_config": {}}
 
-    pe = types.ModuleType("tools.prompt_eval")
+    pe = types.ModuleType("tools.prompt.evaluation")
     pe.PromptEvalConfig = FakePromptEvalConfig  # type: ignore[attr-defined]
     pe.run_prompt_eval = run_prompt_eval  # type: ignore[attr-defined]
     tr = types.ModuleType("tools.train")
@@ -126,11 +126,15 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
     ev = types.ModuleType("tools.evaluate")
     for fn in (evaluate_test, compare, forgetting, ab):
         setattr(ev, fn.__name__, fn)
-    dg = types.ModuleType("tools.diagnose")
+    dg = types.ModuleType("tools.train.diagnose")
     dg.diagnose = diagnose  # type: ignore[attr-defined]
-    for name, mod in (("prompt_eval", pe), ("train", tr), ("evaluate", ev), ("diagnose", dg)):
+    import tools.prompt
+
+    for name, mod in (("prompt.evaluation", pe), ("train", tr), ("evaluate", ev), ("train.diagnose", dg)):
         monkeypatch.setitem(sys.modules, f"tools.{name}", mod)
-        monkeypatch.setattr(tools, name, mod, raising=False)
+    monkeypatch.setattr(tools.prompt, "evaluation", pe, raising=False)
+    monkeypatch.setattr(tools, "train", tr, raising=False)
+    monkeypatch.setattr(tools, "evaluate", ev, raising=False)
     from agent import pipeline
 
     monkeypatch.setattr(pipeline, "TRAIN_RUNNER", pipeline.train_in_process)  # the fake trainer is in this process

@@ -14,11 +14,11 @@ import pytest
 from agent import routing
 from agent.advisor import Advisor
 from tests.agent.test_advisor_session import SCRIPT, drive
-from tools.learning_curve import fit_curve
+from tools.evaluate.learning_curve import fit_curve
 
 
 def curve(points: list[tuple[int, float]], *, bar: float, rows: int = 400) -> dict[str, Any]:
-    """A curve document as tools.learning_curve writes it, from (n, quality) points on ``rows`` test rows."""
+    """A curve document as tools.evaluate.learning_curve writes it, from (n, quality) points on ``rows`` test rows."""
     items = [(n, [1.0] * round(q * rows) + [0.0] * (rows - round(q * rows))) for n, q in points]
     fit = fit_curve(items, bar=bar)
     return {"points": [{"n": n, "quality": q, "ci95": [max(0, q - 0.05), min(1, q + 0.05)]} for n, q in points],
@@ -92,10 +92,10 @@ def test_the_pipeline_step_feeds_the_size_criterion(fake_tools: dict[str, Any], 
         seen.append(config)
         return Result()
 
-    mod = types.ModuleType("tools.learning_curve")
+    mod = types.ModuleType("tools.evaluate.learning_curve")
     mod.CurveConfig = FakeCurveConfig  # type: ignore[attr-defined]
     mod.learning_curve = learning_curve  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tools.learning_curve", mod)
+    monkeypatch.setitem(sys.modules, "tools.evaluate.learning_curve", mod)
     answers = {**SCRIPT, "test_set": fake_tools["test_file"], "model": "smollm2-135m-instruct", "go_on": "yes",
                "data": fake_tools["data_file"], "max_steps": "20", "learning_curve": "yes"}
     adv = Advisor()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cli import app
-from tests.tools.test_learning_curve import _pairs
+from tests.tools.evaluate.test_learning_curve import _pairs
 
 
 def test_bad_fractions_are_an_input_error(tmp_path: Path) -> None:

@@ -43,7 +43,7 @@ def stub_server() -> Iterator[tuple[str, list[dict]]]:
 
 def test_openai_compatible_backend_against_stub(stub_server: tuple[str, list[dict]], tmp_path: Path) -> None:
     from agent.prompt_backends import register
-    from tools.prompt_eval import PromptEvalConfig, run_prompt_eval
+    from tools.prompt.evaluation import PromptEvalConfig, run_prompt_eval
 
     url, seen = stub_server
     register()

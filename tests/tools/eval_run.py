@@ -78,8 +78,9 @@ def fill_runlog(run_id: str, test_file: Path, monkeypatch, *, probes: Path | Non
                 rates: dict[str, float] | None = None) -> None:
     """Test evaluation, side by side, forgetting and A/B logged for ``run_id`` with canned answers."""
     from tools import evaluate as E
+    from tools.scoring import rows as R
 
-    exs = E.load_test(test_file)
+    exs = R.load_test(test_file)
     truth = {e.input_text: e.output_text for e in exs}
     truth.update({p["question"]: p["answer"] for p in E.load_probes(probes)})
     monkeypatch.setattr(E.predictions, "predict", canned_predict(truth, rates or {"tuned": 0.85, "base": 0.3, "prompt": 0.55}))

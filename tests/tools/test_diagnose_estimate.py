@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from tools.diagnose import analyse
 from tools.estimate import GB, estimate_memory, lora_params, shape_for_params
+from tools.train.diagnose import analyse
 
 CFG = {"method": "lora", "learning_rate": 2e-4, "num_train_epochs": 3}
 

@@ -25,7 +25,7 @@ SECTIONS = ("Recommendation", "What would change the decision", "Measurements", 
 def session(monkeypatch: pytest.MonkeyPatch) -> str:
     from agent import graph
     from agent.advisor import run_scripted
-    from tools.learning_curve import fit_curve
+    from tools.evaluate.learning_curve import fit_curve
     from tools.runlog import RunLog
 
     monkeypatch.setattr(graph, "detect_device", lambda: {"kind": "cpu", "name": "x86_64", "gpus": 0,

@@ -170,7 +170,7 @@ class FakeServices:
                 "next_config": None}
 
     def prompt_eval(self, path: str, *, on_progress: Any = None) -> dict[str, Any]:
-        """The shape of tools.prompt_eval.run_prompt_eval (issue 5)."""
+        """The shape of tools.prompt.evaluation.run_prompt_eval (issue 5)."""
         return {"quality": 0.55, "ci95": [0.46, 0.63], "metric": "accuracy", "n": 120,
                 "latency_ms": {"p50": 250.0, "p95": 400.0, "mode": "batched"}, "best": "few_shot",
                 "best_quality": 0.72, "best_ci95": [0.65, 0.79], "bar": 0.9, "reaches_bar": False,

@@ -13,7 +13,7 @@
 
 Precision and recall are measured on labelled real data (MBPP solutions and problem statements, banking77
 utterances, the Alpaca seed outputs, hand-written snippets of each language) by
-``tests/tools/test_data_code_detect.py`` and ``benchmarks/clean_quality.py``.
+``tests/tools/data/test_clean.py`` and ``benchmarks/clean_quality.py``.
 """
 
 from __future__ import annotations

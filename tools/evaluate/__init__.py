@@ -6,11 +6,13 @@
 - ``ab``: offline A/B of two variants on the same rows, with the ROI rule's verdict;
 - ``forgetting``: the base and the tuned model on general probes;
 - ``roi``: the seed's ROI formula on the user's numbers;
-- ``variants`` (what answers: a run, a base model, a prompt) and ``predictions`` (generate, log, reuse).
+- ``predictions`` (generate, log, reuse); what answers (a run, a base model, a prompt) is ``tools.prompt.variants``;
+- ``judging``: a judge model on a run's answers, checked against the user's ground truth;
+- ``online_ab``: the production A/B router; ``learning_curve``: would more data help?
 
-Every number comes from ``tools.metrics`` (the same code prompt evaluation uses) and every prediction from
+Every number comes from ``tools.scoring.metrics`` (the same code prompt evaluation uses) and every prediction from
 ``tools.generation.generate``; each evaluation is written to the run log (``evaluations`` + ``predictions``).
-``from tools.evaluate import X`` keeps working for every name callers used before the split.
+Which rows are scored and how (``load_test``, ``decide_scoring``) is ``tools.scoring.rows``.
 """
 
 from __future__ import annotations
@@ -39,19 +41,11 @@ from tools.evaluate.predictions import Predictions, log_predictions, logged_pred
 from tools.evaluate.roi import RoiResult, roi
 from tools.evaluate.test_set import (
     EvalResult,
-    Scoring,
-    decide_scoring,
     evaluate_test,
-    head,
-    load_test,
     paired,
-    profile_for,
-    score_texts,
-    spread,
     test_evaluations,
-    tests_of,
 )
-from tools.evaluate.variants import (
+from tools.prompt.variants import (
     Variant,
     base_variant,
     build_messages,
@@ -64,9 +58,9 @@ from tools.evaluate.variants import (
 
 __all__ = [
     "FORGETTING_FIXES", "PROBES_FILE", "PROBE_CHECKS", "ABResult", "CompareResult", "ForgettingResult", "RoiResult", "EvalConfig", "EvalResult", "Predictions",
-    "Scoring", "Variant", "WinRate", "ab", "base_variant", "build_messages", "check_probe", "compare",
-    "decide_scoring", "evaluate_test", "forgetting", "head", "human_win_rate", "load_probes", "load_test",
+    "Variant", "WinRate", "ab", "base_variant", "build_messages", "check_probe", "compare",
+    "evaluate_test", "forgetting", "human_win_rate", "load_probes", "load_test",
     "log_predictions", "logged_predictions", "pair_variants", "paired", "parse_variant", "pending_votes", "predict",
-    "profile_for", "prompt_baseline_run", "prompt_variant", "record_vote", "roi", "score_texts", "spread",
-    "test_evaluations", "tests_of", "tuned_variant", "votes_for", "win_rate",
+    "prompt_baseline_run", "prompt_variant", "record_vote", "roi", "spread",
+    "test_evaluations", "tuned_variant", "votes_for", "win_rate",
 ]

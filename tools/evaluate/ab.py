@@ -10,12 +10,12 @@ from typing import Any
 
 from tools.evaluate import predictions as P
 from tools.evaluate.config import EvalConfig
-from tools.evaluate.results import DictAccess
-from tools.evaluate.test_set import decide_scoring, head, load_test, paired, score_texts
-from tools.evaluate.variants import Variant, base_variant, pair_variants
+from tools.evaluate.test_set import paired
 from tools.fileio import sha256_file
 from tools.models import ModelSpec
-from tools.types import ProgressCallback
+from tools.prompt.variants import Variant, base_variant, pair_variants
+from tools.scoring.rows import decide_scoring, head, load_test, score_texts
+from tools.types import DictAccess, ProgressCallback
 
 
 @dataclass

@@ -10,18 +10,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from tools import metrics as M
 from tools.errors import InputError
 from tools.evaluate import predictions as P
 from tools.evaluate.config import EvalConfig
-from tools.evaluate.results import DictAccess
-from tools.evaluate.test_set import decide_scoring, head, load_test, score_texts
-from tools.evaluate.variants import Variant, base_variant, prompt_baseline_run, prompt_variant, tuned_variant
 from tools.fileio import sha256_file
-from tools.types import Example, ProgressCallback
+from tools.prompt.variants import Variant, base_variant, prompt_baseline_run, prompt_variant, tuned_variant
+from tools.scoring.rows import decide_scoring, head, load_test, score_texts
+from tools.scoring.win_rate import VOTES, WinRate, win_rate
+from tools.types import DictAccess, Example, ProgressCallback
 
 Vote = Literal["a", "b", "tie"]
-VOTES: tuple[str, ...] = ("a", "b", "tie")
 
 
 def _pick_sample(examples: Sequence[Example], ok: dict[str, list[float]], n: int, seed: int) -> dict[int, list[str]]:
@@ -132,34 +130,6 @@ def compare(run_id: str, test: str | Path, *, n: int = 30, config: EvalConfig | 
 
 
 # ---------------------------------------------------------------------------------------------- votes
-
-@dataclass
-class WinRate(DictAccess):
-    """B's win rate over A from paired verdicts: (B wins + half the ties) / n, with a bootstrap 95% CI."""
-
-    a_wins: int
-    b_wins: int
-    ties: int
-    n: int
-    rate: float
-    ci95: tuple[float, float]
-    source: str = "human"  # "human" (votes) or the judge's name
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"a_wins": self.a_wins, "b_wins": self.b_wins, "ties": self.ties, "n": self.n, "rate": self.rate,
-                "ci95": list(self.ci95), "source": self.source}
-
-
-def win_rate(verdicts: Sequence[str], *, source: str = "human", seed: int = 0) -> WinRate:
-    """Win rate of B from "a" / "b" / "tie" verdicts (a tie counts half)."""
-    bad = [v for v in verdicts if v not in VOTES]
-    if bad:
-        raise InputError(f"unknown verdict {bad[0]!r}", where="vote", fix="vote a, b or tie")
-    items = [1.0 if v == "b" else 0.5 if v == "tie" else 0.0 for v in verdicts]
-    c = Counter(verdicts)
-    rate, ci = M.mean_ci(items, seed=seed)
-    return WinRate(c["a"], c["b"], c["tie"], len(items), rate, ci if items else (0.0, 1.0), source)
-
 
 def record_vote(result: CompareResult, idx: int, vote: str) -> str:
     """Store the user's vote on row ``idx`` of a side-by-side result (A = ``vote_a``, B = ``vote_b``)."""

@@ -10,9 +10,9 @@ class EvalConfig:
     """How a model is evaluated; stored verbatim with every evaluation in the run log."""
 
     metric: str | None = None
-    """None: decided once from the test set's task profile (``tools.metrics.metric_for_profile``)."""
+    """None: decided once from the test set's task profile (``tools.scoring.metrics.metric_for_profile``)."""
     max_new_tokens: int | None = None
-    """Longest answer generated; None: from the references' token lengths (``tools.metrics.max_new_tokens_for``)."""
+    """Longest answer generated; None: from the references' token lengths (``tools.scoring.metrics.max_new_tokens_for``)."""
     batch_size: int = 8
     """Prompts per batch, passed to ``tools.generation.generate``."""
     probe_max_new_tokens: int = 40

@@ -8,14 +8,13 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from tools import metrics as M
 from tools.errors import InputError, where
 from tools.evaluate import predictions as P
 from tools.evaluate.config import EvalConfig
-from tools.evaluate.results import DictAccess
-from tools.evaluate.test_set import spread
-from tools.evaluate.variants import base_variant, parse_variant
-from tools.types import ProgressCallback, ProgressEvent, emit
+from tools.prompt.variants import base_variant, parse_variant
+from tools.scoring import metrics as M
+from tools.scoring.rows import spread
+from tools.types import DictAccess, ProgressCallback, ProgressEvent, emit
 
 PROBES_FILE = Path(str(files("knowledge") / "probes" / "general.jsonl"))  # the shipped general probe set
 PROBE_CHECKS = ("exact", "contains", "number", "regex", "any_of")
@@ -89,7 +88,7 @@ def load_probes(path: str | Path | None = None) -> list[dict[str, Any]]:
 
 
 def check_probe(answer: str, item: dict[str, Any]) -> bool:
-    """Does a model's answer pass the probe's check? (Scoring lives in tools.metrics.)"""
+    """Does a model's answer pass the probe's check? (Scoring lives in tools.scoring.metrics.)"""
     ref, check = item["answer"], item.get("check", "contains")
     refs = ref if isinstance(ref, list) else [ref]
     if check == "exact":

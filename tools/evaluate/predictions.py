@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from tools import metrics as M
-from tools.evaluate.variants import Variant
+from tools.prompt.variants import Variant
+from tools.scoring import metrics as M
 from tools.types import Example, ProgressCallback, ProgressEvent, emit
 
 

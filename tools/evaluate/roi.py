@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tools.errors import InputError
-from tools.evaluate.results import DictAccess
+from tools.types import DictAccess
 
 
 @dataclass

@@ -6,157 +6,25 @@ every variant, subset and comparison on that file is then scored the same way, s
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from tools import metrics as M
-from tools.errors import InputError, where
+from tools.errors import InputError
 from tools.evaluate import predictions as P
 from tools.evaluate.config import EvalConfig
-from tools.evaluate.results import DictAccess
-from tools.evaluate.variants import Variant, base_variant, prompt_baseline_run, prompt_variant, tuned_variant
 from tools.fileio import sha256_file
-from tools.types import Example, ProgressCallback, ProgressEvent, TaskProfile, emit
-
-TEST_KEYS = ("tests", "test_list")  # per-row Python asserts: our own field, and MBPP's column
-
-
-# ---------------------------------------------------------------------------------------------- reading
-
-def tests_of(example: Example) -> list[str]:
-    """The row's executable tests (``meta["tests"]``, or MBPP's ``test_list``), as strings of Python."""
-    for key in TEST_KEYS:
-        val = example.meta.get(key)
-        if val:
-            return [val] if isinstance(val, str) else [str(t) for t in val]
-    return []
-
-
-def _raw_tests(p: Path) -> dict[int, Any]:
-    """Tests given as a top-level ``tests``/``test_list`` column of a JSONL file, by 1-based line number."""
-    out: dict[int, Any] = {}
-    if p.suffix.lower() not in (".jsonl", ".json", ".ndjson"):
-        return out
-    try:
-        lines = p.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return out
-    for lineno, raw in enumerate(lines, 1):
-        if '"test' not in raw:
-            continue
-        try:
-            d = json.loads(raw)
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(d, dict):
-            for key in TEST_KEYS:
-                if d.get(key):
-                    out[lineno] = d[key]
-                    break
-    return out
-
-
-def load_test(path: str | Path) -> list[Example]:
-    """Rows with an input and an expected output; per-row tests land in ``meta["tests"]`` (checked to parse)."""
-    from tools import sandbox
-
-    p = Path(path)
-    if not p.exists():
-        raise InputError("test file not found", where=str(p), fix="give the test.jsonl written by `tunewise data split`")
-    from tools.data.formats import load_examples
-
-    examples = load_examples(p)
-    examples = [e for e in examples if e.output_text.strip() and e.input_text.strip()]
-    if not examples:
-        raise InputError("no examples with both an input and an expected output", where=str(p))
-    raw = _raw_tests(p) if not all(tests_of(e) for e in examples) else {}
-    for e in examples:
-        line = e.meta.get("line")
-        tests = tests_of(e) or (raw.get(line) if isinstance(line, int) else None)
-        if tests:
-            e.meta["tests"] = sandbox.check_tests(tests, where(p, line if isinstance(line, int) else None, "tests"))
-    return examples
-
-
-def _check_limit(limit: int | None, where_: str) -> None:
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise InputError(f"limit must be a whole number of at least 1, got {limit!r}", where=where_,
-                         fix="leave it out to use every row")
-
-
-def head(examples: list[Example], limit: int | None) -> list[Example]:
-    """The first ``limit`` rows (all of them when ``limit`` is None). Always the first rows, so an evaluation,
-    the side-by-side table and the A/B with the same limit score the same examples and can reuse predictions."""
-    _check_limit(limit, "limit")
-    return examples if limit is None else examples[:limit]
-
-
-def spread(items: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
-    """``limit`` items evenly spaced through the list (the probe file is grouped by category, so every
-    category keeps a share); all of them when ``limit`` is None or not smaller than the list."""
-    _check_limit(limit, "probes limit")
-    if limit is None or limit >= len(items):
-        return items
-    return [items[i * len(items) // limit] for i in range(limit)]
-
-
-# ---------------------------------------------------------------------------------------------- deciding once
-
-def profile_for(examples: Sequence[Example]) -> TaskProfile:
-    """The task profile of a set (``tools.data.profile.detect_profile``, the one detector); rows that carry
-    tests make it a set with tests whatever the detector read from the outputs."""
-    from tools.data.profile import detect_profile
-
-    prof = detect_profile(list(examples))
-    if not prof.has_tests and any(tests_of(e) for e in examples):
-        prof = replace(prof, has_tests=True)
-    return prof
-
-
-@dataclass(frozen=True)
-class Scoring:
-    """How a test file is scored, decided once: the metric, its labels (label tasks), the generation length."""
-
-    metric: str
-    profile: TaskProfile
-    labels: tuple[str, ...] | None
-    max_new_tokens: int
-
-    @property
-    def share(self) -> bool:
-        return M.is_share(self.metric)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "share": self.share, "output_kind": self.profile.output_kind,
-                "max_new_tokens": self.max_new_tokens, "labels": len(self.labels) if self.labels else None}
-
-
-def decide_scoring(examples: Sequence[Example], *, metric: str | None = None, max_new_tokens: int | None = None,
-                   profile: TaskProfile | None = None) -> Scoring:
-    """The metric (the user's, else from the profile) and generation length (the user's, else from the
-    references' token lengths), for the WHOLE set, so every subset and every variant is scored alike."""
-    prof = profile or profile_for(examples)
-    name = metric or M.metric_for_profile(prof)
-    if name == "pass_at_1" and not any(tests_of(e) for e in examples):
-        raise InputError("pass_at_1 needs tests on the rows", where="--metric",
-                         fix="give rows a 'tests' list (or MBPP's 'test_list'), or choose another metric")
-    labels = None
-    if name in ("label_accuracy", "macro_f1"):
-        labels = tuple(prof.labels) if prof.labels else tuple(sorted({e.output_text.strip() for e in examples}))
-    return Scoring(name, prof, labels, max_new_tokens or M.max_new_tokens_for(prof))
-
-
-def score_texts(texts: Sequence[str], examples: Sequence[Example], scoring: Scoring, *, seed: int = 0,
-                on_progress: ProgressCallback | None = None) -> M.MetricResult:
-    """Score answers for these rows the way ``scoring`` says (tests run in the sandbox for ``pass_at_1``)."""
-    tests = [tests_of(e) for e in examples] if scoring.metric == "pass_at_1" else None
-    return M.score(list(texts), [e.output_text for e in examples], scoring.metric,
-                   labels=list(scoring.labels) if scoring.labels else None, tests=tests, seed=seed,
-                   on_progress=on_progress)
-
+from tools.prompt.variants import Variant, base_variant, prompt_baseline_run, prompt_variant, tuned_variant
+from tools.scoring import metrics as M
+from tools.scoring.rows import (
+    Scoring,
+    decide_scoring,
+    head,
+    load_test,
+    score_texts,
+)
+from tools.types import DictAccess, Example, ProgressCallback, ProgressEvent, emit
 
 # ---------------------------------------------------------------------------------------------- test set, once
 

@@ -8,7 +8,7 @@ Modules, one reason each: ``config`` (the settings), ``loading`` (examples), ``d
 batches), ``model`` (building the model), ``arguments`` (the Trainer and its arguments), ``hf`` (loss,
 sampler, callback), ``speed`` (CPU speed-ups), ``signals`` (Ctrl-C), ``checkpoints`` (which one a resume
 trusts), ``threads`` (CPU threads), ``export`` (adapter and merged model), ``result`` (what a run
-reports) and ``core`` (the run, top to bottom). Out-of-memory fixes live in ``tools.diagnose``.
+reports) and ``core`` (the run, top to bottom). Out-of-memory fixes live in ``tools.train.diagnose``.
 """
 
 from __future__ import annotations

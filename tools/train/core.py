@@ -9,7 +9,7 @@ save the adapter (``export``) and record the outcome.
 Faults are outcomes, not crashes: Ctrl-C/SIGTERM checkpoint and mark the run ``interrupted``
 (``signals``); a resume starts from the newest complete checkpoint (``checkpoints``); NaN loss and
 out-of-memory mark it ``failed`` with a diagnosis and a fix (the fixes come from
-``tools.diagnose``, which builds them from knowledge/diagnosis.yaml; with ``auto_retry`` each is tried).
+``tools.train.diagnose``, which builds them from knowledge/diagnosis.yaml; with ``auto_retry`` each is tried).
 A process killed outright leaves its pid, host and heartbeat in the run log, which then reads it as
 ``crashed``. Under several processes (``accelerate launch``) only rank 0 writes the run log and reports.
 """
@@ -26,12 +26,12 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from tools import paths
-from tools.diagnose import nan_diagnosis, oom_fix_text, oom_fixes
 from tools.errors import InputError, OutOfMemoryError, TunewiseError
 from tools.fileio import sha256_file, write_json
 from tools.runlog import RunLog, new_id
 from tools.train import checkpoints
 from tools.train.config import TrainConfig, resolve_defaults
+from tools.train.diagnose import nan_diagnosis, oom_fix_text, oom_fixes
 from tools.train.result import Retry, TrainResult
 from tools.types import ProgressCallback, ProgressEvent, emit
 
@@ -288,7 +288,7 @@ def _train_once(config: TrainConfig, log: Any, *, on_progress: ProgressCallback 
                    artifacts=artifacts, error=error, summary=result.summary())
     if status == "completed" and main:
         with contextlib.suppress(TunewiseError):
-            from tools.diagnose import diagnose
+            from tools.train.diagnose import diagnose
 
             result.diagnosis = diagnose(run_id)
     emit(on_progress, ProgressEvent("done", state.global_step, state.max_steps,
@@ -298,6 +298,6 @@ def _train_once(config: TrainConfig, log: Any, *, on_progress: ProgressCallback 
 
 
 def _heartbeat_every_s() -> float:
-    from tools.diagnose import knowledge_row
+    from tools.train.diagnose import knowledge_row
 
     return float(knowledge_row("heartbeat")["every_s"])

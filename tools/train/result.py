@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tools.diagnose import Diagnosis
+    from tools.train.diagnose import Diagnosis
 
 
 @dataclass

@@ -247,7 +247,7 @@ class TrainingView(Vertical):
         self.query_one("#train-resume", Button).disabled = not self.run_id
 
     def show_diagnosis(self, d: Any) -> None:
-        """A diagnosis (``tools.diagnose.Diagnosis`` or its dict): verdict, each issue with its rule id, next config."""
+        """A diagnosis (``tools.train.diagnose.Diagnosis`` or its dict): verdict, each issue with its rule id, next config."""
         if not d:
             return
         if hasattr(d, "to_dict"):

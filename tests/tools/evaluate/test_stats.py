@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tools import evaluate as E
-from tools import metrics as M
 from tools.errors import InputError
+from tools.scoring import metrics as M
 from tools.types import Example
 
 # ---------------------------------------------------------------------------------------------- intervals and tests

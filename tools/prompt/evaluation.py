@@ -2,7 +2,7 @@
 
 A prompt is chat messages: an optional system message, few-shot (user, assistant) pairs, then the test
 input. Every example is generated greedily (temperature 0), scored with the shared metrics in
-``tools.metrics`` (so a fine-tuned model is later judged by the same code), and reported with a 95%
+``tools.scoring.metrics`` (so a fine-tuned model is later judged by the same code), and reported with a 95%
 interval, the number of examples, latency and token counts.
 
 ``variants=True`` runs Step 2: 5 and 10 shots, a chain-of-thought instruction, an explicit output-format
@@ -24,12 +24,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from tools import metrics
 from tools.errors import InputError
-from tools.evaluate.results import DictAccess
-from tools.evaluate.variants import Variant, build_messages
 from tools.generation import Generation
-from tools.types import Example, ProgressCallback, ProgressEvent, emit
+from tools.prompt.variants import Variant, build_messages
+from tools.scoring import metrics
+from tools.types import DictAccess, Example, ProgressCallback, ProgressEvent, emit
 
 Chat = list[dict[str, str]]
 
@@ -72,7 +71,7 @@ class PromptEvalConfig:
     """Quality bar; default from the knowledge base (``dt.quality_bar``)."""
     max_new_tokens: int | None = None
     """Longest reply generated (chain of thought gets ``cot_max_new_tokens``); default: from the references'
-    token lengths (1.5 x their 95th percentile + 16, see ``tools.metrics.max_new_tokens_for``)."""
+    token lengths (1.5 x their 95th percentile + 16, see ``tools.scoring.metrics.max_new_tokens_for``)."""
     cot_max_new_tokens: int = 192
     batch_size: int = 128
     """Prompts per batch on the fast path."""
@@ -282,9 +281,9 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
     """
     import json
 
-    from tools.evaluate.test_set import decide_scoring, load_test, profile_for
     from tools.fileio import sha256_file
     from tools.runlog import RunLog
+    from tools.scoring.rows import decide_scoring, load_test, profile_for
 
     if config.shots < 0 or (config.limit is not None and config.limit <= 0):
         raise InputError("shots must be >= 0 and limit > 0", where="--shots/--limit")
@@ -410,7 +409,7 @@ def default_bar() -> float:
 def _run_variant(v: Variant, test: Sequence[Example], backend: Backend, scoring: Any,
                  labels: Sequence[str] | None, schema: dict[str, Any] | None,
                  on_progress: ProgressCallback | None) -> dict[str, Any]:
-    from tools.evaluate.test_set import tests_of
+    from tools.scoring.rows import tests_of
 
     prompts = [build_messages(v.system, v.few_shot, e) for e in test]
     gens = backend.generate(prompts, max_new_tokens=v.max_new_tokens or scoring.max_new_tokens,

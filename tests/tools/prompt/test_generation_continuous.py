@@ -146,7 +146,7 @@ def test_mbpp_programs_equal_sequential_on_real_model(real_model_dir: Path) -> N
     """Code generation (MBPP prompts, 48 tokens) with more prompts than places in the batch."""
     from tools import models
 
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "mbpp" / "mbpp.jsonl"
+    path = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "mbpp" / "mbpp.jsonl"
     if not path.exists():
         pytest.skip(f"mbpp not found at {path}")
     rows = [json.loads(line) for line in path.read_text().splitlines()[10:14]]

@@ -18,7 +18,7 @@ from tools.data import clean, inspect, load
 from tools.data.config import CleanConfig
 from tools.errors import InputError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 GOOD = {"messages": [{"role": "user", "content": "How do I reset my PIN?"},
                      {"role": "assistant", "content": "Open the app and choose Reset PIN."}]}
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tools import prompt_eval as pe
 from tools.errors import InputError
 from tools.generation import Generation
+from tools.prompt import evaluation as pe
 from tools.runlog import RunLog
 from tools.types import Example
 
@@ -196,7 +196,7 @@ def test_real_model_on_banking77_rows(banking77: Path, tmp_path: Path) -> None:
 def test_mbpp_slice_pass_at_1_on_the_embedded_model(tmp_path: Path) -> None:
     """Done-when (issue 14): on an MBPP slice the embedded model's prompt baseline reports pass@1 from executed
     tests with a CI. The 135M model rarely writes a passing program; the number is whatever it is."""
-    src = Path(__file__).resolve().parents[3] / "shared" / "data" / "mbpp" / "mbpp.jsonl"
+    src = Path(__file__).resolve().parents[4] / "shared" / "data" / "mbpp" / "mbpp.jsonl"
     rows = [json.loads(line) for line in src.read_text().splitlines()[10:13]]
     test = tmp_path / "mbpp_slice.jsonl"
     test.write_text("".join(json.dumps({

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tools import metrics as M
-from tools import sandbox as S
 from tools.errors import InputError
+from tools.scoring import metrics as M
+from tools.scoring import sandbox as S
 
 ADD_TESTS = ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"]
 
@@ -63,7 +63,7 @@ def test_pass_at_1_through_score_with_ci() -> None:
 
 
 def test_test_file_with_tests_column(tmp_path: Path) -> None:
-    from tools.evaluate import decide_scoring, load_test, score_texts
+    from tools.scoring.rows import decide_scoring, load_test, score_texts
 
     rows = [{"messages": [{"role": "user", "content": "Write add(a, b)."},
                           {"role": "assistant", "content": "def add(a, b):\n    return a + b"}],
@@ -92,10 +92,10 @@ def test_user_metric_import_print_keeps_json_stdout_clean(tmp_path: Path) -> Non
 
     (tmp_path / "noisy_metric.py").write_text("print('HELLO FROM IMPORT')\n"
                                                "def score(p, r):\n    print('HELLO FROM CALL')\n    return 1.0\n")
-    code = ("import json, sys\nfrom tools import metrics as M\n"
+    code = ("import json, sys\nfrom tools.scoring import metrics as M\n"
             "r = M.score(['a', 'b'], ['a', 'c'], 'noisy_metric:score')\n"
             "sys.stdout.write(json.dumps(r.to_dict()))\n")
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[3])}
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          check=True, timeout=120)
     doc = json.loads(out.stdout)  # one JSON document, nothing else

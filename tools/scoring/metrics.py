@@ -412,7 +412,7 @@ def load_user_metric(spec: str) -> Callable[[str, str], float]:
     The returned callable scores in the sandbox too (one child per call); ``per_item_scores`` batches the
     whole set into one child. Nothing of the module ever runs in this process (issue 18, item 6).
     """
-    from tools import sandbox
+    from tools.scoring import sandbox
 
     sandbox.check_user_metric(spec)
 
@@ -438,7 +438,7 @@ def per_item_scores(metric: str, preds: Sequence[str], refs: Sequence[str], *,
     if metric == "json_schema":
         return [json_schema_match(p, schema if schema is not None else r) for p, r in zip(preds, refs, strict=True)]
     if metric == "pass_at_1":
-        from tools import sandbox
+        from tools.scoring import sandbox
 
         if tests is None or len(tests) != len(preds):
             from tools.errors import InputError
@@ -452,7 +452,7 @@ def per_item_scores(metric: str, preds: Sequence[str], refs: Sequence[str], *,
 
         raise InputError(f"unknown metric {metric!r}", where="--metric",
                          fix=f"use one of {', '.join(METRICS)} or module:function")
-    from tools import sandbox
+    from tools.scoring import sandbox
 
     return sandbox.run_user_metric(metric, list(preds), list(refs))
 

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from tools import metrics as M
 from tools.errors import InputError
+from tools.scoring import metrics as M
 
 
 def test_normalize() -> None:

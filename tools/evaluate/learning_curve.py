@@ -244,8 +244,8 @@ def learning_curve(config: CurveConfig, *, on_progress: ProgressCallback | None 
     """Train the short-run recipe on nested subsets of ``config.train`` and fit the curve (see module doc)."""
     from tools.data.formats import load_examples, write_examples
     from tools.errors import InputError
-    from tools.evaluate import load_test, predict, tuned_variant
-    from tools.evaluate.test_set import decide_scoring, score_texts
+    from tools.evaluate import predict, tuned_variant
+    from tools.scoring.rows import decide_scoring, load_test, score_texts
     from tools.train import TrainConfig, train
 
     started = time.monotonic()

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from tests._openai_stub import openai_stub
-from tools import judge as J
 from tools.errors import InputError, ModelNotFoundError
+from tools.scoring import judge as J
 
 
 class _Judge:
@@ -169,7 +169,9 @@ def test_judge_run_checks_against_executed_tests_and_logs_verdicts(stub_url: str
     from agent.prompt_backends import register
 
     register()
-    res = J.judge_run(rid, str(test), "openai:stub-judge", base_url=stub_url)
+    from tools.evaluate.judging import judge_run
+
+    res = judge_run(rid, str(test), "openai:stub-judge", base_url=stub_url)
     # The tiny random model never writes add(); the tests fail every row, and the stub judge says FAIL: agreement.
     assert res.verdicts == ["FAIL"] * 4 and res.agreement is not None
     assert res.agreement.ground_truth == "executed tests" and res.agreement.n == 4

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-CONFIGS = Path(__file__).resolve().parents[2] / "knowledge" / "configs"
+CONFIGS = Path(__file__).resolve().parents[3] / "knowledge" / "configs"
 
 
 def _validated(path: Path) -> tuple[Any, Any]:

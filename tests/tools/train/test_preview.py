@@ -13,7 +13,7 @@ import pytest
 from tools.train import TrainConfig
 from tools.train.preview import TrainPreview, preview_training
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO.parent / "shared" / "data"
 
 

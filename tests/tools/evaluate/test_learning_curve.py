@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tools.learning_curve import CurveConfig, fit_curve, learning_curve
+from tools.evaluate.learning_curve import CurveConfig, fit_curve, learning_curve
 
 
 def rows(quality: float, n: int = 400, seed: int = 0) -> list[float]:

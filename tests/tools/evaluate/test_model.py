@@ -10,6 +10,7 @@ import pytest
 from tests.tools.eval_run import make_run, write_test_file
 from tools import evaluate as E
 from tools.runlog import RunLog
+from tools.scoring import rows as R
 
 FAST = E.EvalConfig(max_new_tokens=4, probe_max_new_tokens=4)
 
@@ -68,7 +69,7 @@ def test_evaluate_test_logs_and_warns_on_peeking(run_id: str, test_file: Path) -
     choice = res["choice"]
     assert choice["mode"] == "choice" and choice["n"] == 12 and not choice["decides"]
     assert "diff_ci95" in choice["vs"]["base"] and choice["vs"]["base"]["n"] == 12
-    labels = {e.output_text for e in E.load_test(test_file)}
+    labels = {e.output_text for e in R.load_test(test_file)}
     picked = log.query("SELECT prediction FROM predictions WHERE eval_id = ?", [choice["eval_id"]])
     assert len(picked) == 12 and {r["prediction"] for r in picked} <= labels  # never an invented label
 
@@ -81,7 +82,7 @@ def test_prompt_baseline_from_the_run_log(run_id: str, test_file: Path, tiny_mod
     prid = _prompt_run(tiny_model_dir)
     var = E.prompt_variant(prid)
     assert var.system == "Answer with the label." and var.few_shot == [("where is my card", "card_arrival")]
-    msgs = var.prompts(E.load_test(test_file)[:1])[0]
+    msgs = var.prompts(R.load_test(test_file)[:1])[0]
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
     res = E.evaluate_test(run_id, test_file, config=FAST)
     assert res["vs"]["prompt_baseline"]["variant"] == f"prompt:{prid}"
@@ -191,5 +192,5 @@ def test_bad_limit_is_a_user_error(run_id: str, test_file: Path) -> None:
 
     with pytest.raises(InputError, match="limit"):
         E.evaluate_test(run_id, test_file, config=FAST, limit=0)
-    assert E.spread([{"i": i} for i in range(5)], None) == [{"i": i} for i in range(5)]
-    assert [d["i"] for d in E.spread([{"i": i} for i in range(10)], 4)] == [0, 2, 5, 7]
+    assert R.spread([{"i": i} for i in range(5)], None) == [{"i": i} for i in range(5)]
+    assert [d["i"] for d in R.spread([{"i": i} for i in range(10)], 4)] == [0, 2, 5, 7]

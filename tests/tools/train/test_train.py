@@ -144,7 +144,7 @@ def test_defaults_come_from_the_knowledge_tables(tiny_model_dir: Path, arith: tu
 def test_early_stopping_on_planted_overfitting(tiny_model_dir: Path, tmp_path: Path) -> None:
     """Training answers 'alpha', validation answers 'omega' to the same prompts: the better the model
     learns the training set, the worse validation gets. Early stopping must end the run early."""
-    from tools.diagnose import diagnose
+    from tools.train.diagnose import diagnose
 
     prompts = [f"Item number {i}" for i in range(24)]
     tr = _write(tmp_path / "t.jsonl", [(p, "alpha") for p in prompts])
@@ -201,7 +201,7 @@ def test_out_of_memory_is_caught_with_the_fix(tiny_model_dir: Path, arith: tuple
     assert e.value.to_dict()["run_id"] == e.value.run_id
     run = RunLog().get_run(e.value.run_id)
     assert run["status"] == "failed" and "What to do" in run["error"]
-    from tools.diagnose import diagnose
+    from tools.train.diagnose import diagnose
 
     d = diagnose(run["run_id"])
     assert d.verdict == "out_of_memory" and d.next_config == {"method": "qlora"}
@@ -345,7 +345,7 @@ def test_kill_9_during_a_checkpoint_save_then_resume(tiny_model_dir: Path, arith
     from tools import paths
     from tools.runlog import RunLog
 
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     cfg = _cfg(tiny_model_dir, arith, max_steps=6, eval_steps=2, run_id="train-killed-in-save")
     p = subprocess.run([sys.executable, "-c", _KILL_DURING_SECOND_SAVE, json.dumps(cfg.to_dict())], cwd=repo,
                        capture_output=True, text=True, timeout=600)

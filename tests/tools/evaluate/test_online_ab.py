@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tools.ab import ABRouter, report
 from tools.errors import InputError
+from tools.evaluate.online_ab import ABRouter, report
 
 
 def test_ratio_routes_traffic() -> None:

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from tools import metrics as M
 from tools.errors import InputError
 from tools.runlog import RunLog, new_id
+from tools.scoring import metrics as M
 
 
 def min_requests_default() -> int:

@@ -300,7 +300,7 @@ def test_two_process_first_pass_matches_serial(tmp_path: Path) -> None:
     lines.insert(20, "\r\n")
     lines.insert(25, "{broken\n")
     src.write_bytes(b"\xef\xbb\xbf" + "".join(lines).encode("utf-8"))
-    from tools.data.cleaning import _byte_ranges
+    from tools.data.cleaning.parallel import byte_ranges as _byte_ranges
 
     ranges = _byte_ranges(src, "openai", CleanConfig(workers=2, parallel_min_bytes=0))
     assert ranges is not None and ranges[1][2] > 10  # the second process starts at a later line

@@ -24,11 +24,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from tools import metrics as M
 from tools.errors import InputError
-from tools.evaluate.results import DictAccess
 from tools.generation import Generation
-from tools.types import ProgressCallback
+from tools.scoring import metrics as M
+from tools.scoring.win_rate import win_rate
+from tools.types import DictAccess, ProgressCallback
 
 Mode = Literal["rubric", "pairwise"]
 RUBRIC_OPTIONS = ("PASS", "FAIL")
@@ -78,7 +78,7 @@ class Judge:
         self._backend: Any = None
         self._local: tuple[Any, Any] | None = None
         if self.spec.kind == "openai":
-            from tools.prompt_eval import PromptEvalConfig, make_backend
+            from tools.prompt.evaluation import PromptEvalConfig, make_backend
 
             self._backend = make_backend(PromptEvalConfig(test="", model=model, base_url=base_url))
         else:
@@ -213,74 +213,7 @@ def pairwise(judge: Judge, requests: Sequence[str], a_answers: Sequence[str], b_
     valid = [v for v in verdicts if v is not None]
     if rows and not valid:
         raise _no_verdicts(judge.name, [r for _, r in first])
-    from tools.evaluate.compare import win_rate
 
     wr = win_rate(valid, source=judge.name)
     return JudgeResult(judge.name, "pairwise", len(rows), len(valid), len(rows) - len(valid), wr.rate, wr.ci95,
                        verdicts, raws, swapped, metric="judge_win_rate")
-
-
-def judge_run(run_id: str, test: str, judge_model: str, *, mode: Mode = "rubric", limit: int | None = None,
-              base_url: str | None = None, on_progress: ProgressCallback | None = None) -> JudgeResult:
-    """Judge a tuned run's answers on a test file, and check the judge against the user's ground truth.
-
-    rubric: the tuned model's answers; on a test set with tests, the executed tests are the ground truth.
-    pairwise: the prompt baseline's (else the base model's) answers as A, the tuned model's as B; the user's
-    side-by-side votes are the ground truth. Answers logged by ``eval test`` are reused. Everything is logged.
-    """
-    from tools.evaluate import predictions as P
-    from tools.evaluate.compare import votes_for
-    from tools.evaluate.config import EvalConfig
-    from tools.evaluate.test_set import decide_scoring, head, load_test, score_texts
-    from tools.evaluate.variants import base_variant, prompt_baseline_run, prompt_variant, tuned_variant
-    from tools.fileio import sha256_file
-    from tools.runlog import RunLog
-
-    if mode not in ("rubric", "pairwise"):
-        raise InputError(f"unknown judge mode {mode!r}", where="--mode", fix="rubric or pairwise")
-    tuned = tuned_variant(run_id)
-    rid = tuned.source_run
-    examples = head(load_test(test), limit)
-    sha = sha256_file(test)
-    scoring = decide_scoring(load_test(test), metric=None, max_new_tokens=None)
-    cfg = EvalConfig()
-
-    def answers(role: str, kind: str) -> list[str]:
-        got = P.logged_predictions(rid, kind, sha, len(examples))
-        if got is not None:
-            return got.texts
-        if role == "tuned":
-            var = tuned
-        elif role == "prompt_baseline":
-            run = prompt_baseline_run()
-            if run is None:
-                raise InputError("no prompt baseline", where="--mode pairwise")
-            var = prompt_variant(run["run_id"])
-        else:
-            var = base_variant(rid)
-        return P.predict(var, var.prompts(examples), max_new_tokens=scoring.max_new_tokens,
-                         batch_size=cfg.batch_size, on_progress=on_progress).texts
-
-    judge = Judge(judge_model, base_url=base_url)
-    requests = [e.input_text for e in examples]
-    refs = [e.output_text for e in examples]
-    b = answers("tuned", "test")
-    if mode == "rubric":
-        res = rubric(judge, requests, b, refs, on_progress=on_progress)
-        if scoring.metric == "pass_at_1":
-            executed = score_texts(b, examples, scoring).per_item
-            truth: list[str | None] = ["PASS" if x >= 1 else "FAIL" for x in executed]
-            res.agreement = agreement(res.verdicts, truth, ground_truth="executed tests")
-    else:
-        a_role = "prompt_baseline" if prompt_baseline_run() is not None else "base"
-        a = answers(a_role, f"test_{a_role}")
-        res = pairwise(judge, requests, a, b, refs, on_progress=on_progress)
-        votes = votes_for(rid, sha, b_variant="tuned")
-        if votes:
-            res.agreement = agreement(res.verdicts, [votes.get(i) for i in range(len(examples))],
-                                      ground_truth="side-by-side votes")
-    log = RunLog()
-    eval_id = log.log_evaluation(rid, f"judge_{mode}", metric=res.metric, value=res.rate, ci=list(res.ci95),
-                                 n=res.valid, test_sha256=sha, details=res.to_dict())
-    log.log_judge_verdicts(eval_id, rid, judge.name, mode, res.rows())
-    return res
