@@ -90,9 +90,8 @@ def main() -> None:
            "code_detector": detector_scores(),
            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()},
            "command": "python benchmarks/clean_quality.py"}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    print(json.dumps(out, indent=2, ensure_ascii=False))
+    from eval_metrics_speed import save_result  # the one result writer (benchmarks/ is sys.path[0])
+    save_result(out, RESULTS)
 
 
 if __name__ == "__main__":

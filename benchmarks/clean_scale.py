@@ -262,8 +262,8 @@ def main() -> None:
             keep.mkdir(exist_ok=True)
             for p in (src, tmpd / "clean.jsonl"):
                 p.replace(keep / p.name)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    from eval_metrics_speed import save_result  # the one result writer (benchmarks/ is sys.path[0])
+    save_result(result, args.out, echo=False)
     print(json.dumps({k: result[k] for k in ("rows", "rows_per_s", "rows_per_cpu_s", "peak_rss_mb", "near_dup_precision",
                                              "near_dup_recall")}, indent=1))
 

@@ -142,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
                 "are deterministic up to each rank's own dropout stream",
         "command": "python benchmarks/ddp_cpu.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(doc, indent=2) + "\n")
+    from eval_metrics_speed import save_result  # the one result writer (benchmarks/ is sys.path[0])
+    save_result(doc, a.out, echo=False)
     print(json.dumps({"all_within_tolerance": doc["all_within_tolerance"],
                       "tasks": {r["task"]: {k: r[k] for k in ("max_abs_train_loss_difference",
                                                               "max_abs_val_loss_difference", "run_log_records",

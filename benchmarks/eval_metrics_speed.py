@@ -37,15 +37,44 @@ def machine() -> dict[str, object]:
             "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]}
 
 
-def save_result(result: dict[str, Any], out: str | Path, *, echo: bool = True) -> Path:
-    """Write a benchmark's result JSON (atomically, with the command that ran it and when) and echo it.
+RESULT_FIELDS = ("measured_at", "git_commit", "command", "recorded_by")
+"""Top-level keys every result file carries; ``machine`` carries ``cpu_flags`` and ``load_average_1_5_15``."""
 
-    ``command`` and ``measured_at`` are filled in unless the result already has them."""
+
+def git_commit() -> str | None:
+    """The checked-out commit (``+dirty`` when tracked files differ from it), or None outside a git checkout."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=10).stdout.strip()
+
+    try:
+        head = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (head + ("+dirty" if dirty else "")) if head else None
+
+
+def save_result(result: dict[str, Any], out: str | Path, *, echo: bool = True) -> Path:
+    """Write a benchmark's result JSON (atomically, with when, at which commit and by which command) and echo it.
+
+    ``command``, ``measured_at``, ``git_commit`` and ``recorded_by`` are filled in unless the result already has
+    them; ``machine`` gains the CPU flags and load average (``machine()``) where the benchmark did not record them."""
     from tools.fileio import write_text
 
     script = Path(sys.argv[0]).name
     result.setdefault("command", f"PYTHONPATH=. python benchmarks/{script} " + shlex.join(sys.argv[1:]))
     result.setdefault("measured_at", datetime.now(UTC).isoformat(timespec="seconds"))
+    result.setdefault("git_commit", git_commit())
+    result.setdefault("recorded_by", "save_result")
+    here = machine()
+    recorded = result.get("machine")
+    if not isinstance(recorded, dict):  # a free-text description is kept beside the measured one
+        result["machine"] = {**here, **({"description": recorded} if recorded else {})}
+    else:
+        for key, value in here.items():
+            recorded.setdefault(key, value)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result, indent=2, default=str) + "\n"

@@ -32,7 +32,6 @@ def main() -> int:
 
     from tools import evaluate as E
     from tools import models
-    from tools.fileio import write_json
 
     cfg = E.EvalConfig(probe_max_new_tokens=args.max_new_tokens)
     items = E.load_probes(args.probes)
@@ -59,7 +58,8 @@ def main() -> int:
         "sample_answers": [{k: i[k] for k in ("id", "question", "answer", "base", "base_ok")}
                            for i in res["items"][::9]],
     }
-    write_json(args.out, doc)
+    from eval_metrics_speed import save_result  # the one result writer (benchmarks/ is sys.path[0])
+    save_result(doc, args.out, echo=False)
     print(json.dumps({"verdict": res["verdict"], "base_score": res["base_score"], "drop": res["drop"],
                       "seconds": doc["seconds"], "ratio": doc["ratio_check_over_one_pass"]}))
     return 0 if res["verdict"] == "preserved" else 1

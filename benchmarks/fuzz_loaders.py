@@ -283,9 +283,8 @@ def main() -> None:
     res["machine"] = {"platform": platform.platform(), "cpus": os.cpu_count(), "python": platform.python_version()}
     res["command"] = " ".join(["python", "benchmarks/fuzz_loaders.py", *sys.argv[1:]])
     res["targets"] = {"internal_errors": 0, "changed_inputs": 0, "min_inputs": 10_000}
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(res, indent=2))
+    from eval_metrics_speed import save_result  # the one result writer (benchmarks/ is sys.path[0])
+    save_result(res, RESULTS)
 
 
 if __name__ == "__main__":

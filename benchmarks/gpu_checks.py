@@ -174,8 +174,8 @@ def main(argv: list[str] | None = None) -> int:
                     "device": dev.to_dict()},
         "command": "python benchmarks/gpu_checks.py " + " ".join(argv if argv is not None else sys.argv[1:]),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    from eval_metrics_speed import save_result  # the one result writer (benchmarks/ is sys.path[0])
+    save_result(doc, args.out, echo=False)
     return 0
 
 

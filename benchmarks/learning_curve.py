@@ -115,8 +115,8 @@ def main() -> None:
                          "full_point": round(full.train_seconds + full.eval_seconds, 1)},
         "all_points_fit": res.fit.to_dict(),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    from eval_metrics_speed import save_result  # the one result writer (benchmarks/ is sys.path[0])
+    save_result(doc, args.out, echo=False)
     print(json.dumps({k: doc[k] for k in ("predicted_full_quality", "measured_full_quality", "prediction_error_points",
                                           "baseline_no_growth_error_points", "cost_seconds")}, indent=2))
 

@@ -166,7 +166,8 @@ def main() -> None:
                     "device": dev.to_dict(), "note": "shared machine; RSS growth is noisy and not judged"},
         "command": "python benchmarks/memory_estimate.py " + " ".join(sys.argv[1:]),
     }
-    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    from eval_metrics_speed import save_result  # the one result writer (benchmarks/ is sys.path[0])
+    save_result(doc, args.out)
 
 
 if __name__ == "__main__":

@@ -209,8 +209,8 @@ def main() -> None:
                "remain to be done)",
         "command": "python benchmarks/train_throughput.py " + " ".join(sys.argv[1:]),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(doc, indent=2) + "\n")
+    from eval_metrics_speed import save_result  # the one result writer (benchmarks/ is sys.path[0])
+    save_result(doc, args.out, echo=False)
     print(json.dumps({k: doc[k] for k in ("speedup", "speedup_wall_clock", "baseline_tokens_per_s", "tunewise_tokens_per_s",
                                           "baseline_val_loss", "tunewise_val_loss")}, indent=2))
 

@@ -89,8 +89,8 @@ def main() -> None:
         "note": "wall time of a fresh process, from spawn to the first question painted (headless); "
                 "the machine's 2 cores were shared with other jobs, so absolute numbers are noisy",
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(out, indent=2) + "\n")
+    from eval_metrics_speed import save_result  # the one result writer (benchmarks/ is sys.path[0])
+    save_result(out, RESULTS, echo=False)
     print(f"TUI to first question: {med['tui_first_question_s']:.2f} s (median of {args.runs}); "
           f"python+textual import: {med['python_textual_s']:.2f} s "
           f"(ratio {out['ratio_tui_to_python_textual']:.2f}x); "

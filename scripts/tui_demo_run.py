@@ -213,9 +213,10 @@ def write_results(path: Path, *, ok: bool, total_s: float, phases: list[dict[str
             old = {}
         earlier = old.pop("earlier", [])
         doc["earlier"] = [old, *earlier] if old else earlier
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    print(f"wrote {path}", flush=True)
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from eval_metrics_speed import save_result  # the one result writer: adds the commit, CPU flags and load
+
+    save_result(doc, path, echo=False)
 
 
 if __name__ == "__main__":

@@ -156,10 +156,12 @@ def main() -> int:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
         if not args.keep:
             shutil.rmtree(home, ignore_errors=True)
-    doc = json.dumps(result, indent=2, default=str)
     if args.out:
-        Path(args.out).write_text(doc + "\n")
-    print(doc)
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        from eval_metrics_speed import save_result  # the one result writer
+
+        save_result(result, args.out, echo=False)
+    print(json.dumps(result, indent=2, default=str))
     return 0 if result["ok"] else 1
 
 

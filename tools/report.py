@@ -650,5 +650,5 @@ def build_session_report(session_id: str, out: str | Path) -> Path:
         text = render_session_markdown(facts, assets, lambda p: f"{assets.name}/{p.name}")
     else:
         text = render_session_html(facts)
-    write_text(out, text)
+    write_text(out, redact(text))  # an answer or a pasted error may carry a key, as in a run's report
     return out

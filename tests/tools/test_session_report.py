@@ -121,3 +121,20 @@ def test_session_report_in_headless_chromium(session: str, tmp_path: Path) -> No
     assert dark > 5000
 
 
+
+
+@pytest.mark.parametrize("suffix", [".html", ".md"])
+def test_session_report_masks_a_key_whatever_the_session_row_carried(session: str, tmp_path: Path, suffix: str,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # the run log masks keys on write; the report masks again, as a run's report does, for a row written otherwise
+    key = "sk-" + "A1b2C3d4E5f6G7h8J9k0"
+    gather = R.gather_session
+
+    def with_key(sid: str) -> dict:
+        facts = gather(sid)
+        facts["rec"]["summary"] = f"Fine-tune (the pasted error said: Bearer {key})"
+        return facts
+
+    monkeypatch.setattr(R, "gather_session", with_key)
+    text = R.build_session_report(session, tmp_path / f"s{suffix}").read_text()
+    assert key not in text and "the pasted error said" in text

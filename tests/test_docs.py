@@ -1,0 +1,97 @@
+"""Docs that stay true: every path docs/architecture.md names exists, every benchmark result file records when,
+at which commit, by which command, on which CPU flags and under which load it was measured, every result file
+README.md and docs/*.md name exists, and the figures they quote agree with their files."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------- result files
+
+def missing_provenance(doc: dict[str, Any]) -> list[str]:
+    """What a result file lacks of date, commit, command, recorder, CPU flags and load (null needs a note)."""
+    missing = [k for k in ("measured_at", "git_commit", "command") if not isinstance(doc.get(k), str) or not doc[k]]
+    if doc.get("recorded_by") not in ("save_result", "git history"):
+        missing.append("recorded_by")
+    elif doc["recorded_by"] == "git history" and not (doc.get("recovered_from_git") or {}).get("note"):
+        missing.append("recovered_from_git.note")
+    if isinstance(doc.get("measured_at"), str) and not re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d", doc["measured_at"]):
+        missing.append("measured_at (ISO date)")
+    if isinstance(doc.get("git_commit"), str) and not re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", doc["git_commit"]):
+        missing.append("git_commit (40 hex digits)")
+    machine = doc.get("machine")
+    if not isinstance(machine, dict):
+        return [*missing, "machine"]
+    for key, ok in (("cpu_flags", lambda v: isinstance(v, list) and all(isinstance(f, str) for f in v)),
+                    ("load_average_1_5_15", lambda v: isinstance(v, list) and len(v) == 3)):
+        if key not in machine:
+            missing.append(f"machine.{key}")
+        elif machine[key] is None:
+            if not machine.get(f"{key}_note"):
+                missing.append(f"machine.{key}_note (why it is null)")
+        elif not ok(machine[key]):
+            missing.append(f"machine.{key} (malformed)")
+    return missing
+
+
+def test_the_provenance_check_names_what_a_result_lacks() -> None:
+    assert set(missing_provenance({"command": "x"})) == {"measured_at", "git_commit", "recorded_by", "machine"}
+    assert missing_provenance({"measured_at": "2026-12-03T13:00:00+00:00", "git_commit": "a" * 40, "command": "c",
+                               "recorded_by": "git history", "recovered_from_git": {"note": "n"},
+                               "machine": {"cpu_flags": None, "load_average_1_5_15": None,
+                                           "load_average_1_5_15_note": "not recorded"}}) == [
+        "machine.cpu_flags_note (why it is null)"]
+
+
+@pytest.mark.parametrize("path", sorted(RESULTS.glob("*.json")), ids=lambda p: p.name)
+def test_every_result_file_records_date_commit_command_cpu_flags_and_load(path: Path) -> None:
+    assert missing_provenance(json.loads(_text(path))) == [], path.name
+
+
+def _load_benchmark(name: str) -> Any:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    assert spec and spec.loader
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_save_result_records_the_commit_cpu_flags_and_load(tmp_path: Path) -> None:
+    bench = _load_benchmark("eval_metrics_speed")
+    out = bench.save_result({"speedup": 2.0, "machine": "a shared 2-core VM"}, tmp_path / "r.json", echo=False)
+    doc = json.loads(out.read_text())
+    assert missing_provenance(doc) == [] and doc["recorded_by"] == "save_result"
+    assert doc["machine"]["description"] == "a shared 2-core VM" and doc["speedup"] == 2.0
+    kept = bench.save_result({"machine": {"cpu_flags": ["avx2"]}, "command": "python x.py --rows 5"},
+                             tmp_path / "k.json", echo=False)
+    doc = json.loads(kept.read_text())
+    assert doc["machine"]["cpu_flags"] == ["avx2"] and doc["command"] == "python x.py --rows 5"
+    assert len(doc["machine"]["load_average_1_5_15"]) == 3
+
+
+def _named_result_files() -> list[tuple[str, str]]:
+    return sorted({(doc.name, m) for doc in DOCS for m in re.findall(r"benchmarks/results/(\w+\.json)", _text(doc))})
+
+
+@pytest.mark.parametrize(("doc", "name"), _named_result_files())
+def test_each_result_file_the_docs_name_exists_with_its_provenance(doc: str, name: str) -> None:
+    path = RESULTS / name
+    assert path.is_file(), f"{doc} names benchmarks/results/{name}, which does not exist"
+    assert missing_provenance(json.loads(_text(path))) == []
