@@ -95,3 +95,93 @@ def test_each_result_file_the_docs_name_exists_with_its_provenance(doc: str, nam
     path = RESULTS / name
     assert path.is_file(), f"{doc} names benchmarks/results/{name}, which does not exist"
     assert missing_provenance(json.loads(_text(path))) == []
+
+
+# ------------------------------------------------------------------------------------------- architecture.md
+
+ARCHITECTURE = REPO / "docs" / "architecture.md"
+PACKAGES = ("tools", "agent", "cli", "tui", "knowledge", "tests", "benchmarks", "scripts")
+
+
+def _backticked(text: str) -> list[str]:
+    return re.findall(r"`([^`\n]+)`", text)
+
+
+def named_paths(text: str) -> list[str]:
+    """Repository paths a doc names in backticks (placeholders and user paths left out)."""
+    out = []
+    for tok in _backticked(text):
+        tok = tok.strip()
+        if " " in tok or any(c in tok for c in "<>$=(){}") or not tok.startswith(
+                tuple(f"{p}/" for p in PACKAGES) + (".ci/", "pyproject.toml", "Makefile")):
+            continue
+        out.append(tok)
+    return out
+
+
+def named_modules(text: str) -> list[str]:
+    """Dotted names a doc gives in backticks that start with a package: ``tools.errors.log_bug``."""
+    return [tok for tok in _backticked(text) if re.fullmatch(r"(tools|agent|cli|tui|knowledge)(\.\w+)+", tok)]
+
+
+def resolves(dotted: str) -> bool:
+    """A module file, or a module file that defines the last name (a function, class or constant)."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        base = REPO.joinpath(*parts[:cut])
+        for mod in (base.with_suffix(".py"), base / "__init__.py"):
+            if mod.is_file():
+                rest = parts[cut:]
+                if not rest:
+                    return True
+                name = rest[0]
+                return len(rest) <= 2 and bool(re.search(
+                    rf"^\s*(def|class)\s+{name}\b|^\s*{name}\s*[:=]|import .*\b{name}\b", _text(mod), re.M))
+    return False
+
+
+def test_the_path_check_catches_a_moved_module() -> None:
+    assert named_paths("`tools/evaluate.py` and `tools/data/cleaning/` and `cli/<area>.py`") == [
+        "tools/evaluate.py", "tools/data/cleaning/"]
+    assert not (REPO / "tools/evaluate.py").exists()
+    assert resolves("tools.errors.log_bug") and resolves("tools.evaluate")
+    assert not resolves("tools.errors.no_such_function") and not resolves("tools.ab")
+
+
+def test_every_path_and_module_architecture_md_names_exists() -> None:
+    text = _text(ARCHITECTURE)
+    paths = named_paths(text)
+    assert len(paths) > 40  # the page is a map: it names the tree
+    missing = [p for p in paths if not (list(REPO.glob(p)) if "*" in p else (REPO / p).exists())]
+    assert missing == [], f"docs/architecture.md names paths that do not exist: {missing}"
+    unresolved = [m for m in named_modules(text) if not resolves(m)]
+    assert unresolved == [], f"docs/architecture.md names modules or functions that do not exist: {unresolved}"
+
+
+def test_architecture_md_names_every_tools_module() -> None:
+    text = _text(ARCHITECTURE)
+    unnamed = [p.relative_to(REPO / "tools").as_posix() for p in sorted((REPO / "tools").rglob("*.py"))
+               if p.name != "__init__.py" and p.name not in text]
+    assert unnamed == [], f"tools modules docs/architecture.md does not place in the tree: {unnamed}"
+
+
+def test_the_tui_imports_only_what_architecture_md_says_it_imports_directly() -> None:
+    """The work goes through tui/services.py; the page lists the few direct imports, and this keeps it true."""
+    import ast
+
+    text = _text(ARCHITECTURE)
+    section = text[text.index("### The TUI and `tui/services.py`"):text.index("## tools/, filed by question")]
+    direct = set()
+    for path in (REPO / "tui").rglob("*.py"):
+        if path.name == "services.py":
+            continue
+        for node in ast.walk(ast.parse(_text(path))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in (
+                    "tools", "agent", "knowledge"):
+                direct |= {(path.relative_to(REPO).as_posix(), node.module, a.name) for a in node.names}
+    assert direct, "the check found no direct import at all: it reads the wrong tree"
+    for file, module, name in sorted(direct):
+        row = next((line for line in section.splitlines() if f"`{file}`" in line), "")
+        assert f"`{module}.{name}`" in row or (f"`{module}`" in row and f"`{name}`" in row), (
+            f"{file} imports {name} from {module} directly; route it through tui/services.py or list it in "
+            f"docs/architecture.md")
