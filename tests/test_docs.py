@@ -185,3 +185,50 @@ def test_the_tui_imports_only_what_architecture_md_says_it_imports_directly() ->
         assert f"`{module}.{name}`" in row or (f"`{module}`" in row and f"`{name}`" in row), (
             f"{file} imports {name} from {module} directly; route it through tui/services.py or list it in "
             f"docs/architecture.md")
+
+
+# ------------------------------------------------------------------------------------------- quoted figures
+
+def _get(doc: Any, path: str) -> Any:
+    for key in path.split("."):
+        doc = doc[int(key)] if isinstance(doc, list) else doc[key]
+    return doc
+
+
+# (doc, result file, field, how the doc writes it): each figure must appear in the doc as its file says it
+FIGURES = [
+    ("README.md", "clean_scale", "rows_per_s", lambda v: f"**{v:,.0f} rows/s**"),
+    ("docs/data.md", "clean_scale", "rows_per_s", lambda v: f"{v:,.0f} rows/s"),
+    ("README.md", "clean_scale", "near_dup_recall", lambda v: f"recall {v:.3f}"),
+    ("README.md", "prompt_eval", "speedup", lambda v: f"**{v:.1f}x** wall"),
+    ("README.md", "train_throughput", "speedup", lambda v: f"**{v:.2f}x** tokens per CPU-second"),
+    ("docs/train.md", "train_throughput", "speedup", lambda v: f"**{v:.2f}x** speed-up"),
+    ("README.md", "tui_demo", "total_seconds", lambda v: f"**{v:.0f} s**"),
+    ("README.md", "tui_demo", "total_seconds", lambda v: f"the whole\ndemo takes {v:.0f} s"),
+    ("docs/tui.md", "tui_demo", "total_seconds", lambda v: f"| whole demo | {v:.0f} s |"),
+    ("README.md", "tui_demo", "without_bf16.total_seconds", lambda v: f"{v:.0f} s with fp32 training"),
+    ("README.md", "tui_demo", "gain_over_best_prompt.tuned", lambda v: f"scores {v:.1%} label accuracy"),
+    ("README.md", "tui_cold_start", "median.tui_first_question_s", lambda v: f"{v:.2f} s (3.1x"),
+    ("docs/tui.md", "tui_cold_start", "median.tui_first_question_s", lambda v: f"**{v:.2f} s**"),
+    ("README.md", "tui_quit_check", "runs.0.seconds_to_shell", lambda v: f"{v:.2f} s measured"),
+    ("docs/tui.md", "tui_quit_check", "runs.0.seconds_to_shell", lambda v: f"**{v:.2f} s**"),
+    ("README.md", "forgetting_real", "result.base_score", lambda v: f"{v:.1%} both sides"),
+    ("docs/advisor.md", "learning_curve", "measured_full_quality", lambda v: f"measured {v:.1%}"),
+]
+
+
+@pytest.mark.parametrize(("doc", "result", "field", "written"), FIGURES,
+                         ids=[f"{d}:{r}.{f}" for d, r, f, _ in FIGURES])
+def test_a_quoted_figure_agrees_with_its_result_file_and_names_it(doc: str, result: str, field: str,
+                                                                   written: Any) -> None:
+    text = _text(REPO / doc)
+    assert f"benchmarks/results/{result}.json" in text, f"{doc} quotes {result} without naming its file"
+    figure = written(_get(json.loads(_text(RESULTS / f"{result}.json")), field))
+    assert figure in text, f"{doc} should say {figure!r} ({result}.json {field})"
+
+
+def test_the_stale_figures_are_gone() -> None:
+    """Figures no result file holds (issue 24): an older cleaning rate, a demo timing with no file behind it."""
+    for doc in DOCS:
+        for stale in ("28,939", "374 s", "6,622 rows/s", "13,200 rows"):
+            assert stale not in _text(doc), f"{doc.name} still quotes {stale}"
