@@ -112,12 +112,15 @@ def clean_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datas
               task_kind: str = TaskKindOpt,
               skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Leave invalid rows out instead of "
                                                                               "stopping."),
-              pii: str = typer.Option(None, "--pii", help="flag (default), mask or remove rows with personal data."),
-              quality: str = typer.Option(None, "--quality", help="remove (default) or flag low-quality free text."),
+              pii: str = typer.Option(None, "--pii", help="flag, mask or remove rows with personal data "
+                                                    "(default: rule data.clean.pii)."),
+              quality: str = typer.Option(None, "--quality", help="remove or flag low-quality free text "
+                                                            "(default: rule data.clean.quality.action)."),
               language: str = typer.Option(None, "--language", help="Expected language (ISO code); default: the "
                                                                     "majority language."),
               near_dup_threshold: float = typer.Option(None, "--near-dup-threshold", help="Jaccard threshold "
-                                                                                          "(default 0.8)."),
+                                                                                          "(default: rule "
+                                                                                          "data.clean.near_duplicates)."),
               off: Annotated[list[str] | None, typer.Option("--no", help="Switch a filter off (repeatable): empty, error_markers, "
                                                             "length, completeness, language, exact_duplicates, "
                                                             "near_duplicates, conflicting_labels, pii, quality.")] = None,
@@ -172,7 +175,7 @@ def clean_cmd(file: Annotated[Path, typer.Argument(help="The data file (or datas
 @data_app.command("split")
 def split_cmd(file: Annotated[Path, typer.Argument(help="The (cleaned) data file.")],
               out_dir: Annotated[Path, typer.Option("--out-dir", help="Folder for train/val/test.jsonl.")],
-              seed: int = typer.Option(None, help="Random seed (default from knowledge: 42)."),
+              seed: int = typer.Option(None, help="Random seed (default: rule data.split.settings)."),
               fmt: str = FormatOpt, input_col: str = InColOpt, output_col: str = OutColOpt,
               skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Leave invalid rows out."),
               json_out: bool = JsonOpt) -> None:

@@ -190,7 +190,8 @@ def judge_cmd(run: str = RunOpt, test: Path = TestOpt,
 def forgetting_cmd(run: str = typer.Option(..., "--run", help="The tuned run (or any model, to compare with --base)."),
                    probes: Path = ProbesOpt,
                    base: str = typer.Option(None, help="Compare against this model instead of the run's base."),
-                   max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 40)."),
+                   max_new_tokens: int = typer.Option(None, help="Longest answer generated "
+                                                             "(default: EvalConfig.probe_max_new_tokens)."),
                    limit: int = typer.Option(None, "--limit", min=1, help="Ask only N probes, evenly spread over "
                                              "the file (every category keeps a share). Default: all of them."),
                    json_out: bool = JsonOpt) -> None:
@@ -223,10 +224,12 @@ def ab_cmd(a: str = typer.Option(..., "--a", help="Variant A: run:ID, base, base
                                                    "or a model."),
            b: str = typer.Option(..., "--b", help="Variant B (same forms as --a)."),
            test: Path = TestOpt,
-           bar: float = typer.Option(0.10, help="Minimum gain of B over A, in absolute points (0.10 = 10 points)."),
+           bar: float = typer.Option(None, help="Minimum gain of B over A, in absolute points (0.10 = 10 points; "
+                                                 "default: rule roi.worth_it)."),
            metric: str = typer.Option(None, help="Metric (default: decided once from the test set's profile)."),
            cost_per_1k_tokens: float = typer.Option(None, help="Price per 1000 tokens, to show cost per request."),
-           max_new_tokens: int = typer.Option(None, help="Longest answer generated (default 32)."),
+           max_new_tokens: int = typer.Option(None, help="Longest answer generated (default: from the references' "
+                                                                  "token lengths)."),
            limit: int = LimitOpt,
            json_out: bool = JsonOpt) -> None:
     """Offline A/B on the same examples: difference with a bootstrap CI, McNemar's test, latency and tokens of
@@ -261,7 +264,8 @@ def roi_cmd(prompt_dev_hours: float = typer.Option(..., help="Hours spent on pro
             run: str = typer.Option(None, "--run", help="Fill measured training time and test gain from this run."),
             gpu_hour_cost: float = typer.Option(None, help="Price of one GPU hour, to cost the run's training time."),
             quality_gain: float = typer.Option(None, help="Measured gain over the prompt baseline (0.12 = 12 points)."),
-            bar: float = typer.Option(None, help="Minimum gain that justifies fine-tuning (default 0.10)."),
+            bar: float = typer.Option(None, help="Minimum gain that justifies fine-tuning "
+                                                 "(default: rule roi.worth_it)."),
             json_out: bool = JsonOpt) -> None:
     """Is fine-tuning worth its cost? The seed's ROI formula on your numbers, filled from a run when given."""
     from tools.evaluate import roi

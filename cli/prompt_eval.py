@@ -28,7 +28,7 @@ def prompt_eval(
                                     "the test set's task profile)."),
     schema: str = typer.Option(None, "--schema", help="JSON schema file (json_schema metric, format variant)."),
     limit: int = typer.Option(None, "--limit", help="Use only the first N test rows."),
-    bar: float = typer.Option(None, "--bar", help="Quality bar (default 0.90, rule dt.quality_bar)."),
+    bar: float = typer.Option(None, "--bar", help="Quality bar (default: rule dt.quality_bar)."),
     max_new_tokens: int = typer.Option(None, "--max-new-tokens",
                                        help="Longest reply generated (default: from the references' token "
                                             "lengths; 32 when unknown)."),

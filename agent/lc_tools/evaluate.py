@@ -80,9 +80,10 @@ def forgetting_check(run_id: str, probes_file: str | None = None) -> dict[str, A
 
 
 @tool
-def ab_compare(a: str, b: str, test_file: str, bar: float = 0.10) -> dict[str, Any]:
+def ab_compare(a: str, b: str, test_file: str, bar: float | None = None) -> dict[str, Any]:
     """Offline A/B of two variants (run:ID, base, base:MODEL, prompt:RUN_ID|FILE) on the same test examples:
-    difference with bootstrap CI, McNemar p-value, latency/tokens, and whether the gain clears the bar."""
+    difference with bootstrap CI, McNemar p-value, latency/tokens, and whether the gain clears the bar
+    (absolute points; default: rule roi.worth_it)."""
     from tools.evaluate import ab
 
     return _guard(lambda: ab(a, b, test_file, bar=bar).to_dict())

@@ -78,6 +78,9 @@ def test_limit_scores_the_first_rows_and_ab_reuses_them(tiny_model_dir: Path, tm
     ab = json.loads(tw("eval", "ab", "--a", "base", "--b", f"run:{rid}", "--test", str(test), "--max-new-tokens", "3",
                        "--limit", "3", "--json").stdout)
     assert ab["n"] == 3 and ab["reused"] == ["a", "b"]
+    import knowledge  # the bar defaults to the ROI rule's, read from knowledge/rules.yaml
+
+    assert ab["bar"] == knowledge.load().rules.roi.worth_it.min_quality_improvement
 
 
 @pytest.mark.parametrize("args", [("eval", "ab", "--help"), ("report", "--help"), ("roi", "--help")])

@@ -101,7 +101,7 @@ def _reusable(var: Variant, other: Variant, test_sha: str, n: int, cfg: EvalConf
     return preds
 
 
-def ab(a: str, b: str, test: str | Path, *, bar: float = 0.10, metric: str | None = None,
+def ab(a: str, b: str, test: str | Path, *, bar: float | None = None, metric: str | None = None,
        cost_per_1k_tokens: float | None = None, config: EvalConfig | None = None,
        on_progress: ProgressCallback | None = None, limit: int | None = None, reuse: bool = True) -> ABResult:
     """Offline A/B on the same examples: B minus A with a paired bootstrap CI and McNemar's test, the latency
@@ -109,8 +109,12 @@ def ab(a: str, b: str, test: str | Path, *, bar: float = 0.10, metric: str | Non
 
     ``limit`` compares on the first N test rows only. With ``reuse`` (the default), a side that
     ``evaluate_test`` already scored on the same rows (a run, or the base model under it) is not generated
-    again; ``reused`` in the result names those sides."""
+    again; ``reused`` in the result names those sides. ``bar`` defaults to rule ``roi.worth_it``."""
+    import knowledge
     from tools.runlog import RunLog
+
+    if bar is None:
+        bar = knowledge.load().rules.roi.worth_it.min_quality_improvement
 
     cfg = config or EvalConfig()
     va, vb = pair_variants(a, b)
