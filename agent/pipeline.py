@@ -161,7 +161,7 @@ def estimate_memory(params_b: float, method: str, *, batch: int = 8, lora_r: int
     estimate = tool_module("estimate")
     try:
         est = estimate.estimate_memory(params_b=params_b, method=method, batch=batch, lora_r=lora_r)
-        gb = round(float(est["total_gb"]), 2)
+        gb = round(float(est.total_gb), 2)
     except TunewiseError:  # an input the estimator refuses (e.g. an unknown method): the seed's table stands
         return table_gb, reasons
     return gb, [routing.why(reasons[0].rule, {"estimate_gb": gb, "table_gb": table_gb, "tool": "tools.estimate"},

@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             m = run(path, SHAPES[name]["vocab_size"], method, batch=batch, seq=seq,
                     steps=steps if name == throughput_shape else 1, warmup=1 if args.smoke else 2, device=device)
             e = estimate_memory(model=str(path), method=method, seq_len=seq, batch=batch, bf16=True,
-                                label_fraction=0.5, device=device)
+                                label_fraction=0.5, device=device).to_dict()
             row = {"shape": name, "method": method, "params_b": e["params_b"], "batch": batch, "seq_len": seq,
                    "predicted_allocated_gb": e["allocated_gb"], "predicted_total_gb": e["total_gb"], **m}
             if "peak_allocated_gb" in m:

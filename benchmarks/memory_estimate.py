@@ -133,7 +133,7 @@ def main() -> None:
         for method in ("full", "lora", "qlora"):
             m = measure(path, method, args.batch, args.seq_len, bf16)
             e = estimate_memory(model=str(path), method=method, seq_len=args.seq_len, batch=args.batch, bf16=bf16,
-                                device="cpu")
+                                device="cpu").to_dict()
             pred_act = e["activations_gb"] + e["logits_gb"]
             row = {"shape": name, "method": method, "params_b": e["params_b"], "batch": args.batch,
                    "seq_len": args.seq_len, "bf16": bf16, "measured": {k: round(v, 4) if isinstance(v, float) else v

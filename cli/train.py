@@ -270,7 +270,8 @@ def estimate_cmd(
         if m not in ("full", "lora", "qlora"):
             raise InputError(f"unknown method {m!r}", where="--method", fix="use full, lora or qlora")
     ests = {m: estimate_memory(params_b=params_b, model=model, method=m, seq_len=seq_len, batch=batch,
-                               lora_r=lora_r, gradient_checkpointing=gradient_checkpointing, bf16=bf16)
+                               lora_r=lora_r, gradient_checkpointing=gradient_checkpointing,
+                               bf16=bf16).to_dict()
             for m in methods}
     doc: dict[str, Any] = dict(ests[method]) if method else {"estimates": ests}
     if json_out:

@@ -146,15 +146,20 @@ class Estimate:
     seed_reference_gb: float | None
     seed_reference_rule: str | None
     notes: list[str]
+    device_gb: float | None = None  # set by ``fits``: the memory the device has for the run
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The ``--json`` document and the LangChain tool's answer (``device_gb`` only once ``fits`` set it)."""
+        d = asdict(self)
+        if d["device_gb"] is None:
+            del d["device_gb"]
+        return d
 
 
 def estimate_memory(params_b: float | None = None, model: str | None = None, method: str = "lora",
                     seq_len: int = 512, batch: int = 8, *, lora_r: int = 8, gradient_checkpointing: bool = False,
-                    bf16: bool = True, label_fraction: float = 1.0, device: str = "cuda") -> dict[str, Any]:
-    """Estimate peak training memory (decimal GB) for full / LoRA / QLoRA; returns a dict with ``total_gb``.
+                    bf16: bool = True, label_fraction: float = 1.0, device: str = "cuda") -> Estimate:
+    """Estimate peak training memory (decimal GB) for full / LoRA / QLoRA, per component, with ``total_gb``.
 
     ``label_fraction`` is the share of positions that carry a loss (tunewise computes logits only there).
     """
@@ -201,7 +206,7 @@ def estimate_memory(params_b: float | None = None, model: str | None = None, met
     r = lambda x: round(x / GB, 3)  # noqa: E731
     return Estimate(name, method, round(P / 1e9, 4), trainable, seq_len, batch, bf16, gradient_checkpointing,
                     r(weights), r(quant), r(gradients), r(optimizer), r(act), r(logits), r(overhead + context),
-                    r(allocated), r(total), seed_gb, seed_rule, notes).to_dict()
+                    r(allocated), r(total), seed_gb, seed_rule, notes)
 
 
 def _seed_reference(params_b: float, method: str) -> tuple[float | None, str | None]:
@@ -229,11 +234,11 @@ def device_capacity_gb(dev: Any) -> float | None:
     return psutil.virtual_memory().available / GB
 
 
-def fits(est: dict[str, Any], dev: Any, *, headroom: float = 0.9) -> bool:
-    """True when the estimate fits within ``headroom`` of the device's memory (records ``device_gb``)."""
+def fits(est: Estimate, dev: Any, *, headroom: float = 0.9) -> bool:
+    """True when the estimate fits within ``headroom`` of the device's memory (records ``est.device_gb``)."""
     cap = device_capacity_gb(dev)
-    est["device_gb"] = round(cap, 2) if cap is not None else None
+    est.device_gb = round(cap, 2) if cap is not None else None
     if cap is None:
         return True
-    total = est["total_gb"] if getattr(dev, "kind", "cpu") == "cuda" else est["allocated_gb"]
+    total = est.total_gb if getattr(dev, "kind", "cpu") == "cuda" else est.allocated_gb
     return bool(total <= headroom * cap)

@@ -38,7 +38,7 @@ def estimate_training_memory(method: str = "lora", params_b: float | None = None
     from tools.estimate import estimate_memory
 
     return estimate_memory(params_b=params_b, model=model, method=method, seq_len=seq_len, batch=batch,
-                           gradient_checkpointing=gradient_checkpointing)
+                           gradient_checkpointing=gradient_checkpointing).to_dict()
 
 
 @tool

@@ -217,9 +217,9 @@ def test_memory_estimate_uses_the_estimator_when_installed(monkeypatch: pytest.M
     seen: dict[str, Any] = {}
 
     def estimate_memory(params_b: float | None = None, model: Any = None, method: str = "lora", seq_len: int = 512,
-                        batch: int = 8, *, lora_r: int = 8, **kw: Any) -> dict[str, Any]:
+                        batch: int = 8, *, lora_r: int = 8, **kw: Any) -> Any:
         seen.update(params_b=params_b, method=method, batch=batch, lora_r=lora_r)
-        return {"total_gb": 17.5}
+        return types.SimpleNamespace(total_gb=17.5)  # the estimator's Estimate: the pipeline reads the field
 
     fake = types.ModuleType("tools.estimate")
     fake.estimate_memory = estimate_memory  # type: ignore[attr-defined]

@@ -63,7 +63,7 @@ def test_nan_means_diverged() -> None:
 
 
 def test_estimate_full_7b_matches_the_seed_breakdown() -> None:
-    e = estimate_memory(params_b=7, method="full", seq_len=512, batch=8)
+    e = estimate_memory(params_b=7, method="full", seq_len=512, batch=8).to_dict()
     # seed: 28 GB weights, 28 gradients, 56 Adam states for 7B in fp32
     assert e["weights_gb"] == pytest.approx(28, rel=0.001)
     assert e["gradients_gb"] == pytest.approx(28, rel=0.001)
@@ -73,11 +73,11 @@ def test_estimate_full_7b_matches_the_seed_breakdown() -> None:
 
 def test_estimate_orders_methods_and_checkpointing_saves_memory() -> None:
     full, lora, qlora = (estimate_memory(params_b=7, method=m, seq_len=512, batch=1) for m in ("full", "lora", "qlora"))
-    assert full["total_gb"] > lora["total_gb"] > qlora["total_gb"]
-    assert qlora["weights_gb"] < lora["weights_gb"] / 2.5  # NF4 linears; embeddings stay 32-bit
+    assert full.total_gb > lora.total_gb > qlora.total_gb
+    assert qlora.weights_gb < lora.weights_gb / 2.5  # NF4 linears; embeddings stay 32-bit
     ckpt = estimate_memory(params_b=7, method="lora", seq_len=2048, batch=8, gradient_checkpointing=True)
     plain = estimate_memory(params_b=7, method="lora", seq_len=2048, batch=8)
-    assert ckpt["activations_gb"] < plain["activations_gb"] / 5
+    assert ckpt.activations_gb < plain.activations_gb / 5
 
 
 def test_lora_params_match_the_seed_layer_example() -> None:
@@ -94,4 +94,18 @@ def test_estimate_weights_match_a_real_parameter_count(tiny_model_dir: object) -
     model, _ = load_model(str(tiny_model_dir))
     n = sum(p.numel() for p in model.parameters())
     e = estimate_memory(model=str(tiny_model_dir), method="full", seq_len=16, batch=1)
-    assert e["weights_gb"] * GB == pytest.approx(4 * n, rel=0.01)
+    assert e.weights_gb * GB == pytest.approx(4 * n, rel=0.01)
+
+
+def test_estimate_is_a_typed_result_and_fits_records_the_device(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from tools import estimate as E
+
+    e = estimate_memory(params_b=7, method="qlora", seq_len=512, batch=1)
+    assert isinstance(e, E.Estimate) and "device_gb" not in e.to_dict()  # the --json keys, as before
+    assert set(e.to_dict()) >= {"total_gb", "allocated_gb", "weights_gb", "seed_reference_gb", "notes"}
+    gpu = SimpleNamespace(kind="cuda", gpu_memory_gb=80)
+    assert E.fits(e, gpu) and e.device_gb == pytest.approx(80 * 2**30 / GB, abs=0.01)
+    assert e.to_dict()["device_gb"] == e.device_gb
+    assert not E.fits(e, SimpleNamespace(kind="cuda", gpu_memory_gb=1))

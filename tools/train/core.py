@@ -116,7 +116,7 @@ def _train_once(config: TrainConfig, log: Any, *, on_progress: ProgressCallback 
                 attempts: list[Retry]) -> TrainResult:
     from tools import models
     from tools.device import detect
-    from tools.estimate import estimate_memory, fits
+    from tools.estimate import Estimate, estimate_memory, fits
     from tools.train.data import encode_all
     from tools.train.loading import params_b, train_and_val
     from tools.train.threads import apply as apply_threads
@@ -171,7 +171,7 @@ def _train_once(config: TrainConfig, log: Any, *, on_progress: ProgressCallback 
     lens = sorted(len(r["input_ids"]) for r in train_rows)
     seq_len = lens[min(len(lens) - 1, int(0.95 * len(lens)))] if not config.packing else config.max_seq_length
 
-    def estimate(checkpointing: bool) -> dict[str, Any]:
+    def estimate(checkpointing: bool) -> Estimate:
         return estimate_memory(model=str(base), method=config.method, seq_len=seq_len,
                                batch=config.per_device_train_batch_size, lora_r=config.lora_r,
                                gradient_checkpointing=checkpointing, bf16=bf16)
@@ -185,7 +185,7 @@ def _train_once(config: TrainConfig, log: Any, *, on_progress: ProgressCallback 
                          rule_ids=config.rule_ids + ([] if ok else ["diag.out_of_memory.fix.gradient_checkpointing"]))
     if not fits(est, dev):
         raise OutOfMemoryError(
-            f"the memory estimate ({est['total_gb']:.1f} GB) exceeds this device ({est.get('device_gb')} GB)",
+            f"the memory estimate ({est.total_gb:.1f} GB) exceeds this device ({est.device_gb} GB)",
             where=f"--model {config.model} --method {config.method}", fix=oom_fix_text(config.to_dict()))
 
     # -- the run-log record: pid and host first, so a kill from here on reads as crashed
@@ -207,7 +207,7 @@ def _train_once(config: TrainConfig, log: Any, *, on_progress: ProgressCallback 
 
     emit(on_progress, ProgressEvent("prepare", 2, 4, message=f"loading {spec.label} for {config.method}"))
     result = TrainResult(run_id=run_id, method=config.method, model=config.model, device=dev.to_dict(),
-                         estimate=est, rule_ids=config.rule_ids, retries=attempts, threads=threads.to_dict(),
+                         estimate=est.to_dict(), rule_ids=config.rule_ids, retries=attempts, threads=threads.to_dict(),
                          processes=processes, resumed_from=resume_ckpt)
     t0 = time.perf_counter()
     from tools.train.signals import StopFlag
