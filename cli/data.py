@@ -267,7 +267,7 @@ def augment_cmd(file: Annotated[Path, typer.Argument(help="The data file to draw
     with progress_bar(json_out, "augmenting") as on_progress:
         r = augment(file, out, method=method, n=n, model=model, seed=seed, on_progress=on_progress)
     if json_out:
-        print_json(r)
+        print_json(r.to_dict())
         return
-    human(False).print(f"{r['synthetic']} synthetic rows ({method}) + {r['original']} originals -> {r['out']}; "
-                       f"spot-check them with `tunewise data spotcheck {r['out']}`")
+    human(False).print(f"{r.synthetic} synthetic rows ({method}) + {r.original} originals -> {r.out}; "
+                       f"spot-check them with `tunewise data spotcheck {r.out}`")

@@ -152,3 +152,14 @@ def test_csv_columns_found_or_listed(tmp_path: Path, capsys: pytest.CaptureFixtu
     odd.write_text("alpha,beta,gamma\na,b,c\n", encoding="utf-8")
     code, _, err = _run(capsys, "data", "clean", str(odd), "--out", str(tmp_path / "o.jsonl"))
     assert code == 2 and "alpha, beta, gamma" in err and "--input-col" in err and "--output-col" in err
+
+
+def test_augment_json_keeps_its_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                     tiny_model_dir: Path) -> None:
+    out = tmp_path / "aug.jsonl"
+    code, stdout, _ = _run(capsys, "data", "augment", str(_data(tmp_path, n=6)), "--out", str(out), "--n", "2",
+                           "--model", str(tiny_model_dir), "--json")
+    doc = json.loads(stdout)
+    assert code == 0 and list(doc) == ["out", "original", "synthetic", "method", "rule_ids"]
+    assert doc["original"] == 6 and doc["method"] == "paraphrase" and doc["out"] == str(out)
+    assert len(out.read_text().splitlines()) == 6 + doc["synthetic"]

@@ -9,6 +9,7 @@ other back ends (an OpenAI-compatible endpoint) can stand in for the local model
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,23 @@ def _local_generate(model: str | None, max_new_tokens: int) -> GenerateFn:
     return run
 
 
+@dataclass
+class AugmentResult:
+    """What ``augment`` wrote: the output file, how many original and synthetic rows, by which method."""
+
+    out: str
+    original: int
+    synthetic: int
+    method: str
+    rule_ids: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 def augment(path: str | Path, out: str | Path, *, method: str = "paraphrase", n: int = 20,
             model: str | None = None, seed: int = 0, generate_fn: GenerateFn | None = None,
-            max_new_tokens: int = 64, on_progress: ProgressCallback | None = None) -> dict[str, Any]:
+            max_new_tokens: int = 64, on_progress: ProgressCallback | None = None) -> AugmentResult:
     """Write the original rows plus ``n`` synthetic rows (inputs rewritten, outputs kept) to ``out``."""
     if method not in METHODS:
         raise InputError(f"unknown augmentation method {method!r}", fix=f"use one of: {', '.join(METHODS)}")
@@ -89,6 +104,5 @@ def augment(path: str | Path, out: str | Path, *, method: str = "paraphrase", n:
     for r in rows:
         r.get("meta", {}).pop("source", None)
     write_jsonl(out, rows)
-    return {"out": str(out), "original": len(src), "synthetic": len(synthetic), "method": method,
-            "rule_ids": ["data.augment.validate", f"data.augment.{method}" if method != "back_translation"
-                         else "data.augment.back_translation"]}
+    return AugmentResult(out=str(out), original=len(src), synthetic=len(synthetic), method=method,
+                         rule_ids=["data.augment.validate", f"data.augment.{method}"])

@@ -16,11 +16,47 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tools.errors import InputError
 from tools.runlog import RunLog, new_id
 from tools.scoring import metrics as M
+
+
+@dataclass
+class VariantStats:
+    """One variant's traffic: requests, those with an outcome, successes (Wilson CI), latency and cost."""
+
+    requests: int
+    with_outcome: int
+    successes: int
+    success_rate: float | None
+    ci95: list[float] | None
+    latency_ms_mean: float | None
+    latency_ms_p95: float | None
+    cost_mean: float | None
+
+
+@dataclass
+class ABReport:
+    """The online experiment so far: both variants, B minus A with a two-proportion z-test, and the verdict
+    (``significant`` only once ``min_requests`` with an outcome are in)."""
+
+    experiment: str
+    a: VariantStats
+    b: VariantStats
+    diff: float
+    z: float
+    p_value: float
+    enough_requests: bool
+    min_requests: int
+    significant: bool
+    verdict: str
+    rule_ids: list[str] = field(default_factory=lambda: ["eval.ab_test"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def min_requests_default() -> int:
@@ -81,12 +117,12 @@ class ABRouter:
                     cost=cost(request, answer) if cost else None)
         return answer
 
-    def report(self, *, alpha: float = 0.05) -> dict[str, Any]:
+    def report(self, *, alpha: float = 0.05) -> ABReport:
         return report(self.experiment, min_requests=self.min_requests, alpha=alpha, runlog=self.log)
 
 
 def report(experiment: str, *, min_requests: int | None = None, alpha: float = 0.05,
-           runlog: RunLog | None = None) -> dict[str, Any]:
+           runlog: RunLog | None = None) -> ABReport:
     """Per-variant counts, success rate (with Wilson CI), latency and cost; the test once enough requests are in."""
     log = runlog or RunLog()
     need = min_requests if min_requests is not None else min_requests_default()
@@ -94,24 +130,24 @@ def report(experiment: str, *, min_requests: int | None = None, alpha: float = 0
                                sum(outcome) AS successes, avg(latency_ms) AS latency_ms_mean,
                                quantile_cont(latency_ms, 0.95) AS latency_ms_p95, avg(cost) AS cost_mean
                         FROM ab_requests WHERE experiment = ? GROUP BY variant""", [experiment])
-    sides: dict[str, dict[str, Any]] = {}
+    sides: dict[str, VariantStats] = {}
     for v in ("a", "b"):
         r = next((x for x in rows if x["variant"] == v), None) or {"requests": 0, "with_outcome": 0, "successes": 0}
         k, n = float(r.get("successes") or 0), int(r.get("with_outcome") or 0)
-        sides[v] = {"requests": int(r["requests"]), "with_outcome": n, "successes": round(k),
-                    "success_rate": k / n if n else None, "ci95": list(M.wilson_ci(k, n)) if n else None,
-                    "latency_ms_mean": r.get("latency_ms_mean"), "latency_ms_p95": r.get("latency_ms_p95"),
-                    "cost_mean": r.get("cost_mean")}
-    enough = min(sides["a"]["with_outcome"], sides["b"]["with_outcome"]) * 2 >= need
-    test = M.two_proportion_test(sides["a"]["successes"], sides["a"]["with_outcome"],
-                                 sides["b"]["successes"], sides["b"]["with_outcome"])
+        sides[v] = VariantStats(requests=int(r["requests"]), with_outcome=n, successes=round(k),
+                                success_rate=k / n if n else None, ci95=list(M.wilson_ci(k, n)) if n else None,
+                                latency_ms_mean=r.get("latency_ms_mean"), latency_ms_p95=r.get("latency_ms_p95"),
+                                cost_mean=r.get("cost_mean"))
+    a, b = sides["a"], sides["b"]
+    enough = min(a.with_outcome, b.with_outcome) * 2 >= need
+    test = M.two_proportion_test(a.successes, a.with_outcome, b.successes, b.with_outcome)
     if not enough:
-        verdict = (f"collecting: {sides['a']['with_outcome'] + sides['b']['with_outcome']} of {need} requests "
+        verdict = (f"collecting: {a.with_outcome + b.with_outcome} of {need} requests "
                    "with an outcome; wait before reading the difference")
     elif test["p_value"] < alpha:
         verdict = f"{'B' if test['diff'] > 0 else 'A'} is better (p = {test['p_value']:.3g})"
     else:
         verdict = f"no significant difference (p = {test['p_value']:.3g})"
-    return {"experiment": experiment, "a": sides["a"], "b": sides["b"], "diff": test["diff"], "z": test["z"],
-            "p_value": test["p_value"], "enough_requests": enough, "min_requests": need,
-            "significant": enough and test["p_value"] < alpha, "verdict": verdict, "rule_ids": ["eval.ab_test"]}
+    return ABReport(experiment=experiment, a=a, b=b, diff=test["diff"], z=test["z"], p_value=test["p_value"],
+                    enough_requests=enough, min_requests=need, significant=enough and test["p_value"] < alpha,
+                    verdict=verdict)

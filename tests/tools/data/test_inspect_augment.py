@@ -42,7 +42,8 @@ def test_augment_marks_synthetic_rows_kept_out_of_val_test(tmp_path: Path) -> No
                                         for i in range(40)])
     r = augment(src, tmp_path / "aug.jsonl", n=10, generate_fn=lambda prompts: [f"Reworded request {i}"
                                                                                 for i in range(len(prompts))])
-    assert r["synthetic"] == 10 and r["original"] == 40 and "data.augment.validate" in r["rule_ids"]
+    assert r.synthetic == 10 and r.original == 40 and "data.augment.validate" in r.rule_ids
+    assert list(r.to_dict()) == ["out", "original", "synthetic", "method", "rule_ids"]  # the --json keys
     rows = [json.loads(x) for x in (tmp_path / "aug.jsonl").read_text().splitlines()]
     synth = [x for x in rows if x.get("meta", {}).get("synthetic")]
     assert len(synth) == 10 and synth[0]["messages"][0]["content"].startswith("Reworded request")
@@ -56,5 +57,5 @@ def test_augment_default_path_generates_with_a_local_model(tmp_path: Path, tiny_
     src = _write(tmp_path / "d.jsonl", [(f"Original question {i} about fees", f"Answer {i}.") for i in range(5)])
     r = augment(src, tmp_path / "aug.jsonl", method="back_translation", n=2, model=str(tiny_model_dir),
                 max_new_tokens=8)
-    assert r["original"] == 5 and 0 <= r["synthetic"] <= 2  # a random tiny model may echo nothing useful
-    assert "data.augment.back_translation" in r["rule_ids"]
+    assert r.original == 5 and 0 <= r.synthetic <= 2  # a random tiny model may echo nothing useful
+    assert "data.augment.back_translation" in r.rule_ids

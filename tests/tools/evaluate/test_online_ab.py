@@ -23,18 +23,18 @@ def test_route_times_and_logs_each_request() -> None:
     answers = [r.route(i, a=lambda q: f"A{q}", b=lambda q: f"B{q}", outcome=lambda q, ans: float(ans[0] == "B"),
                        cost=lambda q, ans: 0.01) for i in range(20)]
     rep = r.report()
-    assert rep["a"]["requests"] + rep["b"]["requests"] == 20
-    assert rep["a"]["requests"] == sum(a.startswith("A") for a in answers)
-    assert rep["b"]["success_rate"] == 1.0 and rep["a"]["success_rate"] == 0.0
-    assert rep["a"]["cost_mean"] == pytest.approx(0.01) and rep["a"]["latency_ms_mean"] >= 0
+    assert rep.a.requests + rep.b.requests == 20
+    assert rep.a.requests == sum(a.startswith("A") for a in answers)
+    assert rep.b.success_rate == 1.0 and rep.a.success_rate == 0.0
+    assert rep.a.cost_mean == pytest.approx(0.01) and rep.a.latency_ms_mean is not None and rep.a.latency_ms_mean >= 0
 
 
 def test_outcome_recorded_later() -> None:
     r = ABRouter("exp-later", min_requests=2)
     rid = r.record("b", latency_ms=12.0)
-    assert report("exp-later", min_requests=2)["b"]["with_outcome"] == 0
+    assert report("exp-later", min_requests=2).b.with_outcome == 0
     r.record_outcome(rid, 1.0)
-    assert report("exp-later", min_requests=2)["b"]["successes"] == 1
+    assert report("exp-later", min_requests=2).b.successes == 1
 
 
 def test_significance_only_once_enough_requests() -> None:
@@ -45,9 +45,20 @@ def test_significance_only_once_enough_requests() -> None:
         r.record("a", outcome=float(i < 250))
         r.record("b", outcome=float(i < 300))
     rep = r.report()
-    assert rep["enough_requests"] and rep["significant"]
-    assert rep["z"] == pytest.approx(3.178, abs=1e-3)
-    assert rep["p_value"] == pytest.approx(0.00148, abs=5e-5)
-    assert rep["verdict"].startswith("B is better")
+    assert rep.enough_requests and rep.significant
+    assert rep.z == pytest.approx(3.178, abs=1e-3)
+    assert rep.p_value == pytest.approx(0.00148, abs=5e-5)
+    assert rep.verdict.startswith("B is better")
     few = report("exp-sig", min_requests=5000)
-    assert not few["enough_requests"] and not few["significant"] and few["verdict"].startswith("collecting")
+    assert not few.enough_requests and not few.significant and few.verdict.startswith("collecting")
+
+
+def test_the_report_is_typed_and_its_json_keys_are_kept() -> None:
+    r = ABRouter("exp-keys", min_requests=2)
+    r.record("a", outcome=1.0, latency_ms=5.0)
+    doc = r.report().to_dict()
+    assert list(doc) == ["experiment", "a", "b", "diff", "z", "p_value", "enough_requests", "min_requests",
+                         "significant", "verdict", "rule_ids"]
+    assert list(doc["a"]) == ["requests", "with_outcome", "successes", "success_rate", "ci95", "latency_ms_mean",
+                              "latency_ms_p95", "cost_mean"]
+    assert doc["a"]["successes"] == 1 and doc["b"]["requests"] == 0 and doc["rule_ids"] == ["eval.ab_test"]
