@@ -1,0 +1,57 @@
+"""``tunewise eval grade``: outputs graded with single keys, resumable, from a file, one JSON document."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from cli import app
+from tools.errors import InputError
+
+
+def _prompt_eval_run(rows: int = 40) -> str:
+    """A prompt-eval run in the run log with the plain prompt's logged outputs (free text, chrF)."""
+    from tools.runlog import RunLog
+
+    log = RunLog()
+    run_id = log.start_run("prompt_eval", config={"metric": "chrf"})
+    eval_id = log.log_evaluation(run_id, "prompt_eval", metric="chrf", value=0.3, n=rows, test_sha256="sha",
+                                 details={"variant": "baseline"})
+    log.log_predictions(run_id, eval_id, [{"idx": i, "input": f"dialogue {i}", "expected": f"summary {i}",
+                                           "prediction": f"output {i}"} for i in range(rows)])
+    log.update_run(run_id, status="completed")
+    return run_id
+
+
+def grade(*args: str, keys: str = "") -> dict:
+    r = CliRunner().invoke(app, ["eval", "grade", *args, "--json"], input=keys)
+    assert r.exit_code == 0, r.output
+    return json.loads(r.stdout)
+
+
+def test_grades_with_keys_then_resumes() -> None:
+    run_id = _prompt_eval_run()
+    doc = grade("--run", run_id, keys="ggbs q")  # four rows, then quit
+    assert (doc["good"], doc["bad"], doc["skipped"]) == (2, 1, 1)
+    assert doc["share"] == 2 / 3 and doc["n"] == 3 and len(doc["sample"]) == 30 and doc["test_rows"] == 40
+    lo, hi = doc["ci95"]
+    assert 0.2 < lo < 2 / 3 < hi < 1.0  # Wilson on 2 of 3
+    # resumed: the four graded rows are kept, the next keys grade rows 5 and 6 of the sample
+    doc = grade("--run", run_id, keys="gg q")
+    assert (doc["good"], doc["bad"], doc["skipped"]) == (4, 1, 1) and doc["share"] == 0.8
+    # the same seed picks the same rows
+    assert grade("--run", run_id, keys="q")["sample"] == doc["sample"]
+
+
+def test_grades_from_a_file_and_bad_lines(tmp_path: Path) -> None:
+    run_id = _prompt_eval_run()
+    f = tmp_path / "grades.csv"
+    f.write_text("row,grade\n0,good\n1,g\n2,bad\n")
+    doc = grade("--run", run_id, "--grades", str(f))
+    assert (doc["good"], doc["bad"]) == (2, 1) and doc["graders"] == ["file:grades.csv"]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"row": 0, "grade": "good"}\n{"row": 99, "grade": "good"}\n')
+    r = CliRunner().invoke(app, ["eval", "grade", "--run", run_id, "--grades", str(bad), "--json"])
+    assert isinstance(r.exception, InputError) and r.exception.where == f"{bad}:2:row"  # run_guarded: exit 2
