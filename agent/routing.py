@@ -105,7 +105,7 @@ def _ungraded(step: str, what: str, measured: dict[str, Any], bar: float, eviden
     return why(rule, ev, text=" ".join(str(raw[f"says_{step}"]).format(**fields).split()))
 
 
-def _graded(what: str, measured: dict[str, Any], bar: float) -> Reason:
+def _graded(what: str, measured: dict[str, Any], bar: float) -> list[Reason]:
     """``dt.bar.needs_share``: the graded share, not the similarity, is compared with the bar."""
     g = measured["graded"]
     ci = g.get("ci95") or []
@@ -114,9 +114,18 @@ def _graded(what: str, measured: dict[str, Any], bar: float) -> Reason:
               "graders": "you and a judge calibrated on your grades" if judged else "people",
               "share": _pct(float(g["share"])), "ci": f"[{_pct(ci[0])}–{_pct(ci[1])}]" if len(ci) == 2 else "",
               "n": g.get("n"), "good": g.get("good"), "bad": g.get("bad"), "bar": _pct(bar)}
-    text = " ".join(str(knowledge.rule("dt.bar.needs_share").raw["says_graded"]).format(**fields).split())
-    return why("dt.bar.needs_share", {"similarity": measured.get("quality"), "metric": measured.get("metric"),
-                                      "graded": g, "bar": bar}, text=text)
+    raw = knowledge.rule("dt.bar.needs_share").raw
+    text = str(raw["says_graded"]).format(**fields)
+    cal = (g.get("judge") or {}).get("calibration")
+    if cal:  # a judge calibrated on these grades: it stands in only above the floor (eval.judge.agreement_floor)
+        text += " " + str(raw["says_judge_trusted" if cal.get("trusted") else "says_judge_below"]).format(
+            agreement=_pct(float(cal["agreement"])), judge_n=cal["n"], kappa=f"{float(cal['kappa']):.2f}",
+            floor_kappa=cal["floor_kappa"], floor_n=cal["floor_n"])
+    out = [why("dt.bar.needs_share", {"similarity": measured.get("quality"), "metric": measured.get("metric"),
+                                      "graded": g, "bar": bar}, text=" ".join(text.split()))]
+    if cal:
+        out.append(why("eval.judge.agreement_floor", cal))
+    return out
 
 
 def step1_prompt(quality: float, bar: float, *, measured: dict[str, Any] | None = None
@@ -129,7 +138,7 @@ def step1_prompt(quality: float, bar: float, *, measured: dict[str, Any] | None 
     share, how = bar_quality(measured, quality)
     if share is None:
         return "continue", [_ungraded("step1", "The plain prompt", measured or {}, bar, evidence)]
-    extra = [_graded("The plain prompt", measured or {}, bar)] if how == "graded" else []
+    extra = _graded("The plain prompt", measured or {}, bar) if how == "graded" else []
     evidence.update(bar_quality=share, deciding=how)
     if share >= bar:
         return "prompts", [why("dt.step1.quality_bar", evidence), *extra]
@@ -152,7 +161,7 @@ def step2_optimized(quality: float, bar: float, *, measured: dict[str, Any] | No
         else "The optimised prompt"
     if share is None:
         return "optimized_prompts", [_ungraded("step2", what, measured or {}, bar, evidence, plain)]
-    extra = [_graded(what, measured or {}, bar)] if how == "graded" else []
+    extra = _graded(what, measured or {}, bar) if how == "graded" else []
     evidence.update(bar_quality=share, deciding=how)
     if share >= bar:
         steps = [why(a.id) for a in knowledge.load().rules.decision_tree[1].actions]
@@ -726,9 +735,10 @@ def card(facts: dict[str, Any], decision: dict[str, Any], reasons: list[dict[str
         m = how.get(fact) or {}
         if facts.get(fact) is not None:
             numbers.append({"name": name, "value": facts[fact], "bar": bar,
-                            "source": "measured" if measured.get(fact) else "reported",
-                            "kind": m.get("how") or ("share" if measured.get(fact) else "reported"),
-                            "text": _number_text(name, facts[fact], bar, m, measured.get(fact))})
+                            "source": "measured" if measured.get(fact) else "reported"})
+            if m.get("how") == "graded":  # say it is people's share, not the similarity
+                numbers[-1].update(source="graded", kind="graded",
+                                   text=_number_text(name, facts[fact], bar, m, True))
         elif m.get("similarity") is not None:  # a similarity: shown, never set against the bar
             numbers.append({"name": name, "value": m["similarity"], "bar": None, "source": "measured",
                             "kind": "similarity", "metric": m.get("metric"),

@@ -214,9 +214,10 @@ def grade_cmd(run: str = typer.Option(..., "--run", help="A prompt-eval run (its
         register()
         with progress_bar(json_out, "judging") as on_progress:
             share = G.judge_outputs(gs, judge, base_url=base_url, on_progress=on_progress)
+    paired = G.paired_with_others(gs)
     if json_out:
         print_json({**share.to_dict(), "run_id": gs.run_id, "variant": gs.variant, "sample": [it.idx for it in gs.items],
-                    "seed": gs.seed, "test_rows": gs.total_rows, "metric_of_run": gs.metric})
+                    "seed": gs.seed, "test_rows": gs.total_rows, "metric_of_run": gs.metric, "paired": paired})
         return
     out = human(False)
     if share.share is None:
@@ -224,6 +225,10 @@ def grade_cmd(run: str = typer.Option(..., "--run", help="A prompt-eval run (its
     else:
         out.print(f"{gs.variant}: {share.share:.1%} accepted ({_ci(list(share.ci95))}, n={share.n}: {share.good} good, "
                   f"{share.bad} bad, {share.skipped} skipped; {len(gs.pending())} of the {len(gs.items)} sampled still to grade)")
+    for d in paired:
+        out.print(f"vs {d['a_variant']} of run {d['a_run_id']} on the same {d['n']} graded rows: "
+                  f"{d['diff'] * 100:+.1f} points (paired 95% CI {d['diff_ci95'][0] * 100:+.1f} to "
+                  f"{d['diff_ci95'][1] * 100:+.1f})")
     cal = (share.judge or {}).get("calibration")
     if cal:
         word = "stands in on the other rows" if cal["trusted"] else "does not stand in: your grades alone count"

@@ -974,6 +974,8 @@ class BarNeedsShareRow(Row):
     """Steps 1 and 2 compare only a share with the bar; ``says_graded`` words a graded decision."""
 
     says_graded: str = Field(min_length=1)
+    says_judge_trusted: str = Field(min_length=1)
+    says_judge_below: str = Field(min_length=1)
 
 
 class BarUngradedRow(Row):

@@ -114,3 +114,34 @@ def test_a_bad_grades_file_names_file_line_field(free_text: dict[str, Any], tmp_
     with pytest.raises(InputError) as e:
         advise(free_text, grades=str(bad))
     assert f"{bad}:2:grade" in str(e.value)
+
+
+def _logged_judge(verdicts: dict[int, str]) -> None:
+    """Judge verdicts on the fake prompt-eval run's plain prompt, as ``tunewise eval grade --judge`` logs them."""
+    from tools.runlog import RunLog
+    from tools.scoring.grades import JUDGE_KIND
+
+    log = RunLog()
+    eval_id = log.log_evaluation("pe-1", JUDGE_KIND, metric="judge_pass_rate", value=None,
+                                 details={"variant": "baseline"})
+    log.log_judge_verdicts(eval_id, "pe-1", "judge-model", "rubric",
+                           [{"idx": i, "verdict": v} for i, v in verdicts.items()])
+
+
+def test_a_judge_below_the_floor_does_not_stand_in(free_text: dict[str, Any], tmp_path: Path) -> None:
+    _logged_judge({i: "PASS" for i in range(40)})  # says PASS to everything: kappa 0
+    rec = advise(free_text, grades=write_grades(tmp_path / "g.jsonl", 28, 2))
+    assert rec["path"] == "prompts"  # the user's 28 of 30 alone
+    text = reason(rec, "dt.bar.needs_share")["text"]
+    assert "does not stand in: your grades alone decide" in text and "kappa 0.00" in text
+    assert reason(rec, "eval.judge.agreement_floor")["evidence"]["trusted"] is False
+    assert rec["card"]["deciding_number"]["n"] == 30
+
+
+def test_a_calibrated_judge_stands_in_on_the_other_rows(free_text: dict[str, Any], tmp_path: Path) -> None:
+    # the judge agrees on all 30 graded rows and fails the 10 nobody graded: 28 of 40 = 70%, below the bar
+    _logged_judge({**{i: "PASS" if i < 28 else "FAIL" for i in range(30)}, **{i: "FAIL" for i in range(30, 40)}})
+    rec = advise(free_text, grades=write_grades(tmp_path / "g.jsonl", 28, 2))
+    assert rec["path"] != "prompts"
+    assert "stand in for yours" in reason(rec, "dt.bar.needs_share")["text"]
+    assert "The plain prompt scores 70.0% (graded)" in reason(rec, "dt.step1")["text"]

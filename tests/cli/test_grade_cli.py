@@ -55,3 +55,28 @@ def test_grades_from_a_file_and_bad_lines(tmp_path: Path) -> None:
     bad.write_text('{"row": 0, "grade": "good"}\n{"row": 99, "grade": "good"}\n')
     r = CliRunner().invoke(app, ["eval", "grade", "--run", run_id, "--grades", str(bad), "--json"])
     assert isinstance(r.exception, InputError) and r.exception.where == f"{bad}:2:row"  # run_guarded: exit 2
+
+
+def _training_run_on_the_same_test(rows: int = 40) -> str:
+    """A training run whose test evaluation logged the tuned model's outputs on the same test file."""
+    from tools.runlog import RunLog
+
+    log = RunLog()
+    run_id = log.start_run("train", config={})
+    eval_id = log.log_evaluation(run_id, "test", metric="chrf", value=0.4, n=rows, test_sha256="sha",
+                                 details={"variant": "tuned"})
+    log.log_predictions(run_id, eval_id, [{"idx": i, "input": f"dialogue {i}", "expected": f"summary {i}",
+                                           "prediction": f"tuned {i}"} for i in range(rows)])
+    log.update_run(run_id, status="completed")
+    return run_id
+
+
+def test_tuned_outputs_are_graded_on_the_prompts_rows_and_paired() -> None:
+    prompt_run = _prompt_eval_run()
+    prompt = grade("--run", prompt_run, "--n", "5", keys="gbbbb")  # the prompt: 1 of 5 accepted
+    tuned_run = _training_run_on_the_same_test()
+    tuned = grade("--run", tuned_run, "--n", "5", keys="ggggb")  # the tuned model: 4 of 5, on the same rows
+    assert tuned["variant"] == "tuned" and tuned["sample"] == prompt["sample"]
+    (d,) = tuned["paired"]
+    assert d["a_run_id"] == prompt_run and d["a_variant"] == "baseline" and d["n"] == 5
+    assert d["diff"] == 0.6 and d["a_quality"] == 0.2 and d["b_quality"] == 0.8

@@ -304,12 +304,47 @@ def grading_set(run_id: str, *, variant: str | None = None, n: int | None = None
         raise InputError(f"run {ev['run_id']} logged no outputs for {name}", where="--run",
                          fix="run the evaluation again; its predictions go to the run log")
     seed = plan.seed if seed is None else seed
-    sample = set(sample_rows(len(rows), n or plan.sample_size, seed))
+    size = n or plan.sample_size
+    # rows already graded for other outputs on this test file come first: the paired difference needs them
+    available = {int(r["idx"]) for r in rows}
+    shared = sorted(available & graded_elsewhere(ev.get("test_sha256"), ev["run_id"], name))[:size]
+    fill = [i for i in sample_rows(len(rows), size + len(shared), seed) if i not in shared]
+    sample = set(shared) | set(fill[: size - len(shared)])
     given = {int(g["idx"]): g["grade"] for g in log.grades(ev["run_id"], name)}
     items = [GradingItem(int(r["idx"]), r["input"] or "", r["expected"] or "", r["prediction"] or "",
                          given.get(int(r["idx"]))) for r in rows if int(r["idx"]) in sample]
     return GradingSet(ev["run_id"], name, ev["eval_id"], ev.get("test_sha256"), ev.get("metric"), len(rows), seed,
                       items, [r["input"] or "" for r in rows])
+
+
+def graded_elsewhere(test_sha256: str | None, run_id: str, variant: str) -> set[int]:
+    """Rows of this test file graded for other outputs (another run or variant), e.g. the prompt's."""
+    if not test_sha256:
+        return set()
+    from tools.runlog import RunLog
+
+    rows = RunLog().query("SELECT DISTINCT idx FROM grades WHERE test_sha256 = ? AND NOT (run_id = ? AND variant = ?) "
+                          "AND grade IN ('good', 'bad')", [test_sha256, run_id, variant])
+    return {int(r["idx"]) for r in rows}
+
+
+def paired_with_others(gs: GradingSet) -> list[dict[str, Any]]:
+    """This variant's grades against every other graded output on the same test file (the prompt's against the
+    tuned model's), on the rows both graded: B (this one) minus A with its paired CI and McNemar's test."""
+    if not gs.test_sha256:
+        return []
+    from tools.runlog import RunLog
+
+    others = RunLog().query("SELECT DISTINCT run_id, variant FROM grades WHERE test_sha256 = ? AND NOT "
+                            "(run_id = ? AND variant = ?) ORDER BY run_id, variant",
+                            [gs.test_sha256, gs.run_id, gs.variant])
+    mine = logged_grades(gs.run_id, gs.variant)
+    out = []
+    for o in others:
+        d = paired_grades(logged_grades(o["run_id"], o["variant"]), mine)
+        if d is not None:
+            out.append({"a_run_id": o["run_id"], "a_variant": o["variant"], "b_variant": gs.variant, **d.to_dict()})
+    return out
 
 
 def record_grade(gs: GradingSet, idx: int, grade: str, *, grader: str = "user") -> GradedShare:
