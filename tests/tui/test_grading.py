@@ -53,9 +53,9 @@ async def grade(app: TunewiseApp, pilot: Any, keys: str) -> None:
     screen = app.screen
     assert isinstance(screen, GradingScreen)
     for k in keys:
-        before = len(screen.grading.pending())
+        left = len(screen.grading.pending()) - 1
         await pilot.press(k)
-        await until(pilot, lambda: len(screen.grading.pending()) == before - 1 and not screen.busy)
+        await until(pilot, lambda left=left: len(screen.grading.pending()) == left and not screen.busy)
 
 
 async def test_ten_grades_quit_resume_share_and_ci() -> None:
