@@ -40,7 +40,7 @@ def with_grades(measured: dict[str, Any] | None, *, from_file: dict[str, dict[in
 
     name = str(measured.get("variant") or variant)
     run_id = measured.get("run_id")
-    logged = G.logged_grades(str(run_id), name) if run_id else {}
+    logged = G.grades_for_outputs(str(run_id), name) if run_id else {}
     given = {**logged, **((from_file or {}).get(name) or {})}
     if not given:
         return measured

@@ -347,7 +347,8 @@ def facts_from_state(state: AdvisorState) -> tuple[dict[str, Any], dict[str, boo
                   "similarity": m.get("quality") if h in ("graded", "similarity") else None,
                   "graded": m.get("graded"), "variant": m.get("variant")}
            for fact, h, m in (("prompt_quality", how1, measured), ("optimized_quality", how2, optimized))}
-    ungraded = next(({"metric": m.get("metric"), "similarity": m.get("quality"), "variant": m.get("variant")}
+    ungraded = next(({"metric": m.get("metric"), "similarity": m.get("quality"), "variant": m.get("variant"),
+                      "n": m.get("n")}
                      for h, m in ((how2, optimized), (how1, measured)) if h == "similarity"), None)
     facts = {"bar": state.get("bar") if state.get("bar") is not None else routing.quality_bar(None)[0],
              "prompt_quality": q1, "optimized_quality": q2, "how": how, "ungraded": ungraded,

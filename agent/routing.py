@@ -81,10 +81,12 @@ def bar_quality(measured: dict[str, Any] | None, quality: float | None = None) -
     return None, "similarity"
 
 
-def _grading_cost() -> dict[str, Any]:
-    """What grading would take: ``eval.grades``'s sample, seconds per grade, and the time in words."""
+def _grading_cost(rows: int | None = None) -> dict[str, Any]:
+    """What grading would take: ``eval.grades``'s sample (all ``rows`` when fewer), seconds per grade, and the
+    time in words."""
     raw = knowledge.rule("eval.grades").raw
     n, sec = int(raw["sample_size"]), float(raw["seconds_per_grade"])
+    n = min(n, int(rows)) if rows else n
     minutes = max(1, round(n * sec / 60))
     return {"sample": n, "seconds": f"{sec:g}", "minutes": f"{minutes} minute{'s' if minutes != 1 else ''}",
             "rule": "eval.grades"}
@@ -93,7 +95,7 @@ def _grading_cost() -> dict[str, Any]:
 def _ungraded(step: str, what: str, measured: dict[str, Any], bar: float, evidence: dict[str, Any],
               plain: dict[str, Any] | None = None) -> Reason:
     """``dt.bar.ungraded``: a similarity and no grades, so the bar cannot be applied yet; what it would take."""
-    cost = _grading_cost()
+    cost = _grading_cost(measured.get("n"))
     raw = knowledge.rule("dt.bar.ungraded").raw
     fields = {"what": what, "similarity": f"{float(measured['quality']):.3f}", "metric": measured.get("metric"),
               "bar": _pct(bar), "tried": int(measured.get("variants_tried") or 0) + 1,
@@ -157,8 +159,9 @@ def step2_optimized(quality: float, bar: float, *, measured: dict[str, Any] | No
     recommended meanwhile (``dt.bar.ungraded``), with what grading would take."""
     evidence = {"quality": quality, "bar": bar, "measured": measured is not None, **(measured or {})}
     share, how = bar_quality(measured, quality)
-    what = f"The best prompt variant ({measured.get('variant')})" if measured and measured.get("variant") \
-        else "The optimised prompt"
+    variant = (measured or {}).get("variant")
+    what = "The plain prompt (no variant scored higher)" if variant == "baseline" else \
+        f"The best prompt variant ({variant})" if variant else "The optimised prompt"
     if share is None:
         return "optimized_prompts", [_ungraded("step2", what, measured or {}, bar, evidence, plain)]
     extra = _graded(what, measured or {}, bar) if how == "graded" else []
@@ -681,6 +684,8 @@ def summary_line(facts: dict[str, Any], decision: dict[str, Any], *, measured: d
     path, n = decision["path"], facts.get("n_examples")
 
     def said(fact: str) -> str:
+        if ((facts.get("how") or {}).get(fact) or {}).get("how") == "graded":
+            return "graded"
         return "measured" if measured.get(fact) else "reported"
 
     best_fact = "optimized_quality" if q2 is not None and (q1 is None or q2 >= q1) else "prompt_quality"
@@ -697,7 +702,9 @@ def summary_line(facts: dict[str, Any], decision: dict[str, Any], *, measured: d
                      "; the measured curve says more data of this kind will not reach the bar")
     ungraded = facts.get("ungraded")
     if path == "optimized_prompts" and ungraded and q2 is None:
-        fields = {**_grading_cost(), "what": ungraded.get("variant") or "the plain prompt",
+        variant = ungraded.get("variant")
+        fields = {**_grading_cost(ungraded.get("n")),
+                  "what": "the plain prompt" if variant in (None, "baseline") else variant,
                   "similarity": f"{float(ungraded['similarity']):.3f}", "metric": ungraded.get("metric"),
                   "bar": _pct(bar)}
         return " ".join(str(knowledge.rule("dt.bar.ungraded").raw["summary"]).format(**fields).split())

@@ -385,6 +385,27 @@ def logged_grades(run_id: str, variant: str) -> dict[int, str]:
     return {int(g["idx"]): g["grade"] for g in RunLog().grades(run_id, variant)}
 
 
+def grades_for_outputs(run_id: str, variant: str) -> dict[int, str]:
+    """Row -> grade for ``run_id``'s ``variant``, including grades given to the same output text on the same
+    test file in an earlier run (a re-measured prompt at temperature 0 writes the same answers, and a grade
+    belongs to an answer, not to a run id). The latest grade of each row wins."""
+    from tools.errors import TunewiseError
+    from tools.runlog import RunLog
+
+    try:
+        ev, name = _evaluation(run_id, variant)
+    except TunewiseError:  # not a run in the log (nothing logged to match against): its own grades only
+        return logged_grades(run_id, variant)
+    rows = RunLog().query(
+        "SELECT g.idx, g.grade FROM grades g "
+        "JOIN predictions old ON old.eval_id = g.eval_id AND old.idx = g.idx "
+        "JOIN predictions new ON new.eval_id = ? AND new.idx = g.idx "
+        "WHERE g.test_sha256 IS NOT DISTINCT FROM ? AND old.prediction IS NOT DISTINCT FROM new.prediction "
+        "ORDER BY g.created_at", [ev["eval_id"], ev.get("test_sha256")])
+    out = {int(r["idx"]): str(r["grade"]) for r in rows}
+    return {**out, **logged_grades(ev["run_id"], name)}
+
+
 def logged_share(run_id: str, variant: str) -> GradedShare | None:
     """The share over every row of ``run_id``'s ``variant`` graded in the run log, or None when none is."""
     from tools.runlog import RunLog

@@ -96,3 +96,27 @@ def test_judge_stands_in_only_above_the_floor() -> None:
     assert not cal.trusted and cal.kappa == pytest.approx(0.0)
     share = G.judged_share(grades, always_pass, cal, total_rows=40)
     assert (share.good, share.bad) == (20, 10) and share.judge and not share.judge["stands_in"]
+
+
+def _prompt_run(outputs: list[str]) -> str:
+    from tools.runlog import RunLog
+
+    log = RunLog()
+    run_id = log.start_run("prompt_eval", config={"metric": "chrf"})
+    eval_id = log.log_evaluation(run_id, "prompt_eval", metric="chrf", value=0.2, n=len(outputs), test_sha256="sha",
+                                 details={"variant": "baseline"})
+    log.log_predictions(run_id, eval_id, [{"idx": i, "input": INPUTS[i], "expected": "ref", "prediction": o}
+                                          for i, o in enumerate(outputs)])
+    return run_id
+
+
+def test_a_grade_follows_the_same_output_into_a_new_run() -> None:
+    first = _prompt_run([f"answer {i}" for i in range(6)])
+    gs = G.grading_set(first, n=6)
+    for idx, g in ((0, "good"), (1, "bad"), (2, "good")):
+        G.record_grade(gs, idx, g)
+    # measured again (a new run): rows 0 and 1 answered the same, row 2 differently
+    second = _prompt_run(["answer 0", "answer 1", "a new answer", "answer 3", "answer 4", "answer 5"])
+    assert G.grades_for_outputs(second, "baseline") == {0: "good", 1: "bad"}
+    assert G.logged_grades(second, "baseline") == {}
+    assert G.grades_for_outputs("not-a-run", "baseline") == {}
