@@ -80,3 +80,28 @@ def test_tuned_outputs_are_graded_on_the_prompts_rows_and_paired() -> None:
     (d,) = tuned["paired"]
     assert d["a_run_id"] == prompt_run and d["a_variant"] == "baseline" and d["n"] == 5
     assert d["diff"] == 0.6 and d["a_quality"] == 0.2 and d["b_quality"] == 0.8
+
+
+def test_a_judge_calibrated_on_the_grades(tmp_path: Path) -> None:
+    """An OpenAI-compatible judge (a local stub) grades every output: where it agrees with your grades it stands
+    in on the rows you did not grade; a judge that says PASS to everything does not."""
+    from tests._openai_stub import openai_stub
+
+    def fair(body: dict) -> str:  # PASS for even rows, as the person graded them
+        answer = body["messages"][-1]["content"].split("ANSWER:")[-1]
+        return "PASS" if int(answer.split("output ")[-1].split()[0].rstrip(".")) % 2 == 0 else "FAIL"
+
+    run_id = _prompt_eval_run()
+    f = tmp_path / "g.csv"
+    f.write_text("row,grade\n" + "".join(f"{i},{'good' if i % 2 == 0 else 'bad'}\n" for i in range(30)))
+    with openai_stub(fair) as (url, _):
+        doc = grade("--run", run_id, "--grades", str(f), "--judge", "openai:stub-judge", "--base-url", url)
+    cal = doc["judge"]["calibration"]
+    assert cal["trusted"] and cal["n"] == 30 and cal["kappa"] == 1.0 and cal["ground_truth"] == "your grades"
+    assert doc["judge"]["stands_in"] and doc["judge"]["judged_rows"] == 10
+    assert (doc["good"], doc["bad"]) == (20, 20) and doc["graders"] == ["user", "judge"]
+
+    with openai_stub(lambda body: "PASS") as (url, _):
+        doc = grade("--run", run_id, "--judge", "openai:stub-judge", "--base-url", url)
+    assert not doc["judge"]["calibration"]["trusted"] and not doc["judge"]["stands_in"]
+    assert (doc["good"], doc["bad"]) == (15, 15)  # your grades alone

@@ -120,3 +120,22 @@ def test_a_grade_follows_the_same_output_into_a_new_run() -> None:
     assert G.grades_for_outputs(second, "baseline") == {0: "good", 1: "bad"}
     assert G.logged_grades(second, "baseline") == {}
     assert G.grades_for_outputs("not-a-run", "baseline") == {}
+
+
+@pytest.mark.real_model
+def test_the_embedded_model_judges_logged_outputs(real_model_dir: Path) -> None:
+    """The embedded model as a local judge (choice mode: every reply is a verdict) on a prompt's logged outputs;
+    its verdicts and its calibration on the person's grades go to the run log."""
+    from tools.runlog import RunLog
+
+    run_id = _prompt_run([f"A met B ({i})." if i % 2 else "I do not know." for i in range(8)])
+    gs = G.grading_set(run_id)
+    for it in gs.items[:6]:
+        G.record_grade(gs, it.idx, "good" if it.idx % 2 else "bad")
+    out = G.judge_outputs(gs, str(real_model_dir))
+    cal = (out.judge or {})["calibration"]
+    assert cal["n"] == 6 and cal["ground_truth"] == "your grades" and cal["floor_n"] == 30
+    assert not cal["trusted"]  # six rows are under the floor's 30, whatever the kappa
+    found = G.logged_judge(run_id, "baseline")
+    assert found is not None and found[1] == 8 and set(found[0].values()) <= {"PASS", "FAIL"}
+    assert RunLog().query("SELECT count(*) AS n FROM evaluations WHERE kind = 'judge_grades'")[0]["n"] == 1
