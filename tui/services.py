@@ -409,3 +409,10 @@ def record_grade(grading: Any, idx: int, grade: str) -> Any:
     from tools.scoring import grades
 
     return grades.record_grade(grading, idx, grade)
+
+
+def grading_variants(run_id: str) -> list[str]:
+    """The outputs of a run that can be graded (a prompt baseline's variants, or tuned / base / prompt)."""
+    from tools.scoring import grades
+
+    return grades.variants(run_id)

@@ -99,3 +99,27 @@ async def test_no_run_to_grade_is_a_message() -> None:
         assert "no run to grade" in text(app, "#grading-title")
         await pilot.press("escape")
         await until(pilot, lambda: not isinstance(app.screen, GradingScreen))
+
+
+async def test_v_switches_to_the_next_variant() -> None:
+    from tools.runlog import RunLog
+    from tools.scoring.grades import logged_grades
+
+    run_id = _prompt_eval_run()
+    log = RunLog()
+    eval_id = log.log_evaluation(run_id, "prompt_eval", metric="chrf", value=0.31, n=40, test_sha256="sha",
+                                 details={"variant": "shots_5"})
+    log.log_predictions(run_id, eval_id, [{"idx": i, "input": f"dialogue {i}", "expected": f"summary {i}",
+                                           "prediction": f"five-shot output {i}"} for i in range(40)])
+    app = TunewiseApp(advisor_factory=lambda **kw: FakeAdvisor(**kw), services=FakeServices())
+    async with app.run_test(size=SIZE) as pilot:
+        await _open(app, pilot, run_id)
+        screen = app.screen
+        assert isinstance(screen, GradingScreen) and screen.grading.variant == "baseline"
+        await pilot.press("v")
+        await until(pilot, lambda: screen.grading.variant == "shots_5")
+        assert "shots_5" in text(app, "#grading-title") and "five-shot output" in text(app, "#grading-output")
+        await grade(app, pilot, "g")
+        await pilot.press("v")
+        await until(pilot, lambda: screen.grading.variant == "baseline")
+    assert len(logged_grades(run_id, "shots_5")) == 1 and logged_grades(run_id, "baseline") == {}

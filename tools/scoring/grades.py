@@ -289,6 +289,23 @@ def _evaluation(run_id: str, variant: str | None) -> tuple[dict[str, Any], str]:
                      fix="score the run first: tunewise eval test --run RUN --test TEST")
 
 
+def variants(run_id: str) -> list[str]:
+    """The outputs of ``run_id`` that can be graded: a prompt-evaluation run's variants (``baseline`` first) or a
+    training run's test evaluations (``tuned``, ``base``, ``prompt_baseline``)."""
+    from tools.runlog import RunLog
+
+    log = RunLog()
+    run = log.find_run(run_id)
+    evals = log.query("SELECT kind, details FROM evaluations WHERE run_id = ? ORDER BY created_at", [run["run_id"]])
+    if run.get("kind") == "prompt_eval":
+        names = [(json.loads(e["details"]) if e.get("details") else {}).get("variant") for e in evals
+                 if e["kind"] == "prompt_eval"]
+    else:
+        names = ["tuned" if e["kind"] == "test" else e["kind"].removeprefix("test_") for e in evals
+                 if e["kind"] == "test" or e["kind"].startswith("test_")]
+    return list(dict.fromkeys(str(n) for n in names if n))
+
+
 def grading_set(run_id: str, *, variant: str | None = None, n: int | None = None, seed: int | None = None
                 ) -> GradingSet:
     """The sampled outputs of ``run_id``'s ``variant`` to grade (``n`` rows, default ``eval.grades``'s 30),

@@ -45,7 +45,8 @@ class GradingScreen(ModalScreen[dict[str, Any] | None]):
     .grading-help { color: $text-muted; }
     """
     BINDINGS = [Binding("g", "grade('good')", "Good"), Binding("b", "grade('bad')", "Bad"),
-                Binding("s", "grade('skip')", "Skip"), Binding("q,escape", "close", "Close (resume later)")]
+                Binding("s", "grade('skip')", "Skip"), Binding("v", "next_variant", "Other outputs"),
+                Binding("q,escape", "close", "Close (resume later)")]
 
     def __init__(self, run_id: str | None, variant: str | None = None) -> None:
         super().__init__()
@@ -63,27 +64,39 @@ class GradingScreen(ModalScreen[dict[str, Any] | None]):
                 yield Static("", id="grading-reference")
                 yield Static("", id="grading-output")
             yield Static("", id="grading-share")
-            yield Static("g good · b bad · s skip · q close (graded rows are kept)", classes="grading-help")
+            yield Static("g good · b bad · s skip · v other outputs (variants, tuned) · q close (graded rows are "
+                         "kept)", classes="grading-help")
         yield Footer()
 
     def on_mount(self) -> None:
         self.load()
 
     @work(thread=True, exclusive=True, group="grading")
-    def load(self) -> None:
+    def load(self, step: int = 0) -> None:
+        """Load the sample (``step`` 1: the run's next variant, e.g. Step 2's best prompt or the tuned model)."""
         svc: Any = self.app.services  # type: ignore[attr-defined]
         try:
-            gs = svc.grading_set(self.run_id, variant=self.variant)
+            variant = self.variant
+            if step and self.grading is not None:
+                names = svc.grading_variants(self.grading.run_id)
+                here = names.index(self.grading.variant) if self.grading.variant in names else -1
+                variant = names[(here + step) % len(names)] if names else None
+            gs = svc.grading_set(self.run_id or (self.grading.run_id if self.grading else None), variant=variant)
         except Exception as e:  # noqa: BLE001 - shown to the user, like every worker's error
             self.app.call_from_thread(self._failed, svc.describe_error(e))
             return
         self.app.call_from_thread(self._loaded, gs)
+
+    def action_next_variant(self) -> None:
+        if self.grading is not None and not self.busy:
+            self.load(1)
 
     def _failed(self, error: str) -> None:
         self.query_one("#grading-title", Static).update(f"[red]✗ {escape(error)}[/red]")
 
     def _loaded(self, gs: Any) -> None:
         self.grading = gs
+        self.variant = gs.variant
         self.query_one("#grading-title", Static).update(
             f"[b]Grade outputs[/b] of {escape(gs.variant)} in run {escape(gs.run_id)}: a sample of {len(gs.items)} of "
             f"{gs.total_rows} test rows (seed {gs.seed}); {gs.metric or 'a similarity'} cannot say which are "
