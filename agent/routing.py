@@ -749,8 +749,8 @@ def card(facts: dict[str, Any], decision: dict[str, Any], reasons: list[dict[str
         elif m.get("similarity") is not None:  # a similarity: shown, never set against the bar
             numbers.append({"name": name, "value": m["similarity"], "bar": None, "source": "measured",
                             "kind": "similarity", "metric": m.get("metric"),
-                            "text": f"{name} {m.get('metric')} {float(m['similarity']):.3f} (a similarity, not "
-                                    f"compared with the bar: nothing graded)"})
+                            "text": _card_words("card_similarity", name=name, metric=m.get("metric"),
+                                                similarity=f"{float(m['similarity']):.3f}")})
     if facts.get("n_examples") is not None:
         numbers.append({"name": "examples", "value": facts["n_examples"],
                         "bar": int(knowledge.rule("ftw.min_examples").raw["min_examples"]), "source": "reported"
@@ -763,14 +763,20 @@ def card(facts: dict[str, Any], decision: dict[str, Any], reasons: list[dict[str
             "reasons_total": len(reasons)}
 
 
+def _card_words(key: str, **fields: Any) -> str:
+    """A card sentence from ``dt.bar.needs_share`` (the wording lives in knowledge/evaluation.yaml)."""
+    return str(knowledge.rule("dt.bar.needs_share").raw[key]).format(**fields)
+
+
 def _number_text(name: str, value: float, bar: float, m: dict[str, Any], measured: bool | None) -> str:
     """One card number in words, saying what kind of number met (or missed) the bar."""
     if m.get("how") == "graded":
         g = m.get("graded") or {}
         ci = g.get("ci95") or []
-        rng = f" [{_pct(ci[0])}–{_pct(ci[1])}]" if len(ci) == 2 else ""
-        sim = f"; {m.get('metric')} {float(m['similarity']):.3f} ranks only" if m.get("similarity") is not None else ""
-        return f"{name} graded share {_pct(value)}{rng} of {g.get('n')} graded outputs vs bar {_pct(bar)}{sim}"
+        ranks = _card_words("card_ranks", metric=m.get("metric"), similarity=f"{float(m['similarity']):.3f}") \
+            if m.get("similarity") is not None else ""
+        return _card_words("card_graded", name=name, share=_pct(value), n=g.get("n"), bar=_pct(bar), ranks=ranks,
+                           ci=f" [{_pct(ci[0])}–{_pct(ci[1])}]" if len(ci) == 2 else "")
     metric = f" {m['metric']}" if m.get("metric") else ""
     return f"{name}{metric} {_pct(value)} vs bar {_pct(bar)} ({'measured' if measured else 'reported'})"
 
@@ -790,8 +796,8 @@ def deciding_number(facts: dict[str, Any], decision: dict[str, Any], *, measured
         sim = m.get("similarity")
         return {"fact": fact, "kind": "none", "value": None, "compared_with_bar": False, "metric": m.get("metric"),
                 "similarity": sim, "rule": "dt.bar.ungraded",
-                "text": (f"no number met the bar: {name} {m.get('metric')} {float(sim):.3f} is a similarity"
-                         if sim is not None else "no number met the bar") + "; nothing was graded"}
+                "text": _card_words("card_none", name=name, metric=m.get("metric"),
+                                    similarity=f"{float(sim):.3f}" if sim is not None else "-")}
     kind = m.get("how") or ("share" if measured.get(fact) else "reported")
     g = m.get("graded") or {}
     return {"fact": fact, "kind": kind, "value": value, "compared_with_bar": True,

@@ -974,6 +974,10 @@ class BarNeedsShareRow(Row):
     """Steps 1 and 2 compare only a share with the bar; ``says_graded`` words a graded decision."""
 
     says_graded: str = Field(min_length=1)
+    card_graded: str = Field(min_length=1)
+    card_ranks: str = Field(min_length=1)
+    card_similarity: str = Field(min_length=1)
+    card_none: str = Field(min_length=1)
     says_judge_trusted: str = Field(min_length=1)
     says_judge_below: str = Field(min_length=1)
 

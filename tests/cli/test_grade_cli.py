@@ -105,3 +105,17 @@ def test_a_judge_calibrated_on_the_grades(tmp_path: Path) -> None:
         doc = grade("--run", run_id, "--judge", "openai:stub-judge", "--base-url", url)
     assert not doc["judge"]["calibration"]["trusted"] and not doc["judge"]["stands_in"]
     assert (doc["good"], doc["bad"]) == (15, 15)  # your grades alone
+
+
+def test_the_langchain_tool_reads_a_grades_file(tmp_path: Path) -> None:
+    from agent.lc_tools.evaluate import graded_share
+
+    run_id = _prompt_eval_run()
+    f = tmp_path / "g.jsonl"
+    f.write_text('{"row": 0, "grade": "good"}\n{"input": "dialogue 1", "grade": "bad"}\n')
+    doc = graded_share.invoke({"run_id": run_id, "grades_file": str(f)})
+    assert (doc["good"], doc["bad"], doc["share"]) == (1, 1, 0.5) and doc["variant"] == "baseline"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"row": 0, "grade": "perhaps"}\n')
+    err = graded_share.invoke({"run_id": run_id, "grades_file": str(bad)})["error"]
+    assert err["where"] == f"{bad}:1:grade"
