@@ -119,3 +119,23 @@ def test_the_langchain_tool_reads_a_grades_file(tmp_path: Path) -> None:
     bad.write_text('{"row": 0, "grade": "perhaps"}\n')
     err = graded_share.invoke({"run_id": run_id, "grades_file": str(bad)})["error"]
     assert err["where"] == f"{bad}:1:grade"
+
+
+def test_a_file_grades_several_variants_of_a_run(tmp_path: Path) -> None:
+    from tools.runlog import RunLog
+    from tools.scoring.grades import logged_grades
+
+    run_id = _prompt_eval_run()
+    log = RunLog()
+    eval_id = log.log_evaluation(run_id, "prompt_eval", metric="chrf", value=0.3, n=40, test_sha256="sha",
+                                 details={"variant": "shots_5"})
+    log.log_predictions(run_id, eval_id, [{"idx": i, "input": f"dialogue {i}", "expected": f"summary {i}",
+                                           "prediction": f"five-shot {i}"} for i in range(40)])
+    f = tmp_path / "g.csv"
+    f.write_text("row,grade,variant\n0,good,\n1,bad,shots_5\n2,good,shots_5\n")
+    doc = grade("--run", run_id, "--grades", str(f))
+    assert (doc["good"], doc["bad"]) == (1, 0)
+    assert logged_grades(run_id, "shots_5") == {1: "bad", 2: "good"}
+    f.write_text("row,grade,variant\n0,good,nonesuch\n")
+    r = CliRunner().invoke(app, ["eval", "grade", "--run", run_id, "--grades", str(f), "--json"])
+    assert isinstance(r.exception, InputError) and "nonesuch" in r.exception.what

@@ -381,15 +381,22 @@ def record_grade(gs: GradingSet, idx: int, grade: str, *, grader: str = "user") 
 
 
 def import_grades(gs: GradingSet, path: str | Path) -> GradedShare:
-    """Store the grades a file gives for this run's variant (rows outside the sample too) in the run log;
-    returns the share over every graded row. The file is only read."""
+    """Store the grades a file gives in the run log: for this run's variant (rows outside the sample too), and
+    for any other variant of the run a line names. Returns the share over every graded row of ``gs``'s
+    variant. The file is only read."""
     from tools.runlog import RunLog
 
-    graded = read_grades_file(path, gs.inputs, variant=gs.variant).get(gs.variant) or {}
+    by_variant = read_grades_file(path, gs.inputs, variant=gs.variant)
     log = RunLog()
-    for idx, g in sorted(graded.items()):
-        log.log_grade(run_id=gs.run_id, eval_id=gs.eval_id, variant=gs.variant, test_sha256=gs.test_sha256,
-                      idx=idx, grade=g, grader=f"file:{Path(path).name}")
+    # every variant the file names must exist before anything is stored: a bad file stores nothing
+    targets = {name: gs if name == gs.variant else grading_set(gs.run_id, variant=name, seed=gs.seed)
+               for name in by_variant}
+    for name, graded in by_variant.items():
+        target = targets[name]
+        for idx, g in sorted(graded.items()):
+            log.log_grade(run_id=target.run_id, eval_id=target.eval_id, variant=name, test_sha256=target.test_sha256,
+                          idx=idx, grade=g, grader=f"file:{Path(path).name}")
+    graded = by_variant.get(gs.variant) or {}
     for it in gs.items:
         it.grade = graded.get(it.idx, it.grade)
     return logged_share(gs.run_id, gs.variant) or graded_share({}, variant=gs.variant, run_id=gs.run_id)
