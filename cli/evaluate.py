@@ -160,9 +160,11 @@ def grade_cmd(run: str = typer.Option(..., "--run", help="A prompt-eval run (its
                                           "baseline, the plain prompt), or tuned / base / prompt_baseline for a "
                                           "training run (default tuned)."),
               n: int = typer.Option(None, "--n", min=1, help="How many outputs to grade, a seeded sample of the "
-                                                             "test rows (default: eval.grades, 30)."),
-              seed: int = typer.Option(None, "--seed", help="The sample's seed (default: eval.grades). The same seed "
-                                                            "grades the tuned model on the prompt's rows."),
+                                                             "test rows (default: the sample size of knowledge rule "
+                                                             "eval.grades)."),
+              seed: int = typer.Option(None, "--seed", help="The sample's seed (default: eval.grades). Rows already "
+                                                            "graded for other outputs on the same test file (the "
+                                                            "prompt's, when grading the tuned model) come first."),
               grades: Path = GradesOpt,
               judge: str = typer.Option(None, "--judge", help="Also let a judge model grade every output; its "
                                         "agreement with your grades decides whether it stands in on the rest."),
