@@ -139,7 +139,10 @@ def prompt_baseline(state: AdvisorState) -> dict[str, Any]:
         cached = (state.get("measured_cache") or {}).get(key)
         if cached is None:
             return {"next": "measure_prompts"}
-        measured = cached["baseline"]
+        graded = _graded(state, cached["baseline"], "prompt_baseline")
+        if isinstance(graded, dict) and graded.get("__ask__"):
+            return graded["__ask__"]
+        measured = graded
         quality = measured["quality"]
     else:
         quality = _get(state, "prompt_quality")
@@ -148,6 +151,31 @@ def prompt_baseline(state: AdvisorState) -> dict[str, Any]:
     path = "prompts" if decision == "prompts" else None
     return _decide(state, "prompt_baseline", reasons, measured=measured, best_prompt_quality=quality,
                    path=path, next=nxt)
+
+
+def _graded(state: AdvisorState, measured: dict[str, Any], node: str) -> dict[str, Any]:
+    """``measured`` with the graded share of its outputs when its metric is a similarity (``agent.grading``).
+
+    Without grades in the run log the ``grades`` question is asked (empty: go on without); a bad grades file is
+    asked again with its file:line:field. Returns ``{"__ask__": update}`` when the node must ask."""
+    from agent import grading
+    from tools.errors import TunewiseError
+
+    answers = state.get("answers") or {}
+    if not grading.needs_grades(measured):
+        return measured
+    from_file = None
+    if answers.get("grades"):
+        try:
+            from_file = grading.file_grades(answers["grades"], answers["test_set"])
+        except TunewiseError as e:
+            kept = {k: v for k, v in answers.items() if k != "grades"}
+            return {"__ask__": {"answers": kept, "pending": "grades", "return_to": node, "next": None,
+                                "ask_errors": {**(state.get("ask_errors") or {}), "grades": e.render()}}}
+    out = grading.with_grades(measured, from_file=from_file)
+    if grading.needs_grades(out) and "grades" not in answers:
+        _get(state, "grades")  # nothing graded yet: a grades file, or empty to go on without
+    return out or measured
 
 
 def measure_prompts(state: AdvisorState) -> dict[str, Any]:
@@ -203,8 +231,16 @@ def optimize_prompts(state: AdvisorState) -> dict[str, Any]:
     if answers.get("test_set"):
         cached = (state.get("measured_cache") or {}).get(_measure_key(answers["test_set"], answers["model"]))
         measured = (cached or {}).get("optimized")
+        if measured is not None:
+            base = (cached or {}).get("baseline") or {}
+            measured = _graded(state, {"share": base.get("share"), "run_id": base.get("run_id"),
+                                       "metric": base.get("metric"), **measured},
+                               "optimize_prompts")
+            if measured.get("__ask__"):
+                return dict(measured["__ask__"])
     quality = measured["quality"] if measured is not None else _get(state, "optimized_prompt_quality")
-    decision, reasons = routing.step2_optimized(quality, bar, measured=measured)
+    plain = state.get("measured")
+    decision, reasons = routing.step2_optimized(quality, bar, measured=measured, plain=plain)
     best = max(quality, state.get("best_prompt_quality") or 0.0)
     if decision == "optimized_prompts":
         return _decide(state, "optimize_prompts", reasons, measured_optimized=measured, best_prompt_quality=best,
@@ -304,9 +340,18 @@ def facts_from_state(state: AdvisorState) -> tuple[dict[str, Any], dict[str, boo
     """The flat facts ``routing.decide`` reads, and which of them tunewise measured (vs the user reported)."""
     answers = state.get("answers") or {}
     measured, optimized = state.get("measured") or {}, state.get("measured_optimized") or {}
+    # only a share meets the bar: a similarity counts through its graded share, else not at all
+    q1, how1 = routing.bar_quality(measured, answers.get("prompt_quality"))
+    q2, how2 = routing.bar_quality(optimized, answers.get("optimized_prompt_quality"))
+    how = {fact: {"how": h, "metric": m.get("metric"), "ci95": m.get("ci95"), "n": m.get("n"),
+                  "similarity": m.get("quality") if h in ("graded", "similarity") else None,
+                  "graded": m.get("graded"), "variant": m.get("variant")}
+           for fact, h, m in (("prompt_quality", how1, measured), ("optimized_quality", how2, optimized))}
+    ungraded = next(({"metric": m.get("metric"), "similarity": m.get("quality"), "variant": m.get("variant"),
+                      "n": m.get("n")}
+                     for h, m in ((how2, optimized), (how1, measured)) if h == "similarity"), None)
     facts = {"bar": state.get("bar") if state.get("bar") is not None else routing.quality_bar(None)[0],
-             "prompt_quality": measured.get("quality", answers.get("prompt_quality")),
-             "optimized_quality": optimized.get("quality", answers.get("optimized_prompt_quality")),
+             "prompt_quality": q1, "optimized_quality": q2, "how": how, "ungraded": ungraded,
              "goals": answers.get("goals"), "task": answers.get("task"), "n_examples": answers.get("n_examples"),
              "gpu_memory_gb": answers.get("gpu_memory_gb"), "gpus": answers.get("gpus")}
     derived = state.get("derived") or {}

@@ -52,6 +52,11 @@ _Q = [
     Question("optimized_prompt_quality", "fraction",
              "Quality after optimising the prompt (5-10 examples, step-by-step, format spec, temperature 0)",
              minimum=0.0, maximum=1.0, help="dt.step2: optimise the prompt before considering training."),
+    Question("grades", "path", "Grades of the prompt's outputs (a JSONL/CSV file of row or input, and good / bad / "
+             "skip; empty to go on without)", default="", required=False,
+             help="dt.bar.needs_share: chrF and ROUGE-L are similarities, so the quality bar needs people's grades. "
+                  "Grade the outputs now with ctrl+g in the app (or `tunewise eval grade --run RUN`) and leave this "
+                  "empty: the advisor reads them from the run log. Empty with no grades: it says what it would take."),
     Question("n_examples", "number", "How many good labelled examples do you have?", minimum=0,
              help="Criterion 2 (size.band.*): under 100 prompts only; 1000+ makes training viable."),
     Question("latency_budget_ms", "number", "Latency budget per request in ms (empty if none)",

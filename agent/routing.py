@@ -57,27 +57,122 @@ def quality_bar(target: float | None) -> tuple[float, list[Reason]]:
     return bar, [why(bar_rule.id, {"bar": bar, "user_set": target is not None and bar != bar_rule.default})]
 
 
+def bar_quality(measured: dict[str, Any] | None, quality: float | None = None) -> tuple[float | None, str]:
+    """The share that may be compared with the bar, and how it is known, from a measurement (issue 22).
+
+    ``"share"``: the metric is a share of acceptable answers (label accuracy, tests passed, ...);
+    ``"graded"``: the metric is a similarity and people graded the outputs (``measured["graded"]``, possibly
+    with a judge calibrated on their grades standing in); ``"reported"``: no measurement, the user's number;
+    ``None`` with ``"similarity"``: a similarity (chrF, ROUGE-L, token F1) and no grades, so the bar cannot
+    be applied. A document without ``share`` counts as a share unless its metric is a known similarity."""
+    if not measured:
+        return quality, "reported"
+    from tools.scoring import metrics as M
+
+    metric = measured.get("metric")
+    share = measured.get("share")
+    if share is None:
+        share = not (metric in M.METRICS and not M.is_share(str(metric)))
+    if share:
+        return float(measured["quality"]) if measured.get("quality") is not None else quality, "share"
+    graded = measured.get("graded") or {}
+    if graded.get("share") is not None:
+        return float(graded["share"]), "graded"
+    return None, "similarity"
+
+
+def _grading_cost(rows: int | None = None) -> dict[str, Any]:
+    """What grading would take: ``eval.grades``'s sample (all ``rows`` when fewer), seconds per grade, and the
+    time in words."""
+    raw = knowledge.rule("eval.grades").raw
+    n, sec = int(raw["sample_size"]), float(raw["seconds_per_grade"])
+    n = min(n, int(rows)) if rows else n
+    minutes = max(1, round(n * sec / 60))
+    return {"sample": n, "seconds": f"{sec:g}", "minutes": f"{minutes} minute{'s' if minutes != 1 else ''}",
+            "rule": "eval.grades"}
+
+
+def _ungraded(step: str, what: str, measured: dict[str, Any], bar: float, evidence: dict[str, Any],
+              plain: dict[str, Any] | None = None) -> Reason:
+    """``dt.bar.ungraded``: a similarity and no grades, so the bar cannot be applied yet; what it would take."""
+    cost = _grading_cost(measured.get("n"))
+    raw = knowledge.rule("dt.bar.ungraded").raw
+    fields = {"what": what, "similarity": f"{float(measured['quality']):.3f}", "metric": measured.get("metric"),
+              "bar": _pct(bar), "tried": int(measured.get("variants_tried") or 0) + 1,
+              "plain": f"{float(plain['quality']):.3f}" if plain and plain.get("quality") is not None else "-",
+              **cost}
+    ev = {**evidence, "comparable_with_bar": False, "grading": cost, "deciding": "none: the bar cannot be applied"}
+    # Step 1 states the principle (dt.bar.needs_share); Step 2 decides what to do meanwhile (dt.bar.ungraded)
+    rule = "dt.bar.needs_share" if step == "step1" else "dt.bar.ungraded"
+    return why(rule, ev, text=" ".join(str(raw[f"says_{step}"]).format(**fields).split()))
+
+
+def _graded(what: str, measured: dict[str, Any], bar: float) -> list[Reason]:
+    """``dt.bar.needs_share``: the graded share, not the similarity, is compared with the bar."""
+    g = measured["graded"]
+    ci = g.get("ci95") or []
+    judged = "judge" in (g.get("graders") or [])
+    fields = {"what": what, "similarity": f"{float(measured['quality']):.3f}", "metric": measured.get("metric"),
+              "graders": "you and a judge calibrated on your grades" if judged else "people",
+              "share": _pct(float(g["share"])), "ci": f"[{_pct(ci[0])}–{_pct(ci[1])}]" if len(ci) == 2 else "",
+              "n": g.get("n"), "good": g.get("good"), "bad": g.get("bad"), "bar": _pct(bar)}
+    raw = knowledge.rule("dt.bar.needs_share").raw
+    text = str(raw["says_graded"]).format(**fields)
+    cal = (g.get("judge") or {}).get("calibration")
+    if cal:  # a judge calibrated on these grades: it stands in only above the floor (eval.judge.agreement_floor)
+        text += " " + str(raw["says_judge_trusted" if cal.get("trusted") else "says_judge_below"]).format(
+            agreement=_pct(float(cal["agreement"])), judge_n=cal["n"], kappa=f"{float(cal['kappa']):.2f}",
+            floor_kappa=cal["floor_kappa"], floor_n=cal["floor_n"])
+    out = [why("dt.bar.needs_share", {"similarity": measured.get("quality"), "metric": measured.get("metric"),
+                                      "graded": g, "bar": bar}, text=" ".join(text.split()))]
+    if cal:
+        out.append(why("eval.judge.agreement_floor", cal))
+    return out
+
+
 def step1_prompt(quality: float, bar: float, *, measured: dict[str, Any] | None = None
                  ) -> tuple[Literal["prompts", "continue"], list[Reason]]:
-    """Step 1: a system prompt with 3-5 examples; at or above the bar, stop and use prompts."""
+    """Step 1: a system prompt with 3-5 examples; at or above the bar, stop and use prompts.
+
+    Only a share meets the bar (``bar_quality``): a similarity with no grades goes on to Step 2, saying the
+    rule cannot be applied yet and what grading would take."""
     evidence = {"quality": quality, "bar": bar, "measured": measured is not None, **(measured or {})}
-    if quality >= bar:
-        return "prompts", [why("dt.step1.quality_bar", evidence)]
-    return "continue", [why("dt.step1", evidence, text=f"The plain prompt scores {quality:.1%} "
-                            f"({source(measured)}), below the {bar:.0%} bar, so tunewise moves on to optimising "
-                            "the prompt.")]
+    share, how = bar_quality(measured, quality)
+    if share is None:
+        return "continue", [_ungraded("step1", "The plain prompt", measured or {}, bar, evidence)]
+    extra = _graded("The plain prompt", measured or {}, bar) if how == "graded" else []
+    evidence.update(bar_quality=share, deciding=how)
+    if share >= bar:
+        return "prompts", [why("dt.step1.quality_bar", evidence), *extra]
+    said = "graded" if how == "graded" else source(measured)
+    return "continue", [*extra, why("dt.step1", evidence, text=f"The plain prompt scores {share:.1%} "
+                                    f"({said}), below the {bar:.0%} bar, so tunewise moves on to optimising "
+                                    "the prompt.")]
 
 
-def step2_optimized(quality: float, bar: float, *, measured: dict[str, Any] | None = None
+def step2_optimized(quality: float, bar: float, *, measured: dict[str, Any] | None = None,
+                    plain: dict[str, Any] | None = None
                     ) -> tuple[Literal["optimized_prompts", "continue"], list[Reason]]:
-    """Step 2: more shots, chain-of-thought, format spec, other system messages, temperature 0."""
+    """Step 2: more shots, chain-of-thought, format spec, other system messages, temperature 0.
+
+    A similarity with no grades cannot meet the bar: the variants are ranked by it and the best one is
+    recommended meanwhile (``dt.bar.ungraded``), with what grading would take."""
     evidence = {"quality": quality, "bar": bar, "measured": measured is not None, **(measured or {})}
-    if quality >= bar:
+    share, how = bar_quality(measured, quality)
+    variant = (measured or {}).get("variant")
+    what = "The plain prompt (no variant scored higher)" if variant == "baseline" else \
+        f"The best prompt variant ({variant})" if variant else "The optimised prompt"
+    if share is None:
+        return "optimized_prompts", [_ungraded("step2", what, measured or {}, bar, evidence, plain)]
+    extra = _graded(what, measured or {}, bar) if how == "graded" else []
+    evidence.update(bar_quality=share, deciding=how)
+    if share >= bar:
         steps = [why(a.id) for a in knowledge.load().rules.decision_tree[1].actions]
-        return "optimized_prompts", [why("dt.step2.quality_bar", evidence), *steps]
-    text = (f"Optimised prompts score {quality:.1%} ({source(measured)}), below the {bar:.0%} bar, so "
+        return "optimized_prompts", [why("dt.step2.quality_bar", evidence), *extra, *steps]
+    said = "graded" if how == "graded" else source(measured)
+    text = (f"Optimised prompts score {share:.1%} ({said}), below the {bar:.0%} bar, so "
             "fine-tuning may be considered.")
-    return "continue", [why("ftw.prompts_fail", evidence, text=text), why("dt.step3")]
+    return "continue", [*extra, why("ftw.prompts_fail", evidence, text=text), why("dt.step3")]
 
 
 # ------------------------------------------------------------------ step 3: consider fine-tuning
@@ -429,12 +524,16 @@ def decide(facts: dict[str, Any], curve: dict[str, Any] | None = None) -> dict[s
         return {"path": path, "method": meth, "needs": needs, "deciding": deciding or []}
 
     bar = float(facts["bar"])
+    # a similarity with no grades has no number for the bar (``bar_quality``): the best prompt meanwhile
+    ungraded = bool(facts.get("ungraded"))
     q1 = facts.get("prompt_quality")
-    if q1 is None:
+    if q1 is None and not ungraded:
         return done(None, needs="prompt_quality")
-    if step1_prompt(q1, bar)[0] == "prompts":
+    if q1 is not None and step1_prompt(q1, bar)[0] == "prompts":
         return done("prompts", deciding=["dt.step1.quality_bar"])
     q2 = facts.get("optimized_quality")
+    if q2 is None and ungraded:
+        return done("optimized_prompts", deciding=["dt.bar.ungraded"])
     if q2 is None:
         return done(None, needs="optimized_prompt_quality")
     if step2_optimized(q2, bar)[0] == "optimized_prompts":
@@ -585,6 +684,8 @@ def summary_line(facts: dict[str, Any], decision: dict[str, Any], *, measured: d
     path, n = decision["path"], facts.get("n_examples")
 
     def said(fact: str) -> str:
+        if ((facts.get("how") or {}).get(fact) or {}).get("how") == "graded":
+            return "graded"
         return "measured" if measured.get(fact) else "reported"
 
     best_fact = "optimized_quality" if q2 is not None and (q1 is None or q2 >= q1) else "prompt_quality"
@@ -599,6 +700,14 @@ def summary_line(facts: dict[str, Any], decision: dict[str, Any], *, measured: d
         curve_bit = (f"; the measured curve reaches the bar at about {ev['n_to_bar']:,} examples"
                      if reading[0].rule == "lc.reaches_bar" else
                      "; the measured curve says more data of this kind will not reach the bar")
+    ungraded = facts.get("ungraded")
+    if path == "optimized_prompts" and ungraded and q2 is None:
+        variant = ungraded.get("variant")
+        fields = {**_grading_cost(ungraded.get("n")),
+                  "what": "the plain prompt" if variant in (None, "baseline") else variant,
+                  "similarity": f"{float(ungraded['similarity']):.3f}", "metric": ungraded.get("metric"),
+                  "bar": _pct(bar)}
+        return " ".join(str(knowledge.rule("dt.bar.ungraded").raw["summary"]).format(**fields).split())
     if path == "prompts" and q1 is not None and q1 >= bar:
         return f"Use prompts: the plain prompt scores {_pct(q1)} ({said('prompt_quality')}) against {bw}."
     if path == "optimized_prompts" and q2 is not None and q2 >= bar:
@@ -628,10 +737,20 @@ def card(facts: dict[str, Any], decision: dict[str, Any], reasons: list[dict[str
     deciding rules (2-4), and the top counterfactuals. The full reason list stays in ``reasons``."""
     bar = float(facts["bar"])
     numbers = []
+    how = facts.get("how") or {}
     for fact, name in (("prompt_quality", "plain prompt"), ("optimized_quality", "optimised prompt")):
+        m = how.get(fact) or {}
         if facts.get(fact) is not None:
             numbers.append({"name": name, "value": facts[fact], "bar": bar,
                             "source": "measured" if measured.get(fact) else "reported"})
+            if m.get("how") == "graded":  # say it is people's share, not the similarity
+                numbers[-1].update(source="graded", kind="graded",
+                                   text=_number_text(name, facts[fact], bar, m, True))
+        elif m.get("similarity") is not None:  # a similarity: shown, never set against the bar
+            numbers.append({"name": name, "value": m["similarity"], "bar": None, "source": "measured",
+                            "kind": "similarity", "metric": m.get("metric"),
+                            "text": _card_words("card_similarity", name=name, metric=m.get("metric"),
+                                                similarity=f"{float(m['similarity']):.3f}")})
     if facts.get("n_examples") is not None:
         numbers.append({"name": "examples", "value": facts["n_examples"],
                         "bar": int(knowledge.rule("ftw.min_examples").raw["min_examples"]), "source": "reported"
@@ -639,5 +758,50 @@ def card(facts: dict[str, Any], decision: dict[str, Any], reasons: list[dict[str
     texts = {r["rule"]: r["text"] for r in reasons}
     deciding = [{"rule": rid, "text": texts.get(rid) or knowledge.rule(rid).text} for rid in decision["deciding"]]
     return {"decision": decision["path"], "method": decision["method"], "summary": summary, "numbers": numbers,
+            "deciding_number": deciding_number(facts, decision, measured=measured),
             "deciding": deciding, "what_would_change": [c["text"] for c in cfs[:3]],
             "reasons_total": len(reasons)}
+
+
+def _card_words(key: str, **fields: Any) -> str:
+    """A card sentence from ``dt.bar.needs_share`` (the wording lives in knowledge/evaluation.yaml)."""
+    return str(knowledge.rule("dt.bar.needs_share").raw[key]).format(**fields)
+
+
+def _number_text(name: str, value: float, bar: float, m: dict[str, Any], measured: bool | None) -> str:
+    """One card number in words, saying what kind of number met (or missed) the bar."""
+    if m.get("how") == "graded":
+        g = m.get("graded") or {}
+        ci = g.get("ci95") or []
+        ranks = _card_words("card_ranks", metric=m.get("metric"), similarity=f"{float(m['similarity']):.3f}") \
+            if m.get("similarity") is not None else ""
+        return _card_words("card_graded", name=name, share=_pct(value), n=g.get("n"), bar=_pct(bar), ranks=ranks,
+                           ci=f" [{_pct(ci[0])}–{_pct(ci[1])}]" if len(ci) == 2 else "")
+    metric = f" {m['metric']}" if m.get("metric") else ""
+    return f"{name}{metric} {_pct(value)} vs bar {_pct(bar)} ({'measured' if measured else 'reported'})"
+
+
+def deciding_number(facts: dict[str, Any], decision: dict[str, Any], *, measured: dict[str, bool]
+                    ) -> dict[str, Any]:
+    """Which number decided the prompt steps: the share compared with the bar (its kind: a metric that is a
+    share, people's grades, or the user's report), or none, when only a similarity was measured."""
+    how = facts.get("how") or {}
+    fact = "prompt_quality" if decision.get("path") == "prompts" else "optimized_quality"
+    if facts.get(fact) is None and facts.get("prompt_quality") is not None and decision.get("path") != "prompts":
+        fact = "prompt_quality"
+    m = how.get(fact) or {}
+    value = facts.get(fact)
+    name = "plain prompt" if fact == "prompt_quality" else "optimised prompt"
+    if value is None:
+        sim = m.get("similarity")
+        return {"fact": fact, "kind": "none", "value": None, "compared_with_bar": False, "metric": m.get("metric"),
+                "similarity": sim, "rule": "dt.bar.ungraded",
+                "text": _card_words("card_none", name=name, metric=m.get("metric"),
+                                    similarity=f"{float(sim):.3f}" if sim is not None else "-")}
+    kind = m.get("how") or ("share" if measured.get(fact) else "reported")
+    g = m.get("graded") or {}
+    return {"fact": fact, "kind": kind, "value": value, "compared_with_bar": True,
+            "metric": "graded_share" if kind == "graded" else m.get("metric"),
+            "ci95": g.get("ci95") if kind == "graded" else m.get("ci95"), "n": g.get("n") if kind == "graded"
+            else m.get("n"), "rule": "dt.bar.needs_share" if kind == "graded" else None,
+            "text": _number_text(name, float(value), float(facts["bar"]), m, measured.get(fact))}

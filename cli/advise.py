@@ -196,6 +196,8 @@ def interactive(session_id: str | None = None, *, chat_model: Any = None, json_o
 
 
 def _num(n: dict[str, Any]) -> str:
+    if n.get("text"):  # the card words it (a graded share, or a similarity that is never set against the bar)
+        return str(n["text"])
     v, bar = n["value"], n["bar"]
     if isinstance(v, float) and v <= 1 and isinstance(bar, float):
         return f"{n['name']} {v:.0%} vs bar {bar:.0%} ({n['source']})"
@@ -211,6 +213,8 @@ def render_card(rec: dict[str, Any], console: Any) -> None:
         console.print(f"Next: {rec['next_step']}", highlight=False)
     if card.get("numbers"):
         console.print("Numbers: " + "; ".join(_num(n) for n in card["numbers"]), highlight=False)
+    if (card.get("deciding_number") or {}).get("text"):
+        console.print(f"Deciding number: {card['deciding_number']['text']}", highlight=False)
     if rec.get("method"):
         console.print(f"Method: [bold]{rec['method']}[/]  (estimated training memory {rec.get('memory_estimate_gb')} GB"
                       " on the machine you train on)", highlight=False)

@@ -1,4 +1,4 @@
-"""``tunewise eval test|compare|forgetting|ab``, ``tunewise roi`` and ``tunewise report``: did it work, did it
+"""``tunewise eval test|compare|grade|forgetting|ab``, ``tunewise roi`` and ``tunewise report``: did it work, did it
 forget, is it worth it."""
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ ProbesOpt = typer.Option(None, "--probes", help="Your own probe file (JSONL: que
                                                "Default: the general set shipped in knowledge/probes.")
 LimitOpt = typer.Option(None, "--limit", min=1, help="Score only the first N test rows (a quick check; the result "
                                                      "says N of how many). Default: every row.")
+GradesOpt = typer.Option(None, "--grades", help="Read the grades from a JSONL or CSV file instead of asking: row "
+                                               "(0-based test row) or input, and grade (good/bad/skip).")
 OutOpt = typer.Option(Path("report.html"), "--out", help="report.html, or report.md for Markdown.")
 
 
@@ -149,6 +151,91 @@ def _vote_loop(res: Any) -> None:
     wr = human_win_rate(res.run_id, res.test_sha256, a_variant=res.vote_a)
     con.print(f"human win rate of B ({res.vote_b}): {wr.rate:.1%} ({_ci(list(wr.ci95))}, n={wr.n}; "
               f"{wr.b_wins} B, {wr.a_wins} A, {wr.ties} ties)")
+
+
+@eval_app.command("grade")
+def grade_cmd(run: str = typer.Option(..., "--run", help="A prompt-eval run (its variants' outputs: Steps 1 and 2) "
+                                                          "or a training run (its test-set outputs)."),
+              variant: str = typer.Option(None, "--variant", help="Whose outputs: a prompt variant (default "
+                                          "baseline, the plain prompt), or tuned / base / prompt_baseline for a "
+                                          "training run (default tuned)."),
+              n: int = typer.Option(None, "--n", min=1, help="How many outputs to grade, a seeded sample of the "
+                                                             "test rows (default: the sample size of knowledge rule "
+                                                             "eval.grades)."),
+              seed: int = typer.Option(None, "--seed", help="The sample's seed (default: eval.grades). Rows already "
+                                                            "graded for other outputs on the same test file (the "
+                                                            "prompt's, when grading the tuned model) come first."),
+              grades: Path = GradesOpt,
+              judge: str = typer.Option(None, "--judge", help="Also let a judge model grade every output; its "
+                                        "agreement with your grades decides whether it stands in on the rest."),
+              base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint for openai: judges."),
+              json_out: bool = JsonOpt) -> None:
+    """Grade outputs good / bad / skip beside their input and reference (keys g, b, s; q to stop and resume later).
+
+    The acceptance share with its Wilson 95% CI is the quality the 90% rule needs on free text, where chrF and
+    ROUGE-L are only similarities. Grades are kept in the run log, so a second call resumes where you stopped."""
+    import sys
+
+    import click
+
+    from tools.scoring import grades as G
+
+    def key_pressed() -> str:
+        """One key on a terminal; from a pipe, the next non-blank character (scripted use and tests)."""
+        if sys.stdin.isatty():
+            return str(click.getchar())
+        ch = " "
+        while ch.isspace():
+            ch = sys.stdin.read(1)
+            if not ch:
+                return "q"
+        return ch
+
+    gs = G.grading_set(run, variant=variant, n=n, seed=seed)
+    con = human(True)
+    if grades is not None:
+        G.import_grades(gs, grades)
+    elif gs.pending():
+        con.print(f"{len(gs.items) - len(gs.pending())} of {len(gs.items)} outputs already graded ({gs.variant} of "
+                  f"run {gs.run_id}, seed {gs.seed}). Keys: g good, b bad, s skip, q quit (resume later).")
+        for it in gs.pending():
+            con.print(f"\n[bold]row {it.idx}[/] — [bold]input[/]: {it.input[:800]}\n[bold]reference[/]: "
+                      f"{it.expected[:600]}\n[bold]output[/]: {it.output[:800]}", highlight=False)
+            con.print("good / bad / skip? [g/b/s, q to quit] ", end="")
+            key = ""
+            while key not in G.KEYS and key != "q":
+                key = (key_pressed() or "q").lower()
+            con.print(key)
+            if key == "q":
+                break
+            G.record_grade(gs, it.idx, G.KEYS[key])
+    share = G.logged_share(gs.run_id, gs.variant) or gs.share()
+    if judge:
+        from agent.prompt_backends import register
+
+        register()
+        with progress_bar(json_out, "judging") as on_progress:
+            share = G.judge_outputs(gs, judge, base_url=base_url, on_progress=on_progress)
+    paired = G.paired_with_others(gs)
+    if json_out:
+        print_json({**share.to_dict(), "run_id": gs.run_id, "variant": gs.variant, "sample": [it.idx for it in gs.items],
+                    "seed": gs.seed, "test_rows": gs.total_rows, "metric_of_run": gs.metric, "paired": paired})
+        return
+    out = human(False)
+    if share.share is None:
+        out.print(f"nothing graded good or bad yet ({share.skipped} skipped)")
+    else:
+        out.print(f"{gs.variant}: {share.share:.1%} accepted ({_ci(list(share.ci95))}, n={share.n}: {share.good} good, "
+                  f"{share.bad} bad, {share.skipped} skipped; {len(gs.pending())} of the {len(gs.items)} sampled still to grade)")
+    for d in paired:
+        out.print(f"vs {d['a_variant']} of run {d['a_run_id']} on the same {d['n']} graded rows: "
+                  f"{d['diff'] * 100:+.1f} points (paired 95% CI {d['diff_ci95'][0] * 100:+.1f} to "
+                  f"{d['diff_ci95'][1] * 100:+.1f})")
+    cal = (share.judge or {}).get("calibration")
+    if cal:
+        word = "stands in on the other rows" if cal["trusted"] else "does not stand in: your grades alone count"
+        out.print(f"judge agreement with your grades: {cal['agreement']:.1%}, kappa {cal['kappa']:.2f} (n={cal['n']}); "
+                  f"{word} (floor: kappa {cal['floor_kappa']} on {cal['floor_n']}+ rows, {cal['rule_id']})")
 
 
 @eval_app.command("judge")

@@ -962,10 +962,41 @@ class JudgeAgreementRow(Row):
     min_n: int = Field(ge=1)
 
 
+class GradesRow(Row):
+    """How people's grades are sampled and how long they take (``eval.grades``)."""
+
+    sample_size: int = Field(ge=1)
+    seed: int
+    seconds_per_grade: float = Field(gt=0)
+
+
+class BarNeedsShareRow(Row):
+    """Steps 1 and 2 compare only a share with the bar; ``says_graded`` words a graded decision."""
+
+    says_graded: str = Field(min_length=1)
+    card_graded: str = Field(min_length=1)
+    card_ranks: str = Field(min_length=1)
+    card_similarity: str = Field(min_length=1)
+    card_none: str = Field(min_length=1)
+    says_judge_trusted: str = Field(min_length=1)
+    says_judge_below: str = Field(min_length=1)
+
+
+class BarUngradedRow(Row):
+    """The words for a similarity with no grades: the bar cannot be applied yet, what it would take."""
+
+    says_step1: str = Field(min_length=1)
+    says_step2: str = Field(min_length=1)
+    summary: str = Field(min_length=1)
+
+
 class EvaluationFile(_Model):
-    """knowledge/evaluation.yaml: judge trust, the free-text metric, choice mode."""
+    """knowledge/evaluation.yaml: judge trust, the free-text metric, choice mode, people's grades."""
 
     version: int
     judge_agreement: JudgeAgreementRow
     free_text_metric: Row
     choice_mode: Row
+    grades: GradesRow
+    bar_needs_share: BarNeedsShareRow
+    bar_ungraded: BarUngradedRow

@@ -128,6 +128,18 @@ def m004_votes_and_judge_verdicts(db: Any) -> None:
             swapped_verdict VARCHAR, raw VARCHAR, created_at TIMESTAMP)""")
 
 
+# -- people's grades (issue 22): good / bad / skip per output, the quality of free text ---------------------------
+@migration
+def m005_grades(db: Any) -> None:
+    """A person's (or a grades file's) verdict on one logged output: keyed by the run, the evaluation whose
+    predictions were graded, the variant and the test row, so grading resumes and the tuned model's outputs
+    are graded on the same rows as the prompt's."""
+    db.execute("""
+        CREATE TABLE grades (
+            grade_id VARCHAR, run_id VARCHAR, eval_id VARCHAR, variant VARCHAR, test_sha256 VARCHAR, idx BIGINT,
+            grade VARCHAR, grader VARCHAR, created_at TIMESTAMP)""")
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 def now() -> datetime:
@@ -495,6 +507,23 @@ class RunLog:
             "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [[eval_id, run_id, judge, mode, r.get("idx", i), r.get("verdict"), r.get("swapped_verdict"),
               r.get("raw"), now()] for i, r in enumerate(rows)])
+
+    def log_grade(self, *, run_id: str, eval_id: str | None, variant: str, test_sha256: str | None, idx: int,
+                  grade: str, grader: str = "user") -> str:
+        """One grade ("good", "bad" or "skip") of a logged output; a later grade of the same row replaces it on
+        read (``grades``)."""
+        grade_id = new_id("grade-")
+        self.execute(insert_sql("grades", ("grade_id", "run_id", "eval_id", "variant", "test_sha256", "idx", "grade",
+                                           "grader", "created_at")),
+                     [grade_id, run_id, eval_id, variant, test_sha256, idx, grade, grader, now()])
+        return grade_id
+
+    def grades(self, run_id: str, variant: str) -> list[dict[str, Any]]:
+        """The latest grade per row of one run's variant: ``idx``, ``grade``, ``grader``, ``eval_id``."""
+        return self.query(
+            "SELECT idx, grade, grader, eval_id, test_sha256 FROM (SELECT *, row_number() OVER (PARTITION BY idx "
+            "ORDER BY created_at DESC) AS k FROM grades WHERE run_id = ? AND variant = ?) "
+            "WHERE k = 1 ORDER BY idx", [run_id, variant])
 
 
 def _pid_alive(pid: int) -> bool:

@@ -66,6 +66,7 @@ class TunewiseApp(App[None]):
         # keeps `?` for itself only while the user is writing text in it
         Binding("question_mark", "help", "Help", key_display="?", priority=True),
         Binding("ctrl+b", "revise", "Back"),
+        Binding("ctrl+g", "grade", "Grade outputs", show=False),  # people's grades: the share the bar needs
         *[Binding(f"f{i}", f"show_tab('{tab}')", title, show=False) for i, (tab, title) in enumerate(TABS, 1)],
     ]
 
@@ -236,6 +237,22 @@ class TunewiseApp(App[None]):
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#tabs", TabbedContent).active = tab
+
+    def action_grade(self) -> None:
+        """Open the grading pane on the Evaluation view's run, else the newest prompt baseline."""
+        from textual.widgets import Input
+
+        from tui.screens.grading import GradingScreen
+
+        fields = self.query("#eval-run")
+        run_id = fields.first(Input).value.strip() if fields else ""
+        self.push_screen(GradingScreen(run_id or None), self._graded)
+
+    def _graded(self, share: dict[str, Any] | None) -> None:
+        if share and share.get("share") is not None:
+            lo, hi = share["ci95"]
+            self.notify(f"graded share {share['share']:.1%} [{lo:.1%}–{hi:.1%}] of {share['n']} outputs; the "
+                        "advisor reads these grades (answer the grades question with empty)")
 
     def action_revise(self) -> None:
         self.query_one(AdvisorView).back()

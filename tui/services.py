@@ -383,3 +383,36 @@ def describe_error(e: BaseException) -> str:
     if isinstance(e, jobs.JobCancelled):
         return "stopped"
     return describe_bug(e)
+
+
+# ------------------------------------------------------------------------------------------------ grades
+def grading_set(run_id: str | None, *, variant: str | None = None) -> Any:
+    """The sampled outputs of a run to grade, with the grades already given (``tools.scoring.grades``).
+
+    Without a run id: the newest prompt baseline (the one the advisor measured)."""
+    from tools.scoring import grades
+
+    if not run_id:
+        from tools.errors import InputError
+        from tools.prompt.variants import prompt_baseline_run
+
+        run = prompt_baseline_run()
+        if run is None:
+            raise InputError("there is no run to grade yet", where="run id",
+                             fix="measure a prompt baseline first, or type a run id in the Evaluation view")
+        run_id = str(run["run_id"])
+    return grades.grading_set(run_id, variant=variant)
+
+
+def record_grade(grading: Any, idx: int, grade: str) -> Any:
+    """Store one grade (good / bad / skip) in the run log; returns the ``GradedShare`` so far."""
+    from tools.scoring import grades
+
+    return grades.record_grade(grading, idx, grade)
+
+
+def grading_variants(run_id: str) -> list[str]:
+    """The outputs of a run that can be graded (a prompt baseline's variants, or tuned / base / prompt)."""
+    from tools.scoring import grades
+
+    return grades.variants(run_id)

@@ -1,4 +1,5 @@
-"""Evaluation tools as LangChain ``@tool`` wrappers: test set, side by side, forgetting, A/B, ROI, report.
+"""Evaluation tools as LangChain ``@tool`` wrappers: test set, side by side, forgetting, A/B, ROI, judge, people's
+grades, report.
 
 Each returns the tool's JSON document; a user-fixable problem comes back as ``{"error": ...}`` so an agent can
 read it and try again, instead of an exception ending its turn.
@@ -112,6 +113,24 @@ def judge_answers(run_id: str, test_file: str, judge: str, mode: str = "rubric")
 
 
 @tool
+def graded_share(run_id: str, variant: str | None = None, grades_file: str | None = None) -> dict[str, Any]:
+    """People's grades of a run's outputs as the share of acceptable answers (good / (good + bad)) with a Wilson
+    95% CI: the quality the 90% bar needs on free text, where chrF is only a similarity. ``variant``: a prompt
+    variant (default baseline) or tuned/base/prompt_baseline for a training run. ``grades_file`` (JSONL/CSV of
+    row or input, and good/bad/skip) is stored in the run log first; without it, the grades already given."""
+    from tools.scoring import grades as G
+
+    def run() -> dict[str, Any]:
+        gs = G.grading_set(run_id, variant=variant)
+        share = G.import_grades(gs, grades_file) if grades_file else (G.logged_share(gs.run_id, gs.variant)
+                                                                       or gs.share())
+        return {**share.to_dict(), "run_id": gs.run_id, "variant": gs.variant, "sample": [it.idx for it in gs.items],
+                "paired": G.paired_with_others(gs)}
+
+    return _guard(run)
+
+
+@tool
 def build_run_report(run_id: str, out: str = "report.html") -> dict[str, Any]:
     """Write the one-page report of a run (HTML, or Markdown when out ends in .md); returns its path."""
     from tools.report import build_report
@@ -120,4 +139,4 @@ def build_run_report(run_id: str, out: str = "report.html") -> dict[str, Any]:
 
 
 TOOLS = [evaluate_test_set, compare_side_by_side, forgetting_check, ab_compare, fine_tune_roi, judge_answers,
-         build_run_report]
+         graded_share, build_run_report]

@@ -52,7 +52,9 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
             emit(on_progress, ProgressEvent("prompt_eval", i + 1, 3, {"quality": state["baseline"]}))
         variants = [{"name": n, "quality": q} for n, q in state["variants"]]
         best = max(variants, key=lambda v: v["quality"]) if variants else None
-        return {"quality": state["baseline"], "ci95": [0.6, 0.8], "metric": "accuracy", "n": 40, "latency_ms": 12.0,
+        share = {"share": state["share"]} if "share" in state else {}  # a free-text fake sets chrf + share False
+        return {"quality": state["baseline"], "ci95": [0.6, 0.8], "metric": state.get("metric", "accuracy"), **share,
+                "n": 40, "latency_ms": 12.0,
                 "prompt_tokens": 300, "variants": variants, "run_id": "pe-1", "best": best and best["name"],
                 "reaches_bar": False}
 

@@ -318,6 +318,8 @@ def _show(v: Any) -> str:
 
 
 def _number(n: dict[str, Any]) -> str:
+    if n.get("text"):  # the card words it (a graded share, or a similarity never set against the bar)
+        return escape(str(n["text"]))
     v, bar = n.get("value"), n.get("bar")
     if isinstance(v, float) and v <= 1 and isinstance(bar, float):
         return f"{escape(str(n.get('name')))} {v:.0%} vs {bar:.0%} bar ({n.get('source')})"
@@ -337,6 +339,8 @@ def render_recommendation(rec: dict[str, Any], *, full: bool = False) -> str:
     card = rec.get("card") or {}
     if card.get("numbers"):
         lines.append("[b]numbers[/b]: " + "; ".join(_number(n) for n in card["numbers"]))
+    if (card.get("deciding_number") or {}).get("text"):
+        lines.append(f"[b]deciding number[/b]: {_fmt(card['deciding_number']['text'])}")
     if rec.get("method"):
         mem = rec.get("memory_estimate_gb")
         lines.append(f"[b]method[/b]: {_fmt(rec['method'])}" + (f" (about {_fmt(mem)} GB on the machine you train on)"

@@ -23,6 +23,7 @@ HELP = """\
 | **→** | accept the path completion in a path field |
 | **g / b / s** | spot-check: good, bad (then type a reason), skip |
 | **m / c** | runs: mark a run for comparison, compare the two marked runs |
+| **ctrl+g** | grade outputs good / bad / skip (g / b / s, q closes; resumable): the run in the Evaluation view's run field, else the newest prompt baseline |
 
 **Advisor**: the conversation. Every decision cites a knowledge rule id and its evidence (right panel);
 the 15-item checklist ticks as evidence arrives.
