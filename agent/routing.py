@@ -7,11 +7,15 @@ call these and route on the decision, so the tree can be tested as a table.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 import knowledge
 from agent.api import Reason
+from agent.state import AdvisorState
 
 Path = Literal["prompts", "optimized_prompts", "fine_tune", "rag", "collect_more_data"]
 
@@ -217,7 +221,7 @@ def cost_benefit(answers: dict[str, Any], *, prompt_quality: float | None = None
 
 # ------------------------------------------------------------------ method and plan
 
-def method(gpu_memory_gb: float, gpus: int, n_examples: int) -> tuple[str, list[Reason]]:
+def method(gpu_memory_gb: float, gpus: int, n_examples: int) -> tuple[MethodOutcome, list[Reason]]:
     """The seed's selection chain: QLoRA under 24 GB, LoRA under 80 GB, full with 100k+ and 2+ GPUs, else LoRA.
 
     No GPU at all (0 GB, a valid answer) is LoRA on the CPU (``method.select.no_gpu``): QLoRA saves GPU memory
@@ -409,53 +413,174 @@ def _pick(d: dict[str, Any] | None, *keys: str) -> dict[str, Any] | None:
     return {k: d[k] for k in keys if k in d}
 
 
-# ------------------------------------------------------------------ the whole tree as one pure function
-# ``decide`` runs the functions above in the graph's order on a flat dict of facts; ``counterfactuals``
-# re-runs it on changed facts. The scenario tests check every counterfactual against the real graph.
+# ------------------------------------------------------------------ the whole tree as one table
+# ``TREE`` is the decision tree once: for each deciding node of the graph, a pure function of the facts with a
+# ``Literal`` outcome, and the node each outcome leads to. The graph's conditional edges (``agent.graph``) and
+# ``decide`` (which the counterfactuals replay) both walk it, so the card's "what would change" replays exactly
+# the graph's logic.
 
 FACTS = ("bar", "prompt_quality", "optimized_quality", "goals", "task", "n_examples", "gpu_memory_gb", "gpus")
 PATH_WORDS = {"prompts": "use prompts", "optimized_prompts": "use optimised prompts", "fine_tune": "fine-tune",
               "rag": "use retrieval (RAG)", "collect_more_data": "collect more data first"}
+# the question that supplies a fact (they differ where the question predates the fact's name)
+QUESTION_FOR = {"optimized_quality": "optimized_prompt_quality"}
+
+
+class MissingFact(Exception):  # noqa: N818 - a signal: the tree needs this fact before it can go on
+    """Raised by a routing function that needs a fact nobody has given yet; ``question`` asks for it."""
+
+    def __init__(self, fact: str) -> None:
+        super().__init__(fact)
+        self.fact = fact
+        self.question = QUESTION_FOR.get(fact, fact)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The flat facts the decision tree reads (answers and measurements), as the graph's state holds them."""
+
+    bar: float
+    prompt_quality: float | None = None
+    optimized_quality: float | None = None
+    goals: list[str] | None = None
+    task: str | None = None
+    n_examples: int | None = None
+    gpu_memory_gb: float | None = None
+    gpus: int | None = None
+    curve: dict[str, Any] | None = None  # a measured learning curve, read by the size criterion
+    measured: dict[str, Any] | None = None  # the plain prompt's measurement (evidence; None when reported)
+    measured_optimized: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, facts: Mapping[str, Any], curve: dict[str, Any] | None = None) -> Facts:
+        """From a flat dict keyed by ``FACTS`` (what ``counterfactuals`` changes one key of)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in facts.items() if k in names and k != "curve"}, curve=curve)
+
+    def flat(self) -> dict[str, Any]:
+        """The ``FACTS`` as a flat dict."""
+        return {k: getattr(self, k) for k in FACTS}
+
+    def need(self, fact: str) -> Any:
+        """The fact's value; ``MissingFact`` when it is not known yet."""
+        value = getattr(self, fact)
+        if value is None:
+            raise MissingFact(fact)
+        return value
+
+
+Step3Outcome = Literal["rag", "optimized_prompts", "prompts", "collect_more_data", "fine_tune"]
+MethodOutcome = Literal["lora", "qlora", "full"]
+TreeNode = Literal["prompt_baseline", "optimize_prompts", "consider_fine_tuning", "choose_method"]
+AfterTree = Literal["recommend", "plan_training"]
+
+
+def at_prompt_baseline(f: Facts) -> tuple[Literal["prompts", "continue"], list[Reason]]:
+    """Step 1 on the facts: the plain prompt against the bar."""
+    return step1_prompt(f.need("prompt_quality"), f.bar, measured=f.measured)
+
+
+def at_optimize_prompts(f: Facts) -> tuple[Literal["optimized_prompts", "continue"], list[Reason]]:
+    """Step 2 on the facts: the best optimised prompt against the bar."""
+    return step2_optimized(f.need("optimized_quality"), f.bar, measured=f.measured_optimized)
+
+
+def at_consider_fine_tuning(f: Facts) -> tuple[Step3Outcome, list[Reason]]:
+    """Step 3 on the facts: goals first (a don't-fine-tune goal redirects), then task and dataset size."""
+    goal, reasons = goals_decision(f.goals)
+    if goal != "continue":
+        return goal, reasons
+    if f.task:
+        reasons += task_decision(f.task)[1]
+    size, r = dataset_size(int(f.need("n_examples")), curve=f.curve, bar=f.bar)
+    return ("fine_tune" if size == "continue" else size), reasons + r
+
+
+def at_choose_method(f: Facts) -> tuple[MethodOutcome, list[Reason]]:
+    """The method on the facts: GPU memory, GPU count and data size."""
+    return method(float(f.need("gpu_memory_gb")), int(f.gpus or 1), int(f.need("n_examples")))
+
+
+def _size_rules(reasons: list[Reason]) -> list[str]:
+    return [r.rule for r in reasons if r.rule.startswith(("size.band", "lc."))]
+
+
+def _cite_step3(outcome: str, reasons: list[Reason]) -> list[str]:
+    if outcome in ("rag", "optimized_prompts"):  # a goal redirected: the don't-fine-tune rules decided
+        return ["ftw.prompts_fail", *[r.rule for r in reasons if r.rule.startswith("dft.")]]
+    return ["ftw.prompts_fail", *_size_rules(reasons), *(["dft.few_examples"] if outcome == "prompts" else [])]
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One deciding node: its pure routing function, the node each outcome leads to, and the rule ids an
+    outcome adds to the card's deciding rules."""
+
+    choose: Callable[[Facts], tuple[str, list[Reason]]]
+    edges: Mapping[str, TreeNode | AfterTree]
+    cite: Callable[[str, list[Reason]], list[str]]
+
+
+TREE_START: TreeNode = "prompt_baseline"
+TREE: dict[str, Branch] = {  # keyed by the graph's deciding nodes (``TreeNode``)
+    "prompt_baseline": Branch(at_prompt_baseline, {"prompts": "recommend", "continue": "optimize_prompts"},
+                              lambda o, _: ["dt.step1.quality_bar"] if o == "prompts" else []),
+    "optimize_prompts": Branch(at_optimize_prompts,
+                               {"optimized_prompts": "recommend", "continue": "consider_fine_tuning"},
+                               lambda o, _: ["dt.step2.quality_bar"] if o == "optimized_prompts" else []),
+    "consider_fine_tuning": Branch(at_consider_fine_tuning,
+                                   {"rag": "recommend", "optimized_prompts": "recommend", "prompts": "recommend",
+                                    "collect_more_data": "recommend", "fine_tune": "choose_method"},
+                                   _cite_step3),
+    "choose_method": Branch(at_choose_method, {"lora": "plan_training", "qlora": "plan_training",
+                                               "full": "plan_training"},
+                            lambda _, reasons: [reasons[0].rule]),
+}
+PATHS: tuple[Path, ...] = get_args(Path)
+
+
+def facts_of(state: AdvisorState) -> Facts:
+    """The facts of the graph's state: measurements where tunewise took them, else the user's answers."""
+    answers = state.get("answers") or {}
+    measured, optimized = state.get("measured"), state.get("measured_optimized")
+    bar = state.get("bar")
+    return Facts(bar=float(bar) if bar is not None else quality_bar(None)[0],
+                 prompt_quality=(measured or {}).get("quality", answers.get("prompt_quality")),
+                 optimized_quality=(optimized or {}).get("quality", answers.get("optimized_prompt_quality")),
+                 goals=answers.get("goals"), task=answers.get("task"), n_examples=answers.get("n_examples"),
+                 gpu_memory_gb=answers.get("gpu_memory_gb"), gpus=answers.get("gpus"),
+                 curve=state.get("learning_curve"), measured=measured or None, measured_optimized=optimized or None)
+
+
+def next_node(node: str, facts: Facts) -> TreeNode | AfterTree:
+    """Where the graph goes after deciding ``node`` on ``facts`` (the graph's conditional edge)."""
+    branch = TREE[node]
+    return branch.edges[branch.choose(facts)[0]]
 
 
 def decide(facts: dict[str, Any], curve: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The decision tree on ``facts`` -> ``{path, method, needs, deciding}``.
+    """The decision tree on ``facts`` -> ``{path, method, needs, deciding}``, walking ``TREE`` as the graph does.
 
-    ``needs`` names the first missing fact when the tree cannot finish (``path`` is then None); ``deciding``
-    lists the 2-4 rule ids that settled the path and the method.
+    ``needs`` names the question of the first missing fact when the tree cannot finish; ``deciding`` lists the
+    2-4 rule ids that settled the path and the method.
     """
-    def done(path: str | None, meth: str | None = None, deciding: list[str] | None = None,
-             needs: str | None = None) -> dict[str, Any]:
-        return {"path": path, "method": meth, "needs": needs, "deciding": deciding or []}
-
-    bar = float(facts["bar"])
-    q1 = facts.get("prompt_quality")
-    if q1 is None:
-        return done(None, needs="prompt_quality")
-    if step1_prompt(q1, bar)[0] == "prompts":
-        return done("prompts", deciding=["dt.step1.quality_bar"])
-    q2 = facts.get("optimized_quality")
-    if q2 is None:
-        return done(None, needs="optimized_prompt_quality")
-    if step2_optimized(q2, bar)[0] == "optimized_prompts":
-        return done("optimized_prompts", deciding=["dt.step2.quality_bar"])
-    goal_path, goal_reasons = goals_decision(facts.get("goals"))
-    if goal_path != "continue":
-        return done(goal_path, deciding=["ftw.prompts_fail", *[r.rule for r in goal_reasons
-                                                               if r.rule.startswith("dft.")]])
-    n = facts.get("n_examples")
-    if n is None:
-        return done(None, needs="n_examples")
-    size_path, size_reasons = dataset_size(int(n), curve=curve, bar=bar)
-    size_rules = [r.rule for r in size_reasons if r.rule.startswith(("size.band", "lc."))]
-    if size_path != "continue":
-        extra = ["dft.few_examples"] if size_path == "prompts" else []
-        return done(size_path, deciding=["ftw.prompts_fail", *size_rules, *extra])
-    gpu = facts.get("gpu_memory_gb")
-    if gpu is None:
-        return done("fine_tune", needs="gpu_memory_gb", deciding=["ftw.prompts_fail", *size_rules])
-    meth, method_reasons = method(float(gpu), int(facts.get("gpus") or 1), int(n))
-    return done("fine_tune", meth, ["ftw.prompts_fail", *size_rules, method_reasons[0].rule])
+    f = Facts.of(facts, curve)
+    path: str | None = None
+    meth: str | None = None
+    deciding: list[str] = []
+    node: str = TREE_START
+    while (branch := TREE.get(node)) is not None:
+        try:
+            outcome, reasons = branch.choose(f)
+        except MissingFact as m:
+            return {"path": path, "method": meth, "needs": m.question, "deciding": deciding if path else []}
+        node = branch.edges[outcome]
+        deciding = [*deciding, *branch.cite(outcome, reasons)]
+        if outcome in PATHS:
+            path = outcome
+        elif node == "plan_training":
+            meth = outcome
+    return {"path": path, "method": meth, "needs": None, "deciding": deciding}
 
 
 METHOD_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "full": "full fine-tuning"}

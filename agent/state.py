@@ -15,7 +15,6 @@ class AdvisorState(TypedDict, total=False):
     asked: list[str]  # ids answered interactively, in order (what `back` walks)
     pending: str | None  # the question a node needs before it can decide
     return_to: str | None  # the node that asked, resumed once the answer is in
-    next: str | None  # where the last decision node routes
     go_back: bool  # set by `back`: the graph restarts from `intake` with one answer removed
     ask_errors: dict[str, str]  # question id -> why the last value (e.g. an unreadable test set) failed
     bar: float  # the quality bar (dt.quality_bar or the user's)
