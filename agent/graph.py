@@ -282,7 +282,7 @@ def plan_training(state: AdvisorState) -> dict[str, Any]:
     method_name = state["method"] or "lora"
     # training memory at the planned per-device batch and rank, checked against the training machine
     estimate, r = pipeline.estimate_memory(answers["model_params_b"], method_name, batch=hp["per_device_batch_size"],
-                                           lora_r=(hp.get("lora") or {}).get("r", 8))
+                                           lora_r=(hp.get("lora") or {}).get("r") or routing.start_rank())
     if answers["gpu_memory_gb"]:  # on a CPU target, memory is not the limit
         reasons += r + routing.fits(estimate, answers["gpu_memory_gb"], answers.get("gpus") or 1, method_name)
     else:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import knowledge
 from agent import routing
 from agent.api import Reason
 from tools.errors import InputError, TunewiseError
@@ -319,7 +320,9 @@ def evaluate_step(state: dict[str, Any]) -> dict[str, Any]:
     # file's profile): the paired difference tuned - prompt with its CI (issue 14). None without a baseline.
     out["paired"] = paired_vs_prompt(out["evaluate"])
     for name, fn, args, kwargs in (
-        ("compare", evaluate.compare, (run_id, test), {"n": sub.get("compare_rows") or 30, **limit}),
+        # the short run's sample size, else the tool's own default
+        ("compare", evaluate.compare, (run_id, test), {**({"n": sub["compare_rows"]} if sub.get("compare_rows") else {}),
+                                                      **limit}),
         ("ab", evaluate.ab, (state["answers"].get("model"), f"run:{run_id}", test), limit),
     ):
         try:
@@ -550,7 +553,7 @@ def learning_curve_step(state: dict[str, Any]) -> dict[str, Any]:
     config = lc.CurveConfig(train=files["train"], test=files["test"], model=state["answers"].get("model") or
                             "smollm2-135m-instruct", bar=state.get("bar"),
                             max_steps=run.get("max_steps") or state["answers"].get("max_steps"),
-                            per_device_batch_size=run.get("per_device_batch_size") or 8,
+                            per_device_batch_size=int(run.get("per_device_batch_size") or _cpu_batch()),
                             test_rows=sub.get("test_rows"), method="lora",
                             learning_rate=((state.get("plan") or {}).get("hyperparameters") or {}).get("learning_rate"))
     result = call_tool("learning_curve", lc.learning_curve, config, on_progress=progress_callback(),
@@ -563,11 +566,15 @@ def learning_curve_step(state: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ after the pipeline: what was measured
 
 def forgetting_degraded(pipe: dict[str, Any]) -> bool:
-    """True when the forgetting check says general answers got worse."""
-    fg = pipe.get("forgetting") or {}
-    verdict = str(fg.get("verdict") or "").lower()
-    return "degrad" in verdict or "forgot" in verdict or (fg.get("preserved") is not None
-                                                          and float(fg["preserved"]) < 0.9)
+    """True when the forgetting check says general answers got worse (its ``degraded``)."""
+    return bool((pipe.get("forgetting") or {}).get("degraded"))
+
+
+def _cpu_batch() -> int:
+    """The check run's per-device batch on a CPU (``hp.batch.cpu``): the fallback when a plan names none."""
+    import knowledge
+
+    return int(knowledge.rule("hp.batch.cpu").raw["per_device_batch_size"])
 
 
 def _forgetting_points(fg: dict[str, Any]) -> float | None:
@@ -589,8 +596,8 @@ def full_run_cost(state: dict[str, Any]) -> dict[str, Any] | None:
     if not steps or not secs or not n_train:
         return None
     batch = int(run.get("effective_batch_size") or run.get("per_device_batch_size") or
-                hp.get("effective_batch_size") or 8)
-    epochs = float(hp.get("epochs") or 3)
+                hp.get("effective_batch_size") or _cpu_batch())
+    epochs = float(hp.get("epochs") or knowledge.load().hyperparameters.epochs_rule.default)
     full_steps = int(-(-epochs * int(n_train) // batch))
     per_step = float(secs) / int(steps)
     return {"seconds_per_step": round(per_step, 2), "check_run_steps": int(steps), "full_run_steps": full_steps,
@@ -614,7 +621,7 @@ def outcome_summary(state: dict[str, Any]) -> dict[str, Any] | None:
     tested = ev.get("quality")
     if tested is None:
         return None
-    bar = float(state.get("bar") or 0.9)
+    bar = float(state["bar"]) if state.get("bar") is not None else routing.quality_bar(None)[0]
     vs = (ev.get("vs") or {}).get("prompt_baseline") or {}
     prompt_q = vs.get("quality", state.get("best_prompt_quality"))
     same_rows = bool(vs)

@@ -201,7 +201,8 @@ def cost_benefit(answers: dict[str, Any], *, prompt_quality: float | None = None
     if any(v is None for v in given.values()):
         missing = [k for k, v in given.items() if v is None]
         return None, [why("cost.fine_tuning", {"roi": "not computed", "missing": missing})]
-    r = knowledge.roi(**{k: float(v) for k, v in given.items()})  # type: ignore[arg-type]
+    v = {k: float(x) for k, x in given.items() if x is not None}
+    r = knowledge.roi(v["prompt_dev_hours"], v["hourly_rate"], v["data_prep_hours"], v["training_cost"])
     ratio = None if math.isinf(r.ratio) else round(r.ratio, 2)
     roi = {
         "inputs": given,
@@ -259,6 +260,11 @@ def fits(estimate_gb: float, gpu_memory_gb: float, gpus: int, method_name: str) 
                      + knowledge.rule(fix).text)]
 
 
+def start_rank() -> int:
+    """The LoRA rank to start with (``hp.lora.rank``)."""
+    return int(knowledge.load().hyperparameters.rank_rule.start)
+
+
 def lora_settings(complexity: str) -> tuple[dict[str, Any], list[Reason]]:
     """Rank 8 to start (16 for complex tasks), alpha = 2 x rank, dropout 0.05, all linear layers."""
     hp = knowledge.load().hyperparameters
@@ -278,7 +284,7 @@ def hyperparameters(*, model_params_b: float, method_name: str, n_examples: int,
                     complexity: str = "unknown") -> tuple[dict[str, Any], list[Reason]]:
     """The training plan from the tables: learning rate, epochs, batch/accumulation, decay, warmup, stopping."""
     hp = knowledge.load().hyperparameters
-    lr = knowledge.lr_for(model_params_b, method_name)  # type: ignore[arg-type]
+    lr = knowledge.lr_for(model_params_b, knowledge.as_method(method_name))
     ep = knowledge.epochs_for(n_examples)
     batch = knowledge.batch_for(gpu_memory_gb)
     wd = knowledge.weight_decay_for(n_examples)
@@ -369,7 +375,12 @@ def split_plan(n_examples: int) -> tuple[dict[str, Any], list[Reason]]:
 # ------------------------------------------------------------------ the best-practice checklist
 
 def checklist(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Tick the 15 best-practice items from the evidence gathered so far in the session."""
+    """Tick the 15 best-practice items from the evidence gathered so far in the session.
+
+    The verdicts come from ``tools.checklist`` (the report's evaluator too); here only the session's facts and
+    the evidence shown beside each item are gathered."""
+    from tools.checklist import ChecklistFacts, evaluate
+
     answers = state.get("answers") or {}
     measured = state.get("measured") or {}
     plan = state.get("plan") or {}
@@ -378,33 +389,34 @@ def checklist(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     n = answers.get("n_examples")
     hp = plan.get("hyperparameters") or {}
     train = pipe.get("train") or {}
-    facts: dict[str, tuple[bool, Any]] = {
-        "prompt_baseline_measured": (bool(measured), {"quality": measured.get("quality"), "n": measured.get("n")}
-                                     if measured else "reported by the user, not measured"),
-        "n_examples>=1000": (n is not None and n >= 1000, {"n_examples": n}),
-        "dataset_cleaned": ("clean" in pipe, _pick(pipe.get("clean"), "input_rows", "kept_rows", "removed")),
-        "split_created": ("split" in pipe, _pick(pipe.get("split"), "train", "val", "test")),
-        "metric_defined": (bool(measured.get("metric")) or "quality_target" in answers,
-                           {"metric": measured.get("metric"), "bar": state.get("bar")}),
-        "method_lora": (method_name in ("lora", "qlora"), {"method": method_name}),
-        "lr_in_range": (bool(hp) and hp["learning_rate_range"][0] <= hp["learning_rate"] <= hp["learning_rate_range"][1],
-                        {"learning_rate": hp.get("learning_rate"), "range": hp.get("learning_rate_range")}),
-        "epochs_3_5": (bool(hp) and 3 <= hp["epochs"] <= 5, {"epochs": hp.get("epochs")}),
-        "val_loss_monitored": (train.get("best_val_loss") is not None, {"best_val_loss": train.get("best_val_loss")}),
-        "runlog": (bool(state.get("session_id")), {"session_id": state.get("session_id")}),
-        "test_evaluated": ("evaluate" in pipe, _pick(pipe.get("evaluate"), "quality", "metric", "n")),
-        "manual_review": (False, {"side_by_side_rows": len((pipe.get("compare") or {}).get("rows") or [])}
-                          if "compare" in pipe else None),
-        "forgetting_checked": ("forgetting" in pipe, _pick(pipe.get("forgetting"), "preserved", "verdict")),
-        "ab_tested": ("ab" in pipe, _pick(pipe.get("ab"), "winner", "verdict", "delta")),
-        "hyperparameters_documented": (bool(hp), {"recorded_in": "run log (sessions.recommendation)"} if hp else None),
+    compare_rows = len((pipe.get("compare") or {}).get("rows") or []) if "compare" in pipe else None
+    facts = ChecklistFacts(
+        prompt_baseline_measured=bool(measured), n_examples=n, dataset_cleaned="clean" in pipe,
+        split_created="split" in pipe, metric_defined=bool(measured.get("metric")) or "quality_target" in answers,
+        method=method_name, learning_rate=hp.get("learning_rate"), model_params_b=answers.get("model_params_b"),
+        epochs=hp.get("epochs"), val_loss_monitored=train.get("best_val_loss") is not None,
+        runlog=bool(state.get("session_id")), test_evaluated="evaluate" in pipe, side_by_side_rows=compare_rows,
+        forgetting_checked="forgetting" in pipe, ab_tested="ab" in pipe, hyperparameters_documented=bool(hp))
+    shown: dict[str, Any] = {
+        "prompt_baseline_measured": {"quality": measured.get("quality"), "n": measured.get("n")}
+        if measured else "reported by the user, not measured",
+        "n_examples>=1000": {"n_examples": n},
+        "dataset_cleaned": _pick(pipe.get("clean"), "input_rows", "kept_rows", "removed"),
+        "split_created": _pick(pipe.get("split"), "train", "val", "test"),
+        "metric_defined": {"metric": measured.get("metric"), "bar": state.get("bar")},
+        "method_lora": {"method": method_name},
+        "lr_in_range": {"learning_rate": hp.get("learning_rate"), "range": hp.get("learning_rate_range")},
+        "epochs_3_5": {"epochs": hp.get("epochs")},
+        "val_loss_monitored": {"best_val_loss": train.get("best_val_loss")},
+        "runlog": {"session_id": state.get("session_id")},
+        "test_evaluated": _pick(pipe.get("evaluate"), "quality", "metric", "n"),
+        "manual_review": {"side_by_side_rows": compare_rows} if compare_rows is not None else None,
+        "forgetting_checked": _pick(pipe.get("forgetting"), "drop", "degraded", "verdict"),
+        "ab_tested": _pick(pipe.get("ab"), "metric", "diff", "diff_ci95"),
+        "hyperparameters_documented": {"recorded_in": "run log (sessions.recommendation)"} if hp else None,
     }
-    out: dict[str, dict[str, Any]] = {}
-    items = knowledge.load().checklist.checklist
-    for item in [*items.before, *items.during, *items.after]:
-        done, evidence = facts.get(item.evidence, (False, None))
-        out[item.id] = {"n": item.n, "done": bool(done), "text": item.text, "evidence": evidence}
-    return out
+    return {t.id: {"n": t.n, "done": bool(t.done), "text": t.text, "evidence": shown.get(t.evidence)}
+            for t in evaluate(facts)}
 
 
 def _pick(d: dict[str, Any] | None, *keys: str) -> dict[str, Any] | None:

@@ -121,7 +121,8 @@ def test_outcome_summary_from_the_measurements_and_the_use(fake_tools: dict[str,
              "plan": {"hyperparameters": {"epochs": 3}, "short_run": {"effective_batch_size": 8}},
              "pipeline": {"evaluate": {"quality": 0.225, "n": 40, "ci95": [0.12, 0.38]},
                           "train": {"steps": 150, "train_seconds": 600.0}, "split": {"train": 3000},
-                          "forgetting": {"verdict": "degraded", "base_score": 0.6, "tuned_score": 0.142}}}
+                          "forgetting": {"verdict": "degraded by 45.8 points", "degraded": True, "base_score": 0.6,
+                                         "tuned_score": 0.142}}}
     out = pipeline.outcome_summary(state)
     assert out["verdict"] == "not_yet"
     s = out["summary"]
@@ -138,8 +139,9 @@ def test_outcome_summary_from_the_measurements_and_the_use(fake_tools: dict[str,
 
 def test_forgetting_asks_what_the_model_is_for(fake_tools: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     ev = sys.modules["tools.evaluate"]
-    monkeypatch.setattr(ev, "forgetting", lambda run_id, **kw: {"verdict": "degraded", "preserved": 0.5,
-                                                                "base_score": 0.6, "tuned_score": 0.3})
+    monkeypatch.setattr(ev, "forgetting", lambda run_id, **kw: {"verdict": "degraded by 30.0 points",
+                                                                "degraded": True, "base_score": 0.6,
+                                                                "tuned_score": 0.3})
     answers = {**SCRIPT, "test_set": fake_tools["test_file"], "model": "smollm2-135m-instruct", "go_on": "yes",
                "data": fake_tools["data_file"], "max_steps": "20"}
     answers.pop("use")
