@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Literal, cast
 
 from agent import pipeline, questions, routing
-from agent.state import AdvisorState
+from agent.api import Recommendation
+from agent.state import AdvisorState, PipelineResults
 from tools.errors import ModelNotFoundError
 
 BACK = {"__action__": "back"}  # resume value that means "revise the previous answer"
@@ -293,20 +294,14 @@ def plan_training(state: AdvisorState) -> dict[str, Any]:
 
 def facts_from_state(state: AdvisorState) -> tuple[dict[str, Any], dict[str, bool]]:
     """The flat facts ``routing.decide`` reads, and which of them tunewise measured (vs the user reported)."""
-    answers = state.get("answers") or {}
-    measured, optimized = state.get("measured") or {}, state.get("measured_optimized") or {}
-    facts = {"bar": state.get("bar") if state.get("bar") is not None else routing.quality_bar(None)[0],
-             "prompt_quality": measured.get("quality", answers.get("prompt_quality")),
-             "optimized_quality": optimized.get("quality", answers.get("optimized_prompt_quality")),
-             "goals": answers.get("goals"), "task": answers.get("task"), "n_examples": answers.get("n_examples"),
-             "gpu_memory_gb": answers.get("gpu_memory_gb"), "gpus": answers.get("gpus")}
-    derived = state.get("derived") or {}
-    return facts, {"prompt_quality": bool(measured), "optimized_quality": bool(optimized),
-                   "n_examples": "n_examples" in derived}
+    facts = routing.facts_of(state)
+    return facts.flat(), {"prompt_quality": facts.measured is not None,
+                          "optimized_quality": facts.measured_optimized is not None,
+                          "n_examples": "n_examples" in (state.get("derived") or {})}
 
 
-def build_recommendation(state: AdvisorState) -> dict[str, Any]:
-    """The JSON document of ``tunewise advise --json`` (``recommendation``), from the state.
+def build_recommendation(state: AdvisorState) -> Recommendation:
+    """The recommendation (``to_dict()`` is the ``recommendation`` of ``tunewise advise --json``), from the state.
 
     It leads with ``summary`` and ``card`` (decision, method, numbers against the bar, deciding rules) and
     ``what_would_change`` (counterfactuals computed by re-running the routing functions); ``reasons`` keeps
@@ -324,44 +319,41 @@ def build_recommendation(state: AdvisorState) -> dict[str, Any]:
     user_bar = (state.get("answers") or {}).get("quality_target") is not None
     summary = routing.summary_line(facts, decision, measured=measured, user_bar=user_bar, curve=curve)
     cfs = routing.counterfactuals(facts, curve)
-    rec: dict[str, Any] = {
-        "path": state.get("path"),
-        "summary": summary,
-        "method": state.get("method") if fine_tune else None,
-        "hyperparameters": plan.get("hyperparameters") if fine_tune else None,
-        "memory_estimate_gb": plan.get("memory_estimate_gb") if fine_tune else None,
-        "roi": plan.get("roi"),
-        "split": plan.get("split") if fine_tune else None,
-        "short_run": plan.get("short_run") if fine_tune else None,
-        "quality_bar": state.get("bar"),
-        "prompt_quality": {"plain": (state.get("measured") or {}).get("quality"),
-                           "optimized": (state.get("measured_optimized") or {}).get("quality"),
-                           "best": state.get("best_prompt_quality"),
-                           "measured": bool(state.get("measured"))},
-        "card": routing.card(facts, decision, reasons, measured=measured, summary=summary, cfs=cfs),
-        "what_would_change": cfs,
-        "derived": state.get("derived") or {},
-        "device": state.get("device"),
-        "reasons": reasons,
-    }
-    if curve:
-        rec["learning_curve"] = curve
+    rec = Recommendation(
+        path=state.get("path"),
+        summary=summary,
+        method=state.get("method") if fine_tune else None,
+        hyperparameters=plan.get("hyperparameters") if fine_tune else None,
+        memory_estimate_gb=plan.get("memory_estimate_gb") if fine_tune else None,
+        roi=plan.get("roi"),
+        split=plan.get("split") if fine_tune else None,
+        short_run=plan.get("short_run") if fine_tune else None,
+        quality_bar=state.get("bar"),
+        prompt_quality={"plain": (state.get("measured") or {}).get("quality"),
+                        "optimized": (state.get("measured_optimized") or {}).get("quality"),
+                        "best": state.get("best_prompt_quality"),
+                        "measured": bool(state.get("measured"))},
+        card=routing.card(facts, decision, reasons, measured=measured, summary=summary, cfs=cfs),
+        what_would_change=cfs,
+        derived=state.get("derived") or {},
+        device=state.get("device"),
+        reasons=reasons,
+        learning_curve=curve or None,
+    )
     if state.get("pipeline"):
-        rec["pipeline"] = state["pipeline"]
-        outcome = pipeline.outcome_summary(dict(state))
+        rec.pipeline = dict(state["pipeline"])
+        outcome = pipeline.outcome_summary(state)
         if outcome:
-            rec["pre_pipeline_summary"] = summary
-            rec["summary"] = outcome["summary"]
-            rec["next_step"] = outcome["next_step"]
-            rec["outcome"] = outcome
-            rec["card"]["summary"] = outcome["summary"]
-            rec["card"]["what_would_change"] = [c["text"] for c in outcome.get("what_would_change") or []][:3]
+            rec.pre_pipeline_summary = summary
+            rec.summary = rec.card.summary = outcome["summary"]
+            rec.next_step = outcome["next_step"]
+            rec.outcome = outcome
+            rec.card.what_would_change = [c["text"] for c in outcome.get("what_would_change") or []][:3]
     return rec
 
 
 def recommend(state: AdvisorState) -> dict[str, Any]:
-    rec = build_recommendation(state)
-    return {"recommendation": rec, "status": "recommended"}
+    return {"recommendation": build_recommendation(state).to_dict(), "status": "recommended"}
 
 
 @asking_node("offer_pipeline")
@@ -395,14 +387,15 @@ def offer_pipeline(state: AdvisorState) -> dict[str, Any]:
 NON_FATAL = ("evaluate_model", "check_forgetting", "learning_curve")
 
 
-def _pipeline_node(name: str, step: Callable[[Any], dict[str, Any]]) -> Callable[[AdvisorState], dict[str, Any]]:
+def _pipeline_node(name: str, step: Callable[[AdvisorState], PipelineResults]
+                   ) -> Callable[[AdvisorState], dict[str, Any]]:
     """A tool-calling node: stores its results in ``pipeline``; a failure stops the pipeline unless the step
     is an evaluation (then it is noted under ``pipeline.errors`` and the next step runs)."""
 
     def node(state: AdvisorState) -> dict[str, Any]:
         import time
 
-        pipe = dict(state.get("pipeline") or {})
+        pipe = PipelineResults(**(state.get("pipeline") or {}))
         if pipe.get("error"):
             return {}
         started = time.monotonic()
@@ -419,7 +412,7 @@ def _pipeline_node(name: str, step: Callable[[Any], dict[str, Any]]) -> Callable
             return {"pipeline": pipe}
         pipe.update(result)
         pipe["timings"] = {**(pipe.get("timings") or {}), name: round(time.monotonic() - started, 1)}
-        extra = {"learning_curve": result["learning_curve"]} if result.get("learning_curve") else {}
+        extra = {"learning_curve": result["learning_curve"]} if "learning_curve" in result else {}
         return {"pipeline": pipe, **extra}
 
     node.__name__ = name
@@ -435,14 +428,14 @@ def finish(state: AdvisorState) -> dict[str, Any]:
     decisions = dict(state.get("decisions") or {})
     if pipeline.forgetting_degraded(state.get("pipeline") or {}):
         _get(state, "use")
-    decisions["diagnose_run"] = routing.reasons_dicts(pipeline.outcome_reasons(dict(state)))
+    decisions["diagnose_run"] = routing.reasons_dicts(pipeline.outcome_reasons(state))
     curve = state.get("learning_curve")
     n = (state.get("answers") or {}).get("n_examples")
     if curve and n is not None:  # the measured curve, cited beside the seed's size band
         _, r = routing.dataset_size(int(n), curve=curve, bar=state["bar"])
         decisions["learning_curve"] = routing.reasons_dicts(r)
     rec = build_recommendation(_with(state, decisions=decisions))
-    return {"decisions": decisions, "recommendation": rec, "status": "done"}
+    return {"decisions": decisions, "recommendation": rec.to_dict(), "status": "done"}
 
 
 # ------------------------------------------------------------------ ask, back, and routing
@@ -470,7 +463,7 @@ def pending_question(state: AdvisorState) -> Any:
         q.help = (f"This machine: {here}. The check run trains here (LoRA on a CPU); this answer is for the "
                   "machine you will train the real model on. 0 or 'none' means no GPU. " + q.help)
     if qid == "go_on":
-        est = pipeline.estimate_check_run_seconds(dict(state))
+        est = pipeline.estimate_check_run_seconds(state)
         if est:
             q.prompt = q.prompt.rstrip("?") + f"? (about {pipeline.duration(est)} on this machine)"
     return q

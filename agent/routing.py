@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
 import knowledge
-from agent.api import Reason
+from agent.api import Card, Reason
 from agent.state import AdvisorState
 
 Path = Literal["prompts", "optimized_prompts", "fine_tune", "rag", "collect_more_data"]
@@ -760,7 +760,7 @@ def summary_line(facts: dict[str, Any], decision: dict[str, Any], *, measured: d
 
 
 def card(facts: dict[str, Any], decision: dict[str, Any], reasons: list[dict[str, Any]], *,
-         measured: dict[str, bool], summary: str, cfs: list[dict[str, Any]]) -> dict[str, Any]:
+         measured: dict[str, bool], summary: str, cfs: list[dict[str, Any]]) -> Card:
     """The short card the CLI and the TUI lead with: decision, method, key numbers against the bar, the
     deciding rules (2-4), and the top counterfactuals. The full reason list stays in ``reasons``."""
     bar = float(facts["bar"])
@@ -775,6 +775,5 @@ def card(facts: dict[str, Any], decision: dict[str, Any], reasons: list[dict[str
                         if not measured.get("n_examples") else "measured"})
     texts = {r["rule"]: r["text"] for r in reasons}
     deciding = [{"rule": rid, "text": texts.get(rid) or knowledge.rule(rid).text} for rid in decision["deciding"]]
-    return {"decision": decision["path"], "method": decision["method"], "summary": summary, "numbers": numbers,
-            "deciding": deciding, "what_would_change": [c["text"] for c in cfs[:3]],
-            "reasons_total": len(reasons)}
+    return Card(decision=decision["path"], method=decision["method"], summary=summary, numbers=numbers,
+                deciding=deciding, what_would_change=[c["text"] for c in cfs[:3]], reasons_total=len(reasons))
