@@ -89,7 +89,7 @@ class AdvisorView(Horizontal):
         self.full_reasons = not self.full_reasons
         recs = self.query(".recommendation")
         if recs:
-            recs.last().update(render_recommendation(rec, full=self.full_reasons))  # type: ignore[attr-defined]
+            recs.last(Static).update(render_recommendation(rec, full=self.full_reasons))
 
     def set_status(self, text: str) -> None:
         status = self.query_one("#advisor-status", Static)
