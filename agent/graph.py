@@ -293,9 +293,12 @@ def plan_training(state: AdvisorState) -> dict[str, Any]:
 
 
 def facts_from_state(state: AdvisorState) -> tuple[dict[str, Any], dict[str, bool]]:
-    """The flat facts ``routing.decide`` reads, and which of them tunewise measured (vs the user reported)."""
+    """The flat facts ``routing.decide`` reads, and which of them tunewise measured (vs the user reported).
+
+    The measurements ride along, so ``decide`` (and every counterfactual) sees what the graph's nodes saw."""
     facts = routing.facts_of(state)
-    return facts.flat(), {"prompt_quality": facts.measured is not None,
+    flat = {**facts.flat(), "measured": facts.measured, "measured_optimized": facts.measured_optimized}
+    return flat, {"prompt_quality": facts.measured is not None,
                           "optimized_quality": facts.measured_optimized is not None,
                           "n_examples": "n_examples" in (state.get("derived") or {})}
 
