@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from agent import graph, questions, routing
-from agent.api import Question, Reason, Step
+from agent.api import Question, Reason, Recommendation, Step
 from tools.errors import InputError
 from tools.types import ProgressEvent
 
@@ -116,13 +116,14 @@ class Advisor:
         common: dict[str, Any] = {"session_id": self.session_id, "path": path, "answers": dict(values.get("answers") or {}),
                   "checklist": routing.checklist({**values, "session_id": self.session_id}),
                   "derived": dict(values.get("derived") or {})}
+        doc = values.get("recommendation")  # the checkpoint keeps the JSON document
+        rec = Recommendation.from_dict(doc) if doc else None
         for intr in snap.interrupts or ():
             payload = intr.value if isinstance(intr.value, dict) else {}
             if "question" in payload:
                 # the recommendation is already there when `go_on` asks whether to act on it
-                return Step("question", question=Question(**payload["question"]),
-                            recommendation=values.get("recommendation"), **common)
-        return Step("done", recommendation=values.get("recommendation"), **common)
+                return Step("question", question=Question(**payload["question"]), recommendation=rec, **common)
+        return Step("done", recommendation=rec, **common)
 
     # ------------------------------------------------------------------ extras
     def close(self) -> None:
@@ -163,7 +164,7 @@ class Advisor:
                     self.on_progress(ProgressEvent.from_dict(chunk["progress"]))
         step = self.current()
         if step.kind == "done":
-            rec = step.recommendation
+            rec = step.recommendation.to_dict() if step.recommendation else None
             self._log(lambda log: log.upsert_session(self.session_id, status="done", answers=step.answers,
                                                      recommendation=rec))
             self._log_decisions()
@@ -225,4 +226,5 @@ def run_scripted(answers: dict[str, Any], *, session_id: str | None = None,
             raise InputError(f"the default for '{q.id}' was not accepted", where=q.id, fix=f"add '{q.id}' to the answers file")
         seen.add(q.id)
         step = adv.answer(q.default)
-    return {"session_id": adv.session_id, "recommendation": step.recommendation}
+    return {"session_id": adv.session_id,
+            "recommendation": step.recommendation.to_dict() if step.recommendation else None}

@@ -17,10 +17,11 @@ import functools
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 from agent import pipeline, questions, routing
-from agent.state import AdvisorState
+from agent.api import Recommendation
+from agent.state import AdvisorState, PipelineResults
 from tools.errors import ModelNotFoundError
 
 BACK = {"__action__": "back"}  # resume value that means "revise the previous answer"
@@ -58,12 +59,19 @@ def asking_node(name: str) -> Callable[[Callable[[AdvisorState], dict[str, Any]]
             try:
                 out = fn(state)
             except Need as need:
-                return {**need.updates, "pending": need.qid, "return_to": name, "next": None}
+                return {**need.updates, "pending": need.qid, "return_to": name}
+            except routing.MissingFact as missing:  # the tree needs an answer nobody has given yet
+                return {"pending": missing.question, "return_to": name}
             return {"pending": None, "return_to": None, **out}
 
         return node
 
     return wrap
+
+
+def _with(state: AdvisorState, **changes: Any) -> AdvisorState:
+    """The state with a node's updates applied (what the next node will see)."""
+    return cast(AdvisorState, {**state, **changes})
 
 
 def _decide(state: AdvisorState, node: str, reasons: list[Any], **updates: Any) -> dict[str, Any]:
@@ -80,7 +88,7 @@ def intake(state: AdvisorState) -> dict[str, Any]:
     _get(state, "task")
     _get(state, "goals")
     bar, reasons = routing.quality_bar(_get(state, "quality_target"))
-    return _decide(state, "intake", reasons, bar=bar, go_back=False, next="read_data")
+    return _decide(state, "intake", reasons, bar=bar, go_back=False)
 
 
 DERIVABLE = ("n_examples", "test_set", "model_params_b")
@@ -102,7 +110,7 @@ def read_data(state: AdvisorState) -> dict[str, Any]:
         except pipeline.ToolFailed as e:
             kept = {k: v for k, v in answers.items() if k != "data"}
             return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), "data": e.message},
-                    "pending": "data", "return_to": "read_data", "next": None}
+                    "pending": "data", "return_to": "read_data"}
         updates["data_facts"] = facts
     reasons: list[Any] = []
     if data and facts:
@@ -121,7 +129,8 @@ def read_data(state: AdvisorState) -> dict[str, Any]:
                                                                               derived.items()},
                                                     "profile": facts.get("profile")}))
     updates.update(answers=answers, derived=derived)
-    return _decide({**state, **updates}, "read_data", reasons, **updates, next="prompt_baseline")  # type: ignore[typeddict-item]
+    decisions = {**(state.get("decisions") or {}), "read_data": routing.reasons_dicts(reasons)}
+    return {**updates, "decisions": decisions}
 
 
 def _measure_key(test_set: str, model: str) -> str:
@@ -131,26 +140,21 @@ def _measure_key(test_set: str, model: str) -> str:
 @asking_node("prompt_baseline")
 def prompt_baseline(state: AdvisorState) -> dict[str, Any]:
     """Step 1: measure the plain prompt on the test set (or take the user's number) against the bar."""
-    bar = state["bar"]
     test_set = _get(state, "test_set")
     measured = None
     if test_set:
-        key = _measure_key(test_set, _get(state, "model"))
-        cached = (state.get("measured_cache") or {}).get(key)
+        cached = (state.get("measured_cache") or {}).get(_measure_key(test_set, _get(state, "model")))
         if cached is None:
-            return {"next": "measure_prompts"}
+            return {"measured": None}  # the edge goes to measure_prompts (``needs_measurement``)
         graded = _graded(state, cached["baseline"], "prompt_baseline")
         if isinstance(graded, dict) and graded.get("__ask__"):
-            return graded["__ask__"]
+            return dict(graded["__ask__"])
         measured = graded
-        quality = measured["quality"]
-    else:
-        quality = _get(state, "prompt_quality")
-    decision, reasons = routing.step1_prompt(quality, bar, measured=measured)
-    nxt = "recommend" if decision == "prompts" else "optimize_prompts"
-    path = "prompts" if decision == "prompts" else None
-    return _decide(state, "prompt_baseline", reasons, measured=measured, best_prompt_quality=quality,
-                   path=path, next=nxt)
+    facts = routing.facts_of(_with(state, measured=measured))
+    decision, reasons = routing.at_prompt_baseline(facts)
+    best = facts.prompt_quality if facts.prompt_quality is not None else (measured or {}).get("quality")
+    return _decide(state, "prompt_baseline", reasons, measured=measured, best_prompt_quality=best,
+                   path="prompts" if decision == "prompts" else None)
 
 
 def _graded(state: AdvisorState, measured: dict[str, Any], node: str) -> dict[str, Any]:
@@ -170,7 +174,7 @@ def _graded(state: AdvisorState, measured: dict[str, Any], node: str) -> dict[st
             from_file = grading.file_grades(answers["grades"], answers["test_set"])
         except TunewiseError as e:
             kept = {k: v for k, v in answers.items() if k != "grades"}
-            return {"__ask__": {"answers": kept, "pending": "grades", "return_to": node, "next": None,
+            return {"__ask__": {"answers": kept, "pending": "grades", "return_to": node,
                                 "ask_errors": {**(state.get("ask_errors") or {}), "grades": e.render()}}}
     out = grading.with_grades(measured, from_file=from_file)
     if grading.needs_grades(out) and "grades" not in answers:
@@ -225,7 +229,6 @@ def _proposed_system_prompts(answers: dict[str, Any]) -> list[str]:
 @asking_node("optimize_prompts")
 def optimize_prompts(state: AdvisorState) -> dict[str, Any]:
     """Step 2: the best prompt variant (measured), or the user's number, against the bar."""
-    bar = state["bar"]
     measured = None
     answers = state.get("answers") or {}
     if answers.get("test_set"):
@@ -238,33 +241,26 @@ def optimize_prompts(state: AdvisorState) -> dict[str, Any]:
                                "optimize_prompts")
             if measured.get("__ask__"):
                 return dict(measured["__ask__"])
-    quality = measured["quality"] if measured is not None else _get(state, "optimized_prompt_quality")
-    plain = state.get("measured")
-    decision, reasons = routing.step2_optimized(quality, bar, measured=measured, plain=plain)
-    best = max(quality, state.get("best_prompt_quality") or 0.0)
-    if decision == "optimized_prompts":
-        return _decide(state, "optimize_prompts", reasons, measured_optimized=measured, best_prompt_quality=best,
-                       path="optimized_prompts", next="recommend")
+    facts = routing.facts_of(_with(state, measured_optimized=measured))
+    decision, reasons = routing.at_optimize_prompts(facts)
+    q2 = facts.optimized_quality if facts.optimized_quality is not None else (measured or {}).get("quality")
+    if q2 is None:
+        q2 = facts.need("optimized_quality")
+    best = max(q2, state.get("best_prompt_quality") or 0.0)
     return _decide(state, "optimize_prompts", reasons, measured_optimized=measured, best_prompt_quality=best,
-                   next="consider_fine_tuning")
+                   path="optimized_prompts" if decision == "optimized_prompts" else None)
 
 
 @asking_node("consider_fine_tuning")
 def consider_fine_tuning(state: AdvisorState) -> dict[str, Any]:
     """Step 3: goals (ftw/dft), task complexity, dataset size, performance needs, cost-benefit."""
-    reasons: list[Any] = []
-    goal_decision, r = routing.goals_decision(_get(state, "goals"))
-    reasons += r
-    if goal_decision != "continue":
-        return _decide(state, "consider_fine_tuning", reasons, path=goal_decision, next="recommend")
-    complexity, r = routing.task_decision(_get(state, "task"))
-    reasons += r
-    size_decision, r = routing.dataset_size(_get(state, "n_examples"), curve=state.get("learning_curve"),
-                                            bar=state["bar"])
-    reasons += r
-    if size_decision != "continue":
-        return _decide(state, "consider_fine_tuning", reasons, path=size_decision, next="recommend",
-                       plan={"complexity": complexity})
+    _get(state, "goals")
+    outcome, reasons = routing.at_consider_fine_tuning(routing.facts_of(state))
+    if outcome in ("rag", "optimized_prompts"):  # a goal redirected before the task and size were read
+        return _decide(state, "consider_fine_tuning", reasons, path=outcome)
+    complexity = routing.task_decision(_get(state, "task"))[0]
+    if outcome != "fine_tune":
+        return _decide(state, "consider_fine_tuning", reasons, path=outcome, plan={"complexity": complexity})
     _, r = routing.performance(state["bar"], _get(state, "latency_budget_ms"), _get(state, "consistency"))
     reasons += r
     roi_answers = {"prompt_dev_hours": _get(state, "prompt_dev_hours")}
@@ -273,7 +269,7 @@ def consider_fine_tuning(state: AdvisorState) -> dict[str, Any]:
             roi_answers[k] = _get(state, k)
     roi, r = routing.cost_benefit(roi_answers, prompt_quality=state.get("best_prompt_quality"))
     reasons += r
-    return _decide(state, "consider_fine_tuning", reasons, path="fine_tune", next="choose_method",
+    return _decide(state, "consider_fine_tuning", reasons, path="fine_tune",
                    plan={"complexity": complexity, "roi": roi})
 
 
@@ -296,8 +292,7 @@ def choose_method(state: AdvisorState) -> dict[str, Any]:
         updates["device"] = detect_device()  # a fact about this machine, the default for the target machine
     gpu = _get(state, "gpu_memory_gb", updates)
     gpus = _get(state, "gpus", updates) if gpu else 1
-    n = _get(state, "n_examples")
-    method_name, reasons = routing.method(gpu, gpus, n)
+    method_name, reasons = routing.at_choose_method(routing.facts_of(state))
     if "model_params_b" not in answers and answers.get("model"):
         size = pipeline.model_size(answers["model"])  # known model: read its size, do not ask
         if size:
@@ -311,7 +306,7 @@ def choose_method(state: AdvisorState) -> dict[str, Any]:
     reasons.append(routing.why("device.local", {"this_machine": {k: device.get(k) for k in
                                                                  ("kind", "name", "gpus", "gpu_memory_gb")},
                                                 "target_gpu_memory_gb": gpu, "target_gpus": gpus}))
-    return _decide(state, "choose_method", reasons, **updates, method=method_name, next="plan_training")
+    return _decide(state, "choose_method", reasons, **updates, method=method_name)
 
 
 @asking_node("plan_training")
@@ -327,40 +322,39 @@ def plan_training(state: AdvisorState) -> dict[str, Any]:
     method_name = state["method"] or "lora"
     # training memory at the planned per-device batch and rank, checked against the training machine
     estimate, r = pipeline.estimate_memory(answers["model_params_b"], method_name, batch=hp["per_device_batch_size"],
-                                           lora_r=(hp.get("lora") or {}).get("r", 8))
+                                           lora_r=(hp.get("lora") or {}).get("r") or routing.start_rank())
     if answers["gpu_memory_gb"]:  # on a CPU target, memory is not the limit
         reasons += r + routing.fits(estimate, answers["gpu_memory_gb"], answers.get("gpus") or 1, method_name)
     else:
         reasons += r
     plan.update(hyperparameters=hp, split=split, memory_estimate_gb=estimate)
-    return _decide(state, "plan_training", reasons, plan=plan, next="recommend")
+    return _decide(state, "plan_training", reasons, plan=plan)
 
 
 def facts_from_state(state: AdvisorState) -> tuple[dict[str, Any], dict[str, bool]]:
-    """The flat facts ``routing.decide`` reads, and which of them tunewise measured (vs the user reported)."""
-    answers = state.get("answers") or {}
-    measured, optimized = state.get("measured") or {}, state.get("measured_optimized") or {}
-    # only a share meets the bar: a similarity counts through its graded share, else not at all
-    q1, how1 = routing.bar_quality(measured, answers.get("prompt_quality"))
-    q2, how2 = routing.bar_quality(optimized, answers.get("optimized_prompt_quality"))
-    how = {fact: {"how": h, "metric": m.get("metric"), "ci95": m.get("ci95"), "n": m.get("n"),
-                  "similarity": m.get("quality") if h in ("graded", "similarity") else None,
-                  "graded": m.get("graded"), "variant": m.get("variant")}
-           for fact, h, m in (("prompt_quality", how1, measured), ("optimized_quality", how2, optimized))}
+    """The flat facts ``routing.decide`` reads, and which of them tunewise measured (vs the user reported).
+
+    The measurements ride along, so ``decide`` (and every counterfactual) sees what the graph's nodes saw; ``how``
+    and ``ungraded`` say what kind of number each quality is (a share, a graded share, or a bare similarity)."""
+    facts = routing.facts_of(state)
+    m1, m2 = facts.measured or {}, facts.measured_optimized or {}
+    how = {fact: {"how": routing.bar_quality(m, None)[1] if m else "reported", "metric": m.get("metric"),
+                  "ci95": m.get("ci95"), "n": m.get("n"),
+                  "similarity": m.get("quality") if routing.bar_quality(m, None)[1] in ("graded", "similarity")
+                  else None, "graded": m.get("graded"), "variant": m.get("variant")}
+           for fact, m in (("prompt_quality", m1), ("optimized_quality", m2))}
     ungraded = next(({"metric": m.get("metric"), "similarity": m.get("quality"), "variant": m.get("variant"),
                       "n": m.get("n")}
-                     for h, m in ((how2, optimized), (how1, measured)) if h == "similarity"), None)
-    facts = {"bar": state.get("bar") if state.get("bar") is not None else routing.quality_bar(None)[0],
-             "prompt_quality": q1, "optimized_quality": q2, "how": how, "ungraded": ungraded,
-             "goals": answers.get("goals"), "task": answers.get("task"), "n_examples": answers.get("n_examples"),
-             "gpu_memory_gb": answers.get("gpu_memory_gb"), "gpus": answers.get("gpus")}
-    derived = state.get("derived") or {}
-    return facts, {"prompt_quality": bool(measured), "optimized_quality": bool(optimized),
-                   "n_examples": "n_examples" in derived}
+                     for m in (m2, m1) if m and routing.bar_quality(m, None)[1] == "similarity"), None)
+    flat = {**facts.flat(), "measured": facts.measured, "measured_optimized": facts.measured_optimized,
+            "how": how, "ungraded": ungraded}
+    return flat, {"prompt_quality": facts.measured is not None,
+                  "optimized_quality": facts.measured_optimized is not None,
+                  "n_examples": "n_examples" in (state.get("derived") or {})}
 
 
-def build_recommendation(state: AdvisorState) -> dict[str, Any]:
-    """The JSON document of ``tunewise advise --json`` (``recommendation``), from the state.
+def build_recommendation(state: AdvisorState) -> Recommendation:
+    """The recommendation (``to_dict()`` is the ``recommendation`` of ``tunewise advise --json``), from the state.
 
     It leads with ``summary`` and ``card`` (decision, method, numbers against the bar, deciding rules) and
     ``what_would_change`` (counterfactuals computed by re-running the routing functions); ``reasons`` keeps
@@ -378,55 +372,51 @@ def build_recommendation(state: AdvisorState) -> dict[str, Any]:
     user_bar = (state.get("answers") or {}).get("quality_target") is not None
     summary = routing.summary_line(facts, decision, measured=measured, user_bar=user_bar, curve=curve)
     cfs = routing.counterfactuals(facts, curve)
-    rec: dict[str, Any] = {
-        "path": state.get("path"),
-        "summary": summary,
-        "method": state.get("method") if fine_tune else None,
-        "hyperparameters": plan.get("hyperparameters") if fine_tune else None,
-        "memory_estimate_gb": plan.get("memory_estimate_gb") if fine_tune else None,
-        "roi": plan.get("roi"),
-        "split": plan.get("split") if fine_tune else None,
-        "short_run": plan.get("short_run") if fine_tune else None,
-        "quality_bar": state.get("bar"),
-        "prompt_quality": {"plain": (state.get("measured") or {}).get("quality"),
-                           "optimized": (state.get("measured_optimized") or {}).get("quality"),
-                           "best": state.get("best_prompt_quality"),
-                           "measured": bool(state.get("measured"))},
-        "card": routing.card(facts, decision, reasons, measured=measured, summary=summary, cfs=cfs),
-        "what_would_change": cfs,
-        "derived": state.get("derived") or {},
-        "device": state.get("device"),
-        "reasons": reasons,
-    }
-    if curve:
-        rec["learning_curve"] = curve
+    rec = Recommendation(
+        path=state.get("path"),
+        summary=summary,
+        method=state.get("method") if fine_tune else None,
+        hyperparameters=plan.get("hyperparameters") if fine_tune else None,
+        memory_estimate_gb=plan.get("memory_estimate_gb") if fine_tune else None,
+        roi=plan.get("roi"),
+        split=plan.get("split") if fine_tune else None,
+        short_run=plan.get("short_run") if fine_tune else None,
+        quality_bar=state.get("bar"),
+        prompt_quality={"plain": (state.get("measured") or {}).get("quality"),
+                        "optimized": (state.get("measured_optimized") or {}).get("quality"),
+                        "best": state.get("best_prompt_quality"),
+                        "measured": bool(state.get("measured"))},
+        card=routing.card(facts, decision, reasons, measured=measured, summary=summary, cfs=cfs),
+        what_would_change=cfs,
+        derived=state.get("derived") or {},
+        device=state.get("device"),
+        reasons=reasons,
+        learning_curve=curve or None,
+    )
     if state.get("pipeline"):
-        rec["pipeline"] = state["pipeline"]
-        outcome = pipeline.outcome_summary(dict(state))
+        rec.pipeline = dict(state["pipeline"])
+        outcome = pipeline.outcome_summary(state)
         if outcome:
-            rec["pre_pipeline_summary"] = summary
-            rec["summary"] = outcome["summary"]
-            rec["next_step"] = outcome["next_step"]
-            rec["outcome"] = outcome
-            rec["card"]["summary"] = outcome["summary"]
-            rec["card"]["what_would_change"] = [c["text"] for c in outcome.get("what_would_change") or []][:3]
+            rec.pre_pipeline_summary = summary
+            rec.summary = rec.card.summary = outcome["summary"]
+            rec.next_step = outcome["next_step"]
+            rec.outcome = outcome
+            rec.card.what_would_change = [c["text"] for c in outcome.get("what_would_change") or []][:3]
     return rec
 
 
 def recommend(state: AdvisorState) -> dict[str, Any]:
-    rec = build_recommendation(state)
-    return {"recommendation": rec, "status": "recommended",
-            "next": "offer_pipeline" if rec["path"] == "fine_tune" else "end"}
+    return {"recommendation": build_recommendation(state).to_dict(), "status": "recommended"}
 
 
 @asking_node("offer_pipeline")
 def offer_pipeline(state: AdvisorState) -> dict[str, Any]:
     """After a fine-tune recommendation: go on to clean, split, train and evaluate?"""
     if not _get(state, "go_on"):
-        return {"next": "end", "status": "done"}
+        return {"status": "done"}
     if not _get(state, "data"):  # answered "none yet" earlier: the pipeline cannot run without it
         kept = {k: v for k, v in state["answers"].items() if k != "data"}
-        return {"answers": kept, "pending": "data", "return_to": "offer_pipeline", "next": None,
+        return {"answers": kept, "pending": "data", "return_to": "offer_pipeline",
                 "ask_errors": {**(state.get("ask_errors") or {}),
                                "data": "the pipeline trains on your data: give the data file"}}
     answers = state["answers"]
@@ -441,7 +431,7 @@ def offer_pipeline(state: AdvisorState) -> dict[str, Any]:
                                      max_steps=answers.get("max_steps"), method_name=state.get("method"))
     plan["short_run"] = run
     # cited with the training step it shapes (the recommendation lists pipeline reasons after the plan's)
-    return _decide(state, "train_model", reasons, next="clean_data", pipeline={}, plan=plan, device=device)
+    return _decide(state, "train_model", reasons, pipeline={}, plan=plan, device=device)
 
 
 # ------------------------------------------------------------------ the "go on" phase
@@ -450,7 +440,7 @@ def offer_pipeline(state: AdvisorState) -> dict[str, Any]:
 NON_FATAL = ("evaluate_model", "check_forgetting", "learning_curve")
 
 
-def _pipeline_node(name: str, step: Callable[[Any], dict[str, Any]], nxt: str
+def _pipeline_node(name: str, step: Callable[[AdvisorState], PipelineResults]
                    ) -> Callable[[AdvisorState], dict[str, Any]]:
     """A tool-calling node: stores its results in ``pipeline``; a failure stops the pipeline unless the step
     is an evaluation (then it is noted under ``pipeline.errors`` and the next step runs)."""
@@ -458,26 +448,25 @@ def _pipeline_node(name: str, step: Callable[[Any], dict[str, Any]], nxt: str
     def node(state: AdvisorState) -> dict[str, Any]:
         import time
 
-        pipe = dict(state.get("pipeline") or {})
+        pipe = PipelineResults(**(state.get("pipeline") or {}))
         if pipe.get("error"):
-            return {"next": "finish"}
+            return {}
         started = time.monotonic()
         try:
             result = step(state)
         except pipeline.ToolFailed as e:
             if name == "clean_data" and e.user_input:  # the data file is unusable: ask for another
                 kept = {k: v for k, v in state["answers"].items() if k != "data"}
-                return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), "data": e.message},
-                        "next": "offer_pipeline"}
+                return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), "data": e.message}}
             if name in NON_FATAL:
                 pipe["errors"] = {**(pipe.get("errors") or {}), name: e.message}
-                return {"pipeline": pipe, "next": nxt}
+                return {"pipeline": pipe}
             pipe["error"] = {"step": name, "message": e.message}
-            return {"pipeline": pipe, "next": "finish"}
+            return {"pipeline": pipe}
         pipe.update(result)
         pipe["timings"] = {**(pipe.get("timings") or {}), name: round(time.monotonic() - started, 1)}
-        extra = {"learning_curve": result["learning_curve"]} if result.get("learning_curve") else {}
-        return {"pipeline": pipe, "next": nxt, **extra}
+        extra = {"learning_curve": result["learning_curve"]} if "learning_curve" in result else {}
+        return {"pipeline": pipe, **extra}
 
     node.__name__ = name
     return node
@@ -492,15 +481,14 @@ def finish(state: AdvisorState) -> dict[str, Any]:
     decisions = dict(state.get("decisions") or {})
     if pipeline.forgetting_degraded(state.get("pipeline") or {}):
         _get(state, "use")
-    decisions["diagnose_run"] = routing.reasons_dicts(pipeline.outcome_reasons(dict(state)))
+    decisions["diagnose_run"] = routing.reasons_dicts(pipeline.outcome_reasons(state))
     curve = state.get("learning_curve")
     n = (state.get("answers") or {}).get("n_examples")
     if curve and n is not None:  # the measured curve, cited beside the seed's size band
         _, r = routing.dataset_size(int(n), curve=curve, bar=state["bar"])
         decisions["learning_curve"] = routing.reasons_dicts(r)
-    state = {**state, "decisions": decisions}  # type: ignore[typeddict-item]
-    return {"decisions": decisions, "recommendation": build_recommendation(state), "status": "done",
-            "next": "end"}
+    rec = build_recommendation(_with(state, decisions=decisions))
+    return {"decisions": decisions, "recommendation": rec.to_dict(), "status": "done"}
 
 
 # ------------------------------------------------------------------ ask, back, and routing
@@ -528,7 +516,7 @@ def pending_question(state: AdvisorState) -> Any:
         q.help = (f"This machine: {here}. The check run trains here (LoRA on a CPU); this answer is for the "
                   "machine you will train the real model on. 0 or 'none' means no GPU. " + q.help)
     if qid == "go_on":
-        est = pipeline.estimate_check_run_seconds(dict(state))
+        est = pipeline.estimate_check_run_seconds(state)
         if est:
             q.prompt = q.prompt.rstrip("?") + f"? (about {pipeline.duration(est)} on this machine)"
     return q
@@ -572,10 +560,76 @@ def ask(state: AdvisorState) -> dict[str, Any]:
             "asked": [*(state.get("asked") or []), q.id], "pending": None, "ask_errors": errors}
 
 
-def route(state: AdvisorState) -> str:
+# Each edge below is a pure function of the state with a ``Literal`` return. The decision tree's edges come from
+# ``routing.TREE`` (the table ``routing.decide`` walks for the counterfactuals); the rest are the session's
+# plumbing: asking, measuring, and the pipeline's steps in order.
+
+def needs_measurement(state: AdvisorState) -> bool:
+    """A test set is given but its prompt baseline is not measured yet (``measure_prompts`` runs first)."""
+    answers = state.get("answers") or {}
+    if not answers.get("test_set"):
+        return False
+    return _measure_key(answers["test_set"], answers.get("model", "")) not in (state.get("measured_cache") or {})
+
+
+def tree_edge(node: str) -> Callable[[AdvisorState], str]:
+    """The conditional edge out of a deciding node: ``ask`` while an answer is pending, else ``routing.TREE``'s
+    outcome on the state's facts."""
+
+    def edge(state: AdvisorState) -> str:
+        if state.get("pending"):
+            return "ask"
+        if node == "prompt_baseline" and needs_measurement(state):
+            return "measure_prompts"
+        return routing.next_node(node, routing.facts_of(state))
+
+    edge.__name__ = f"after_{node}"
+    return edge
+
+
+def tree_targets(node: str) -> list[str]:
+    """Every node ``tree_edge(node)`` can return (the graph drawing's edges)."""
+    extra = ["measure_prompts"] if node == "prompt_baseline" else []
+    return ["ask", *extra, *dict.fromkeys(routing.TREE[node].edges.values())]
+
+
+def after_intake(state: AdvisorState) -> Literal["ask", "read_data"]:
+    return "ask" if state.get("pending") else "read_data"
+
+
+def after_read_data(state: AdvisorState) -> Literal["ask", "prompt_baseline"]:
+    return "ask" if state.get("pending") else "prompt_baseline"
+
+
+def after_plan_training(state: AdvisorState) -> Literal["ask", "recommend"]:
+    return "ask" if state.get("pending") else "recommend"
+
+
+def after_recommend(state: AdvisorState) -> Literal["offer_pipeline", "end"]:
+    return "offer_pipeline" if state.get("path") == "fine_tune" else "end"
+
+
+def after_offer_pipeline(state: AdvisorState) -> Literal["ask", "clean_data", "end"]:
     if state.get("pending"):
         return "ask"
-    return state.get("next") or "end"
+    return "clean_data" if (state.get("answers") or {}).get("go_on") else "end"
+
+
+def pipeline_edge(name: str, nxt: str) -> Callable[[AdvisorState], str]:
+    """After a pipeline step: the next step; ``finish`` once the pipeline stopped; back to ``offer_pipeline``
+    when cleaning refused the data file (its answer was dropped to ask for another)."""
+
+    def edge(state: AdvisorState) -> str:
+        if name == "clean_data" and not (state.get("answers") or {}).get("data"):
+            return "offer_pipeline"
+        return "finish" if (state.get("pipeline") or {}).get("error") else nxt
+
+    edge.__name__ = f"after_{name}"
+    return edge
+
+
+def after_finish(state: AdvisorState) -> Literal["ask", "end"]:
+    return "ask" if state.get("pending") else "end"
 
 
 def route_after_ask(state: AdvisorState) -> str:
@@ -603,29 +657,27 @@ def build_graph(checkpointer: Any = None) -> Any:
     steps = {"clean_data": pipeline.clean_step, "split_data": pipeline.split_step, "train_model": pipeline.train_step,
              "evaluate_model": pipeline.evaluate_step, "check_forgetting": pipeline.forgetting_step,
              "learning_curve": pipeline.learning_curve_step, "diagnose_run": pipeline.diagnose_step}
-    for name, nxt in zip(PIPELINE_NODES, (*PIPELINE_NODES[1:], "finish"), strict=True):
-        g.add_node(name, _pipeline_node(name, steps[name], nxt))
+    for name in PIPELINE_NODES:
+        g.add_node(name, _pipeline_node(name, steps[name]))
     g.add_node("finish", finish)
 
     g.add_edge(START, "intake")
     ends: dict[Any, str] = {"end": END}
-    g.add_conditional_edges("intake", route, ["ask", "read_data"])
-    g.add_conditional_edges("read_data", route, ["ask", "prompt_baseline"])
-    g.add_conditional_edges("prompt_baseline", route, ["ask", "measure_prompts", "optimize_prompts", "recommend"])
+    g.add_conditional_edges("intake", after_intake, ["ask", "read_data"])
+    g.add_conditional_edges("read_data", after_read_data, ["ask", "prompt_baseline"])
+    for node in routing.TREE:  # the decision tree's edges, from the table routing.decide walks
+        g.add_conditional_edges(node, tree_edge(node), tree_targets(node))
     g.add_edge("measure_prompts", "prompt_baseline")
-    g.add_conditional_edges("optimize_prompts", route, ["ask", "consider_fine_tuning", "recommend"])
-    g.add_conditional_edges("consider_fine_tuning", route, ["ask", "choose_method", "recommend"])
-    g.add_conditional_edges("choose_method", route, ["ask", "plan_training"])
-    g.add_conditional_edges("plan_training", route, ["ask", "recommend"])
-    g.add_conditional_edges("recommend", route, {"offer_pipeline": "offer_pipeline", **ends})
-    g.add_conditional_edges("offer_pipeline", route, {"ask": "ask", "clean_data": "clean_data", **ends})
+    g.add_conditional_edges("plan_training", after_plan_training, ["ask", "recommend"])
+    g.add_conditional_edges("recommend", after_recommend, {"offer_pipeline": "offer_pipeline", **ends})
+    g.add_conditional_edges("offer_pipeline", after_offer_pipeline, {"ask": "ask", "clean_data": "clean_data", **ends})
     g.add_conditional_edges("ask", route_after_ask, list(ASKING_NODES))
     for name, nxt in zip(PIPELINE_NODES, (*PIPELINE_NODES[1:], "finish"), strict=True):
         targets = [nxt, "finish"] if nxt != "finish" else ["finish"]
         if name == "clean_data":
             targets.append("offer_pipeline")
-        g.add_conditional_edges(name, route, targets)
-    g.add_conditional_edges("finish", route, {"ask": "ask", **ends})
+        g.add_conditional_edges(name, pipeline_edge(name, nxt), targets)
+    g.add_conditional_edges("finish", after_finish, {"ask": "ask", **ends})
     return g.compile(checkpointer=checkpointer)
 
 

@@ -12,10 +12,12 @@ import dataclasses
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import knowledge
 from agent import routing
 from agent.api import Reason
+from agent.state import AdvisorState, PipelineResults
 from tools.errors import InputError, TunewiseError
 from tools.types import ProgressEvent
 
@@ -54,25 +56,26 @@ def progress_callback() -> Callable[[ProgressEvent], None] | None:
     return forward
 
 
-def tool_module(name: str) -> Any:
-    """``tools.<name>``, imported when a step needs it (the tools are heavy; tests put fakes in sys.modules)."""
-    import importlib
-
-    return importlib.import_module(f"tools.{name}")
+Document = dict[str, Any]  # a tool result as its JSON document (``to_dict()``): what the session state keeps
 
 
-def call_tool(name: str, fn: Callable[..., Any], *args: Any, session_id: str | None = None,
-              log_args: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-    """Call a tool, logging it in the run log; user-facing errors become ``ToolFailed``."""
+def call_tool(name: str, fn: Callable[..., object], *args: Any, session_id: str | None = None,
+              log_args: dict[str, Any] | None = None, **kwargs: Any) -> Document:
+    """Call a tool, logging it in the run log; user-facing errors become ``ToolFailed``.
+
+    Tools are imported inside the steps (they are heavy; tests put fakes in ``sys.modules``). The typed result
+    is serialised here, once, to the JSON document the run log and the session state keep."""
     from tools.errors import log_bug
     from tools.redaction import redact
     from tools.runlog import RunLog
 
     try:
-        with RunLog().tool_call(name, log_args or {}, session_id=session_id) as record:
-            result = fn(*args, **kwargs)
-            record["result"] = _jsonable(result)
-            if isinstance(result, dict) and result.get("run_id"):
+        with RunLog().tool_call(name, document(log_args or {}), session_id=session_id) as record:
+            result = document(fn(*args, **kwargs))
+            if not isinstance(result, dict):
+                raise TypeError(f"{name} returned {type(result).__name__}, not a result with to_dict()")
+            record["result"] = result
+            if result.get("run_id"):
                 record["run_id"] = result["run_id"]
             return result
     except TunewiseError as e:
@@ -83,19 +86,22 @@ def call_tool(name: str, fn: Callable[..., Any], *args: Any, session_id: str | N
                          f"{log})") from e
 
 
-def _jsonable(x: Any) -> Any:
-    if callable(getattr(x, "to_dict", None)) and not isinstance(x, type):  # typed tool results (issue 17)
-        return _jsonable(x.to_dict())
+def document(x: object) -> Any:
+    """``x`` as JSON-like data: typed results by their ``to_dict()``, paths as strings (the one serialiser at the
+    boundary between the tools and the session state)."""
+    to_dict = getattr(x, "to_dict", None)
+    if callable(to_dict) and not isinstance(x, type):  # typed tool results (issue 17)
+        return document(to_dict())
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): document(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_jsonable(v) for v in x]
+        return [document(v) for v in x]
     if isinstance(x, (str, int, float, bool)) or x is None:
         return x
     if isinstance(x, Path):
         return str(x)
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        return _jsonable(dataclasses.asdict(x))
+        return document(dataclasses.asdict(x))
     return str(x)
 
 
@@ -138,17 +144,17 @@ def summarise_prompt_eval(result: dict[str, Any]) -> dict[str, Any]:
 def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | None = None,
                     alt_systems: list[str] | None = None) -> dict[str, Any]:
     """Measure the plain prompt and the step-2 variants with the prompt-baseline tool."""
-    prompt_eval = tool_module("prompt.evaluation")
+    from tools.prompt.evaluation import PromptEvalConfig, run_prompt_eval
+
     if str(model).startswith("openai:"):
         from agent.prompt_backends import register  # tools/ never imports langchain: plug the backend in here
 
         register()
     # variants=True: step 2's dt.step2.* variants are measured beside the plain prompt
-    config = prompt_eval.PromptEvalConfig(test=test_set, model=model, variants=True, bar=bar,
-                                          alt_systems=list(alt_systems or []))
-    result = _jsonable(call_tool("prompt_eval", prompt_eval.run_prompt_eval, config, on_progress=progress_callback(),
-                                 session_id=session_id, log_args={"config": _jsonable(config)}))
-    if not isinstance(result, dict) or result.get("quality") is None:
+    config = PromptEvalConfig(test=test_set, model=model, variants=True, bar=bar, alt_systems=list(alt_systems or []))
+    result = call_tool("prompt_eval", run_prompt_eval, config, on_progress=progress_callback(),
+                       session_id=session_id, log_args={"config": config})
+    if result.get("quality") is None:
         raise ToolFailed("the prompt baseline returned no quality score")
     return summarise_prompt_eval(result)
 
@@ -158,9 +164,10 @@ def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | 
 def estimate_memory(params_b: float, method: str, *, batch: int = 8, lora_r: int = 8) -> tuple[float, list[Reason]]:
     """``tools.estimate.estimate_memory`` when it is available, else the seed's memory table."""
     table_gb, reasons = routing.memory_estimate(params_b, method)
-    estimate = tool_module("estimate")
+    from tools.estimate import estimate_memory as estimator
+
     try:
-        est = estimate.estimate_memory(params_b=params_b, method=method, batch=batch, lora_r=lora_r)
+        est = estimator(params_b=params_b, method=method, batch=batch, lora_r=lora_r)
         gb = round(float(est.total_gb), 2)
     except TunewiseError:  # an input the estimator refuses (e.g. an unknown method): the seed's table stands
         return table_gb, reasons
@@ -170,32 +177,31 @@ def estimate_memory(params_b: float, method: str, *, batch: int = 8, lora_r: int
 
 # ------------------------------------------------------------------ the "go on" phase
 
-def clean_step(state: dict[str, Any]) -> dict[str, Any]:
+def clean_step(state: AdvisorState) -> PipelineResults:
     facts = state.get("data_facts") or {}
     if facts.get("path") == state["answers"]["data"] and facts.get("clean"):
         return {"clean": facts["clean"]}  # read_data cleaned this file already: same rows, same test split
-    data = tool_module("data")
+    from tools.data import clean
 
     out = session_dir(state.get("session_id")) / "clean.jsonl"
-    report = call_tool("clean", data.clean, state["answers"]["data"], out, on_progress=progress_callback(),
+    report = call_tool("clean", clean, state["answers"]["data"], out, on_progress=progress_callback(),
                        session_id=state.get("session_id"), log_args={"path": state["answers"]["data"], "out": str(out)})
-    report = dict(report)
     report.pop("examples", None)  # the examples are in the file, not in the session state
-    return {"clean": _jsonable({**report, "out": str(report.get("out") or out)})}
+    return {"clean": {**report, "out": str(report.get("out") or out)}}
 
 
-def split_step(state: dict[str, Any]) -> dict[str, Any]:
+def split_step(state: AdvisorState) -> PipelineResults:
     facts = state.get("data_facts") or {}
     if facts.get("path") == state["answers"]["data"] and facts.get("split"):
         return {"split": facts["split"]}  # the prompt baseline was measured on this split's test rows
-    data = tool_module("data")
+    from tools.data import split
 
     src = state["pipeline"]["clean"]["out"]
     out_dir = session_dir(state.get("session_id")) / "split"
     seed = (state.get("plan") or {}).get("split", {}).get("seed", 42)
-    result = call_tool("split", data.split, src, out_dir, seed=seed, on_progress=progress_callback(),
+    result = call_tool("split", split, src, out_dir, seed=seed, on_progress=progress_callback(),
                        session_id=state.get("session_id"), log_args={"path": src, "out_dir": str(out_dir)})
-    return {"split": _jsonable(result)}
+    return {"split": result}
 
 
 def _val_subset(val: str, rows: int | None, session_id: str | None) -> str:
@@ -214,19 +220,17 @@ def _val_subset(val: str, rows: int | None, session_id: str | None) -> str:
     return str(out)
 
 
-def train_step(state: dict[str, Any]) -> dict[str, Any]:
-    train = tool_module("train")
+def train_step(state: AdvisorState) -> PipelineResults:
+    from tools.train.config import TrainConfig
 
     run = (state.get("plan") or {}).get("short_run") or {}
     files = state["pipeline"]["split"]["files"]
     val = _val_subset(files["val"], run.get("val_rows"), state.get("session_id"))
-    config = train.TrainConfig.from_plan(
+    config = TrainConfig.from_plan(
         state.get("plan"), train=files["train"], val=val, model=state["answers"].get("model"),
         method=run.get("method") or state.get("method"),  # a CPU check run trains LoRA
         max_steps=run.get("max_steps") or state["answers"].get("max_steps"))
-    result = call_tool("train", train_runner, config, session_id=state.get("session_id"),
-                       log_args={"config": _jsonable(config)})
-    result = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    result = call_tool("train", train_runner, config, session_id=state.get("session_id"), log_args={"config": config})
     if result.get("status") == "interrupted":
         raise ToolFailed(f"training run {result.get('run_id')} was stopped at step {result.get('steps')}; its "
                          f"checkpoint is kept: resume it with the Training view's Resume or `tunewise train "
@@ -236,7 +240,7 @@ def train_step(state: dict[str, Any]) -> dict[str, Any]:
         what = err.get("what") if isinstance(err, dict) else str(err)
         fix = f" What to do: {err['fix']}" if isinstance(err, dict) and err.get("fix") else ""
         raise ToolFailed(f"training run {result.get('run_id')} {result.get('status', 'failed')}: {what}{fix}")
-    return {"train": _jsonable(result)}
+    return {"train": result}
 
 
 def train_in_child(config: Any) -> dict[str, Any]:
@@ -275,7 +279,9 @@ def train_in_child(config: Any) -> dict[str, Any]:
 
 def train_in_process(config: Any) -> Any:
     """``tools.train.train`` in this process (tests with fake tools; the child process is the default)."""
-    return tool_module("train").train(config, on_progress=progress_callback())
+    from tools.train import train
+
+    return train(config, on_progress=progress_callback())
 
 
 def train_runner(config: Any) -> Any:
@@ -287,44 +293,45 @@ def train_runner(config: Any) -> Any:
 TRAIN_RUNNER: Callable[[Any], Any] = train_in_child
 
 
-def _run_id(state: dict[str, Any]) -> str:
+def _run_id(state: AdvisorState) -> str:
     run_id = (state["pipeline"].get("train") or {}).get("run_id")
     if not run_id:
         raise ToolFailed("training returned no run id")
     return str(run_id)
 
 
-def _subset(state: dict[str, Any]) -> dict[str, Any]:
+def _subset(state: AdvisorState) -> dict[str, Any]:
     """The short run's evaluation subset (``eval.short_run.subset``), or {} to score everything."""
     return ((state.get("plan") or {}).get("short_run") or {}).get("evaluation") or {}
 
 
-def evaluate_step(state: dict[str, Any]) -> dict[str, Any]:
+def evaluate_step(state: AdvisorState) -> PipelineResults:
     """Test set once, a side-by-side table to read, and an A/B comparison against the base model.
 
     After a CPU short run all three use the first ``test_rows`` rows, so the table and the A/B reuse the
     evaluation's predictions; each result states how many rows it scored."""
-    evaluate = tool_module("evaluate")
+    from tools.evaluate import ab, compare, evaluate_test
 
     run_id = _run_id(state)
     test = state["pipeline"]["split"]["files"]["test"]
     sid = state.get("session_id")
     sub = _subset(state)
     limit = {"limit": sub["test_rows"]} if sub.get("test_rows") else {}
-    out: dict[str, Any] = {}
-    out["evaluate"] = _jsonable(call_tool("evaluate_test", evaluate.evaluate_test, run_id, test,
-                                          on_progress=progress_callback(), session_id=sid,
-                                          log_args={"run_id": run_id, "test": test, **limit}, **limit))
+    out: PipelineResults = {}
+    out["evaluate"] = call_tool("evaluate_test", evaluate_test, run_id, test, on_progress=progress_callback(),
+                                session_id=sid, log_args={"run_id": run_id, "test": test, **limit}, **limit)
     # The best prompt and the tuned model on the SAME rows with the SAME metric (decided once from the test
     # file's profile): the paired difference tuned - prompt with its CI (issue 14). None without a baseline.
     out["paired"] = paired_vs_prompt(out["evaluate"])
-    for name, fn, args, kwargs in (
-        ("compare", evaluate.compare, (run_id, test), {"n": sub.get("compare_rows") or 30, **limit}),
-        ("ab", evaluate.ab, (state["answers"].get("model"), f"run:{run_id}", test), limit),
-    ):
+    optional: tuple[tuple[Literal["compare", "ab"], Callable[..., object], tuple[Any, ...], dict[str, Any]], ...] = (
+        # the short run's sample size, else the tool's own default
+        ("compare", compare, (run_id, test), {**({"n": sub["compare_rows"]} if sub.get("compare_rows") else {}),
+                                              **limit}),
+        ("ab", ab, (state["answers"].get("model"), f"run:{run_id}", test), limit),
+    )
+    for name, fn, args, kwargs in optional:
         try:
-            out[name] = _jsonable(call_tool(name, fn, *args, session_id=sid, log_args={"args": list(args), **kwargs},
-                                            **kwargs))
+            out[name] = call_tool(name, fn, *args, session_id=sid, log_args={"args": list(args), **kwargs}, **kwargs)
         except ToolFailed as e:  # optional steps: note the failure, keep the test-set result
             out[name] = {"error": e.message}
     return out
@@ -348,27 +355,26 @@ def paired_vs_prompt(evaluation: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def forgetting_step(state: dict[str, Any]) -> dict[str, Any]:
-    evaluate = tool_module("evaluate")
+def forgetting_step(state: AdvisorState) -> PipelineResults:
+    from tools.evaluate import forgetting
 
     run_id = _run_id(state)
     probes = _subset(state).get("probes")
     limit = {"limit": probes} if probes else {}
-    result = call_tool("forgetting", evaluate.forgetting, run_id, on_progress=progress_callback(),
+    result = call_tool("forgetting", forgetting, run_id, on_progress=progress_callback(),
                        session_id=state.get("session_id"), log_args={"run_id": run_id, **limit}, **limit)
-    return {"forgetting": _jsonable(result)}
+    return {"forgetting": result}
 
 
-def diagnose_step(state: dict[str, Any]) -> dict[str, Any]:
-    diagnose = tool_module("train.diagnose")
+def diagnose_step(state: AdvisorState) -> PipelineResults:
+    from tools.train.diagnose import diagnose
 
     run_id = _run_id(state)
-    result = call_tool("diagnose", diagnose.diagnose, run_id, session_id=state.get("session_id"),
-                       log_args={"run_id": run_id})
-    return {"diagnosis": _jsonable(result)}
+    return {"diagnosis": call_tool("diagnose", diagnose, run_id, session_id=state.get("session_id"),
+                                   log_args={"run_id": run_id})}
 
 
-def outcome_reasons(state: dict[str, Any]) -> list[Reason]:
+def outcome_reasons(state: AdvisorState) -> list[Reason]:
     """Reasons for the pipeline's outcome: tested quality vs the best prompt, ROI bar, forgetting, diagnosis."""
     import knowledge
 
@@ -443,17 +449,18 @@ def read_data(path: str, *, session_id: str | None = None) -> dict[str, Any]:
     """Clean and split the user's data file once, early: the row count, the task profile and a held-out test
     split come from it (the pipeline later reuses both, so the prompt baseline and the tuned model are scored
     on the same test rows)."""
-    data = tool_module("data")
+    from tools.data import clean as clean_tool
+    from tools.data import split as split_tool
+
     out = session_dir(session_id) / "clean.jsonl"
-    report = dict(call_tool("clean", data.clean, path, out, on_progress=progress_callback(), session_id=session_id,
-                            log_args={"path": path, "out": str(out)}))
+    report = call_tool("clean", clean_tool, path, out, on_progress=progress_callback(), session_id=session_id,
+                       log_args={"path": path, "out": str(out)})
     report.pop("examples", None)  # the removed rows per reason: in the report file, not the session state
-    clean = _jsonable({**report, "out": str(report.get("out") or out)})
+    clean = {**report, "out": str(report.get("out") or out)}
     rows = int(report.get("kept_rows") or 0)
     seed = int(routing.split_plan(max(rows, 1))[0]["seed"])
-    split = _jsonable(call_tool("split", data.split, clean["out"], session_dir(session_id) / "split", seed=seed,
-                                on_progress=progress_callback(), session_id=session_id,
-                                log_args={"path": clean["out"], "seed": seed}))
+    split = call_tool("split", split_tool, clean["out"], session_dir(session_id) / "split", seed=seed,
+                      on_progress=progress_callback(), session_id=session_id, log_args={"path": clean["out"], "seed": seed})
     return {"path": path, "rows": rows, "input_rows": report.get("input_rows"), "clean": clean, "split": split,
             "test_file": (split.get("files") or {}).get("test"), "test_rows": split.get("test"),
             "split_rule": split.get("rule"), "seed": seed, "profile": task_profile(clean["out"])}
@@ -521,7 +528,7 @@ def estimate_prompt_eval_seconds(test_set: str, device: dict[str, Any] | None) -
     return round(secs, 1) if secs > 60 else None
 
 
-def estimate_check_run_seconds(state: dict[str, Any]) -> float | None:
+def estimate_check_run_seconds(state: AdvisorState) -> float | None:
     """What the check run (and the optional learning curve) should take on this CPU, from the costs measured
     on a 2-core CPU (``cost.check_run.cpu``); None on a GPU, where it is minutes at most."""
     import knowledge
@@ -538,36 +545,40 @@ def estimate_check_run_seconds(state: dict[str, Any]) -> float | None:
 
 # ------------------------------------------------------------------ the learning curve (optional step)
 
-def learning_curve_step(state: dict[str, Any]) -> dict[str, Any]:
+def learning_curve_step(state: AdvisorState) -> PipelineResults:
     """The short-run recipe on 25/50/100% of the training split, scored on the evaluation's test rows."""
     if not (state.get("answers") or {}).get("learning_curve"):
         return {}
-    lc = tool_module("evaluate.learning_curve")
+    from agent.questions import EMBEDDED_MODEL
+    from tools.evaluate.learning_curve import CurveConfig, learning_curve
+
     run = (state.get("plan") or {}).get("short_run") or {}
     files = state["pipeline"]["split"]["files"]
     sub = run.get("evaluation") or {}
     train = (state["pipeline"].get("train") or {})
-    config = lc.CurveConfig(train=files["train"], test=files["test"], model=state["answers"].get("model") or
-                            "smollm2-135m-instruct", bar=state.get("bar"),
-                            max_steps=run.get("max_steps") or state["answers"].get("max_steps"),
-                            per_device_batch_size=run.get("per_device_batch_size") or 8,
-                            test_rows=sub.get("test_rows"), method="lora",
-                            learning_rate=((state.get("plan") or {}).get("hyperparameters") or {}).get("learning_rate"))
-    result = call_tool("learning_curve", lc.learning_curve, config, on_progress=progress_callback(),
-                       session_id=state.get("session_id"), log_args={"config": _jsonable(config),
-                                                                     "check_run": train.get("run_id")})
-    doc = result.to_dict() if hasattr(result, "to_dict") else _jsonable(result)
-    return {"learning_curve": doc}
+    config = CurveConfig(train=files["train"], test=files["test"], model=state["answers"].get("model") or
+                         EMBEDDED_MODEL, bar=state.get("bar"),
+                         max_steps=run.get("max_steps") or state["answers"].get("max_steps"),
+                         per_device_batch_size=int(run.get("per_device_batch_size") or _cpu_batch()),
+                         test_rows=sub.get("test_rows"), method="lora",
+                         learning_rate=((state.get("plan") or {}).get("hyperparameters") or {}).get("learning_rate"))
+    return {"learning_curve": call_tool("learning_curve", learning_curve, config, on_progress=progress_callback(),
+                                        session_id=state.get("session_id"),
+                                        log_args={"config": config, "check_run": train.get("run_id")})}
 
 
 # ------------------------------------------------------------------ after the pipeline: what was measured
 
-def forgetting_degraded(pipe: dict[str, Any]) -> bool:
-    """True when the forgetting check says general answers got worse."""
-    fg = pipe.get("forgetting") or {}
-    verdict = str(fg.get("verdict") or "").lower()
-    return "degrad" in verdict or "forgot" in verdict or (fg.get("preserved") is not None
-                                                          and float(fg["preserved"]) < 0.9)
+def forgetting_degraded(pipe: PipelineResults) -> bool:
+    """True when the forgetting check says general answers got worse (its ``degraded``)."""
+    return bool((pipe.get("forgetting") or {}).get("degraded"))
+
+
+def _cpu_batch() -> int:
+    """The check run's per-device batch on a CPU (``hp.batch.cpu``): the fallback when a plan names none."""
+    import knowledge
+
+    return int(knowledge.rule("hp.batch.cpu").raw["per_device_batch_size"])
 
 
 def _forgetting_points(fg: dict[str, Any]) -> float | None:
@@ -576,7 +587,7 @@ def _forgetting_points(fg: dict[str, Any]) -> float | None:
     return None
 
 
-def full_run_cost(state: dict[str, Any]) -> dict[str, Any] | None:
+def full_run_cost(state: AdvisorState) -> dict[str, Any] | None:
     """The check run's measured seconds per step, times the steps of a full run of the plan's epochs over the
     training split at the check run's batch (``cost.full_run``)."""
     pipe = state.get("pipeline") or {}
@@ -589,8 +600,8 @@ def full_run_cost(state: dict[str, Any]) -> dict[str, Any] | None:
     if not steps or not secs or not n_train:
         return None
     batch = int(run.get("effective_batch_size") or run.get("per_device_batch_size") or
-                hp.get("effective_batch_size") or 8)
-    epochs = float(hp.get("epochs") or 3)
+                hp.get("effective_batch_size") or _cpu_batch())
+    epochs = float(hp.get("epochs") or knowledge.load().hyperparameters.epochs_rule.default)
     full_steps = int(-(-epochs * int(n_train) // batch))
     per_step = float(secs) / int(steps)
     return {"seconds_per_step": round(per_step, 2), "check_run_steps": int(steps), "full_run_steps": full_steps,
@@ -599,7 +610,7 @@ def full_run_cost(state: dict[str, Any]) -> dict[str, Any] | None:
             "device": (state.get("device") or {}).get("kind") or "cpu"}
 
 
-def outcome_summary(state: dict[str, Any]) -> dict[str, Any] | None:
+def outcome_summary(state: AdvisorState) -> dict[str, Any] | None:
     """The summary and the next step after the pipeline, from what it measured: the check run's test quality
     against the bar and the prompt on the same rows, the cost of a full run here, and forgetting weighed
     against the use the user named."""
@@ -614,7 +625,7 @@ def outcome_summary(state: dict[str, Any]) -> dict[str, Any] | None:
     tested = ev.get("quality")
     if tested is None:
         return None
-    bar = float(state.get("bar") or 0.9)
+    bar = float(state["bar"]) if state.get("bar") is not None else routing.quality_bar(None)[0]
     vs = (ev.get("vs") or {}).get("prompt_baseline") or {}
     prompt_q = vs.get("quality", state.get("best_prompt_quality"))
     same_rows = bool(vs)

@@ -7,11 +7,15 @@ call these and route on the decision, so the tree can be tested as a table.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 import knowledge
-from agent.api import Reason
+from agent.api import Card, Reason
+from agent.state import AdvisorState
 
 Path = Literal["prompts", "optimized_prompts", "fine_tune", "rag", "collect_more_data"]
 
@@ -64,7 +68,9 @@ def bar_quality(measured: dict[str, Any] | None, quality: float | None = None) -
     ``"graded"``: the metric is a similarity and people graded the outputs (``measured["graded"]``, possibly
     with a judge calibrated on their grades standing in); ``"reported"``: no measurement, the user's number;
     ``None`` with ``"similarity"``: a similarity (chrF, ROUGE-L, token F1) and no grades, so the bar cannot
-    be applied. A document without ``share`` counts as a share unless its metric is a known similarity."""
+    be applied. A document without ``share`` counts as a share unless its metric is a known similarity.
+    ``quality``, when given, is the fact the tree reads (a counterfactual may have changed it): it wins over
+    the measurement's own number for a share or a graded share."""
     if not measured:
         return quality, "reported"
     from tools.scoring import metrics as M
@@ -74,10 +80,11 @@ def bar_quality(measured: dict[str, Any] | None, quality: float | None = None) -
     if share is None:
         share = not (metric in M.METRICS and not M.is_share(str(metric)))
     if share:
-        return float(measured["quality"]) if measured.get("quality") is not None else quality, "share"
+        own = float(measured["quality"]) if measured.get("quality") is not None else None
+        return (quality if quality is not None else own), "share"
     graded = measured.get("graded") or {}
     if graded.get("share") is not None:
-        return float(graded["share"]), "graded"
+        return (quality if quality is not None else float(graded["share"])), "graded"
     return None, "similarity"
 
 
@@ -130,7 +137,7 @@ def _graded(what: str, measured: dict[str, Any], bar: float) -> list[Reason]:
     return out
 
 
-def step1_prompt(quality: float, bar: float, *, measured: dict[str, Any] | None = None
+def step1_prompt(quality: float | None, bar: float, *, measured: dict[str, Any] | None = None
                  ) -> tuple[Literal["prompts", "continue"], list[Reason]]:
     """Step 1: a system prompt with 3-5 examples; at or above the bar, stop and use prompts.
 
@@ -150,7 +157,7 @@ def step1_prompt(quality: float, bar: float, *, measured: dict[str, Any] | None 
                                     "the prompt.")]
 
 
-def step2_optimized(quality: float, bar: float, *, measured: dict[str, Any] | None = None,
+def step2_optimized(quality: float | None, bar: float, *, measured: dict[str, Any] | None = None,
                     plain: dict[str, Any] | None = None
                     ) -> tuple[Literal["optimized_prompts", "continue"], list[Reason]]:
     """Step 2: more shots, chain-of-thought, format spec, other system messages, temperature 0.
@@ -292,7 +299,8 @@ def cost_benefit(answers: dict[str, Any], *, prompt_quality: float | None = None
     if any(v is None for v in given.values()):
         missing = [k for k, v in given.items() if v is None]
         return None, [why("cost.fine_tuning", {"roi": "not computed", "missing": missing})]
-    r = knowledge.roi(**{k: float(v) for k, v in given.items()})  # type: ignore[arg-type]
+    v = {k: float(x) for k, x in given.items() if x is not None}
+    r = knowledge.roi(v["prompt_dev_hours"], v["hourly_rate"], v["data_prep_hours"], v["training_cost"])
     ratio = None if math.isinf(r.ratio) else round(r.ratio, 2)
     roi = {
         "inputs": given,
@@ -312,7 +320,7 @@ def cost_benefit(answers: dict[str, Any], *, prompt_quality: float | None = None
 
 # ------------------------------------------------------------------ method and plan
 
-def method(gpu_memory_gb: float, gpus: int, n_examples: int) -> tuple[str, list[Reason]]:
+def method(gpu_memory_gb: float, gpus: int, n_examples: int) -> tuple[MethodOutcome, list[Reason]]:
     """The seed's selection chain: QLoRA under 24 GB, LoRA under 80 GB, full with 100k+ and 2+ GPUs, else LoRA.
 
     No GPU at all (0 GB, a valid answer) is LoRA on the CPU (``method.select.no_gpu``): QLoRA saves GPU memory
@@ -350,6 +358,11 @@ def fits(estimate_gb: float, gpu_memory_gb: float, gpus: int, method_name: str) 
                      + knowledge.rule(fix).text)]
 
 
+def start_rank() -> int:
+    """The LoRA rank to start with (``hp.lora.rank``)."""
+    return int(knowledge.load().hyperparameters.rank_rule.start)
+
+
 def lora_settings(complexity: str) -> tuple[dict[str, Any], list[Reason]]:
     """Rank 8 to start (16 for complex tasks), alpha = 2 x rank, dropout 0.05, all linear layers."""
     hp = knowledge.load().hyperparameters
@@ -369,7 +382,7 @@ def hyperparameters(*, model_params_b: float, method_name: str, n_examples: int,
                     complexity: str = "unknown") -> tuple[dict[str, Any], list[Reason]]:
     """The training plan from the tables: learning rate, epochs, batch/accumulation, decay, warmup, stopping."""
     hp = knowledge.load().hyperparameters
-    lr = knowledge.lr_for(model_params_b, method_name)  # type: ignore[arg-type]
+    lr = knowledge.lr_for(model_params_b, knowledge.as_method(method_name))
     ep = knowledge.epochs_for(n_examples)
     batch = knowledge.batch_for(gpu_memory_gb)
     wd = knowledge.weight_decay_for(n_examples)
@@ -460,7 +473,12 @@ def split_plan(n_examples: int) -> tuple[dict[str, Any], list[Reason]]:
 # ------------------------------------------------------------------ the best-practice checklist
 
 def checklist(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Tick the 15 best-practice items from the evidence gathered so far in the session."""
+    """Tick the 15 best-practice items from the evidence gathered so far in the session.
+
+    The verdicts come from ``tools.checklist`` (the report's evaluator too); here only the session's facts and
+    the evidence shown beside each item are gathered."""
+    from tools.checklist import ChecklistFacts, evaluate
+
     answers = state.get("answers") or {}
     measured = state.get("measured") or {}
     plan = state.get("plan") or {}
@@ -469,33 +487,34 @@ def checklist(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     n = answers.get("n_examples")
     hp = plan.get("hyperparameters") or {}
     train = pipe.get("train") or {}
-    facts: dict[str, tuple[bool, Any]] = {
-        "prompt_baseline_measured": (bool(measured), {"quality": measured.get("quality"), "n": measured.get("n")}
-                                     if measured else "reported by the user, not measured"),
-        "n_examples>=1000": (n is not None and n >= 1000, {"n_examples": n}),
-        "dataset_cleaned": ("clean" in pipe, _pick(pipe.get("clean"), "input_rows", "kept_rows", "removed")),
-        "split_created": ("split" in pipe, _pick(pipe.get("split"), "train", "val", "test")),
-        "metric_defined": (bool(measured.get("metric")) or "quality_target" in answers,
-                           {"metric": measured.get("metric"), "bar": state.get("bar")}),
-        "method_lora": (method_name in ("lora", "qlora"), {"method": method_name}),
-        "lr_in_range": (bool(hp) and hp["learning_rate_range"][0] <= hp["learning_rate"] <= hp["learning_rate_range"][1],
-                        {"learning_rate": hp.get("learning_rate"), "range": hp.get("learning_rate_range")}),
-        "epochs_3_5": (bool(hp) and 3 <= hp["epochs"] <= 5, {"epochs": hp.get("epochs")}),
-        "val_loss_monitored": (train.get("best_val_loss") is not None, {"best_val_loss": train.get("best_val_loss")}),
-        "runlog": (bool(state.get("session_id")), {"session_id": state.get("session_id")}),
-        "test_evaluated": ("evaluate" in pipe, _pick(pipe.get("evaluate"), "quality", "metric", "n")),
-        "manual_review": (False, {"side_by_side_rows": len((pipe.get("compare") or {}).get("rows") or [])}
-                          if "compare" in pipe else None),
-        "forgetting_checked": ("forgetting" in pipe, _pick(pipe.get("forgetting"), "preserved", "verdict")),
-        "ab_tested": ("ab" in pipe, _pick(pipe.get("ab"), "winner", "verdict", "delta")),
-        "hyperparameters_documented": (bool(hp), {"recorded_in": "run log (sessions.recommendation)"} if hp else None),
+    compare_rows = len((pipe.get("compare") or {}).get("rows") or []) if "compare" in pipe else None
+    facts = ChecklistFacts(
+        prompt_baseline_measured=bool(measured), n_examples=n, dataset_cleaned="clean" in pipe,
+        split_created="split" in pipe, metric_defined=bool(measured.get("metric")) or "quality_target" in answers,
+        method=method_name, learning_rate=hp.get("learning_rate"), model_params_b=answers.get("model_params_b"),
+        epochs=hp.get("epochs"), val_loss_monitored=train.get("best_val_loss") is not None,
+        runlog=bool(state.get("session_id")), test_evaluated="evaluate" in pipe, side_by_side_rows=compare_rows,
+        forgetting_checked="forgetting" in pipe, ab_tested="ab" in pipe, hyperparameters_documented=bool(hp))
+    shown: dict[str, Any] = {
+        "prompt_baseline_measured": {"quality": measured.get("quality"), "n": measured.get("n")}
+        if measured else "reported by the user, not measured",
+        "n_examples>=1000": {"n_examples": n},
+        "dataset_cleaned": _pick(pipe.get("clean"), "input_rows", "kept_rows", "removed"),
+        "split_created": _pick(pipe.get("split"), "train", "val", "test"),
+        "metric_defined": {"metric": measured.get("metric"), "bar": state.get("bar")},
+        "method_lora": {"method": method_name},
+        "lr_in_range": {"learning_rate": hp.get("learning_rate"), "range": hp.get("learning_rate_range")},
+        "epochs_3_5": {"epochs": hp.get("epochs")},
+        "val_loss_monitored": {"best_val_loss": train.get("best_val_loss")},
+        "runlog": {"session_id": state.get("session_id")},
+        "test_evaluated": _pick(pipe.get("evaluate"), "quality", "metric", "n"),
+        "manual_review": {"side_by_side_rows": compare_rows} if compare_rows is not None else None,
+        "forgetting_checked": _pick(pipe.get("forgetting"), "drop", "degraded", "verdict"),
+        "ab_tested": _pick(pipe.get("ab"), "metric", "diff", "diff_ci95"),
+        "hyperparameters_documented": {"recorded_in": "run log (sessions.recommendation)"} if hp else None,
     }
-    out: dict[str, dict[str, Any]] = {}
-    items = knowledge.load().checklist.checklist
-    for item in [*items.before, *items.during, *items.after]:
-        done, evidence = facts.get(item.evidence, (False, None))
-        out[item.id] = {"n": item.n, "done": bool(done), "text": item.text, "evidence": evidence}
-    return out
+    return {t.id: {"n": t.n, "done": bool(t.done), "text": t.text, "evidence": shown.get(t.evidence)}
+            for t in evaluate(facts)}
 
 
 def _pick(d: dict[str, Any] | None, *keys: str) -> dict[str, Any] | None:
@@ -504,57 +523,190 @@ def _pick(d: dict[str, Any] | None, *keys: str) -> dict[str, Any] | None:
     return {k: d[k] for k in keys if k in d}
 
 
-# ------------------------------------------------------------------ the whole tree as one pure function
-# ``decide`` runs the functions above in the graph's order on a flat dict of facts; ``counterfactuals``
-# re-runs it on changed facts. The scenario tests check every counterfactual against the real graph.
+# ------------------------------------------------------------------ the whole tree as one table
+# ``TREE`` is the decision tree once: for each deciding node of the graph, a pure function of the facts with a
+# ``Literal`` outcome, and the node each outcome leads to. The graph's conditional edges (``agent.graph``) and
+# ``decide`` (which the counterfactuals replay) both walk it, so the card's "what would change" replays exactly
+# the graph's logic.
 
 FACTS = ("bar", "prompt_quality", "optimized_quality", "goals", "task", "n_examples", "gpu_memory_gb", "gpus")
 PATH_WORDS = {"prompts": "use prompts", "optimized_prompts": "use optimised prompts", "fine_tune": "fine-tune",
               "rag": "use retrieval (RAG)", "collect_more_data": "collect more data first"}
+# the question that supplies a fact (they differ where the question predates the fact's name)
+QUESTION_FOR = {"optimized_quality": "optimized_prompt_quality"}
+
+
+class MissingFact(Exception):  # noqa: N818 - a signal: the tree needs this fact before it can go on
+    """Raised by a routing function that needs a fact nobody has given yet; ``question`` asks for it."""
+
+    def __init__(self, fact: str) -> None:
+        super().__init__(fact)
+        self.fact = fact
+        self.question = QUESTION_FOR.get(fact, fact)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """The flat facts the decision tree reads (answers and measurements), as the graph's state holds them."""
+
+    bar: float
+    prompt_quality: float | None = None
+    optimized_quality: float | None = None
+    goals: list[str] | None = None
+    task: str | None = None
+    n_examples: int | None = None
+    gpu_memory_gb: float | None = None
+    gpus: int | None = None
+    curve: dict[str, Any] | None = None  # a measured learning curve, read by the size criterion
+    measured: dict[str, Any] | None = None  # the plain prompt's measurement (evidence; None when reported)
+    measured_optimized: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, facts: Mapping[str, Any], curve: dict[str, Any] | None = None) -> Facts:
+        """From a flat dict keyed by ``FACTS`` (what ``counterfactuals`` changes one key of)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in facts.items() if k in names and k != "curve"}, curve=curve)
+
+    def flat(self) -> dict[str, Any]:
+        """The ``FACTS`` as a flat dict."""
+        return {k: getattr(self, k) for k in FACTS}
+
+    def need(self, fact: str) -> Any:
+        """The fact's value; ``MissingFact`` when it is not known yet."""
+        value = getattr(self, fact)
+        if value is None:
+            raise MissingFact(fact)
+        return value
+
+
+Step3Outcome = Literal["rag", "optimized_prompts", "prompts", "collect_more_data", "fine_tune"]
+MethodOutcome = Literal["lora", "qlora", "full"]
+TreeNode = Literal["prompt_baseline", "optimize_prompts", "consider_fine_tuning", "choose_method"]
+AfterTree = Literal["recommend", "plan_training"]
+
+
+def _ungraded_similarity(measured: dict[str, Any] | None) -> bool:
+    return bool(measured) and bar_quality(measured)[1] == "similarity"
+
+
+def at_prompt_baseline(f: Facts) -> tuple[Literal["prompts", "continue"], list[Reason]]:
+    """Step 1 on the facts: the plain prompt's share against the bar (a bare similarity cannot meet it)."""
+    q = f.prompt_quality if _ungraded_similarity(f.measured) else f.need("prompt_quality")
+    return step1_prompt(q, f.bar, measured=f.measured)
+
+
+def at_optimize_prompts(f: Facts) -> tuple[Literal["optimized_prompts", "continue"], list[Reason]]:
+    """Step 2 on the facts: the best optimised prompt's share against the bar; with only a similarity and no
+    grades, the best variant meanwhile (``dt.bar.ungraded``)."""
+    q = f.optimized_quality if _ungraded_similarity(f.measured_optimized) else f.need("optimized_quality")
+    return step2_optimized(q, f.bar, measured=f.measured_optimized, plain=f.measured)
+
+
+def _cite_step2(outcome: str, reasons: list[Reason]) -> list[str]:
+    if outcome != "optimized_prompts":
+        return []
+    return ["dt.bar.ungraded" if any(r.rule == "dt.bar.ungraded" for r in reasons) else "dt.step2.quality_bar"]
+
+
+def at_consider_fine_tuning(f: Facts) -> tuple[Step3Outcome, list[Reason]]:
+    """Step 3 on the facts: goals first (a don't-fine-tune goal redirects), then task and dataset size."""
+    goal, reasons = goals_decision(f.goals)
+    if goal != "continue":
+        return goal, reasons
+    if f.task:
+        reasons += task_decision(f.task)[1]
+    size, r = dataset_size(int(f.need("n_examples")), curve=f.curve, bar=f.bar)
+    return ("fine_tune" if size == "continue" else size), reasons + r
+
+
+def at_choose_method(f: Facts) -> tuple[MethodOutcome, list[Reason]]:
+    """The method on the facts: GPU memory, GPU count and data size."""
+    return method(float(f.need("gpu_memory_gb")), int(f.gpus or 1), int(f.need("n_examples")))
+
+
+def _size_rules(reasons: list[Reason]) -> list[str]:
+    return [r.rule for r in reasons if r.rule.startswith(("size.band", "lc."))]
+
+
+def _cite_step3(outcome: str, reasons: list[Reason]) -> list[str]:
+    if outcome in ("rag", "optimized_prompts"):  # a goal redirected: the don't-fine-tune rules decided
+        return ["ftw.prompts_fail", *[r.rule for r in reasons if r.rule.startswith("dft.")]]
+    return ["ftw.prompts_fail", *_size_rules(reasons), *(["dft.few_examples"] if outcome == "prompts" else [])]
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One deciding node: its pure routing function, the node each outcome leads to, and the rule ids an
+    outcome adds to the card's deciding rules."""
+
+    choose: Callable[[Facts], tuple[str, list[Reason]]]
+    edges: Mapping[str, TreeNode | AfterTree]
+    cite: Callable[[str, list[Reason]], list[str]]
+
+
+TREE_START: TreeNode = "prompt_baseline"
+TREE: dict[str, Branch] = {  # keyed by the graph's deciding nodes (``TreeNode``)
+    "prompt_baseline": Branch(at_prompt_baseline, {"prompts": "recommend", "continue": "optimize_prompts"},
+                              lambda o, _: ["dt.step1.quality_bar"] if o == "prompts" else []),
+    "optimize_prompts": Branch(at_optimize_prompts,
+                               {"optimized_prompts": "recommend", "continue": "consider_fine_tuning"},
+                               _cite_step2),
+    "consider_fine_tuning": Branch(at_consider_fine_tuning,
+                                   {"rag": "recommend", "optimized_prompts": "recommend", "prompts": "recommend",
+                                    "collect_more_data": "recommend", "fine_tune": "choose_method"},
+                                   _cite_step3),
+    "choose_method": Branch(at_choose_method, {"lora": "plan_training", "qlora": "plan_training",
+                                               "full": "plan_training"},
+                            lambda _, reasons: [reasons[0].rule]),
+}
+PATHS: tuple[Path, ...] = get_args(Path)
+
+
+def facts_of(state: AdvisorState) -> Facts:
+    """The facts of the graph's state: measurements where tunewise took them, else the user's answers. A
+    quality is the number that may meet the bar (``bar_quality``): a share, a graded share, or None for a bare
+    similarity."""
+    answers = state.get("answers") or {}
+    measured, optimized = state.get("measured"), state.get("measured_optimized")
+    bar = state.get("bar")
+    return Facts(bar=float(bar) if bar is not None else quality_bar(None)[0],
+                 prompt_quality=bar_quality(measured, None)[0] if measured else answers.get("prompt_quality"),
+                 optimized_quality=bar_quality(optimized, None)[0] if optimized
+                 else answers.get("optimized_prompt_quality"),
+                 goals=answers.get("goals"), task=answers.get("task"), n_examples=answers.get("n_examples"),
+                 gpu_memory_gb=answers.get("gpu_memory_gb"), gpus=answers.get("gpus"),
+                 curve=state.get("learning_curve"), measured=measured or None, measured_optimized=optimized or None)
+
+
+def next_node(node: str, facts: Facts) -> TreeNode | AfterTree:
+    """Where the graph goes after deciding ``node`` on ``facts`` (the graph's conditional edge)."""
+    branch = TREE[node]
+    return branch.edges[branch.choose(facts)[0]]
 
 
 def decide(facts: dict[str, Any], curve: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The decision tree on ``facts`` -> ``{path, method, needs, deciding}``.
+    """The decision tree on ``facts`` -> ``{path, method, needs, deciding}``, walking ``TREE`` as the graph does.
 
-    ``needs`` names the first missing fact when the tree cannot finish (``path`` is then None); ``deciding``
-    lists the 2-4 rule ids that settled the path and the method.
+    ``needs`` names the question of the first missing fact when the tree cannot finish; ``deciding`` lists the
+    2-4 rule ids that settled the path and the method.
     """
-    def done(path: str | None, meth: str | None = None, deciding: list[str] | None = None,
-             needs: str | None = None) -> dict[str, Any]:
-        return {"path": path, "method": meth, "needs": needs, "deciding": deciding or []}
-
-    bar = float(facts["bar"])
-    # a similarity with no grades has no number for the bar (``bar_quality``): the best prompt meanwhile
-    ungraded = bool(facts.get("ungraded"))
-    q1 = facts.get("prompt_quality")
-    if q1 is None and not ungraded:
-        return done(None, needs="prompt_quality")
-    if q1 is not None and step1_prompt(q1, bar)[0] == "prompts":
-        return done("prompts", deciding=["dt.step1.quality_bar"])
-    q2 = facts.get("optimized_quality")
-    if q2 is None and ungraded:
-        return done("optimized_prompts", deciding=["dt.bar.ungraded"])
-    if q2 is None:
-        return done(None, needs="optimized_prompt_quality")
-    if step2_optimized(q2, bar)[0] == "optimized_prompts":
-        return done("optimized_prompts", deciding=["dt.step2.quality_bar"])
-    goal_path, goal_reasons = goals_decision(facts.get("goals"))
-    if goal_path != "continue":
-        return done(goal_path, deciding=["ftw.prompts_fail", *[r.rule for r in goal_reasons
-                                                               if r.rule.startswith("dft.")]])
-    n = facts.get("n_examples")
-    if n is None:
-        return done(None, needs="n_examples")
-    size_path, size_reasons = dataset_size(int(n), curve=curve, bar=bar)
-    size_rules = [r.rule for r in size_reasons if r.rule.startswith(("size.band", "lc."))]
-    if size_path != "continue":
-        extra = ["dft.few_examples"] if size_path == "prompts" else []
-        return done(size_path, deciding=["ftw.prompts_fail", *size_rules, *extra])
-    gpu = facts.get("gpu_memory_gb")
-    if gpu is None:
-        return done("fine_tune", needs="gpu_memory_gb", deciding=["ftw.prompts_fail", *size_rules])
-    meth, method_reasons = method(float(gpu), int(facts.get("gpus") or 1), int(n))
-    return done("fine_tune", meth, ["ftw.prompts_fail", *size_rules, method_reasons[0].rule])
+    f = Facts.of(facts, curve)
+    path: str | None = None
+    meth: str | None = None
+    deciding: list[str] = []
+    node: str = TREE_START
+    while (branch := TREE.get(node)) is not None:
+        try:
+            outcome, reasons = branch.choose(f)
+        except MissingFact as m:
+            return {"path": path, "method": meth, "needs": m.question, "deciding": deciding if path else []}
+        node = branch.edges[outcome]
+        deciding = [*deciding, *branch.cite(outcome, reasons)]
+        if outcome in PATHS:
+            path = outcome
+        elif node == "plan_training":
+            meth = outcome
+    return {"path": path, "method": meth, "needs": None, "deciding": deciding}
 
 
 METHOD_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "full": "full fine-tuning"}
@@ -732,7 +884,7 @@ def summary_line(facts: dict[str, Any], decision: dict[str, Any], *, measured: d
 
 
 def card(facts: dict[str, Any], decision: dict[str, Any], reasons: list[dict[str, Any]], *,
-         measured: dict[str, bool], summary: str, cfs: list[dict[str, Any]]) -> dict[str, Any]:
+         measured: dict[str, bool], summary: str, cfs: list[dict[str, Any]]) -> Card:
     """The short card the CLI and the TUI lead with: decision, method, key numbers against the bar, the
     deciding rules (2-4), and the top counterfactuals. The full reason list stays in ``reasons``."""
     bar = float(facts["bar"])
@@ -757,10 +909,9 @@ def card(facts: dict[str, Any], decision: dict[str, Any], reasons: list[dict[str
                         if not measured.get("n_examples") else "measured"})
     texts = {r["rule"]: r["text"] for r in reasons}
     deciding = [{"rule": rid, "text": texts.get(rid) or knowledge.rule(rid).text} for rid in decision["deciding"]]
-    return {"decision": decision["path"], "method": decision["method"], "summary": summary, "numbers": numbers,
-            "deciding_number": deciding_number(facts, decision, measured=measured),
-            "deciding": deciding, "what_would_change": [c["text"] for c in cfs[:3]],
-            "reasons_total": len(reasons)}
+    return Card(decision=decision["path"], method=decision["method"], summary=summary, numbers=numbers,
+                deciding=deciding, what_would_change=[c["text"] for c in cfs[:3]], reasons_total=len(reasons),
+                deciding_number=deciding_number(facts, decision, measured=measured))
 
 
 def _card_words(key: str, **fields: Any) -> str:

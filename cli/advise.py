@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from cli.common import JsonOpt, err, human, print_json
+
+if TYPE_CHECKING:
+    from agent.api import Recommendation
 
 ANSWER_HINT = ("type 'back' to revise the previous answer, 'why' for the reason, 'set NAME VALUE' to change a value "
                "read from your data, 'quit' to stop (the session is saved)")
@@ -187,8 +190,9 @@ def interactive(session_id: str | None = None, *, chat_model: Any = None, json_o
         console.print(f"\nSaved. Resume with `tunewise advise --resume {adv.session_id}`.")
         return
     if json_out:
-        print_json({"session_id": adv.session_id, "recommendation": step.recommendation})
-    elif not shown or (step.recommendation or {}).get("pipeline"):
+        print_json({"session_id": adv.session_id,
+                    "recommendation": step.recommendation.to_dict() if step.recommendation else None})
+    elif not shown or (step.recommendation and step.recommendation.pipeline):
         render_recommendation(step.recommendation or {}, console)
     console.print(f"[dim]Session {adv.session_id} is saved in the run log.[/]", highlight=False)
 
@@ -231,10 +235,13 @@ def render_card(rec: dict[str, Any], console: Any) -> None:
                       + "; ".join(f"{k} = {v['value']} ({v['from']})" for k, v in derived.items()), highlight=False)
 
 
-def render_recommendation(rec: dict[str, Any], console: Any, *, full: bool = False) -> None:
+def render_recommendation(rec: Recommendation | dict[str, Any], console: Any, *, full: bool = False) -> None:
     """The recommendation for people: the card first; with ``full`` the plan and every reason with its rule id
     (``why`` in the conversation, ``--why`` in scripted use, ``--json`` for everything)."""
     from rich.table import Table
+
+    if not isinstance(rec, dict):
+        rec = rec.to_dict()
 
     render_card(rec, console)
     n = len(rec.get("reasons") or [])

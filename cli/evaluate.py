@@ -58,26 +58,26 @@ def test_cmd(run: str = RunOpt, test: Path = TestOpt,
     with progress_bar(json_out, "evaluating") as on_progress:
         res = evaluate_test(run, test, config=_cfg(max_new_tokens, metric), on_progress=on_progress, limit=limit)
     con = human(json_out)
-    for w in res["warnings"]:
+    for w in res.warnings:
         con.print(f"[yellow]warning:[/] {w}")
     if json_out:
         print_json({k: v for k, v in res.to_dict().items() if k != "details"})
         return
-    of = f" (the first {res['n']} of {res['test_rows']})" if res.get("test_rows", 0) > res["n"] else ""
-    t = Table(title=f"test set: {res['metric']} on {res['n']} examples{of}")
+    of = f" (the first {res.n} of {res.test_rows})" if res.test_rows > res.n else ""
+    t = Table(title=f"test set: {res.metric} on {res.n} examples{of}")
     for c in ("", "variant", "quality", "95% CI", "vs tuned (paired)", "latency"):
         t.add_column(c)
     for role in ("tuned", "prompt_baseline", "base"):
-        d = res["details"].get(role)
+        d = res.details.get(role)
         if not d:
             continue
-        vs = res["vs"].get(role) if role != "tuned" else None
+        vs = res.vs.get(role) if role != "tuned" else None
         diff = (f"tuned {vs['diff'] * 100:+.1f} pts ({vs['diff_ci95'][0] * 100:+.1f} to "
                 f"{vs['diff_ci95'][1] * 100:+.1f})") if vs else ""
         t.add_row(role.replace("_", " "), d["variant"], f"{d['quality']:.1%}", _ci(d["ci95"]), diff,
                   f"{d['latency_ms_mean']:.0f} ms")
     con.print(t)
-    choice = res.get("choice")
+    choice = res.choice
     if choice:
         t = Table(title=f"the same rows in choice mode: each of the {choice['labels']} labels scored by "
                         "log-likelihood (reported; free generation above decides)")
@@ -122,12 +122,12 @@ def compare_cmd(run: str = RunOpt, test: Path = TestOpt,
         print_json(doc)
         return
     mark = {True: "[green]✓[/]", False: "[red]✗[/]", None: ""}
-    t = Table(title=f"side by side ({res['n']} examples, {res['metric']})", show_lines=True)
-    for c in ("input", "expected", *[c.replace("_", " ") for c in res["columns"]], "why"):
+    t = Table(title=f"side by side ({res.n} examples, {res.metric})", show_lines=True)
+    for c in ("input", "expected", *[c.replace("_", " ") for c in res.columns], "why"):
         t.add_column(c, overflow="fold")
-    for r in res["rows"]:
+    for r in res.rows:
         t.add_row(r["input"][:200], r["expected"][:80],
-                  *[f"{mark[r[c + '_ok']]} {(r[c] or '')[:80]}" for c in res["columns"]], ", ".join(r["why"]))
+                  *[f"{mark[r[c + '_ok']]} {(r[c] or '')[:80]}" for c in res.columns], ", ".join(r["why"]))
     human(False).print(t)
 
 
@@ -250,12 +250,14 @@ def judge_cmd(run: str = RunOpt, test: Path = TestOpt,
     """A model judges the tuned run's answers; its agreement with your verdicts (executed tests on code, your
     side-by-side votes) is reported as % and Cohen's kappa with n, and decides whether its scores are used."""
     from agent.prompt_backends import register
+    from tools.errors import one_of
     from tools.evaluate.judging import judge_run
+    from tools.scoring.judge import MODES
 
     register()
     with progress_bar(json_out, "judging") as on_progress:
-        res = judge_run(run, str(test), judge, mode=mode, limit=limit, base_url=base_url,  # type: ignore[arg-type]
-                        on_progress=on_progress)
+        res = judge_run(run, str(test), judge, mode=one_of(mode, MODES, what="--mode"), limit=limit,
+                        base_url=base_url, on_progress=on_progress)
     if json_out:
         print_json(res.to_dict())
         return
@@ -292,17 +294,17 @@ def forgetting_cmd(run: str = typer.Option(..., "--run", help="The tuned run (or
         print_json(res.to_dict())
         return
     con = human(False)
-    colour = "red" if res["degraded"] else "green"
-    of = f" (of {res['probes_total']})" if res.get("probes_total", 0) > res["probes"] else ""
-    con.print(f"{res['probes']} probes{of}: base {res['base_score']:.1%} ({_ci(res['base_ci95'])}), tuned "
-              f"{res['tuned_score']:.1%} ({_ci(res['tuned_ci95'])}); {res['lost']} lost, {res['gained']} gained, "
-              f"{res['changed']} answers changed.")
-    con.print(f"verdict: [bold {colour}]{res['verdict']}[/]")
-    for cat, v in res["categories"].items():
+    colour = "red" if res.degraded else "green"
+    of = f" (of {res.probes_total})" if res.probes_total > res.probes else ""
+    con.print(f"{res.probes} probes{of}: base {res.base_score:.1%} ({_ci(res.base_ci95)}), tuned "
+              f"{res.tuned_score:.1%} ({_ci(res.tuned_ci95)}); {res.lost} lost, {res.gained} gained, "
+              f"{res.changed} answers changed.")
+    con.print(f"verdict: [bold {colour}]{res.verdict}[/]")
+    for cat, v in res.categories.items():
         con.print(f"  {cat:<14} base {v['base_score']:.0%}  tuned {v['tuned_score']:.0%}  (n={v['n']})")
-    for it in [i for i in res["items"] if i["status"] == "lost"][:10]:
+    for it in [i for i in res.items if i["status"] == "lost"][:10]:
         con.print(f"  [red]lost[/] {it['question']} — base: {it['base'][:60]!r}, tuned: {it['tuned'][:60]!r}")
-    for fix in res["fixes"]:
+    for fix in res.fixes:
         con.print(f"  fix ({fix['rule']}): {fix['text']}")
 
 
@@ -330,17 +332,16 @@ def ab_cmd(a: str = typer.Option(..., "--a", help="Variant A: run:ID, base, base
         print_json(res.to_dict())
         return
     con = human(False)
-    for side in ("a", "b"):
-        s = res[side]
+    for side, s in (("a", res.a), ("b", res.b)):
         cost = f", ${s['cost_per_request']:.5f}/request" if s.get("cost_per_request") is not None else ""
         con.print(f"{side.upper()} {s['variant']}: {s['quality']:.1%} ({_ci(s['ci95'])}), "
                   f"{s['latency_ms_mean']:.0f} ms, {s['tokens_per_request']:.0f} tokens/request{cost}")
-    mc = res.get("mcnemar")
-    con.print(f"B − A = {res['diff'] * 100:+.1f} points (95% CI {res['diff_ci95'][0] * 100:+.1f} to "
-              f"{res['diff_ci95'][1] * 100:+.1f})" + (f"; McNemar p = {mc['p_value']:.3g}" if mc else ""))
-    verdict = res["roi"]["verdict"]
+    mc = res.mcnemar
+    con.print(f"B − A = {res.diff * 100:+.1f} points (95% CI {res.diff_ci95[0] * 100:+.1f} to "
+              f"{res.diff_ci95[1] * 100:+.1f})" + (f"; McNemar p = {mc['p_value']:.3g}" if mc else ""))
+    verdict = res.roi["verdict"]
     colour = {"worth_it": "green", "not_worth_it": "red"}.get(verdict, "yellow")
-    con.print(f"ROI: [bold {colour}]{verdict.replace('_', ' ')}[/] — {res['roi']['reason']}")
+    con.print(f"ROI: [bold {colour}]{verdict.replace('_', ' ')}[/] — {res.roi['reason']}")
 
 
 def roi_cmd(prompt_dev_hours: float = typer.Option(..., help="Hours spent on prompts."),
@@ -363,18 +364,18 @@ def roi_cmd(prompt_dev_hours: float = typer.Option(..., help="Hours spent on pro
         print_json(res.to_dict())
         return
     con = human(False)
-    ratio = "∞" if res["ratio"] is None else f"{res['ratio']:.1f}x"
-    con.print(f"prompt cost ${res['prompt_cost']:,.0f}; fine-tuning cost ${res['fine_tune_cost']:,.0f} ({ratio})")
-    for k, v in res["filled"].items():
+    ratio = "∞" if res.ratio is None else f"{res.ratio:.1f}x"
+    con.print(f"prompt cost ${res.prompt_cost:,.0f}; fine-tuning cost ${res.fine_tune_cost:,.0f} ({ratio})")
+    for k, v in res.filled.items():
         con.print(f"  {k}: {v}")
-    need = res["min_quality_improvement"]
-    if res["quality_gain"] is None:
+    need = res.min_quality_improvement
+    if res.quality_gain is None:
         con.print(f"Fine-tuning pays only with a quality gain above {need * 100:.0f} points; measure it with "
                   "`tunewise eval test`.")
     else:
-        word = "[green]worth it[/]" if res["worth_it"] else "[red]not worth it[/]"
-        con.print(f"gain {res['quality_gain'] * 100:+.1f} points vs a bar of {need * 100:.0f}: {word} "
-                  f"({', '.join(res['rule_ids'])})")
+        word = "[green]worth it[/]" if res.worth_it else "[red]not worth it[/]"
+        con.print(f"gain {res.quality_gain * 100:+.1f} points vs a bar of {need * 100:.0f}: {word} "
+                  f"({', '.join(res.rule_ids)})")
 
 
 def report_cmd(run_id: str = typer.Argument(..., help="The run to report on."),

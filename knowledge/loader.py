@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -191,13 +191,24 @@ def _load(folder: str | None) -> Knowledge:
     index = _index(raws)
     _check_references(raws, index)
     return Knowledge(
-        rules=models["rules.yaml"],  # type: ignore[arg-type]
-        hyperparameters=models["hyperparameters.yaml"],  # type: ignore[arg-type]
-        data=models["data.yaml"],  # type: ignore[arg-type]
-        diagnosis=models["diagnosis.yaml"],  # type: ignore[arg-type]
-        checklist=models["checklist.yaml"],  # type: ignore[arg-type]
+        rules=_model(models, "rules.yaml", RulesFile),
+        hyperparameters=_model(models, "hyperparameters.yaml", HyperparametersFile),
+        data=_model(models, "data.yaml", DataFile),
+        diagnosis=_model(models, "diagnosis.yaml", DiagnosisFile),
+        checklist=_model(models, "checklist.yaml", ChecklistFile),
         index=index,
     )
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _model(models: dict[str, BaseModel], name: str, kind: type[M]) -> M:
+    """The validated model of ``name``, as the type ``FILES`` validated it with."""
+    model = models[name]
+    if not isinstance(model, kind):  # FILES maps each name to its model class: a bug here, not bad input
+        raise TypeError(f"{name} validated as {type(model).__name__}, not {kind.__name__}")
+    return model
 
 
 def rule(rule_id: str) -> Rule:

@@ -131,6 +131,17 @@ def size_row(model_params_b: float, *, k: Knowledge | None = None) -> LrBySize:
     raise ValueError(f"no learning-rate row covers a {model_params_b}B model")
 
 
+METHODS: dict[str, Method] = {"full": "full", "lora": "lora", "qlora": "qlora"}
+
+
+def as_method(name: str) -> Method:
+    """A method name (any case) as the tables' ``Method``; ``ValueError`` for one they do not know."""
+    try:
+        return METHODS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown method '{name}'; known: {', '.join(METHODS)}") from None
+
+
 def lr_for(model_params_b: float, method: Method, *, k: Knowledge | None = None) -> LrAdvice:
     """Learning-rate range and starting value for a model size (billions) and method (full/lora/qlora)."""
     kn = _k(k)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -39,8 +39,8 @@ SizeKey = Literal["1b", "7b", "13b", "70b"]
 OutputKind = Literal["label", "structured", "code"]
 Params = dict[str, Any]
 
-TASK_IDS: tuple[str, ...] = TaskId.__args__  # type: ignore[attr-defined]
-GOAL_IDS: tuple[str, ...] = GoalId.__args__  # type: ignore[attr-defined]
+TASK_IDS: tuple[str, ...] = get_args(TaskId)
+GOAL_IDS: tuple[str, ...] = get_args(GoalId)
 ISSUE_NAMES = ("overfitting", "catastrophic_forgetting", "poor_quality", "slow_training", "out_of_memory")
 
 

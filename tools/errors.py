@@ -11,10 +11,14 @@ the exception's fields (``OutOfMemoryError.run_id``), never from its message or 
 from __future__ import annotations
 
 import traceback
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 from tools.redaction import redact
+
+Choice = TypeVar("Choice", bound=str)
 
 
 class TunewiseError(Exception):
@@ -102,3 +106,11 @@ def describe_bug(exc: BaseException) -> str:
     path = log_bug(exc)
     return f"internal error: {redact(f'{type(exc).__name__}: {exc}')}" \
            f" (a bug in tunewise; the traceback is in {path})"
+
+
+def one_of(value: str, allowed: Sequence[Choice], *, what: str) -> Choice:
+    """``value`` as one of ``allowed`` (a ``Literal``'s values, typed); an ``InputError`` naming ``what`` else."""
+    for choice in allowed:
+        if choice == value:
+            return choice
+    raise InputError(f"unknown {what} '{value}'", where=what, fix=f"use one of: {', '.join(allowed)}")

@@ -68,41 +68,33 @@ def gather(run_id: str) -> dict[str, Any]:
 
 
 def checklist_status(facts: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each checklist item ticked (True), open (False) or not known from the run log (None)."""
-    import knowledge
+    """Each checklist item ticked (True), open (False) or not known from the run log (None), by the one checklist
+    evaluator (``tools.checklist``)."""
+    from tools.checklist import ChecklistFacts, evaluate
 
     run = facts["run"]
     cfg = run.get("config") or {}
     train_rows = next((d["rows"] for d in facts["datasets"] if d["split"] == "train"), None)
     splits = {m["split"] for m in facts["metrics"]}
-    epochs = cfg.get("num_train_epochs") or cfg.get("epochs")
-    method = (run.get("method") or cfg.get("method") or "").lower()
-    evidence: dict[str, bool | None] = {
-        "prompt_baseline_measured": facts["prompt_run"] is not None,
-        "n_examples>=1000": None if train_rows is None else train_rows >= 1000,
-        "dataset_cleaned": any(d.get("kind") in ("clean", "cleaned") or (d.get("report") or {}).get("kept_rows")
-                               for d in facts["datasets"]) or None,
-        "split_created": bool({"train", "test"} <= set(run.get("data_hashes") or {})) or None,
-        "metric_defined": facts["tests"]["tuned"] is not None or bool(cfg.get("metric")) or None,
-        "method_lora": method in ("lora", "qlora") if method else None,
-        "lr_in_range": None,
-        "epochs_3_5": None if epochs is None else 1 <= float(epochs) <= 5,
-        "val_loss_monitored": "val" in splits or "validation" in splits,
-        "runlog": True,
-        "test_evaluated": facts["tests"]["tuned"] is not None,
-        "manual_review": facts["compare"] is not None,
-        "forgetting_checked": facts["forgetting"] is not None,
-        "ab_tested": facts["ab"] is not None or bool(facts["ab_online"]),
-        "hyperparameters_documented": bool(cfg),
-    }
-    lr = cfg.get("learning_rate") or cfg.get("lr")
-    if lr is not None and method:
-        evidence["lr_in_range"] = (1e-6 <= float(lr) <= 1e-5) if method == "full" else (1e-5 <= float(lr) <= 1e-3)
-    out = []
-    for item in knowledge.load().checklist.checklist.items:
-        out.append({"n": item.n, "id": item.id, "text": item.text, "evidence": item.evidence,
-                    "done": evidence.get(item.evidence)})
-    return out
+    compare = facts["compare"]
+    known = ChecklistFacts(
+        prompt_baseline_measured=facts["prompt_run"] is not None,
+        n_examples=train_rows,
+        dataset_cleaned=any(d.get("kind") in ("clean", "cleaned") or (d.get("report") or {}).get("kept_rows")
+                            for d in facts["datasets"]) or None,
+        split_created=bool({"train", "test"} <= set(run.get("data_hashes") or {})) or None,
+        metric_defined=facts["tests"]["tuned"] is not None or bool(cfg.get("metric")) or None,
+        method=(run.get("method") or cfg.get("method") or None),
+        learning_rate=cfg.get("learning_rate") or cfg.get("lr"),
+        epochs=cfg.get("num_train_epochs") or cfg.get("epochs"),
+        val_loss_monitored="val" in splits or "validation" in splits,
+        runlog=True,
+        test_evaluated=facts["tests"]["tuned"] is not None,
+        side_by_side_rows=None if compare is None else int(compare.get("n") or 0),
+        forgetting_checked=facts["forgetting"] is not None,
+        ab_tested=facts["ab"] is not None or bool(facts["ab_online"]),
+        hyperparameters_documented=bool(cfg))
+    return [{"n": t.n, "id": t.id, "text": t.text, "evidence": t.evidence, "done": t.done} for t in evaluate(known)]
 
 
 # ---------------------------------------------------------------------------------------------- plots

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -188,28 +188,3 @@ class TaskProfile:
         known["code_languages"] = tuple(known.get("code_languages") or ())
         known["labels"] = tuple(known.get("labels") or ())
         return cls(**known)
-
-
-class DictAccess:
-    """Mapping-style reads of ``to_dict()``: ``r["key"]``, ``r.get("key")``, ``"key" in r``, ``r.items()``."""
-
-    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - every subclass defines it
-        raise NotImplementedError
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-    def get(self, key: str, default: Any = None) -> Any:
-        return self.to_dict().get(key, default)
-
-    def __contains__(self, key: object) -> bool:
-        return key in self.to_dict()
-
-    def keys(self) -> Any:
-        return self.to_dict().keys()
-
-    def items(self) -> Any:
-        return self.to_dict().items()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())

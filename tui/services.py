@@ -112,7 +112,7 @@ def inspect_data(path: str, *, columns: tuple[str, str] | None = None) -> Any:
     """An ``InspectReport`` (fields; ``to_dict()`` for the old dict shape)."""
     from tools import data
 
-    return data.inspect(path, columns=columns)  # type: ignore[attr-defined]
+    return data.inspect(path, columns=columns)
 
 
 def clean_data(path: str, out: str, *, on_progress: ProgressCallback | None = None,
@@ -122,7 +122,7 @@ def clean_data(path: str, out: str, *, on_progress: ProgressCallback | None = No
     from tools.data.config import CleanConfig
 
     with job("data", "cleaning " + Path(path).name, on_progress) as relay:
-        return data.clean(path, out, config=CleanConfig(columns=columns), on_progress=relay)  # type: ignore[attr-defined]
+        return data.clean(path, out, config=CleanConfig(columns=columns), on_progress=relay)
 
 
 def split_data(path: str, out_dir: str, *, on_progress: ProgressCallback | None = None,
@@ -131,7 +131,7 @@ def split_data(path: str, out_dir: str, *, on_progress: ProgressCallback | None 
     from tools import data
 
     with job("data", "splitting " + Path(path).name, on_progress) as relay:
-        return data.split(path, out_dir, on_progress=relay, columns=columns)  # type: ignore[attr-defined]
+        return data.split(path, out_dir, on_progress=relay, columns=columns)
 
 
 def spotcheck(path: str, n: int = 100) -> Any:

@@ -23,8 +23,11 @@ def clean_dataset(path: str, out: str, report_path: str | None = None, pii_actio
     """Clean a data file (errors, length, completeness, language, duplicates, near duplicates, conflicting
     labels, PII, quality) into ``out``; returns the report with removed/flagged counts per reason."""
     from tools.data import CleanConfig, clean
+    from tools.data.config import PII_ACTIONS
+    from tools.errors import one_of
 
-    cfg = CleanConfig(pii_action=pii_action, skip_invalid=skip_invalid, task_kind=task_kind)  # type: ignore[arg-type]
+    cfg = CleanConfig(pii_action=one_of(pii_action, PII_ACTIONS, what="pii_action"), skip_invalid=skip_invalid,
+                      task_kind=task_kind)
     report = clean(path, out, config=cfg, report_path=report_path)
     return {k: v for k, v in report.to_dict().items() if k != "config"}
 

@@ -107,9 +107,11 @@ def judge_answers(run_id: str, test_file: str, judge: str, mode: str = "rubric")
     """A model judges the tuned run's answers (rubric: pass rate; pairwise: win rate vs the prompt baseline,
     positions swapped), with its agreement (% and Cohen's kappa, n) with the user's verdicts; ``trusted`` says
     whether the knowledge floor (eval.judge.agreement_floor) allows using its scores."""
+    from tools.errors import one_of
     from tools.evaluate.judging import judge_run
+    from tools.scoring.judge import MODES
 
-    return _guard(lambda: judge_run(run_id, test_file, judge, mode=mode).to_dict())  # type: ignore[arg-type]
+    return _guard(lambda: judge_run(run_id, test_file, judge, mode=one_of(mode, MODES, what="mode")).to_dict())
 
 
 @tool

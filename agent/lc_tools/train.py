@@ -16,11 +16,12 @@ def train_model(train: str, val: str | None = None, method: str = "lora", model:
     Returns run_id, status (completed/interrupted/failed), best_val_loss, steps, train_seconds,
     peak_memory_mb, artifacts (adapter path) and a diagnosis of the loss curves.
     """
-    from tools.errors import OutOfMemoryError
+    from tools.errors import OutOfMemoryError, one_of
     from tools.train import TrainConfig
     from tools.train import train as run
+    from tools.train.config import METHODS
 
-    cfg = TrainConfig(train=train, val=val, method=method, model=model,  # type: ignore[arg-type]
+    cfg = TrainConfig(train=train, val=val, method=one_of(method, METHODS, what="method"), model=model,
                       max_steps=max_steps, learning_rate=learning_rate, num_train_epochs=num_train_epochs,
                       per_device_train_batch_size=per_device_train_batch_size, limit=limit)
     try:

@@ -108,12 +108,12 @@ def fake_tools(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, Any
         state["limits"]["forgetting"] = limit
         if state["fail"] == "forgetting":
             raise AttributeError("module 'tools.scoring.metrics' has no attribute 'any_of'")
-        return {"preserved": 0.95, "verdict": "ok"}
+        return {"base_score": 1.0, "tuned_score": 1.0, "drop": 0.0, "verdict": "preserved", "degraded": False}
 
     def ab(a: str, b: str, test: str, *, bar: float = 0.10, limit: int | None = None) -> dict[str, Any]:
         calls.append(("ab", a, b))
         state["limits"]["ab"] = limit
-        return {"winner": "b", "delta": 0.25}
+        return {"metric": "label_accuracy", "diff": 0.25, "diff_ci95": [0.1, 0.4], "roi": {"verdict": "worth_it"}}
 
     def diagnose(run_id: str) -> dict[str, Any]:
         calls.append(("diagnose", run_id))

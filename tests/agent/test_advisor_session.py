@@ -42,11 +42,11 @@ def test_interrupt_resume_by_id_across_instances() -> None:
     assert second.current().question.id == "n_examples"
     assert step.answers["optimized_prompt_quality"] == 0.72
     step = drive(second, step, SCRIPT, stop_at="go_on")
-    assert step.recommendation["path"] == "fine_tune"  # shown before asking whether to act on it
+    assert step.recommendation.path == "fine_tune"  # shown before asking whether to act on it
     done = drive(second, step, SCRIPT)
     assert done.kind == "done"
     rec = done.recommendation
-    assert rec["path"] == "fine_tune" and rec["method"] == "lora"
+    assert rec.path == "fine_tune" and rec.method == "lora"
     assert done.answers["n_examples"] == 2000
     assert [r.rule for r in done.path][:2] == ["dt.quality_bar", "dt.step1"]
     # the checklist is ticked from evidence
@@ -70,7 +70,7 @@ def test_bad_answers_are_reasked_with_the_reason() -> None:
         assert step.kind == "question" and step.question.id == "prompt_quality"
         assert step.question.error and words in step.question.error, (bad, step.question.error)
     step = adv.answer("0.95")
-    assert step.kind == "done" and step.recommendation["path"] == "prompts"
+    assert step.kind == "done" and step.recommendation.path == "prompts"
 
 
 def test_choice_and_path_answers_are_validated(tmp_path: Any) -> None:
@@ -112,7 +112,7 @@ def test_back_from_the_final_recommendation() -> None:
     adv = Advisor()
     step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9, "data": "", "test_set": ""})
     step = adv.answer("0.95")
-    assert step.kind == "done" and step.recommendation["path"] == "prompts"
+    assert step.kind == "done" and step.recommendation.path == "prompts"
     step = adv.back()
     assert step.kind == "question" and step.question.id == "prompt_quality"
     step = adv.answer("0.5")
@@ -142,11 +142,11 @@ def test_pipeline_runs_the_tools_streams_progress_and_ticks_the_checklist(fake_t
     assert {e.stage for e in events} >= {"prompt_eval", "clean", "train"}
     assert [e.metrics["loss"] for e in events if e.stage == "train"][0] == 2.0
     rec = step.recommendation
-    assert rec["pipeline"]["train"]["run_id"] == "run-1"
-    assert "examples" not in rec["pipeline"]["clean"]
-    cited = [r["rule"] for r in rec["reasons"]]
+    assert rec.pipeline["train"]["run_id"] == "run-1"
+    assert "examples" not in rec.pipeline["clean"]
+    cited = [r["rule"] for r in rec.reasons]
     assert {"eval.test_once", "roi.worth_it", "eval.forgetting_check", "diag.overfitting"} <= set(cited)
-    worth = next(r for r in rec["reasons"] if r["rule"] == "roi.worth_it")
+    worth = next(r for r in rec.reasons if r["rule"] == "roi.worth_it")
     assert worth["evidence"]["gain"] == 0.13  # 0.95 tested vs 0.82 best measured prompt
     done = {k for k, v in step.checklist.items() if v["done"]}
     assert {"chk.before.prompts_first", "chk.before.clean_data", "chk.before.split", "chk.after.test_set",
@@ -161,7 +161,7 @@ def test_pipeline_runs_the_tools_streams_progress_and_ticks_the_checklist(fake_t
     assert log.query("SELECT count(*) AS n FROM answers WHERE session_id = ?", [sid])[0]["n"] == len(step.answers)
     # the log keeps every application per node; the recommendation cites each rule once
     assert log.query("SELECT count(DISTINCT rule_id) AS n FROM decisions WHERE session_id = ?", [sid])[0]["n"] \
-        == len(rec["reasons"]) == len({r["rule"] for r in rec["reasons"]})
+        == len(rec.reasons) == len({r["rule"] for r in rec.reasons})
     nodes = {r["node"] for r in log.query("SELECT DISTINCT node FROM decisions WHERE session_id = ?", [sid])}
     assert {"intake", "prompt_baseline", "consider_fine_tuning", "plan_training", "diagnose_run"} <= nodes
     assert log.query("SELECT status FROM sessions WHERE session_id = ?", [sid])[0]["status"] == "done"
@@ -183,10 +183,10 @@ def test_a_failing_training_run_stops_the_pipeline_cleanly(fake_tools: dict[str,
     answers = {**SCRIPT, "go_on": "yes", "data": fake_tools["data_file"], "model": "", "max_steps": ""}
     step = drive(adv, adv.start(), answers)
     assert step.kind == "done"
-    pipe = step.recommendation["pipeline"]
+    pipe = step.recommendation.pipeline
     assert pipe["error"]["step"] == "train_model" and "out of memory" in pipe["error"]["message"]
     assert "evaluate" not in pipe
-    assert step.recommendation["reasons"][-1]["rule"] == "principle.validation"
+    assert step.recommendation.reasons[-1]["rule"] == "principle.validation"
 
 
 def test_bad_data_file_is_reasked(fake_tools: dict[str, Any]) -> None:
@@ -207,7 +207,7 @@ def test_unknown_model_is_reasked(fake_tools: dict[str, Any]) -> None:
                       "test_set": fake_tools["test_file"], "model": "gpt-17"})
     assert step.question.id == "model" and "gpt-17" in step.question.error
     step = adv.answer("")  # the embedded model
-    assert step.kind == "done" and step.recommendation["prompt_quality"]["measured"] is True
+    assert step.kind == "done" and step.recommendation.prompt_quality["measured"] is True
 
 
 def test_advisor_can_be_driven_from_worker_threads() -> None:
@@ -220,7 +220,7 @@ def test_advisor_can_be_driven_from_worker_threads() -> None:
         assert step.question.id == "quality_target"
         step = pool.submit(adv.answer, "0.9").result()
     step = adv.answer("0.95")
-    assert step.kind == "done" and step.recommendation["path"] == "prompts"
+    assert step.kind == "done" and step.recommendation.path == "prompts"
     adv.close()
 
 
@@ -229,11 +229,11 @@ def test_a_failing_evaluation_is_noted_and_the_run_still_diagnosed(fake_tools: d
     adv = Advisor()
     answers = {**SCRIPT, "go_on": "yes", "data": fake_tools["data_file"], "model": "", "max_steps": ""}
     step = drive(adv, adv.start(), answers)
-    pipe = step.recommendation["pipeline"]
+    pipe = step.recommendation.pipeline
     assert "unknown model" in pipe["errors"]["evaluate_model"] and "error" not in pipe
     assert fake_tools["calls"].names()[-2:] == ["forgetting", "diagnose"]
     assert not step.checklist["chk.after.test_set"]["done"] and step.checklist["chk.after.forgetting"]["done"]
-    assert "principle.validation" in [r["rule"] for r in step.recommendation["reasons"]]
+    assert "principle.validation" in [r["rule"] for r in step.recommendation.reasons]
 
 
 def test_a_bug_in_a_tool_ends_the_step_not_the_session(fake_tools: dict[str, Any]) -> None:
@@ -242,7 +242,7 @@ def test_a_bug_in_a_tool_ends_the_step_not_the_session(fake_tools: dict[str, Any
     answers = {**SCRIPT, "go_on": "yes", "data": fake_tools["data_file"], "model": "", "max_steps": ""}
     step = drive(adv, adv.start(), answers)
     assert step.kind == "done"
-    assert "internal error in forgetting" in step.recommendation["pipeline"]["errors"]["check_forgetting"]
+    assert "internal error in forgetting" in step.recommendation.pipeline["errors"]["check_forgetting"]
     from tools.runlog import RunLog
 
     row = RunLog().query("SELECT status, error FROM tool_calls WHERE name = 'forgetting'")[0]
@@ -269,14 +269,14 @@ def test_cpu_short_run_of_a_small_model_is_cpu_sized_and_checked_on_a_subset(fak
     assert ("compare", "run-1", 10) in fake_tools["calls"]
     rec = step.recommendation
     # the recommendation's plan is still the table's, for the 24 GB GPU the user described
-    assert (rec["hyperparameters"]["per_device_batch_size"], rec["hyperparameters"]["gradient_accumulation_steps"]) \
+    assert (rec.hyperparameters["per_device_batch_size"], rec.hyperparameters["gradient_accumulation_steps"]) \
         == (2, 16)
-    assert rec["short_run"]["device"] == "cpu" and rec["short_run"]["evaluation"]["probes"] == 24
-    cpu = next(r for r in rec["reasons"] if r["rule"] == "hp.batch.cpu")
+    assert rec.short_run["device"] == "cpu" and rec.short_run["evaluation"]["probes"] == 24
+    cpu = next(r for r in rec.reasons if r["rule"] == "hp.batch.cpu")
     assert cpu["evidence"]["short_run"] == {"per_device_batch_size": 8, "gradient_accumulation_steps": 1,
                                             "max_steps": 20}
     assert "no GPU" in cpu["text"] and "2 x 16" in cpu["text"]
-    assert "eval.short_run.subset" in [r["rule"] for r in rec["reasons"]]
+    assert "eval.short_run.subset" in [r["rule"] for r in rec.reasons]
 
 
 def test_gpu_short_run_keeps_the_plan_and_scores_everything(fake_tools: dict[str, Any],
@@ -290,7 +290,7 @@ def test_gpu_short_run_keeps_the_plan_and_scores_everything(fake_tools: dict[str
     assert config.eval_steps is None and config.val.endswith("split/val.jsonl")
     assert fake_tools["limits"] == {"evaluate_test": None, "compare": None, "ab": None, "forgetting": None}
     assert ("compare", "run-1", 30) in fake_tools["calls"]
-    assert "hp.batch.cpu" not in [r["rule"] for r in step.recommendation["reasons"]]
+    assert "hp.batch.cpu" not in [r["rule"] for r in step.recommendation.reasons]
 
 
 def test_demo_answers_give_a_cpu_sized_short_run(fake_tools: dict[str, Any]) -> None:
@@ -312,8 +312,8 @@ def test_a_qlora_target_gets_a_lora_check_run_on_this_cpu(fake_tools: dict[str, 
     """The recommendation is for the 16 GB GPU (QLoRA); the check run here, on a CPU, trains LoRA."""
     step = _run_pipeline(fake_tools, gpu_memory_gb="16", model_params_b="0.135")
     rec = step.recommendation
-    assert rec["method"] == "qlora"
+    assert rec.method == "qlora"
     config = next(c[1] for c in fake_tools["calls"] if c[0] == "train")
-    assert config.method == "lora" and rec["short_run"]["method"] == "lora"
-    ev = next(r["evidence"] for r in rec["reasons"] if r["rule"] == "method.check_run.cpu")
+    assert config.method == "lora" and rec.short_run["method"] == "lora"
+    ev = next(r["evidence"] for r in rec.reasons if r["rule"] == "method.check_run.cpu")
     assert ev == {"target_method": "qlora", "check_run_method": "lora"}

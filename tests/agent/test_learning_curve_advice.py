@@ -103,11 +103,11 @@ def test_the_pipeline_step_feeds_the_size_criterion(fake_tools: dict[str, Any], 
     assert step.kind == "done"
     assert seen and seen[0].train.endswith("train.jsonl") and seen[0].bar == 0.9 and seen[0].test_rows == 40
     rec = step.recommendation
-    assert not rec["pipeline"].get("errors"), rec["pipeline"].get("errors")
-    assert rec["learning_curve"]["points"][-1]["n"] == 3000
-    cited = [r["rule"] for r in rec["reasons"]]
+    assert not rec.pipeline.get("errors"), rec.pipeline.get("errors")
+    assert rec.learning_curve["points"][-1]["n"] == 3000
+    cited = [r["rule"] for r in rec.reasons]
     assert rule in cited and cited.count("size.band.1k_10k") == 1  # beside the band, each rule once
-    assert "learning_curve" in rec["pipeline"]["timings"]
+    assert "learning_curve" in rec.pipeline["timings"]
 
 
 # ------------------------------------------------------------------ after the pipeline: what was measured
@@ -121,7 +121,8 @@ def test_outcome_summary_from_the_measurements_and_the_use(fake_tools: dict[str,
              "plan": {"hyperparameters": {"epochs": 3}, "short_run": {"effective_batch_size": 8}},
              "pipeline": {"evaluate": {"quality": 0.225, "n": 40, "ci95": [0.12, 0.38]},
                           "train": {"steps": 150, "train_seconds": 600.0}, "split": {"train": 3000},
-                          "forgetting": {"verdict": "degraded", "base_score": 0.6, "tuned_score": 0.142}}}
+                          "forgetting": {"verdict": "degraded by 45.8 points", "degraded": True, "base_score": 0.6,
+                                         "tuned_score": 0.142}}}
     out = pipeline.outcome_summary(state)
     assert out["verdict"] == "not_yet"
     s = out["summary"]
@@ -138,8 +139,9 @@ def test_outcome_summary_from_the_measurements_and_the_use(fake_tools: dict[str,
 
 def test_forgetting_asks_what_the_model_is_for(fake_tools: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     ev = sys.modules["tools.evaluate"]
-    monkeypatch.setattr(ev, "forgetting", lambda run_id, **kw: {"verdict": "degraded", "preserved": 0.5,
-                                                                "base_score": 0.6, "tuned_score": 0.3})
+    monkeypatch.setattr(ev, "forgetting", lambda run_id, **kw: {"verdict": "degraded by 30.0 points",
+                                                                "degraded": True, "base_score": 0.6,
+                                                                "tuned_score": 0.3})
     answers = {**SCRIPT, "test_set": fake_tools["test_file"], "model": "smollm2-135m-instruct", "go_on": "yes",
                "data": fake_tools["data_file"], "max_steps": "20"}
     answers.pop("use")
@@ -148,9 +150,9 @@ def test_forgetting_asks_what_the_model_is_for(fake_tools: dict[str, Any], monke
     assert step.question.id == "use" and step.question.choices == ["dedicated", "assistant", "not_sure"]
     step = adv.answer("assistant")
     rec = step.recommendation
-    assert step.kind == "done" and "use.assistant" in [r["rule"] for r in rec["reasons"]]
-    assert "a defect for an assistant" in rec["summary"] and rec["pre_pipeline_summary"].startswith("Fine-tune")
-    assert rec["next_step"] and rec["outcome"]["timings"]["train_model"] >= 0
+    assert step.kind == "done" and "use.assistant" in [r["rule"] for r in rec.reasons]
+    assert "a defect for an assistant" in rec.summary and rec.pre_pipeline_summary.startswith("Fine-tune")
+    assert rec.next_step and rec.outcome["timings"]["train_model"] >= 0
 
 
 def test_a_long_prompt_baseline_is_estimated_before_and_timed_after(fake_tools: dict[str, Any]) -> None:
@@ -188,14 +190,14 @@ def test_a_data_file_answers_the_counts_and_the_test_set(fake_tools: dict[str, A
     assert pe_config.test.endswith("split/test.jsonl")
     assert step.derived["n_examples"]["value"] == 1100 and "1100 usable rows" in step.derived["n_examples"]["from"]
     assert step.derived["test_set"]["value"] == pe_config.test
-    assert step.recommendation["prompt_quality"]["measured"] is True
-    assert step.recommendation["card"]["numbers"][-1]["source"] == "measured"  # counted, not reported
-    assert "data.derived" in [r["rule"] for r in step.recommendation["reasons"]]
+    assert step.recommendation.prompt_quality["measured"] is True
+    assert step.recommendation.card.numbers[-1]["source"] == "measured"  # counted, not reported
+    assert "data.derived" in [r["rule"] for r in step.recommendation.reasons]
     # a derived value can be replaced: the decisions re-run with the user's number
     changed = adv.change("n_examples", 50)
     assert changed.answers["n_examples"] == 50 and "n_examples" not in changed.derived
-    assert changed.recommendation["path"] == "prompts"
-    assert "you have 50" in changed.recommendation["summary"]
+    assert changed.recommendation.path == "prompts"
+    assert "you have 50" in changed.recommendation.summary
 
 
 def test_outcome_names_the_metric_and_uses_the_paired_difference(fake_tools: dict[str, Any]) -> None:

@@ -68,7 +68,6 @@ def test_stopping_the_advisor_checkpoints_the_child_and_says_how_to_resume(fake_
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(pipeline, "TRAIN_RUNNER", runner)
-        mp.setattr(pipeline, "tool_module", lambda name, **kw: type("M", (), {"TrainConfig": TrainConfig}))
         with pytest.raises(pipeline.ToolFailed) as e:
             pipeline.train_step(state)
     assert "train-x" in e.value.message and "--resume train-x" in e.value.message

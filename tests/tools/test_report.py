@@ -56,10 +56,11 @@ def test_report_of_a_bare_run_says_what_is_missing(tiny_model_dir: Path, tmp_pat
 
 def test_checklist_status(filled_run: str) -> None:
     status = {i["evidence"]: i["done"] for i in R.checklist_status(R.gather(filled_run))}
-    assert status["test_evaluated"] and status["forgetting_checked"] and status["manual_review"]
+    assert status["test_evaluated"] and status["forgetting_checked"]
     assert status["ab_tested"] and status["method_lora"] and status["val_loss_monitored"]
     assert status["epochs_3_5"] and status["lr_in_range"]
     assert status["prompt_baseline_measured"] is False
+    assert status["manual_review"] is False  # an 8-row side-by-side sample is under the 20 to read (chk.after.manual)
 
 
 @pytest.mark.skipif(not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from agent.api import Question, Reason, Step
+from agent.api import Question, Reason, Recommendation, Step
 from tui import services as real_services
 
 QUESTIONS = [
@@ -52,7 +52,7 @@ class FakeAdvisor:
                    "rules": [r.rule for r in path]}
             if self.pipeline is not None:
                 rec["pipeline"] = self.pipeline
-            return Step(kind="done", session_id=self.session_id, recommendation=rec, path=path,
+            return Step(kind="done", session_id=self.session_id, recommendation=Recommendation.from_dict(rec), path=path,
                         checklist=checklist, answers=dict(self.answers))
         q = QUESTIONS[self.index]
         q = Question(**{**q.to_dict(), "error": self.error})

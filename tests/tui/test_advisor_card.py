@@ -88,7 +88,7 @@ async def test_the_recommendation_is_said_before_the_pipeline_question(monkeypat
         text = str(recs.last().render())
         assert "Fine-tune with LoRA" in text and "method.select.no_gpu" in text
         assert "what would change it" in text and "if optimised prompts reached 90%" in text
-        cfs = [c["text"] for c in view.step.recommendation["what_would_change"]]
+        cfs = [c["text"] for c in view.step.recommendation.what_would_change]
         assert "with a 16 GB GPU: fine-tune with QLoRA" in cfs
 
 

@@ -5,7 +5,7 @@ The heavy parts (numpy MinHash, language ID) load only when a function that need
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tools.data.formats import (
     LoadResult,
@@ -16,6 +16,13 @@ from tools.data.formats import (
     write_examples,
     write_hf,
 )
+
+if TYPE_CHECKING:  # the lazy names below, typed for callers (imported on first use at run time)
+    from tools.data.cleaning import clean
+    from tools.data.config import CleanConfig
+    from tools.data.inspection import inspect
+    from tools.data.profile import detect_profile
+    from tools.data.splitting import split
 
 __all__ = ["LoadResult", "Problem", "CleanConfig", "clean", "detect_profile", "inspect", "load", "load_examples",
            "read_records", "split", "write_examples", "write_hf"]

@@ -14,6 +14,9 @@ from typing import Any, Literal
 
 import yaml
 
+PiiAction = Literal["flag", "mask", "remove"]
+PII_ACTIONS: tuple[PiiAction, ...] = ("flag", "mask", "remove")
+
 
 @functools.lru_cache(maxsize=1)
 def cleaning_knowledge() -> dict[str, Any]:
@@ -139,7 +142,7 @@ class CleanConfig:
     boilerplate_min_fraction: float = _d("boilerplate_min_fraction")
     boilerplate_min_rows: int = _d("boilerplate_min_rows")
     pii_kinds: list[dict[str, Any]] = _d("pii_kinds")
-    pii_action: Literal["flag", "mask", "remove"] = _d("pii_action")
+    pii_action: PiiAction = _d("pii_action")
     quality_action: Literal["flag", "remove"] = _d("quality_action")
     quality_min_chars: int = _d("quality_min_chars")
     max_duplicate_line_fraction: float = _d("max_duplicate_line_fraction")

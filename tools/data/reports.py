@@ -2,37 +2,19 @@
 
 Each has ``to_dict()``, which is the ``--json`` document and the run-log payload: its keys are a contract and
 stay what they were when the tools returned plain dicts (new keys are only ever added). The CLI, the TUI and
-the agent read the fields. For code that still indexes the old dicts, a report also reads as a read-only
-mapping of its ``to_dict()`` (``report["kept_rows"]``, ``{**report}``).
+the agent read the fields.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from tools.types import TaskProfile
 
 
-class _ReadsAsDict(Mapping[str, Any]):
-    """A read-only mapping view of ``to_dict()``, for callers written against the old dict results."""
-
-    def to_dict(self) -> dict[str, Any]:  # pragma: no cover - overridden
-        raise NotImplementedError
-
-    def __getitem__(self, key: str) -> Any:
-        return self.to_dict()[key]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.to_dict())
-
-    def __len__(self) -> int:
-        return len(self.to_dict())
-
-
 @dataclass(eq=False)
-class InspectReport(_ReadsAsDict):
+class InspectReport:
     """What ``inspect`` found in a data file."""
 
     path: str
@@ -74,7 +56,7 @@ class InspectReport(_ReadsAsDict):
 
 
 @dataclass(eq=False)
-class CleanReport(_ReadsAsDict):
+class CleanReport:
     """What ``clean`` did: counts per reason, the profile it cleaned by, examples, histograms, speed."""
 
     input: str
@@ -116,7 +98,7 @@ class CleanReport(_ReadsAsDict):
 
 
 @dataclass(eq=False)
-class SplitReport(_ReadsAsDict):
+class SplitReport:
     """What ``split`` wrote: rows per split, files and their sha256, the rule, warnings."""
 
     train: int

@@ -15,11 +15,11 @@ from tools.fileio import sha256_file
 from tools.models import ModelSpec
 from tools.prompt.variants import Variant, base_variant, pair_variants
 from tools.scoring.rows import decide_scoring, head, load_test, score_texts
-from tools.types import DictAccess, ProgressCallback
+from tools.types import ProgressCallback
 
 
 @dataclass
-class ABResult(DictAccess):
+class ABResult:
     """``ab``'s result: each side's score and costs, B minus A on the same rows with its CI, the ROI verdict.
     ``to_dict()`` keeps the JSON keys (the paired difference's ``diff``/``diff_ci95``/``mcnemar`` at the top)."""
 

@@ -17,7 +17,7 @@ from tools.fileio import sha256_file
 from tools.prompt.variants import Variant, base_variant, prompt_baseline_run, prompt_variant, tuned_variant
 from tools.scoring.rows import decide_scoring, head, load_test, score_texts
 from tools.scoring.win_rate import VOTES, WinRate, win_rate
-from tools.types import DictAccess, Example, ProgressCallback
+from tools.types import Example, ProgressCallback
 
 Vote = Literal["a", "b", "tie"]
 
@@ -53,7 +53,7 @@ def _pick_sample(examples: Sequence[Example], ok: dict[str, list[float]], n: int
 
 
 @dataclass
-class CompareResult(DictAccess):
+class CompareResult:
     """``compare``'s result; ``to_dict()`` keeps the JSON keys. ``vote_a``/``vote_b`` name the two columns a
     vote compares (the prompt baseline, else the base model, against the tuned model)."""
 
@@ -104,7 +104,8 @@ def compare(run_id: str, test: str | Path, *, n: int = 30, config: EvalConfig | 
         preds = P.logged_predictions(rid, kind, test_sha, len(examples))
         if preds is None:
             try:
-                var = var or (base_variant(rid) if role == "base" else prompt_variant(prompt_run["run_id"]))  # type: ignore[index]
+                var = var or (base_variant(rid) if role == "base" or prompt_run is None
+                              else prompt_variant(prompt_run["run_id"]))
             except InputError:
                 continue
             preds = P.predict(var, var.prompts(examples), max_new_tokens=scoring.max_new_tokens,

@@ -14,7 +14,7 @@ from tools.evaluate.config import EvalConfig
 from tools.prompt.variants import base_variant, parse_variant
 from tools.scoring import metrics as M
 from tools.scoring.rows import spread
-from tools.types import DictAccess, ProgressCallback, ProgressEvent, emit
+from tools.types import ProgressCallback, ProgressEvent, emit
 
 PROBES_FILE = Path(str(files("knowledge") / "probes" / "general.jsonl"))  # the shipped general probe set
 PROBE_CHECKS = ("exact", "contains", "number", "regex", "any_of")
@@ -23,7 +23,7 @@ FORGETTING_FIXES = ("diag.catastrophic_forgetting.fix.lower_lr", "diag.catastrop
 
 
 @dataclass
-class ForgettingResult(DictAccess):
+class ForgettingResult:
     """``forgetting``'s result: base and tuned scores on the same probes with CIs, the drop, McNemar's test,
     per-category scores, the probes lost, and the fixes when degraded. ``to_dict()`` keeps the JSON keys."""
 
@@ -48,8 +48,7 @@ class ForgettingResult(DictAccess):
     fixes: list[dict[str, str]]
     probe_file: str
     rule_ids: list[str] = field(default_factory=lambda: ["eval.forgetting_check", "diag.catastrophic_forgetting"])
-    # Last, with a default: the field shadows DictAccess.items() (a dataclass would take that as its default).
-    items: list[dict[str, Any]] = field(default_factory=list)  # type: ignore[assignment]
+    items: list[dict[str, Any]] = field(default_factory=list)  # last: the JSON document's key order
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

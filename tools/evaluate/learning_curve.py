@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import knowledge
 from tools.types import ProgressCallback, ProgressEvent, emit
 
 
@@ -276,7 +277,8 @@ def learning_curve(config: CurveConfig, *, on_progress: ProgressCallback | None 
         write_examples([examples[j] for j in order[:n]], path)
         steps = max(1, math.ceil(epochs * n / batch))
         t0 = time.monotonic()
-        cfg = TrainConfig(train=str(path), val=config.val, model=config.model, method=config.method,  # type: ignore[arg-type]
+        cfg = TrainConfig(train=str(path), val=config.val, model=config.model,
+                          method=knowledge.as_method(config.method),
                           learning_rate=config.learning_rate, max_steps=steps,
                           per_device_train_batch_size=config.per_device_batch_size,
                           gradient_accumulation_steps=config.gradient_accumulation_steps, seed=config.seed,

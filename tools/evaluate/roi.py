@@ -6,11 +6,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from tools.errors import InputError
-from tools.types import DictAccess
 
 
 @dataclass
-class RoiResult(DictAccess):
+class RoiResult:
     """``roi``'s result: both costs, their ratio (None when prompting cost nothing), the gain needed and, when
     known, the measured gain and whether it clears the need. ``filled`` says which numbers came from a run."""
 

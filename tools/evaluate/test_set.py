@@ -24,7 +24,7 @@ from tools.scoring.rows import (
     load_test,
     score_texts,
 )
-from tools.types import DictAccess, Example, ProgressCallback, ProgressEvent, emit
+from tools.types import Example, ProgressCallback, ProgressEvent, emit
 
 # ---------------------------------------------------------------------------------------------- test set, once
 
@@ -46,7 +46,7 @@ def paired(a: Sequence[float], b: Sequence[float], seed: int) -> dict[str, Any]:
 
 
 @dataclass
-class EvalResult(DictAccess):
+class EvalResult:
     """``evaluate_test``'s result. ``to_dict()`` is the ``--json`` document (keys kept from before the types).
 
     ``metric`` decided the number; ``share`` says whether ``quality`` is a share of acceptable answers (label

@@ -28,7 +28,7 @@ from tools.errors import InputError
 from tools.generation import Generation
 from tools.prompt.variants import Variant, build_messages
 from tools.scoring import metrics
-from tools.types import DictAccess, Example, ProgressCallback, ProgressEvent, emit
+from tools.types import Example, ProgressCallback, ProgressEvent, emit
 
 Chat = list[dict[str, str]]
 
@@ -231,7 +231,7 @@ def _stats(xs: Sequence[float]) -> dict[str, float]:
 
 
 @dataclass
-class PromptEvalResult(DictAccess):
+class PromptEvalResult:
     """``run_prompt_eval``'s result; ``to_dict()`` is the ``--json`` document and the run's summary (its keys
     are a contract). ``choice`` holds the choice-mode score of the plain prompt for label tasks (both modes
     are reported where both apply); ``share`` says whether ``quality`` is a share of acceptable answers."""

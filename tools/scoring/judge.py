@@ -28,9 +28,10 @@ from tools.errors import InputError
 from tools.generation import Generation
 from tools.scoring import metrics as M
 from tools.scoring.win_rate import win_rate
-from tools.types import DictAccess, ProgressCallback
+from tools.types import ProgressCallback
 
 Mode = Literal["rubric", "pairwise"]
+MODES: tuple[Mode, ...] = ("rubric", "pairwise")
 RUBRIC_OPTIONS = ("PASS", "FAIL")
 PAIR_OPTIONS = ("A", "B", "TIE")
 
@@ -97,7 +98,7 @@ class Judge:
 
 
 @dataclass
-class Agreement(DictAccess):
+class Agreement:
     """The judge against the user's ground truth on the rows both judged: share agreeing and Cohen's kappa."""
 
     n: int
@@ -139,7 +140,7 @@ def agreement(judge_verdicts: Sequence[str | None], truth: Sequence[str | None],
 
 
 @dataclass
-class JudgeResult(DictAccess):
+class JudgeResult:
     """A judge's verdicts on a set. ``rate`` is the pass rate (rubric) or B's win rate (pairwise)."""
 
     judge: str

@@ -10,13 +10,12 @@ from typing import Any
 
 from tools.errors import InputError
 from tools.scoring import metrics as M
-from tools.types import DictAccess
 
 VOTES: tuple[str, ...] = ("a", "b", "tie")
 
 
 @dataclass
-class WinRate(DictAccess):
+class WinRate:
     """B's win rate over A from paired verdicts: (B wins + half the ties) / n, with a bootstrap 95% CI."""
 
     a_wins: int

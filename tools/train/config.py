@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 Method = Literal["lora", "qlora", "full"]
-METHODS: tuple[str, ...] = ("lora", "qlora", "full")
+METHODS: tuple[Method, ...] = ("lora", "qlora", "full")
 
 
 def _target_modules(text: str) -> str | list[str]:
@@ -144,11 +144,12 @@ _PLAN_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
 
 
 def _at(doc: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    here: Any = doc
     for key in path:
-        if not isinstance(doc, Mapping):
+        if not isinstance(here, Mapping):
             return None
-        doc = doc.get(key)  # type: ignore[assignment]
-    return doc
+        here = here.get(key)
+    return here
 
 
 def _typed(name: str, value: Any) -> Any:
@@ -229,8 +230,9 @@ def _option_type(annotation: Any) -> type:
         return _option_type(args[0])
     if typing.get_origin(annotation) is Literal:
         return type(args[0])
-    if annotation in (str, int, float, bool):
-        return annotation  # type: ignore[no-any-return]
+    for plain in (str, int, float, bool):
+        if annotation is plain:
+            return plain
     raise TypeError(f"no command-line type for {annotation!r}: give the field a cli_type")
 
 

@@ -16,7 +16,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
 
-from agent.api import Question, Step
+from agent.api import Question, Recommendation, Step
 from tui.messages import AdvisorFailed, AdvisorReady, Progress, StepReady, Stopped, progress_line
 from tui.widgets.charts import LearningCurveChart
 from tui.widgets.panels import Checklist, DecisionPath
@@ -83,13 +83,13 @@ class AdvisorView(Horizontal):
 
     def toggle_reasons(self) -> None:
         """`w`: the full list of cited rules under the card, or back to the card alone."""
-        rec = (self.step.recommendation if self.step else None) or {}
+        rec = self.step.recommendation if self.step else None
         if not rec:
             return
         self.full_reasons = not self.full_reasons
         recs = self.query(".recommendation")
         if recs:
-            recs.last().update(render_recommendation(rec, full=self.full_reasons))  # type: ignore[attr-defined]
+            recs.last(Static).update(render_recommendation(rec, full=self.full_reasons))
 
     def set_status(self, text: str) -> None:
         status = self.query_one("#advisor-status", Static)
@@ -271,15 +271,15 @@ class AdvisorView(Horizontal):
             await self.ask(step.question)
         else:
             self.query_one("#question-slot", Vertical).remove_children()
-            rec = step.recommendation or {}
-            self.say(render_recommendation(rec), classes="recommendation")
-            if rec.get("learning_curve"):
+            rec = step.recommendation
+            self.say(render_recommendation(rec or {}), classes="recommendation")
+            if rec and rec.learning_curve:
                 chart = LearningCurveChart(classes="learning-curve")
-                chart.set_curve(rec["learning_curve"], bar=rec.get("quality_bar"))
+                chart.set_curve(rec.learning_curve, bar=rec.quality_bar)
                 conv = self.query_one("#conversation", VerticalScroll)
                 conv.mount(chart)
-            if rec.get("pipeline"):
-                self.app.show_pipeline(rec["pipeline"])  # type: ignore[attr-defined]
+            if rec and rec.pipeline:
+                self.app.show_pipeline(rec.pipeline)  # type: ignore[attr-defined]
 
     def on_advisor_failed(self, message: AdvisorFailed) -> None:
         message.stop()
@@ -326,9 +326,11 @@ def _number(n: dict[str, Any]) -> str:
     return f"{escape(str(n.get('name')))} {_fmt(v)} (fine-tuning from {_fmt(bar)}) ({n.get('source')})"
 
 
-def render_recommendation(rec: dict[str, Any], *, full: bool = False) -> str:
+def render_recommendation(rec: Recommendation | dict[str, Any], *, full: bool = False) -> str:
     """The card first: decision, summary, method, the numbers against the bar, the 2-4 deciding rules and what
     would change the decision. ``full`` adds every cited rule (the `w` key toggles it)."""
+    if not isinstance(rec, dict):
+        rec = rec.to_dict()
     decision = next((rec[k] for k in ("decision", "path", "recommendation", "verdict")
                      if isinstance(rec.get(k), str)), "done")
     lines = [f"[b reverse] Recommendation: {escape(decision.replace('_', ' '))} [/]"]

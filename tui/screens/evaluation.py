@@ -128,7 +128,7 @@ class EvaluationView(Vertical):
         if message.source == "compare":
             self.compare_result = _as_compare(r)
             self.load_votes()
-        self.show(message.source, r)
+        self.show(message.source, r.to_dict() if hasattr(r, "to_dict") else r)  # typed results show their document
 
     @work(thread=True, exclusive=True, group="evaluation-vote")
     def load_votes(self) -> None:

@@ -80,7 +80,7 @@ def _base() -> list[tuple[str, str]]:
 
 def _clean(tmp_path: Path, pairs: list[tuple[str, str]], **cfg) -> dict:
     src = _write(tmp_path / "in.jsonl", pairs)
-    return clean(src, tmp_path / "out.jsonl", config=CleanConfig(**cfg))
+    return clean(src, tmp_path / "out.jsonl", config=CleanConfig(**cfg)).to_dict()  # the --json document
 
 
 def _kept(tmp_path: Path) -> list[tuple[str, str]]:
@@ -242,7 +242,7 @@ def test_input_untouched_output_atomic_report_and_runlog(tmp_path: Path) -> None
     src = _write(tmp_path / "in.jsonl", _base() + [_base()[0]])
     before = sha256_file(src)
     report_path = tmp_path / "rep" / "report.json"
-    r = clean(src, tmp_path / "out.jsonl", report_path=report_path)
+    r = clean(src, tmp_path / "out.jsonl", report_path=report_path).to_dict()
     assert sha256_file(src) == before == r["dataset_sha256"]
     assert json.loads(report_path.read_text())["kept_rows"] == 30
     assert "| exact_duplicate | 1 |" in report_path.with_suffix(".md").read_text()
@@ -262,7 +262,7 @@ def test_invalid_rows_stop_unless_skipped(tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"in\.jsonl:31:messages"):
         clean(src, tmp_path / "out.jsonl")
     assert not (tmp_path / "out.jsonl").exists()
-    r = clean(src, tmp_path / "out.jsonl", config=CleanConfig(skip_invalid=True))
+    r = clean(src, tmp_path / "out.jsonl", config=CleanConfig(skip_invalid=True)).to_dict()
     assert r["kept_rows"] == 30 and r["removed"]["invalid"] == 1 and r["problems"][0]["line"] == 31
 
 
@@ -274,7 +274,7 @@ def test_banking77_realistic(tmp_path: Path) -> None:
         w = csv.DictWriter(f, fieldnames=["text", "category"])
         w.writeheader()
         w.writerows(rows + rows[:50])  # 50 planted exact copies
-    r = clean(src, tmp_path / "out.jsonl")
+    r = clean(src, tmp_path / "out.jsonl").to_dict()
     assert r["output_kind"] == "label"
     assert r["removed"]["exact_duplicate"] >= 50
     assert r["removed"]["length"] == 0 and r["removed"]["incomplete"] == 0  # labels survive
@@ -285,7 +285,7 @@ def test_clean_writes_a_datasets_folder(tmp_path: Path) -> None:
     from tools.data import load
 
     src = _write(tmp_path / "in.jsonl", _base())
-    r = clean(src, tmp_path / "cleaned_ds")
+    r = clean(src, tmp_path / "cleaned_ds").to_dict()
     res = load(tmp_path / "cleaned_ds")
     assert res.format == "hf" and len(res.examples) == r["kept_rows"] == 30
 
@@ -304,9 +304,9 @@ def test_two_process_first_pass_matches_serial(tmp_path: Path) -> None:
 
     ranges = _byte_ranges(src, "openai", CleanConfig(workers=2, parallel_min_bytes=0))
     assert ranges is not None and ranges[1][2] > 10  # the second process starts at a later line
-    serial = clean(src, tmp_path / "a.jsonl", config=CleanConfig(workers=1, skip_invalid=True))
+    serial = clean(src, tmp_path / "a.jsonl", config=CleanConfig(workers=1, skip_invalid=True)).to_dict()
     parallel = clean(src, tmp_path / "b.jsonl", config=CleanConfig(workers=2, parallel_min_bytes=0,
-                                                                   skip_invalid=True))
+                                                                   skip_invalid=True)).to_dict()
     for key in ("input_rows", "kept_rows", "removed", "flagged", "language", "examples", "problems"):
         assert parallel[key] == serial[key], key
     assert (tmp_path / "a.jsonl").read_bytes() == (tmp_path / "b.jsonl").read_bytes()
@@ -346,7 +346,7 @@ def test_oversize_near_duplicate_clusters_are_reported_not_collapsed(tmp_path: P
 
 def test_empty_content_is_removed_as_empty_not_fatal(tmp_path: Path) -> None:
     src = _write(tmp_path / "in.jsonl", _base() + [("A question with no answer yet?", ""), ("   ", "An answer.")])
-    r = clean(src, tmp_path / "out.jsonl")
+    r = clean(src, tmp_path / "out.jsonl").to_dict()
     assert r["removed"]["empty"] == 2 and r["kept_rows"] == 30 and not r["problems"]
 
 

@@ -21,7 +21,7 @@ def _write(path: Path, pairs: list[tuple[str, str]]) -> Path:
 def test_inspect_statistics_and_labels(tmp_path: Path) -> None:
     p = _write(tmp_path / "d.jsonl", [(f"Message number {i} from a customer", ["spam", "ham"][i % 3 == 0])
                                       for i in range(30)])
-    r = inspect(p)
+    r = inspect(p).to_dict()
     assert r["rows"] == 30 and r["output_kind"] == "label"
     assert r["labels"] == {"spam": 20, "ham": 10} and r["label_imbalance"] == 2.0
     assert r["chars"]["output"]["max"] == 4 and len(r["sha256"]) == 64
@@ -31,7 +31,7 @@ def test_inspect_statistics_and_labels(tmp_path: Path) -> None:
 def test_inspect_counts_tokens_and_flags_rows_over_context(tmp_path: Path, real_model_dir: Path) -> None:
     long_text = "word " * 9000  # ~9k tokens, over SmolLM2's 8192
     p = _write(tmp_path / "d.jsonl", [("Hello there, how are you?", "Fine, thanks."), (long_text, "ok.")])
-    r = inspect(p, model=str(real_model_dir))
+    r = inspect(p, model=str(real_model_dir)).to_dict()
     t = r["tokens"]
     assert t["context_length"] == 8192 and t["over_context"] == 1 and t["min"] > 5
     assert any(pr["line"] == 2 and "exceed the context length" in pr["message"] for pr in r["problems"])
@@ -47,7 +47,7 @@ def test_augment_marks_synthetic_rows_kept_out_of_val_test(tmp_path: Path) -> No
     rows = [json.loads(x) for x in (tmp_path / "aug.jsonl").read_text().splitlines()]
     synth = [x for x in rows if x.get("meta", {}).get("synthetic")]
     assert len(synth) == 10 and synth[0]["messages"][0]["content"].startswith("Reworded request")
-    s = split(tmp_path / "aug.jsonl", tmp_path / "split")
+    s = split(tmp_path / "aug.jsonl", tmp_path / "split").to_dict()
     assert s["synthetic_in_train"] == 10
     for part in ("val", "test"):
         assert "Reworded" not in Path(s["files"][part]).read_text()

@@ -45,7 +45,7 @@ def test_stratified_leak_free_reproducible(tmp_path: Path) -> None:
     long_rows = [r for r in base if len(r["text"]) >= 60][:40]  # where a 4-character edit keeps Jaccard >= 0.8
     planted = [{"text": r["text"] + " pls", "category": r["category"]} for r in long_rows]
     src = _banking(tmp_path, 0, base + planted)
-    r = split(src, tmp_path / "out", seed=7)
+    r = split(src, tmp_path / "out", seed=7).to_dict()
     assert r["train"] + r["val"] + r["test"] == len(base) + len(planted)
     assert r["rule"] == "data.split.lt_5k" and r["stratified_by"] == "label"
     assert abs(r["val"] - 277) <= 15 and abs(r["test"] - 277) <= 15
@@ -59,9 +59,9 @@ def test_stratified_leak_free_reproducible(tmp_path: Path) -> None:
     for label, total in label_total.items():
         if total >= 20:
             assert abs(label_test[label] / total - 0.15) < 0.1, label
-    again = split(src, tmp_path / "out2", seed=7)
+    again = split(src, tmp_path / "out2", seed=7).to_dict()
     assert again["sha256"] == r["sha256"]
-    other = split(src, tmp_path / "out3", seed=8)
+    other = split(src, tmp_path / "out3", seed=8).to_dict()
     assert other["sha256"]["test"] != r["sha256"]["test"]
     logged = RunLog().query("SELECT sha256 FROM datasets WHERE kind = 'split:test'")
     assert {row["sha256"] for row in logged} >= {r["sha256"]["test"], other["sha256"]["test"]}
@@ -75,7 +75,7 @@ def test_small_file_warns_and_synthetic_stays_in_train(tmp_path: Path) -> None:
              for i in range(10)]
     src = tmp_path / "s.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    r = split(src, tmp_path / "out")
+    r = split(src, tmp_path / "out").to_dict()
     assert r["warnings"] and "below the 100-row minimum" in r["warnings"][0]
     assert r["synthetic_in_train"] == 10 and r["stratified_by"] is None
     for s in ("val", "test"):
@@ -89,6 +89,6 @@ def test_wholly_synthetic_set_still_splits_with_a_warning(tmp_path: Path) -> Non
             for i in range(200)]
     src = tmp_path / "s.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    r = split(src, tmp_path / "out")
+    r = split(src, tmp_path / "out").to_dict()
     assert r["val"] > 0 and r["test"] > 0 and r["train"] + r["val"] + r["test"] == 200
     assert "synthetic" in r["warnings"][0]

@@ -53,7 +53,7 @@ def test_resolve_contract_of_the_fixture(run_id: str, tiny_model_dir: Path) -> N
 
 
 def test_evaluate_test_logs_and_warns_on_peeking(run_id: str, test_file: Path) -> None:
-    res = E.evaluate_test(run_id, test_file, config=FAST)
+    res = E.evaluate_test(run_id, test_file, config=FAST).to_dict()
     assert set(res) >= {"quality", "ci95", "n", "metric", "vs"}
     assert res["n"] == 12 and res["metric"] == "label_accuracy"
     assert 0.0 <= res["ci95"][0] <= res["quality"] <= res["ci95"][1] <= 1.0
@@ -73,7 +73,7 @@ def test_evaluate_test_logs_and_warns_on_peeking(run_id: str, test_file: Path) -
     picked = log.query("SELECT prediction FROM predictions WHERE eval_id = ?", [choice["eval_id"]])
     assert len(picked) == 12 and {r["prediction"] for r in picked} <= labels  # never an invented label
 
-    again = E.evaluate_test(run_id, test_file, config=FAST)
+    again = E.evaluate_test(run_id, test_file, config=FAST).to_dict()
     assert again["peeking"] and again["test_evaluations"] == 2
     assert any("test-set peeking" in w and "1 time" in w for w in again["warnings"])
 
@@ -84,7 +84,7 @@ def test_prompt_baseline_from_the_run_log(run_id: str, test_file: Path, tiny_mod
     assert var.system == "Answer with the label." and var.few_shot == [("where is my card", "card_arrival")]
     msgs = var.prompts(R.load_test(test_file)[:1])[0]
     assert [m["role"] for m in msgs] == ["system", "user", "assistant", "user"]
-    res = E.evaluate_test(run_id, test_file, config=FAST)
+    res = E.evaluate_test(run_id, test_file, config=FAST).to_dict()
     assert res["vs"]["prompt_baseline"]["variant"] == f"prompt:{prid}"
 
 
@@ -92,7 +92,7 @@ def test_compare_reuses_test_predictions(run_id: str, test_file: Path, monkeypat
     E.evaluate_test(run_id, test_file, config=FAST)
     calls = []
     monkeypatch.setattr(E.predictions, "predict", lambda *a, **k: calls.append(a) or pytest.fail("regenerated"))
-    res = E.compare(run_id, test_file, n=6, config=FAST)
+    res = E.compare(run_id, test_file, n=6, config=FAST).to_dict()
     assert not calls
     assert res["n"] == 6 and res["columns"] == ["base", "tuned"]
     row = res["rows"][0]
@@ -110,12 +110,12 @@ def _probe_subset(tmp_path: Path, step: int = 6) -> Path:
 def test_forgetting_tiny_model(run_id: str, tiny_model_dir: Path, tmp_path: Path) -> None:
     # shipped probes against the tiny random model: the perturbed adapter changes its answers
     probes = _probe_subset(tmp_path)
-    res = E.forgetting(run_id, probes=probes, config=FAST)
+    res = E.forgetting(run_id, probes=probes, config=FAST).to_dict()
     assert res["probes"] == 18 and len(res["items"]) == res["probes"] and len(res["categories"]) == 6
     assert res["changed"] > 0 and res["tuned"] == f"run:{run_id}"
     # an adapter with B = 0 is the base model: nothing changes, verdict preserved
     zero = make_run(tiny_model_dir, perturb=False, curves=False)
-    same = E.forgetting(zero, probes=probes, config=FAST)
+    same = E.forgetting(zero, probes=probes, config=FAST).to_dict()
     assert (same["drop"], same["changed"], same["verdict"]) == (0.0, 0, "preserved")
     logged = RunLog().query("SELECT kind, n FROM evaluations WHERE run_id = ?", [zero])
     assert logged == [{"kind": "forgetting", "n": res["probes"]}]
@@ -124,11 +124,11 @@ def test_forgetting_tiny_model(run_id: str, tiny_model_dir: Path, tmp_path: Path
 def test_user_probe_file(run_id: str, tmp_path: Path) -> None:
     p = tmp_path / "mine.jsonl"
     p.write_text(json.dumps({"question": "2+2?", "answer": "4", "check": "number"}) + "\n")
-    assert E.forgetting(run_id, probes=p, config=FAST)["probes"] == 1
+    assert E.forgetting(run_id, probes=p, config=FAST).to_dict()["probes"] == 1
 
 
 def test_ab_offline_base_vs_run(run_id: str, test_file: Path) -> None:
-    res = E.ab("base", f"run:{run_id}", test_file, bar=0.10, cost_per_1k_tokens=0.5, config=FAST)
+    res = E.ab("base", f"run:{run_id}", test_file, bar=0.10, cost_per_1k_tokens=0.5, config=FAST).to_dict()
     assert res["a"]["variant"].startswith("base:") and res["b"]["variant"] == f"run:{run_id}"
     assert res["n"] == 12 and len(res["diff_ci95"]) == 2 and "mcnemar" in res
     assert res["roi"]["verdict"] in ("worth_it", "not_worth_it", "uncertain")
@@ -148,7 +148,7 @@ def test_errors_are_user_errors(run_id: str, tmp_path: Path) -> None:
 @pytest.mark.real_model
 def test_forgetting_real_model_base_vs_base_is_preserved(real_model_dir: Path, tmp_path: Path) -> None:
     probes = _probe_subset(tmp_path, 12)  # 9 probes across the categories
-    res = E.forgetting("smollm2-135m-instruct", probes=probes, config=E.EvalConfig(probe_max_new_tokens=24))
+    res = E.forgetting("smollm2-135m-instruct", probes=probes, config=E.EvalConfig(probe_max_new_tokens=24)).to_dict()
     assert res["verdict"] == "preserved" and res["drop"] == 0.0 and res["changed"] == 0
     assert res["base_score"] > 0  # the real model knows some of these
 
@@ -157,17 +157,17 @@ def test_forgetting_real_model_base_vs_base_is_preserved(real_model_dir: Path, t
 
 def test_limits_score_the_first_rows_and_say_so(run_id: str, test_file: Path, tiny_model_dir: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    res = E.evaluate_test(run_id, test_file, config=FAST, limit=5)
+    res = E.evaluate_test(run_id, test_file, config=FAST, limit=5).to_dict()
     assert (res["n"], res["test_rows"], res["limit"]) == (5, 12, 5)
     assert any("first 5 of the 12 test rows" in w for w in res["warnings"])
     logged = RunLog().query("SELECT n FROM evaluations WHERE eval_id = ?", [res["eval_id"]])
     assert logged == [{"n": 5}]
     # the side-by-side table and the A/B on the same rows reuse those predictions: nothing is generated
     monkeypatch.setattr(E.predictions, "predict", lambda *a, **k: pytest.fail("regenerated"))
-    cmp = E.compare(run_id, test_file, n=3, config=FAST, limit=5)
+    cmp = E.compare(run_id, test_file, n=3, config=FAST, limit=5).to_dict()
     assert (cmp["n"], cmp["sampled_from"], cmp["test_rows"]) == (3, 5, 12)
     for a in ("base", str(tiny_model_dir)):
-        ab = E.ab(a, f"run:{run_id}", test_file, config=FAST, limit=5)
+        ab = E.ab(a, f"run:{run_id}", test_file, config=FAST, limit=5).to_dict()
         assert ab["reused"] == ["a", "b"] and (ab["n"], ab["test_rows"]) == (5, 12)
         assert ab["b"]["quality"] == res["quality"] and ab["a"]["quality"] == res["vs"]["base"]["quality"]
 
@@ -175,13 +175,13 @@ def test_limits_score_the_first_rows_and_say_so(run_id: str, test_file: Path, ti
 def test_ab_generates_when_settings_differ(run_id: str, test_file: Path) -> None:
     E.evaluate_test(run_id, test_file, config=FAST, limit=4)
     other = E.EvalConfig(max_new_tokens=3, probe_max_new_tokens=4)
-    res = E.ab("base", f"run:{run_id}", test_file, config=other, limit=4)
+    res = E.ab("base", f"run:{run_id}", test_file, config=other, limit=4).to_dict()
     assert res["reused"] == [] and res["n"] == 4
-    assert E.ab("base", f"run:{run_id}", test_file, config=FAST, limit=6)["reused"] == []  # other rows
+    assert E.ab("base", f"run:{run_id}", test_file, config=FAST, limit=6).to_dict()["reused"] == []  # other rows
 
 
 def test_forgetting_limit_spreads_over_every_category(run_id: str) -> None:
-    res = E.forgetting(run_id, config=FAST, limit=12)
+    res = E.forgetting(run_id, config=FAST, limit=12).to_dict()
     total = len(E.load_probes())
     assert (res["probes"], res["probes_total"], res["limit"]) == (12, total, 12)
     assert len(res["categories"]) == 6 and len(res["items"]) == 12

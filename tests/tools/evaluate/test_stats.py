@@ -147,7 +147,7 @@ def test_forgetting_degraded_by_hand(tmp_path: Path, monkeypatch: pytest.MonkeyP
     tuned = base[:7] + ["no idea"] * 3
     monkeypatch.setattr(E.predictions, "predict", _fake_predict({"base": base, "tuned": tuned}))
     rid = make_run(tiny_model_dir, curves=False)
-    r = E.forgetting(rid, probes=probes)
+    r = E.forgetting(rid, probes=probes).to_dict()
     assert (r["probes"], r["base_score"], r["tuned_score"]) == (10, 1.0, 0.7)
     assert r["drop"] == pytest.approx(0.3)
     assert r["verdict"] == "degraded by 30.0 points" and r["degraded"]
@@ -168,7 +168,7 @@ def test_forgetting_within_tolerance_is_preserved(tmp_path: Path, monkeypatch: p
     base = ["yes"] * 50
     tuned = ["yes"] * 49 + ["no"]  # a 2-point drop is within the default tolerance
     monkeypatch.setattr(E.predictions, "predict", _fake_predict({"base": base, "tuned": tuned}))
-    r = E.forgetting(make_run(tiny_model_dir, curves=False), probes=probes)
+    r = E.forgetting(make_run(tiny_model_dir, curves=False), probes=probes).to_dict()
     assert r["drop"] == pytest.approx(0.02)
     assert r["verdict"] == "preserved" and r["fixes"] == []
 
@@ -209,12 +209,12 @@ def test_roi_verdicts() -> None:
 
 def test_roi_seed_example_and_gain() -> None:
     # seed: 4 h x $100 = $400 of prompting; 40 h x $100 + $500 = $4500 of fine-tuning: 11.25x
-    r = E.roi(4, 100, 40, 500)
+    r = E.roi(4, 100, 40, 500).to_dict()
     assert (r["prompt_cost"], r["fine_tune_cost"], r["ratio"]) == (400, 4500, 11.25)
     assert r["min_quality_improvement"] == 0.10 and r["worth_it"] is None
-    assert E.roi(4, 100, 40, 500, quality_gain=0.15)["worth_it"] is True
-    assert E.roi(4, 100, 40, 500, quality_gain=0.05)["worth_it"] is False
-    assert E.roi(0, 100, 40, 500)["ratio"] is None  # prompting cost nothing: the ratio is unbounded
+    assert E.roi(4, 100, 40, 500, quality_gain=0.15).worth_it is True
+    assert E.roi(4, 100, 40, 500, quality_gain=0.05).worth_it is False
+    assert E.roi(0, 100, 40, 500).ratio is None  # prompting cost nothing: the ratio is unbounded
     with pytest.raises(InputError):
         E.roi(-1, 100, 40, 500)
-    assert math.isclose(E.roi(4, 100, 40, 500, quality_gain=0.15, bar=0.2)["min_quality_improvement"], 0.2)
+    assert math.isclose(E.roi(4, 100, 40, 500, quality_gain=0.15, bar=0.2).min_quality_improvement, 0.2)

@@ -89,7 +89,7 @@ def test_step1_with_fake_backend_logs_everything(tmp_path: Path) -> None:
     be = KeywordBackend()
     events = []
     res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), shots=3, shots_from=str(train), bar=0.9),
-                             backend=be, on_progress=events.append)
+                             backend=be, on_progress=events.append).to_dict()
     assert res["metric"] == "label_accuracy" and res["n"] == 6
     # card rows right without a format spec; refund/top_up rows answer "no idea" -> 2/6
     assert res["quality"] == pytest.approx(2 / 6, abs=1e-4)
@@ -111,7 +111,7 @@ def test_variant_search_picks_the_best_and_checks_the_bar(tmp_path: Path) -> Non
     test = _write_jsonl(tmp_path / "test.jsonl", LABELLED)
     train = _write_jsonl(tmp_path / "train.jsonl", TRAIN)
     res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), shots_from=str(train), variants=True, bar=0.9),
-                             backend=KeywordBackend())
+                             backend=KeywordBackend()).to_dict()
     names = [v["name"] for v in res["variants"]]
     assert names[:5] == ["baseline", "shots_5", "shots_10", "chain_of_thought", "format_spec"]
     assert "system_alt_1" in names and "system_alt_2" in names
@@ -146,7 +146,7 @@ def test_json_schema_metric_and_default_bar(tmp_path: Path) -> None:
             return [Generation('{"name": "x", "age": 1}' if "Ann" in p[-1]["content"] else "oops", 10, 5, 1.0)
                     for p in prompts]
 
-    res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), schema=str(schema)), backend=Echo())
+    res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), schema=str(schema)), backend=Echo()).to_dict()
     assert res["metric"] == "json_schema" and res["quality"] == 0.5 and res["bar"] == pe.default_bar() == 0.9
 
 
@@ -156,7 +156,7 @@ def test_step1_and_variants_on_tiny_model(tiny_model_dir: Path, tmp_path: Path) 
     train = _write_jsonl(tmp_path / "train.jsonl", TRAIN)
     res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), shots=1, shots_from=str(train), variants=True,
                                                  model=str(tiny_model_dir), max_new_tokens=4,
-                                                 cot_max_new_tokens=6, batch_size=2))
+                                                 cot_max_new_tokens=6, batch_size=2)).to_dict()
     assert res["n"] == 4 and 0.0 <= res["quality"] <= 1.0 and res["model"] == tiny_model_dir.name
     assert res["latency_ms"]["mode"] == "batched" and res["prompt_tokens"]["mean"] > 20
     assert {v["name"] for v in res["variants"]} >= {"baseline", "shots_5", "shots_10", "chain_of_thought",
