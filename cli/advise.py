@@ -115,9 +115,10 @@ def _interrupted(session_id: str, answers: str, json_out: bool, doc: dict[str, A
     con = err
     for r in runs:
         where = f"checkpoint kept at {r['checkpoint']}" if r.get("checkpoint") else "no checkpoint was written"
-        con.print(f"training run {r['run_id']} stopped at step {r['step']}: {where}", highlight=False)
+        con.print(f"training run {r['run_id']} stopped at step {r['step']}: {where}", highlight=False,
+                  soft_wrap=True)  # paths and commands stay whole, to copy
     con.print(f"[yellow]interrupted[/] ({out['signal']}). Resume with: " + "; ".join(f"`{c}`" for c in resume),
-              highlight=False)
+              highlight=False, soft_wrap=True)
     if json_out and not json_printed():
         print_json(out)
     return processes.interrupted_exit_code()

@@ -87,6 +87,8 @@ def run_guarded(app: Callable[..., Any], argv: list[str] | None = None) -> int:
     try:
         with processes.StopSignals(on_hard_exit=hard_exit):
             rv = app(args=argv, standalone_mode=False)
+        if rv == 130 and processes.stop_requested():  # typer turns the stop's KeyboardInterrupt into Exit(130)
+            return finish_interrupted(json_mode)
         # Outside standalone mode click hands back the code of an Exit raised inside a command.
         return rv if isinstance(rv, int) else 0
     except TunewiseError as e:
@@ -99,13 +101,19 @@ def run_guarded(app: Callable[..., Any], argv: list[str] | None = None) -> int:
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else 1
     except Exception as e:  # click's usage errors carry their own exit code
+        if processes.stop_requested():  # raised by the stop (duckdb: "Query interrupted"): not a bug
+            return finish_interrupted(json_mode)
         import click
         import typer
 
         # typer 0.2x raises its own Abort/Exit (not click's) from prompts and callbacks.
         if isinstance(e, typer.Exit):
+            if e.exit_code == 130 and processes.stop_requested():
+                return finish_interrupted(json_mode)
             return e.exit_code
         if isinstance(e, typer.Abort):
+            if processes.stop_requested():  # click turns the stop's KeyboardInterrupt into Abort
+                return finish_interrupted(json_mode)
             err.print("[yellow]aborted[/]")
             return 130
 
@@ -121,9 +129,11 @@ def run_guarded(app: Callable[..., Any], argv: list[str] | None = None) -> int:
         if isinstance(e, tuple(k.ClickException for k in kinds)):
             e.show()  # type: ignore[attr-defined]
             return int(e.exit_code)  # type: ignore[attr-defined]
-        if isinstance(e, tuple(k.Exit for k in kinds)):
+        if isinstance(e, tuple(k.Exit for k in kinds if hasattr(k, "Exit"))):
             return int(e.exit_code)  # type: ignore[attr-defined]
-        if isinstance(e, tuple(k.Abort for k in kinds)):
+        if isinstance(e, tuple(k.Abort for k in kinds if hasattr(k, "Abort"))):
+            if processes.stop_requested():  # click turns the stop's KeyboardInterrupt into Abort
+                return finish_interrupted(json_mode)
             err.print("[yellow]aborted[/]")
             return 130
         from tools.errors import log_bug
