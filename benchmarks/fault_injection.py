@@ -148,6 +148,18 @@ def wait_first_progress(p: subprocess.Popen[str], stage: Stage, log: Path, limit
     return None
 
 
+def wait_for_step(p: subprocess.Popen[str], step: int) -> None:
+    """Read training events until ``step`` has ended (its checkpoint save starts right after)."""
+    assert p.stdout is not None
+    for line in p.stdout:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("stage") == "train" and ev.get("metrics") and int(ev.get("step") or 0) >= step:
+            return
+
+
 def baseline(stage: Stage, work: Path) -> None:
     """The uninterrupted run: its duration, when its first progress line came, and its outputs."""
     log = work / f"{stage.name}-baseline.stderr"
@@ -193,6 +205,10 @@ def kill_once(stage: Stage, sig: int, rng: random.Random, work: Path, count: Sta
     first = wait_first_progress(p, stage, log, 900)
     span = max(0.2, stage.baseline_s - stage.baseline_first_s)
     delay = rng.uniform(0.0, span)
+    if stage.name == "train" and i % 2 == 1:  # aim inside a checkpoint save: just after a save step ends
+        save_step = 2 * rng.randint(1, TRAIN_STEPS // 2 - 1)
+        wait_for_step(p, save_step)
+        delay = rng.uniform(0.0, 0.4)
     time.sleep(delay)
     family = family_of(p.pid)
     t_kill = time.monotonic()
@@ -414,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
                 sig = SIGNALS[(offset + i) % 3]  # round robin from a seeded start
                 rows.append(kill_once(stage, sig, rng, work, count, i))
                 print(json.dumps(rows[-1]), flush=True)
-            if name == "train":  # leave a finished run under the id for eval
+            if name == "train" and kills.get("eval", 0) > 0:  # leave a finished run under the id for eval
                 forget_run(stage)
                 baseline(stage, work)
         total = StageCount()

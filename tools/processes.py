@@ -295,7 +295,7 @@ class StopSignals:
     bound: after the grace (``second_stop_s`` after a second signal) the children are killed, and if the command
     is still not done ``on_hard_exit`` runs and the process ends with 130/143."""
 
-    def __init__(self, *, raise_in_main: bool = True, on_hard_exit: Callable[[], None] | None = None) -> None:
+    def __init__(self, *, raise_in_main: bool = True, on_hard_exit: Callable[[], object] | None = None) -> None:
         self.raise_in_main = raise_in_main
         self.on_hard_exit = on_hard_exit
         self._old: dict[int, Any] = {}
