@@ -165,7 +165,7 @@ class Child:
             self.keep_file.touch()
 
 
-_lock = threading.Lock()
+_lock = threading.RLock()  # a signal handler (request_stop) may run while the main thread holds it
 _children: list[Child] = []
 _hooks: list[Callable[[], None]] = []
 _stop: dict[str, Any] = {"signum": None, "count": 0}
