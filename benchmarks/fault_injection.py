@@ -277,11 +277,17 @@ def train_after_kill(stage: Stage, row: dict[str, Any], count: StageCount) -> bo
     """Resume the killed run; it must reach the uninterrupted run's final loss within 1e-4."""
     from tools.train import checkpoints
 
-    if not row["hit"]:  # the run had completed before its kill: nothing to resume
+    run_id = stage.cmd[stage.cmd.index("--run-id") + 1]
+    os.environ["TUNEWISE_HOME"] = str(stage.home)
+    from tools.runlog import RunLog
+
+    run = RunLog().get_run(run_id)
+    row["run_status"] = None if run is None else run["status"]
+    if not row["hit"] or row["run_status"] == "completed":
+        # the run had finished before its kill (or the kill came while the process was exiting): nothing to resume
         row["resume"] = "completed before the kill"
         forget_run(stage)
         return True
-    run_id = stage.cmd[stage.cmd.index("--run-id") + 1]
     folder = (stage.home or Path()) / "runs" / run_id / "checkpoints"
     incomplete = [c for c in checkpoints.checkpoints(folder) if not checkpoints.is_complete(c)]
     if incomplete:
