@@ -163,3 +163,29 @@ def test_ctrl_c_to_scripted_advise_stops_training_at_a_checkpoint(tiny_model_dir
     result = [json.loads(x) for x in rest.splitlines()][-1]["result"]
     assert r.returncode == 130 and result["status"] == "interrupted"
     assert result["resumed_from"] == run["checkpoint"] and result["steps"] > ck_step
+
+
+def test_the_tui_quit_and_the_cli_stop_share_one_path(tmp_path: Path) -> None:
+    """tui.services.stop_all_work is jobs.stop_all: the training child checkpoints, every cancel token is set, a
+    run the user keeps running is left alone."""
+    from agent import jobs
+    from tests.tui.test_long_work import TRAINER
+    from tools import processes
+    from tui import services
+
+    processes.reset_stop()
+    jobs.advisor_token.reset()
+    stopped = jobs.TrainingProcess([], cmd=[sys.executable, "-c", TRAINER, str(tmp_path / "a")], run_id="train-a")
+    kept = jobs.TrainingProcess([], cmd=[sys.executable, "-c", TRAINER, str(tmp_path / "b")], run_id="train-b")
+    next(iter(stopped)), next(iter(kept))
+    kept.detach()
+    try:
+        assert services.stop_all_work() == [stopped]
+        assert jobs.advisor_token.cancelled and stopped.cancelled
+        assert stopped.proc.wait(timeout=20) == 130 and (tmp_path / "a").exists()
+        assert kept.alive and not kept.cancelled
+    finally:
+        kept.cancel()
+        kept.proc.wait(timeout=20)
+        jobs.advisor_token.reset()
+        processes.reset_stop()
