@@ -301,7 +301,12 @@ def train_after_kill(stage: Stage, row: dict[str, Any], count: StageCount) -> bo
     else:
         r = subprocess.run([PY, "-m", "cli", "train", "--resume", run_id, "--events", "jsonl"], cwd=REPO,
                            env=env_for(stage.home or Path()), capture_output=True, text=True, timeout=1800)
+        # the resumed run's last step, or the killed one's when it had trained every step before its kill
         loss = final_loss(r.stdout)
+        if loss is None and r.returncode == 0:
+            last = [m["value"] for m in RunLog().metrics(run_id)
+                    if m["split"] == "train" and m["name"] == "loss" and m["step"] == TRAIN_STEPS]
+            loss = last[-1] if last else None
         want = stage.baseline_loss  # type: ignore[attr-defined]
         row["resume"] = {"from": newest.name, "exit_code": r.returncode, "final_loss": loss, "baseline": want}
         if r.returncode != 0 or loss is None or abs(loss - want) > 1e-4:
