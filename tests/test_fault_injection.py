@@ -26,7 +26,8 @@ def test_kills_inside_clean_and_train_leave_nothing_behind(tmp_path: Path, real_
     assert code == 0 and totals["survived"] == totals["kills"]
     assert {r["signal"] for r in doc["kills"] if r["stage"] == "clean"} == {"SIGINT", "SIGTERM", "SIGKILL"}
     train = [r for r in doc["kills"] if r["stage"] == "train"]
-    assert all(r["resume"] == "no checkpoint yet: start again" or abs(r["resume"]["final_loss"] -
-                                                                       r["resume"]["baseline"]) <= 1e-4
-               for r in train)
+    resumed = [r["resume"] for r in train if isinstance(r["resume"], dict)]
+    assert all(abs(r["final_loss"] - r["baseline"]) <= 1e-4 for r in resumed)
+    assert {r["resume"] for r in train if not isinstance(r["resume"], dict)} <= {
+        "no checkpoint yet: start again", "completed before the kill"}
     assert doc["machine"]["cpu_flags"] is not None and "shared_machine" in doc
