@@ -3,7 +3,9 @@
 * ``TrainingProcess`` runs ``tunewise train ... --events jsonl`` as a child process (no GIL fight with torch, a
   crash stays in the child). ``cancel()`` sends SIGINT, which the trainer handles by writing a checkpoint and
   marking the run ``interrupted``. The child runs in its own session, so a Ctrl-C in the terminal reaches the
-  app (which asks what to do), not the trainer; and a run the user keeps going outlives the app.
+  app (which asks what to do), not the trainer. It is a ``tools.processes`` child: it stops when its parent dies
+  (kill -9 included), unless the user chose to keep it running (``detach``), and ``stop_all`` (the TUI's quit,
+  the CLI's Ctrl-C through ``tools.processes.request_stop``) stops it with everything else.
 * Every live child is in one registry (``running()``), whoever started it (the Training view or the advisor's
   pipeline), so the app can list, stop or keep them when it quits.
 * ``CancelToken``: work in a thread (prompt evaluation, evaluation, cleaning) stops at its next progress event
@@ -17,13 +19,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+from tools import processes
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -34,11 +38,13 @@ class JobCancelled(KeyboardInterrupt):
 
 
 class CancelToken:
-    """A flag one side sets and the worker checks at its next progress event."""
+    """A flag one side sets and the worker checks at its next progress event. Every token is cancelled by a stop
+    request (``tools.processes.request_stop``: Ctrl-C in the CLI, quitting the TUI)."""
 
     def __init__(self, name: str = "job") -> None:
         self.name = name
         self._event = threading.Event()
+        _tokens.add(self)
 
     def cancel(self) -> None:
         self._event.set()
@@ -65,6 +71,16 @@ class CancelToken:
         return relay
 
 
+_tokens: weakref.WeakSet[CancelToken] = weakref.WeakSet()
+
+
+def _cancel_every_token() -> None:
+    for token in list(_tokens):
+        token.cancel()
+
+
+processes.add_stop_hook(_cancel_every_token)
+
 # The advisor's tool calls (prompt baseline, cleaning, evaluation) check this token at every progress event; the
 # app sets it when the user stops the advisor's work. The pipeline's training child is stopped through
 # ``cancel_training()`` instead, so that it checkpoints.
@@ -74,6 +90,7 @@ advisor_token = CancelToken("the advisor's work")
 # ------------------------------------------------------------------------------------------------ training
 _lock = threading.Lock()
 _running: list[TrainingProcess] = []
+_all: list[TrainingProcess] = []  # every training child this process started (stopped_runs reports them)
 
 
 class TrainingProcess:
@@ -95,16 +112,21 @@ class TrainingProcess:
         self.detached = False
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH"))
                                                            if p)}
-        # start_new_session: the terminal's Ctrl-C goes to the app only; the app decides what the trainer does.
-        # Events and stderr go to files, not pipes: a run the user keeps going after the app has quit must not
-        # die on a closed pipe, and a pipe nobody reads would block the child once it fills.
+        # own_group (a new session): the terminal's Ctrl-C goes to the app only; the app decides what the trainer
+        # does. Events and stderr go to files, not pipes: a run the user keeps going after the app has quit must
+        # not die on a closed pipe, and a pipe nobody reads would block the child once it fills.
         self.events_path, self.stderr_path = _log_files(run_id)
+        keep = self.events_path.with_name(self.events_path.name.replace(".events.jsonl", ".keep"))
         with self.events_path.open("w", encoding="utf-8") as out, self.stderr_path.open("w", encoding="utf-8") as err:
-            self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL, text=True,
-                                         cwd=str(REPO), env=env, start_new_session=True)
+            self.child = processes.spawn(self.cmd, label=f"training {run_id or ''}".strip(), checkpoints=True,
+                                         own_group=True, keep_file=keep, env=env, stdout=out, stderr=err,
+                                         stdin=subprocess.DEVNULL, text=True, cwd=str(REPO))
+        self.proc = self.child.proc
+        self.child.extra["training"] = self
         self.result: dict[str, Any] | None = None
         with _lock:
             _running.append(self)
+            _all.append(self)
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         try:
@@ -135,13 +157,13 @@ class TrainingProcess:
         if self.cancelled:
             return
         self.cancelled = True
-        if self.proc.poll() is None:
-            with _suppress_lookup():
-                os.killpg(self.proc.pid, signal.SIGINT)
+        if self.child.asked == 0:
+            self.child.ask_to_stop()
 
     def detach(self) -> None:
         """Keep the run going after the app quits; its progress is in the run log (Runs view)."""
         self.detached = True
+        self.child.keep()
 
     @property
     def returncode(self) -> int | None:
@@ -195,14 +217,6 @@ def _follow(path: Path, proc: subprocess.Popen[str], poll_s: float = 0.1) -> Ite
             time.sleep(poll_s)
 
 
-class _suppress_lookup:  # noqa: N801 - a tiny context manager: the child may have ended in between
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> bool:
-        return exc[0] is not None and issubclass(exc[0], ProcessLookupError | PermissionError)
-
-
 def running() -> list[TrainingProcess]:
     """Every training child of this process that is still alive."""
     with _lock:
@@ -215,6 +229,37 @@ def cancel_training(source: str | None = None) -> list[TrainingProcess]:
     for p in procs:
         p.cancel()
     return procs
+
+
+def stop_all() -> list[TrainingProcess]:
+    """Stop everything this process runs, the one stop path of every front end (``tools.processes.request_stop``):
+    training children checkpoint (SIGINT), every cancel token is set, other children are asked to end. Returns
+    the training processes that were asked to stop (a run kept in the background is left alone)."""
+    asked = processes.request_stop()
+    for c in asked:
+        tp = c.extra.get("training")
+        if isinstance(tp, TrainingProcess):
+            tp.cancelled = True
+    return [c.extra["training"] for c in asked if isinstance(c.extra.get("training"), TrainingProcess)]
+
+
+def stopped_runs() -> list[dict[str, Any]]:
+    """What a stop left behind, one dict per training child of this process: run id, step, whether it ended,
+    its checkpoint folder and how to resume (the CLI's interrupted document; the TUI's exit note says the same)."""
+    from tools import paths
+    from tools.train import checkpoints
+
+    out = []
+    with _lock:
+        procs = list(_all)
+    for p in procs:
+        if not p.run_id:
+            continue
+        ck = checkpoints.newest_complete(paths.run_dir(p.run_id) / "checkpoints")
+        out.append({"run_id": p.run_id, "step": p.step, "ended": not p.alive, "returncode": p.returncode,
+                    "checkpoint": str(ck) if ck else None,
+                    "resume": f"tunewise train --resume {p.run_id}" if ck else None})
+    return out
 
 
 def wait_all(timeout: float) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,10 +65,25 @@ def advise(
     if answers is not None:
         from agent.advisor import run_scripted
         from cli.common import progress_bar
+        from tools import processes
+        from tools.runlog import new_id
 
-        with progress_bar(json_out, "advise") as on_progress:
-            doc = run_scripted({**load_answers(Path(answers)), **given}, session_id=resume,
-                               on_progress=on_progress)
+        given_answers = {**load_answers(Path(answers)), **given}
+        session_id = resume or new_id("adv-")
+        doc: dict[str, Any] | None = None
+        # Ctrl-C / SIGTERM: the one stop path (tools.processes) stops the pipeline's training child at a
+        # checkpoint and its tools at their next progress event; the graph then ends and we report here.
+        with processes.StopSignals(raise_in_main=False,
+                                   on_hard_exit=lambda: _interrupted(session_id, answers, json_out, doc, wait=False)):
+            try:
+                with progress_bar(json_out, "advise") as on_progress:
+                    doc = run_scripted(given_answers, session_id=session_id, on_progress=on_progress)
+            except KeyboardInterrupt:
+                if not processes.stop_requested():
+                    processes.note_stop(2)  # a KeyboardInterrupt from elsewhere reads as Ctrl-C
+            if processes.stop_requested():
+                sys.exit(_interrupted(session_id, answers, json_out, doc))
+        assert doc is not None
         if json_out:
             print_json(doc)
         else:
@@ -82,6 +98,33 @@ def advise(
             raise InputError(f"no advisor session '{resume}'", where="--resume",
                              fix="list sessions with `tunewise runs sql \"SELECT * FROM sessions\"`")
     interactive(session_id=resume, chat_model=chat, json_out=json_out, answers=given or None)
+
+
+def _interrupted(session_id: str, answers: str, json_out: bool, doc: dict[str, Any] | None, *,
+                 wait: bool = True) -> int:
+    """A stopped ``advise --answers``: end the children (bounded), say where each training checkpoint is and how
+    to resume, print the one ``--json`` document (``status: interrupted``); returns 130 / 143."""
+    from agent import jobs
+    from cli.common import interrupted_doc, json_printed, print_json
+    from tools import processes
+
+    if wait:
+        processes.end_children(processes.second_stop_s() if processes.stop_count() > 1 else None)
+    runs = jobs.stopped_runs()
+    resume = [r["resume"] for r in runs if r.get("resume")]
+    resume.append(f"tunewise advise --answers {answers} --resume {session_id}")
+    out = interrupted_doc(session_id=session_id, runs=runs, resume=resume,
+                          recommendation=(doc or {}).get("recommendation"))
+    con = err
+    for r in runs:
+        where = f"checkpoint kept at {r['checkpoint']}" if r.get("checkpoint") else "no checkpoint was written"
+        con.print(f"training run {r['run_id']} stopped at step {r['step']}: {where}", highlight=False,
+                  soft_wrap=True)  # paths and commands stay whole, to copy
+    con.print(f"[yellow]interrupted[/] ({out['signal']}). Resume with: " + "; ".join(f"`{c}`" for c in resume),
+              highlight=False, soft_wrap=True)
+    if json_out and not json_printed():
+        print_json(out)
+    return processes.interrupted_exit_code()
 
 
 def load_answers(path: Path) -> dict[str, Any]:

@@ -22,9 +22,41 @@ def wants_json(argv: list[str] | None = None) -> bool:
     return "--json" in (argv if argv is not None else sys.argv[1:])
 
 
+_printed = {"json": False}
+
+
 def print_json(obj: Any) -> None:
+    _printed["json"] = True
     sys.stdout.write(json.dumps(obj, indent=2, default=str, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def json_printed() -> bool:
+    """True once this command has printed its JSON document (a stop must not print a second one)."""
+    return _printed["json"]
+
+
+def interrupted_doc(**extra: Any) -> dict[str, Any]:
+    """The ``--json`` document of a command stopped by a signal: ``status: interrupted``, the signal, the exit code."""
+    import signal
+
+    from tools import processes
+
+    signum = processes.stop_requested() or signal.SIGINT
+    return {"status": "interrupted", "signal": signal.Signals(signum).name,
+            "exit_code": processes.interrupted_exit_code(), **extra}
+
+
+def finish_interrupted(json_mode: bool, **extra: Any) -> int:
+    """After a stop: wait (bounded) for the children to checkpoint and end, end what is left, print the one
+    document (``--json``) or a note, and return the exit code (130 after SIGINT, 143 after SIGTERM)."""
+    from tools import processes
+
+    processes.end_children(processes.second_stop_s() if processes.stop_count() > 1 else None)
+    if json_mode and not json_printed():
+        print_json(interrupted_doc(**extra))
+    err.print(f"[yellow]interrupted[/] ({interrupted_doc()['signal']})", highlight=False)
+    return processes.interrupted_exit_code()
 
 
 def human(json_mode: bool) -> Console:
@@ -34,31 +66,54 @@ def human(json_mode: bool) -> Console:
 
 def run_guarded(app: Callable[..., Any], argv: list[str] | None = None) -> int:
     """Run the Typer app; render TunewiseError as a message and anything else as a short note + log path."""
+    import os
+
+    from tools import processes
     from tools.errors import TunewiseError
 
     json_mode = wants_json(argv)
+    # Progress on stderr is tunewise's own lines: no library's bars (transformers' "Loading weights", datasets').
+    # Set before those libraries are imported; the children inherit it.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    _printed["json"] = False
+    processes.reset_stop()
+    processes.watch_parent()  # a child tunewise started stops when its parent is gone (no-op otherwise)
+
+    def hard_exit() -> None:  # the stop bound passed and the command is still busy: one document, then exit
+        if json_mode and not json_printed():
+            print_json(interrupted_doc(note="ended after the stop grace (proc.stop)"))
+
     try:
-        rv = app(args=argv, standalone_mode=False)
+        with processes.StopSignals(on_hard_exit=hard_exit):
+            rv = app(args=argv, standalone_mode=False)
+        if rv == 130 and processes.stop_requested():  # typer turns the stop's KeyboardInterrupt into Exit(130)
+            return finish_interrupted(json_mode)
         # Outside standalone mode click hands back the code of an Exit raised inside a command.
         return rv if isinstance(rv, int) else 0
     except TunewiseError as e:
-        if json_mode:
+        if json_mode and not json_printed():
             print_json({"error": e.to_dict()})
         err.print(f"[bold red]error:[/] {e.render()}", highlight=False)
         return e.exit_code
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]")
-        return 130
+        return finish_interrupted(json_mode)
     except SystemExit as e:
         return int(e.code or 0) if not isinstance(e.code, str) else 1
     except Exception as e:  # click's usage errors carry their own exit code
+        if processes.stop_requested():  # raised by the stop (duckdb: "Query interrupted"): not a bug
+            return finish_interrupted(json_mode)
         import click
         import typer
 
         # typer 0.2x raises its own Abort/Exit (not click's) from prompts and callbacks.
         if isinstance(e, typer.Exit):
+            if e.exit_code == 130 and processes.stop_requested():
+                return finish_interrupted(json_mode)
             return e.exit_code
         if isinstance(e, typer.Abort):
+            if processes.stop_requested():  # click turns the stop's KeyboardInterrupt into Abort
+                return finish_interrupted(json_mode)
             err.print("[yellow]aborted[/]")
             return 130
 
@@ -74,9 +129,11 @@ def run_guarded(app: Callable[..., Any], argv: list[str] | None = None) -> int:
         if isinstance(e, tuple(k.ClickException for k in kinds)):
             e.show()  # type: ignore[attr-defined]
             return int(e.exit_code)  # type: ignore[attr-defined]
-        if isinstance(e, tuple(k.Exit for k in kinds)):
+        if isinstance(e, tuple(k.Exit for k in kinds if hasattr(k, "Exit"))):
             return int(e.exit_code)  # type: ignore[attr-defined]
-        if isinstance(e, tuple(k.Abort for k in kinds)):
+        if isinstance(e, tuple(k.Abort for k in kinds if hasattr(k, "Abort"))):
+            if processes.stop_requested():  # click turns the stop's KeyboardInterrupt into Abort
+                return finish_interrupted(json_mode)
             err.print("[yellow]aborted[/]")
             return 130
         from tools.errors import log_bug

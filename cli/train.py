@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 import json
@@ -52,26 +51,25 @@ def launch_command(accelerate_config: str | Path, fields: dict[str, Any], *, pla
 
 
 def _run_launcher(cmd: list[str]) -> int:
-    """Run ``accelerate launch`` and wait; Ctrl-C and SIGTERM are passed on to it (it stops its workers, which
-    checkpoint), and the launcher's exit code is returned."""
+    """Run ``accelerate launch`` and wait. It is a ``tools.processes`` child: Ctrl-C and SIGTERM reach it once,
+    through the one stop path (it relays them to its workers, which checkpoint), the stop grace bounds the wait,
+    and it dies with this process (PR_SET_PDEATHSIG; its workers watch this process too). Returns its exit code
+    (130/143 when it was stopped)."""
     import shutil
     import signal
-    import subprocess
+
+    from tools import processes
 
     if shutil.which("accelerate") is None:  # not on PATH (e.g. a venv not activated): same launcher, by module
         cmd = [sys.executable, "-m", "accelerate.commands.launch", *cmd[2:]]
-    child = subprocess.Popen(cmd)
-
-    def forward(signum: int, frame: Any) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            child.send_signal(signum)
-
-    old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        return child.wait()
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
+    # own session: a terminal's Ctrl-C reaches this process only, which relays it once (not twice)
+    child = processes.spawn(cmd, label="accelerate launch", checkpoints=True, own_group=True, signal_group=False,
+                            death_signal=signal.SIGTERM)
+    with processes.StopSignals(raise_in_main=False):
+        code = child.proc.wait()
+    if processes.stop_requested():
+        return processes.interrupted_exit_code()
+    return code
 
 
 def train_cmd(
@@ -159,7 +157,9 @@ def train_cmd(
             print_json(result.to_dict())
         else:
             _print_result(result)
-    code = {"completed": 0, "interrupted": 130}.get(result.status, 1)
+    from tools import processes
+
+    code = {"completed": 0, "interrupted": processes.interrupted_exit_code()}.get(result.status, 1)
     if code:
         sys.exit(code)  # SystemExit carries the code through run_guarded (typer.Exit's would be dropped)
 

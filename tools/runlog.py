@@ -140,6 +140,14 @@ def m005_grades(db: Any) -> None:
             grade VARCHAR, grader VARCHAR, created_at TIMESTAMP)""")
 
 
+# -- liveness by pid and start time (issue 23.3) ---------------------------------------------------------------
+@migration
+def m006_run_process_start(db: Any) -> None:
+    """A run records its worker's start time with its pid, so a later process given the same pid is not taken
+    for the run's worker."""
+    db.execute("ALTER TABLE runs ADD COLUMN pid_start BIGINT")
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 def now() -> datetime:
@@ -382,13 +390,16 @@ class RunLog:
     def start_run(self, kind: str, *, config: Any = None, method: str | None = None,
                   model: str | None = None, data_hashes: dict[str, str] | None = None,
                   run_id: str | None = None, session_id: str | None = None) -> str:
+        from tools.processes import identity
+
         run_id = run_id or new_id(f"{kind}-")
+        me = identity()  # the process doing the work: a run whose process is gone reads as crashed
         self.execute(
             """INSERT INTO runs (run_id, kind, status, method, model, config, data_hashes, versions, git_rev,
-                                 started_at, session_id)
-               VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?)""",
+                                 started_at, session_id, pid, pid_start, host)
+               VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [run_id, kind, method, model, to_json(config), to_json(data_hashes), to_json(library_versions()),
-             git_revision(), now(), session_id],
+             git_revision(), now(), session_id, me["pid"], me["start"], me["host"]],
         )
         return run_id
 
@@ -419,27 +430,36 @@ class RunLog:
 
     # -- liveness (issue 18.3) ------------------------------------------------------------------------
     def heartbeat(self, run_id: str, *, pid: int | None = None, host: str | None = None,
-                  train_seconds: float | None = None) -> None:
-        """The run is alive: stamp ``heartbeat_at``; record the worker's pid and host and the training time
-        so far when given (so a run killed later keeps both)."""
+                  train_seconds: float | None = None, pid_start: int | None = None) -> None:
+        """The run is alive: stamp ``heartbeat_at``; record the worker's pid, its start time and host, and the
+        training time so far when given (so a run killed later keeps them)."""
+        if pid is not None and pid_start is None:
+            from tools.processes import start_time
+
+            pid_start = start_time(pid)
         self.execute(
             """UPDATE runs SET heartbeat_at = ?, pid = coalesce(?, pid), host = coalesce(?, host),
+                   pid_start = CASE WHEN ? IS NULL THEN pid_start ELSE ? END,
                    train_seconds = coalesce(?, train_seconds) WHERE run_id = ?""",
-            [now(), pid, host, train_seconds, run_id])
+            [now(), pid, host, pid, pid_start, train_seconds, run_id])
 
     @staticmethod
     def live_status(row: dict[str, Any]) -> str | None:
         """A row's status as it really is: a ``running`` run whose process is gone reads as ``crashed``.
 
-        On this host the pid decides; from another host, a heartbeat older than ``train.heartbeat``'s
-        ``stale_after_s`` does (that host may be down)."""
+        On this host the pid and its start time decide (a pid the kernel gave to a later process does not keep
+        the run alive); from another host, a heartbeat older than ``train.heartbeat``'s ``stale_after_s`` does
+        (that host may be down)."""
         status = row.get("status")
         if status != "running" or not (row.get("pid") or row.get("heartbeat_at")):
             return status
         import socket
 
         if row.get("host") == socket.gethostname() and row.get("pid"):
-            return status if _pid_alive(int(row["pid"])) else "crashed"
+            from tools.processes import alive
+
+            start = row.get("pid_start")
+            return status if alive(int(row["pid"]), None if start is None else int(start)) else "crashed"
         beat = row.get("heartbeat_at")
         if beat is not None and (now() - beat).total_seconds() > _heartbeat_stale_after_s():
             return "crashed"
@@ -524,23 +544,6 @@ class RunLog:
             "SELECT idx, grade, grader, eval_id, test_sha256 FROM (SELECT *, row_number() OVER (PARTITION BY idx "
             "ORDER BY created_at DESC) AS k FROM grades WHERE run_id = ? AND variant = ?) "
             "WHERE k = 1 ORDER BY idx", [run_id, variant])
-
-
-def _pid_alive(pid: int) -> bool:
-    """Is process ``pid`` running on this host (a zombie, killed but not yet reaped, is not)?"""
-    import os
-
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _heartbeat_stale_after_s() -> float:

@@ -344,12 +344,7 @@ def running_work(advisor_busy: bool = False) -> list[str]:
 def stop_all_work() -> list[Any]:
     """Quit, stopping everything: training children checkpoint (SIGINT), tools in threads stop at their next
     progress event. Returns the training processes that were asked to stop."""
-    procs = jobs.cancel_training()
-    jobs.advisor_token.cancel()
-    with _jobs_lock:
-        for view in _active:
-            _tokens[view].cancel()
-    return procs
+    return jobs.stop_all()  # the one stop path (tools.processes): the CLI's Ctrl-C does the same
 
 
 def keep_training_in_background() -> list[Any]:

@@ -202,7 +202,12 @@ def _user_tasks() -> int:
 def _preexec(limits: SandboxLimits, nproc: int | None) -> Any:
     import resource  # imported here, in the parent: an import in the forked child could meet a held lock
 
+    from tools.processes import death_signal_setter
+
+    die_with_parent = death_signal_setter()  # the program dies with tunewise, kill -9 included
+
     def apply() -> None:
+        die_with_parent()
         mem = limits.memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
         cpu = int(math.ceil(limits.timeout_s)) + 1

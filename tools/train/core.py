@@ -258,43 +258,51 @@ def _train_once(config: TrainConfig, log: Any, *, on_progress: ProgressCallback 
                        train_seconds=round(seconds_before + time.perf_counter() - t0, 2))
         raise
 
-    segment = time.perf_counter() - t0
-    state = trainer.state
-    status = {"nan": "failed", "interrupted": "interrupted"}.get(cb.stop_reason or "", "completed")
-    artifacts: dict[str, str] = {"config": str(rdir / "config.json"), "checkpoints": str(rdir / "checkpoints")}
-    if main and (status != "failed" or state.best_model_checkpoint):
-        from tools.train.export import save_outputs
+    # A stop now comes after the last step: the flag takes it (the outputs are saved and the run recorded), and
+    # a second one records the run as interrupted (its checkpoints are complete) instead of leaving it running.
+    with flag.installed():
+        try:
+            segment = time.perf_counter() - t0
+            state = trainer.state
+            status = {"nan": "failed", "interrupted": "interrupted"}.get(cb.stop_reason or "", "completed")
+            artifacts: dict[str, str] = {"config": str(rdir / "config.json"), "checkpoints": str(rdir / "checkpoints")}
+            if main and (status != "failed" or state.best_model_checkpoint):
+                from tools.train.export import save_outputs
 
-        artifacts.update(save_outputs(trainer.model, tok, config, rdir, spec, base))
-    best = state.best_metric if state.best_metric is not None else cb.best_val
-    result.status, result.best_val_loss, result.steps = status, best, state.global_step
-    result.train_seconds = round(seconds_before + segment, 2)
-    result.peak_memory_mb = round(hf.peak_memory_mb(device), 1)
-    result.artifacts = artifacts
-    result.train_examples, result.val_examples = len(train_rows), len(val_rows)
-    result.train_tokens = trainer.train_tokens
-    result.tokens_per_s = round(trainer.train_tokens / max(segment, 1e-9), 1)
-    result.best_checkpoint = state.best_model_checkpoint
-    result.config = config.to_dict()
-    result.shared_prefix = trainer.shared_prefix_check or {"enabled": False}
-    error = None
-    if cb.nan:
-        result.diagnosis = nan_diagnosis(cb.nan, config.to_dict())
-        error = (f"loss became {cb.nan['loss']} at step {cb.nan['step']}; "
-                 f"what to do: {result.diagnosis.next_config}")
-        result.error = {"what": f"non-finite loss at step {cb.nan['step']}", "fix": result.diagnosis.fix}
-    log.update_run(run_id, status=status, best_val_loss=best, steps=state.global_step,
-                   train_seconds=result.train_seconds, peak_memory_mb=result.peak_memory_mb,
-                   artifacts=artifacts, error=error, summary=result.summary())
-    if status == "completed" and main:
-        with contextlib.suppress(TunewiseError):
-            from tools.train.diagnose import diagnose
+                artifacts.update(save_outputs(trainer.model, tok, config, rdir, spec, base))
+            best = state.best_metric if state.best_metric is not None else cb.best_val
+            result.status, result.best_val_loss, result.steps = status, best, state.global_step
+            result.train_seconds = round(seconds_before + segment, 2)
+            result.peak_memory_mb = round(hf.peak_memory_mb(device), 1)
+            result.artifacts = artifacts
+            result.train_examples, result.val_examples = len(train_rows), len(val_rows)
+            result.train_tokens = trainer.train_tokens
+            result.tokens_per_s = round(trainer.train_tokens / max(segment, 1e-9), 1)
+            result.best_checkpoint = state.best_model_checkpoint
+            result.config = config.to_dict()
+            result.shared_prefix = trainer.shared_prefix_check or {"enabled": False}
+            error = None
+            if cb.nan:
+                result.diagnosis = nan_diagnosis(cb.nan, config.to_dict())
+                error = (f"loss became {cb.nan['loss']} at step {cb.nan['step']}; "
+                         f"what to do: {result.diagnosis.next_config}")
+                result.error = {"what": f"non-finite loss at step {cb.nan['step']}", "fix": result.diagnosis.fix}
+            log.update_run(run_id, status=status, best_val_loss=best, steps=state.global_step,
+                           train_seconds=result.train_seconds, peak_memory_mb=result.peak_memory_mb,
+                           artifacts=artifacts, error=error, summary=result.summary())
+            if status == "completed" and main:
+                with contextlib.suppress(TunewiseError):
+                    from tools.train.diagnose import diagnose
 
-            result.diagnosis = diagnose(run_id)
-    emit(on_progress, ProgressEvent("done", state.global_step, state.max_steps,
-                                    {k: v for k, v in (("best_val_loss", best),) if v is not None},
-                                    message=status))
-    return result
+                    result.diagnosis = diagnose(run_id)
+            emit(on_progress, ProgressEvent("done", state.global_step, state.max_steps,
+                                            {k: v for k, v in (("best_val_loss", best),) if v is not None},
+                                            message=status))
+            return result
+        except KeyboardInterrupt:
+            log.update_run(run_id, status="interrupted", error="stopped by a second Ctrl-C while saving the outputs",
+                           train_seconds=round(seconds_before + time.perf_counter() - t0, 2))
+            raise
 
 
 def _heartbeat_every_s() -> float:

@@ -28,6 +28,9 @@ class StopFlag:
         old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
 
         def handler(signum: int, frame: Any) -> None:
+            from tools import processes
+
+            processes.note_stop(signum)  # the exit code says which signal stopped the run (130 / 143)
             if self.set:
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 raise KeyboardInterrupt
