@@ -276,6 +276,77 @@ def check_tests(tests: Sequence[str], where: str) -> list[str]:
     return out
 
 
+@dataclass(frozen=True)
+class Program:
+    """What runs for one row: ``code`` (the prompt's code, then the reply's), ``context`` (the prompt's code run
+    before the reply, "" when the prompt holds none) and ``bare_body`` (the reply continues the prompt's last
+    function, so the two are joined as HumanEval's harness joins prompt + completion)."""
+
+    code: str
+    context: str = ""
+    bare_body: bool = False
+
+
+_DEFINITIONS = ("Import", "ImportFrom", "FunctionDef", "AsyncFunctionDef", "ClassDef")
+
+
+def prompt_code(prompt: str | None) -> tuple[str, str]:
+    """The code a row's prompt holds, as ``(definitions, source)``: its imports and top-level definitions
+    (functions, classes, constants), and the whole code it came from (the prompt itself when it is Python, as
+    HumanEval's are, else its fenced Python blocks). ``("", "")`` for a prose prompt (MBPP's "Write a function
+    to ...")."""
+    import ast
+
+    from tools.scoring.metrics import _FENCE
+
+    text = prompt or ""
+    blocks = [body for lang, body in _FENCE.findall(text) if lang.lower() in ("", "python", "py", "python3")]
+    for source in blocks or [text]:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        if not any(type(node).__name__ in _DEFINITIONS for node in tree.body):
+            continue
+        lines = source.splitlines()
+        keep = []
+        for node in tree.body:
+            if type(node).__name__ in (*_DEFINITIONS, "Assign", "AnnAssign"):
+                first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+                keep.append("\n".join(lines[first - 1:node.end_lineno]))
+        return "\n".join(keep) + "\n", source
+    return "", ""
+
+
+def program_for(reply: str | None, prompt: str | None = "") -> Program:
+    """The program one row runs, as HumanEval's harness runs a completion: the prompt's imports and definitions
+    first, then the reply's code block; or the prompt + the reply when the reply is a bare function body (its
+    first line indented, or it only parses after the prompt). A prose prompt adds nothing."""
+    import ast
+
+    from tools.scoring.metrics import extract_code
+
+    code = extract_code(reply)
+    definitions, source = prompt_code(prompt)
+    if not definitions:
+        return Program(code)
+    first = next((ln for ln in code.splitlines() if ln.strip()), "")
+    bare = first[:1] in (" ", "\t")
+    if not bare:
+        try:
+            ast.parse(code)
+        except (SyntaxError, ValueError):
+            joined = source.rstrip("\n") + "\n" + code
+            try:
+                ast.parse(joined)
+                bare = True
+            except (SyntaxError, ValueError):
+                pass
+    if bare:
+        return Program(source.rstrip("\n") + "\n" + code, definitions, True)
+    return Program(definitions + "\n" + code, definitions)
+
+
 def run_tests(code: str, tests: Sequence[str], *, setup: str = "", limits: SandboxLimits | None = None,
               nproc: int | None = None) -> TestOutcome:
     """Run ``code`` then each test (Python ``assert`` statements) in a sandboxed child. Passed only when every
