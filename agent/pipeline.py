@@ -136,8 +136,9 @@ def summarise_prompt_eval(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | None = None,
-                    alt_systems: list[str] | None = None) -> dict[str, Any]:
-    """Measure the plain prompt and the step-2 variants with the prompt-baseline tool."""
+                    alt_systems: list[str] | None = None, task: str | None = None) -> dict[str, Any]:
+    """Measure the plain prompt and the step-2 variants with the prompt-baseline tool. The user's task answer
+    decides the task kind when it implies one (``task.classification``: labels), before the rows' guess."""
     prompt_eval = tool_module("prompt.evaluation")
     if str(model).startswith("openai:"):
         from agent.prompt_backends import register  # tools/ never imports langchain: plug the backend in here
@@ -145,12 +146,22 @@ def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | 
         register()
     # variants=True: step 2's dt.step2.* variants are measured beside the plain prompt
     config = prompt_eval.PromptEvalConfig(test=test_set, model=model, variants=True, bar=bar,
-                                          alt_systems=list(alt_systems or []))
+                                          alt_systems=list(alt_systems or []), task_kind=task_kind_of(task))
     result = _jsonable(call_tool("prompt_eval", prompt_eval.run_prompt_eval, config, on_progress=progress_callback(),
                                  session_id=session_id, log_args={"config": _jsonable(config)}))
     if not isinstance(result, dict) or result.get("quality") is None:
         raise ToolFailed("the prompt baseline returned no quality score")
     return summarise_prompt_eval(result)
+
+
+def task_kind_of(task: str | None) -> str | None:
+    """The task kind the user's task answer implies (its ``task.*`` rule's ``output_kind``), or None."""
+    from knowledge.lookup import task_rule
+
+    try:
+        return task_rule(task).output_kind if task else None
+    except ValueError:  # "other" or an answer the rules do not know: the rows decide
+        return None
 
 
 # ------------------------------------------------------------------ memory estimate

@@ -163,6 +163,8 @@ class TaskRule(Row):
     complexity: Literal["simple", "complex", "unknown"]
     recommendation: Literal["prompts", "consider_fine_tuning", "decide_by_other_criteria"]
     min_edge_cases: int | None = None
+    output_kind: Literal["label", "structured", "code", "short_answer", "reasoning", "text"] | None = None
+    """The task profile's kind this answer implies (it outranks the kind read from the rows), when it implies one."""
 
 
 class SizeBand(Band):

@@ -90,8 +90,9 @@ def _find(text: str, marker: str) -> str | None:
     for m in _LETTER_IS.finditer(text):
         if best is None or m.start() > best[0]:
             best = (m.start(), m.group("letter"))
-    if best is None and (m := _LETTER_LINE.match(text.strip().splitlines()[-1] if text.strip() else "")):
-        best = (0, m.group("letter"))
+    alone = _LETTER_LINE.match(text.strip().splitlines()[-1] if text.strip() else "")
+    if best is None and alone:
+        best = (0, alone.group("letter"))
     if best is None:
         return None
     got = _clean(best[1])
@@ -161,7 +162,7 @@ def _numeric(text: str) -> bool:
     """The answer is a number (with units or currency around it at most: ``$18``, ``18 km``, ``1,000``)."""
     t = _clean(text)
     m = _NUMBER.search(t)
-    return bool(m) and m.start() <= 1 and len(t.split()) <= 3
+    return m is not None and m.start() <= 1 and len(t.split()) <= 3
 
 
 def _normal_text(text: str) -> str:

@@ -372,7 +372,8 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
     shot_pool = select_shots(pool, max_k, labels=labels is not None, seed=config.seed,
                              exclude=test_inputs) if pool else []
     shots = [(e.input_text, e.output_text) for e in shot_pool]
-    base_system = config.system if config.system is not None else (test[0].system_text or DEFAULT_SYSTEM)
+    base_system: str | None = (config.system if config.system is not None
+                               else (test[0].system_text or DEFAULT_SYSTEM))
     reasoning = metric == "final_answer_accuracy"
     if config.system is None and (reasoning or labels):
         base_system = baseline_system(test[0].system_text, profile, labels)

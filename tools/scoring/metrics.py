@@ -305,6 +305,73 @@ def extract_code(reply: str | None, language: str = "python") -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Program:
+    """What runs for one row: ``code`` (the prompt's code, then the reply's), ``context`` (the prompt's code run
+    before the reply, "" when the prompt holds none) and ``bare_body`` (the reply continues the prompt's last
+    function, so the two are joined as HumanEval's harness joins prompt + completion)."""
+
+    code: str
+    context: str = ""
+    bare_body: bool = False
+
+
+_DEFINITIONS = ("Import", "ImportFrom", "FunctionDef", "AsyncFunctionDef", "ClassDef")
+
+
+def prompt_code(prompt: str | None) -> tuple[str, str]:
+    """The code a row's prompt holds, as ``(definitions, source)``: its imports and top-level definitions
+    (functions, classes, constants), and the whole code it came from (the prompt itself when it is Python, as
+    HumanEval's are, else its fenced Python blocks). ``("", "")`` for a prose prompt (MBPP's "Write a function
+    to ...")."""
+    import ast
+
+    text = prompt or ""
+    blocks = [body for lang, body in _FENCE.findall(text) if lang.lower() in ("", "python", "py", "python3")]
+    for source in blocks or [text]:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        if not any(type(node).__name__ in _DEFINITIONS for node in tree.body):
+            continue
+        lines = source.splitlines()
+        keep = []
+        for node in tree.body:
+            if type(node).__name__ in (*_DEFINITIONS, "Assign", "AnnAssign"):
+                first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+                keep.append("\n".join(lines[first - 1:node.end_lineno]))
+        return "\n".join(keep) + "\n", source
+    return "", ""
+
+
+def program_for(reply: str | None, prompt: str | None = "") -> Program:
+    """The program one row runs, as HumanEval's harness runs a completion: the prompt's imports and definitions
+    first, then the reply's code block; or the prompt + the reply when the reply is a bare function body (its
+    first line indented, or it only parses after the prompt). A prose prompt adds nothing."""
+    import ast
+
+    code = extract_code(reply)
+    definitions, source = prompt_code(prompt)
+    if not definitions:
+        return Program(code)
+    first = next((ln for ln in code.splitlines() if ln.strip()), "")
+    bare = first[:1] in (" ", "\t")
+    if not bare:
+        try:
+            ast.parse(code)
+        except (SyntaxError, ValueError):
+            joined = source.rstrip("\n") + "\n" + code
+            try:
+                ast.parse(joined)
+                bare = True
+            except (SyntaxError, ValueError):
+                pass
+    if bare:
+        return Program(source.rstrip("\n") + "\n" + code, definitions, True)
+    return Program(definitions + "\n" + code, definitions)
+
+
 def python_syntax(pred: str, ref: str | None = None) -> float:
     """1 when the reply's code parses as Python (``ast.parse``; nothing is run), else 0."""
     import ast
@@ -432,7 +499,7 @@ def per_item_scores(metric: str, preds: Sequence[str], refs: Sequence[str], *,
                     on_progress: Any = None) -> list[float]:
     """One score per row. ``answers``: each row's own final answer (``meta["answer"]``) for
     ``final_answer_accuracy`` (else read from the reference); ``prompts`` and ``setups``: each row's prompt (its
-    code is run before the reply, ``tools.scoring.sandbox.program_for``) and test setup code for ``pass_at_1``."""
+    code is run before the reply, ``program_for``) and test setup code for ``pass_at_1``."""
     if metric in ("label_accuracy", "macro_f1"):
         return label_accuracy(preds, refs, labels)
     if metric == "final_answer_accuracy":
@@ -454,7 +521,7 @@ def per_item_scores(metric: str, preds: Sequence[str], refs: Sequence[str], *,
 
             raise InputError("pass_at_1 needs tests on every row", where="--metric",
                              fix="give a test file whose rows carry 'tests' (or MBPP's 'test_list')")
-        programs = [sandbox.program_for(p, prompts[i] if prompts else "") for i, p in enumerate(preds)]
+        programs = [program_for(p, prompts[i] if prompts else "") for i, p in enumerate(preds)]
         outcomes = sandbox.run_tests_many([prog.code for prog in programs], tests, setups=setups,
                                           on_progress=on_progress)
         return [1.0 if o.passed else 0.0 for o in outcomes]
@@ -512,9 +579,7 @@ def score(preds: Sequence[str], refs: Sequence[str], metric: str | None = None, 
         extra.update({"final_answer_strict": q, "final_answer_strict_ci95": list(ci),
                       "final_answer_flexible": f_q, "final_answer_flexible_ci95": list(f_ci)})
     if metric == "pass_at_1" and prompts:
-        from tools.scoring import sandbox
-
-        extra["code_context_rows"] = sum(bool(sandbox.program_for(p, pr).context) for p, pr in
+        extra["code_context_rows"] = sum(bool(program_for(p, pr).context) for p, pr in
                                          zip(preds, prompts, strict=True))
     if companions and n:
         for other in COMPANIONS.get(metric, ()):

@@ -38,13 +38,13 @@ WRONG = "```python\ndef below_zero(operations: List[int]) -> bool:\n    return s
 def test_a_reply_that_uses_the_prompts_import_passes_with_the_prompt_run_first() -> None:
     alone = sandbox.run_tests(M.extract_code(FULL), TESTS)
     assert not alone.passed and "NameError" in alone.detail  # the harness's fault, not the model's
-    prog = sandbox.program_for(FULL, PROMPT)
+    prog = M.program_for(FULL, PROMPT)
     assert prog.context.startswith("from typing import List") and not prog.bare_body
     assert sandbox.run_tests(prog.code, TESTS).passed
 
 
 def test_a_bare_body_is_joined_to_the_prompt() -> None:
-    prog = sandbox.program_for(BODY, PROMPT)
+    prog = M.program_for(BODY, PROMPT)
     assert prog.bare_body and prog.code.startswith(PROMPT.rstrip("\n"))
     assert sandbox.run_tests(prog.code, TESTS).passed
 
@@ -52,11 +52,11 @@ def test_a_bare_body_is_joined_to_the_prompt() -> None:
 def test_a_prose_prompt_adds_nothing() -> None:
     mbpp = "Write a function to find the shared elements from the given two lists."
     reply = "```python\ndef similar_elements(a, b):\n    return tuple(set(a) & set(b))\n```"
-    prog = sandbox.program_for(reply, mbpp)
+    prog = M.program_for(reply, mbpp)
     assert prog.context == "" and prog.code == M.extract_code(reply)
     # a prompt that only quotes code in a fence gives that code's definitions
     fenced = "Complete this:\n```python\nimport math\n\ndef area(r):\n    pass\n```"
-    assert sandbox.program_for("```python\ndef area(r):\n    return math.pi * r * r\n```", fenced).context \
+    assert M.program_for("```python\ndef area(r):\n    return math.pi * r * r\n```", fenced).context \
         .startswith("import math")
 
 
