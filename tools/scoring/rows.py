@@ -142,6 +142,24 @@ def _kind_from_training(test: TaskProfile, train: TaskProfile, examples: Sequenc
                    detected_kind=test.output_kind if differs else None, reason=why)
 
 
+def training_rows(run_id: str | None) -> list[Example] | None:
+    """The training data of a logged run (its config's ``train`` file), so a test file can take its kind; None
+    when the run or the file is gone."""
+    if not run_id:
+        return None
+    from tools.data.formats import load_examples
+    from tools.runlog import RunLog
+
+    run = RunLog().get_run(run_id)
+    path = ((run or {}).get("config") or {}).get("train")
+    if not isinstance(path, str) or not Path(path).exists():
+        return None
+    try:
+        return load_examples(path)
+    except (InputError, OSError):  # unreadable now: the test rows decide alone
+        return None
+
+
 def row_inputs(examples: Sequence[Example], metric: str) -> dict[str, Any]:
     """What a metric needs from the rows beyond the references: final answers for ``final_answer_accuracy``
     (``meta["answer"]``), the prompts (code run before the reply) and MBPP's test setup code for ``pass_at_1``."""

@@ -111,3 +111,19 @@ def test_a_reasoning_test_file_takes_the_training_kind(tmp_path: Path) -> None:
     assert (prof.output_kind, prof.source, prof.detected_kind) == ("reasoning", "training_data", "text")
     assert prof.answer_marker == "hash" and "the training data is reasoning" in prof.reason
     assert json.loads(json.dumps(prof.to_dict()))["detected_kind"] == "text"
+
+
+def test_a_runs_training_data_gives_its_test_file_the_kind(tmp_path: Path) -> None:
+    """`eval test --run ID` profiles the test file with the run's training data (its logged ``train`` file)."""
+    from tools.runlog import RunLog
+    from tools.scoring.rows import training_rows
+
+    train = tmp_path / "train.jsonl"
+    train.write_text(WORD_PROBLEMS.read_text())
+    run_id = RunLog().start_run("train", config={"train": str(train)}, model="m")
+    rows = training_rows(run_id)
+    assert rows is not None and len(rows) == 30
+    bare = [Example.from_pair(e.input_text, e.output_text.rsplit("\n", 1)[0]) for e in rows[:5]]
+    assert profile_for(bare, train=rows).output_kind == "reasoning"
+    gone = RunLog().start_run("train", config={"train": str(tmp_path / "moved.jsonl")}, model="m")
+    assert training_rows(gone) is None and training_rows(None) is None
