@@ -117,7 +117,8 @@ def _variant_list(variants: Any) -> list[dict[str, Any]]:
 
 def summarise_prompt_eval(result: dict[str, Any]) -> dict[str, Any]:
     """Plain prompt (step 1) and best variant (step 2) from a ``run_prompt_eval`` result."""
-    keys = ("quality", "ci95", "metric", "n", "latency_ms", "prompt_tokens", "run_id")
+    keys = ("quality", "ci95", "metric", "n", "latency_ms", "prompt_tokens", "run_id", "task_profile",
+            "final_answer_flexible", "final_answer_flexible_ci95")
     baseline = {k: result.get(k) for k in keys if result.get(k) is not None}
     variants = [v for v in _variant_list(result.get("variants")) if v.get("quality") is not None]
     best = result.get("best")

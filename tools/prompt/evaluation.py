@@ -372,11 +372,10 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
     shot_pool = select_shots(pool, max_k, labels=labels is not None, seed=config.seed,
                              exclude=test_inputs) if pool else []
     shots = [(e.input_text, e.output_text) for e in shot_pool]
-    base_system: str | None = (config.system if config.system is not None
-                               else (test[0].system_text or DEFAULT_SYSTEM))
+    base_system = config.system if config.system is not None else (test[0].system_text or DEFAULT_SYSTEM)
     reasoning = metric == "final_answer_accuracy"
-    if config.system is None and (reasoning or labels):
-        base_system = baseline_system(test[0].system_text, profile, labels)
+    first_system = (baseline_system(test[0].system_text, profile, labels)
+                    if config.system is None and (reasoning or labels) else base_system)
     base_shots = shots[: config.shots or (reasoning_shots() if reasoning else 0)]
 
     def variant(name: str, description: str, system: str | None, k_shots: list[tuple[str, str]], max_tokens: int,
@@ -385,12 +384,12 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
                        chain_of_thought=cot)
 
     todo = [variant("baseline", f"the prompt as given ({len(base_shots)} shots)"
-                    + (", worked steps then the final answer" if reasoning else ""), base_system, base_shots,
+                    + (", worked steps then the final answer" if reasoning else ""), first_system, base_shots,
                     max_new, cot=reasoning)]
     if config.variants:
         for k in (5, 10):
             if k != config.shots and len(shots) >= k:
-                todo.append(variant(f"shots_{k}", f"{k} few-shot examples", base_system, shots[:k], max_new))
+                todo.append(variant(f"shots_{k}", f"{k} few-shot examples", first_system, shots[:k], max_new))
         if not reasoning:  # for a reasoning task chain of thought is the baseline itself
             todo.append(variant("chain_of_thought", "think step by step, then 'Answer: ...'",
                                 _join(base_system, COT_INSTRUCTION), shots[: config.shots],

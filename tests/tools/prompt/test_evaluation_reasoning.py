@@ -144,3 +144,18 @@ def test_banking77_label_baseline_lists_the_labels(tmp_path: Path, rows_from: st
     assert res["output_kind"] == "label" and res["metric"] == "label_accuracy" and res["labels"] == 77
     assert "card_arrival" in res["variants"][0]["system"] and "Refund_not_showing_up" in res["variants"][0]["system"]
     assert res["quality"] == pytest.approx(len(replies) / len(picked), abs=1e-4)
+
+
+@pytest.mark.real_model
+def test_real_model_on_aqua_rows(tmp_path: Path) -> None:
+    """SmolLM2 on two AQuA rows with one worked example: the reasoning baseline runs, both readings come back
+    with intervals, and the strict count agrees with the logged rows (the numbers are whatever they are)."""
+    src = banking77_dir().parent / "aqua"
+    test = tmp_path / "aqua.jsonl"
+    test.write_text("".join((src / "test.json").read_text().splitlines(keepends=True)[:2]))
+    res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), shots=1, shots_from=str(src / "dev.json"),
+                                                 max_new_tokens=48))
+    assert res["metric"] == "final_answer_accuracy" and res["n"] == 2 and res["variants"][0]["shots"] == 1
+    assert 0.0 <= res["final_answer_flexible"] <= 1.0 and len(res["final_answer_flexible_ci95"]) == 2
+    logged = RunLog().query("SELECT correct FROM predictions WHERE run_id = ?", [res["run_id"]])
+    assert sum(bool(r["correct"]) for r in logged) == round(res["quality"] * 2)
