@@ -34,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=20, help="test rows (the first N of test.json)")
     ap.add_argument("--shots", type=int, default=0,
                     help="worked examples in the prompt (0: the tool's default for reasoning, dt.step1.few_shot)")
+    ap.add_argument("--sequential", action="store_true",
+                    help="one row at a time (model.generate): faster than the batched path's exact near-tie "
+                         "checks when replies are long worked solutions on a busy CPU")
     ap.add_argument("--model", default=None, help="model spec (default: the embedded SmolLM2-135M-Instruct)")
     ap.add_argument("--max-steps", type=int, default=0, help="LoRA steps on dev.json (0: the prompt side only)")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "reasoning_aqua.json"))
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t0 = time.perf_counter()
     res = run_prompt_eval(PromptEvalConfig(str(test), shots_from=str(AQUA / "dev.json"), model=args.model,
-                                           shots=args.shots))
+                                           shots=args.shots, sequential=args.sequential))
     prompt_s = time.perf_counter() - t0
     rows = RunLog().query("SELECT expected, prediction FROM predictions WHERE run_id = ? ORDER BY idx",
                           [res.run_id])
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                  "shots_from": "dev.json", "profile_of_test_json": profile.to_dict() | {"labels": []}},
         "prompt_eval": {
             "model": res.model, "metric": res.metric, "share": res.share, "max_new_tokens": res.max_new_tokens,
-            "shots": res.variants[0]["shots"],
+            "shots": res.variants[0]["shots"], "generation": res.latency_ms.get("mode"),
             "final_answer_strict": {"quality": res.quality, "ci95": res.ci95},
             "final_answer_flexible": {"quality": res.extra["final_answer_flexible"],
                                       "ci95": res.extra["final_answer_flexible_ci95"]},
