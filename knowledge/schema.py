@@ -36,7 +36,7 @@ GoalId = Literal[
     "quick_experiment",
 ]
 SizeKey = Literal["1b", "7b", "13b", "70b"]
-OutputKind = Literal["label", "structured", "code"]
+OutputKind = Literal["label", "structured", "code", "reasoning"]
 Params = dict[str, Any]
 
 TASK_IDS: tuple[str, ...] = TaskId.__args__  # type: ignore[attr-defined]

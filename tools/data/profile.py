@@ -63,7 +63,7 @@ class ProfileCounts:
     output_languages: Counter[str] = field(default_factory=Counter)
 
     def add(self, output: str, *, is_json: bool, code_language: str | None, label_max_chars: int,
-            user_turns: int = 1, has_tests: bool = False, min_working_chars: int = 12) -> None:
+            user_turns: int = 1, has_tests: bool = False, min_working_chars: int = 0) -> None:
         """Count one row (the language counters are filled separately, on a sample)."""
         self.rows += 1
         o = output.strip()

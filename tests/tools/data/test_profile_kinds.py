@@ -127,3 +127,13 @@ def test_a_runs_training_data_gives_its_test_file_the_kind(tmp_path: Path) -> No
     assert profile_for(bare, train=rows).output_kind == "reasoning"
     gone = RunLog().start_run("train", config={"train": str(tmp_path / "moved.jsonl")}, model="m")
     assert training_rows(gone) is None and training_rows(None) is None
+
+
+def test_cleaning_keeps_worked_solutions(tmp_path: Path) -> None:
+    """Rationales end in their answer ("ANSWER:D", no full stop) and are mostly maths: prose's completeness
+    and gibberish checks do not remove them; the cleaned file's profile is reasoning."""
+    from tools.data import clean
+
+    rep = clean(_aqua_dir() / "dev.json", tmp_path / "clean.jsonl").to_dict()
+    assert rep["output_kind"] == "reasoning" and rep["kept_rows"] == 254
+    assert rep["removed"]["incomplete"] == 0 and rep["removed"]["quality"] == 0
