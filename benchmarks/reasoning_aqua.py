@@ -61,8 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"profile of test.json: {profile.summary()}", flush=True)
 
     t0 = time.perf_counter()
+    # The generation length from the whole file's references, as for the full test set (a few rows' p95 is
+    # one long rationale).
     res = run_prompt_eval(PromptEvalConfig(str(test), shots_from=str(AQUA / "dev.json"), model=args.model,
-                                           shots=args.shots, sequential=args.sequential))
+                                           shots=args.shots, sequential=args.sequential,
+                                           max_new_tokens=M.max_new_tokens_for(profile)))
     prompt_s = time.perf_counter() - t0
     rows = RunLog().query("SELECT expected, prediction FROM predictions WHERE run_id = ? ORDER BY idx",
                           [res.run_id])
