@@ -196,7 +196,8 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
     try:
         summary = pipeline.measure_prompts(answers["test_set"], answers["model"], bar=state["bar"],
                                            session_id=state.get("session_id"),
-                                           alt_systems=_proposed_system_prompts(answers))
+                                           alt_systems=_proposed_system_prompts(answers),
+                                           task=answers.get("task"))
     except pipeline.ToolFailed as e:
         # An unusable test set (or model) is the user's to fix: drop that answer and ask again, showing why.
         qid = "model" if isinstance(e.error, ModelNotFoundError) else "test_set"

@@ -123,7 +123,8 @@ def _variant_list(variants: Any) -> list[dict[str, Any]]:
 
 def summarise_prompt_eval(result: dict[str, Any]) -> dict[str, Any]:
     """Plain prompt (step 1) and best variant (step 2) from a ``run_prompt_eval`` result."""
-    keys = ("quality", "ci95", "metric", "share", "n", "latency_ms", "prompt_tokens", "run_id")
+    keys = ("quality", "ci95", "metric", "share", "n", "latency_ms", "prompt_tokens", "run_id", "task_profile",
+            "final_answer_flexible", "final_answer_flexible_ci95")
     baseline = {k: result.get(k) for k in keys if result.get(k) is not None}
     variants = [v for v in _variant_list(result.get("variants")) if v.get("quality") is not None]
     best = result.get("best")
@@ -142,8 +143,9 @@ def summarise_prompt_eval(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | None = None,
-                    alt_systems: list[str] | None = None) -> dict[str, Any]:
-    """Measure the plain prompt and the step-2 variants with the prompt-baseline tool."""
+                    alt_systems: list[str] | None = None, task: str | None = None) -> dict[str, Any]:
+    """Measure the plain prompt and the step-2 variants with the prompt-baseline tool. The user's task answer
+    decides the task kind when it implies one (``task.classification``: labels), before the rows' guess."""
     from tools.prompt.evaluation import PromptEvalConfig, run_prompt_eval
 
     if str(model).startswith("openai:"):
@@ -151,12 +153,23 @@ def measure_prompts(test_set: str, model: str, *, bar: float, session_id: str | 
 
         register()
     # variants=True: step 2's dt.step2.* variants are measured beside the plain prompt
-    config = PromptEvalConfig(test=test_set, model=model, variants=True, bar=bar, alt_systems=list(alt_systems or []))
+    config = PromptEvalConfig(test=test_set, model=model, variants=True, bar=bar, alt_systems=list(alt_systems or []),
+                              task_kind=task_kind_of(task))
     result = call_tool("prompt_eval", run_prompt_eval, config, on_progress=progress_callback(),
                        session_id=session_id, log_args={"config": config})
     if result.get("quality") is None:
         raise ToolFailed("the prompt baseline returned no quality score")
     return summarise_prompt_eval(result)
+
+
+def task_kind_of(task: str | None) -> str | None:
+    """The task kind the user's task answer implies (its ``task.*`` rule's ``output_kind``), or None."""
+    from knowledge.lookup import task_rule
+
+    try:
+        return task_rule(task).output_kind if task else None
+    except ValueError:  # "other" or an answer the rules do not know: the rows decide
+        return None
 
 
 # ------------------------------------------------------------------ memory estimate

@@ -15,8 +15,8 @@ FormatOpt = typer.Option(None, "--format", help="openai, prompt_completion, inpu
                                                 "parquet or hf (default: detected).")
 InColOpt = typer.Option(None, "--input-col", help="CSV/Parquet/datasets column holding the input.")
 OutColOpt = typer.Option(None, "--output-col", help="CSV/Parquet/datasets column holding the output.")
-TaskKindOpt = typer.Option(None, "--task-kind", help="What the outputs are: label, structured, code, short_answer or "
-                                                     "text (default: detected from the rows).")
+TaskKindOpt = typer.Option(None, "--task-kind", help="What the outputs are: label, structured, code, short_answer, "
+                                                     "reasoning or text (default: detected from the rows).")
 
 
 def _columns(input_col: str | None, output_col: str | None) -> tuple[str, str] | None:

@@ -8,6 +8,7 @@ from typing import Any
 import typer
 
 from cli.common import JsonOpt, human, print_json, progress_bar
+from cli.data import TaskKindOpt
 
 
 def prompt_eval(
@@ -39,6 +40,7 @@ def prompt_eval(
                                     help="One example at a time (true single-request latency; slow)."),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the few-shot selection."),
+    task_kind: str = TaskKindOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """Measure a prompt on a test set: quality with a 95% interval, latency and tokens; with --variants, Step 2.
@@ -62,7 +64,7 @@ def prompt_eval(
         variants=variants, model=model, metric=metric, schema=str(schema) if schema else None, limit=limit,
         bar=bar, max_new_tokens=max_new_tokens,
         cot_max_new_tokens=cot_max_new_tokens, batch_size=batch_size, sequential=sequential,
-        base_url=base_url, seed=seed)
+        base_url=base_url, seed=seed, task_kind=task_kind)
     with progress_bar(json_out, "prompt-eval") as on_progress:
         result = run_prompt_eval(config, on_progress=on_progress)
     if json_out:
@@ -78,9 +80,17 @@ def _render(r: dict[str, Any]) -> None:
     lo, hi = r["ci95"]
     con.print(f"[bold]{r['metric']}[/] = {r['quality']:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={r['n']}, "
               f"model {r['model']})")
-    for k in ("rouge_l", "token_f1", "python_syntax"):
+    for k in ("rouge_l", "token_f1", "python_syntax", "final_answer_strict", "final_answer_flexible"):
         if k in r and f"{k}_ci95" in r:
             con.print(f"  {k} = {r[k]:.3f}  (95% CI {r[k + '_ci95'][0]:.3f}-{r[k + '_ci95'][1]:.3f})")
+    if r.get("code_context_rows"):
+        con.print(f"  {r['code_context_rows']} of {r['n']} rows ran with the code in their prompt (as HumanEval's "
+                  "harness runs prompt + completion)")
+    note = r.get("task_profile") or {}
+    if note.get("detected_kind"):
+        why = (note["reason"] if note["source"] == "training_data" else
+               f"set by you; the test rows alone read as {note['detected_kind']}: {note['reason']}")
+        con.print(f"[yellow]task kind {note['output_kind']}: {why}[/]")
     if r.get("choice"):
         c = r["choice"]
         con.print(f"  choice mode (each label scored by log-likelihood): {c['quality']:.3f} "

@@ -36,7 +36,7 @@ GoalId = Literal[
     "quick_experiment",
 ]
 SizeKey = Literal["1b", "7b", "13b", "70b"]
-OutputKind = Literal["label", "structured", "code"]
+OutputKind = Literal["label", "structured", "code", "reasoning"]
 Params = dict[str, Any]
 
 TASK_IDS: tuple[str, ...] = get_args(TaskId)
@@ -163,6 +163,8 @@ class TaskRule(Row):
     complexity: Literal["simple", "complex", "unknown"]
     recommendation: Literal["prompts", "consider_fine_tuning", "decide_by_other_criteria"]
     min_edge_cases: int | None = None
+    output_kind: Literal["label", "structured", "code", "short_answer", "reasoning", "text"] | None = None
+    """The task profile's kind this answer implies (it outranks the kind read from the rows), when it implies one."""
 
 
 class SizeBand(Band):

@@ -120,9 +120,10 @@ def emit(on_progress: ProgressCallback | None, event: ProgressEvent) -> None:
 # advisor all read this one record; none of them guesses the shape on its own.
 #
 # The kind names keep the values that `data inspect --json` has always printed under "output_kind"
-# ("label", "structured", "text"), and add "code" and "short_answer".
-OutputKind = Literal["label", "structured", "code", "short_answer", "text"]
-OUTPUT_KINDS: tuple[str, ...] = ("label", "structured", "code", "short_answer", "text")
+# ("label", "structured", "text"), and add "code", "short_answer" and "reasoning" (worked steps that end in a
+# marked final answer: GSM8K's "#### 18", "\boxed{18}", "Answer: C").
+OutputKind = Literal["label", "structured", "code", "short_answer", "reasoning", "text"]
+OUTPUT_KINDS: tuple[str, ...] = ("label", "structured", "code", "short_answer", "reasoning", "text")
 
 
 @dataclass(frozen=True)
@@ -138,9 +139,15 @@ class TaskProfile:
     - ``output_tokens_p50`` / ``output_tokens_p95``: reference length in approximate tokens (chars / 4 when
       no tokenizer was given), which sets the generation length.
     - ``has_tests``: rows carry executable tests (MBPP's ``test_list``, a ``tests`` field).
-    - ``source``: "detected", or "user" when the user overrode the kind.
+    - ``source``: "detected"; "user" when the user set the kind; "training_data" when a test file took the kind of
+      its training data.
     - ``short_answer_share`` / ``code_share``: the share of rows whose output is a short answer / source code
       (a mixed instruction set can be prose with a fifth of short answers).
+    - ``answer_marker`` / ``final_answer_share``: for worked solutions, the final-answer marker most references
+      end with (``hash`` for ``#### N``, ``boxed``, ``answer`` for "The answer is ..."/"Answer: X";
+      ``tools.data.answers``) and the share of rows that end in one.
+    - ``reason``: why the kind is what it is, in words; ``detected_kind``: what the rows alone say when that
+      differs from the kind used (the user's answer, or the training data's kind for a test file).
     """
 
     output_kind: OutputKind
@@ -153,9 +160,13 @@ class TaskProfile:
     output_tokens_p50: int = 0
     output_tokens_p95: int = 0
     has_tests: bool = False
-    source: Literal["detected", "user"] = "detected"
+    source: Literal["detected", "user", "training_data"] = "detected"
     short_answer_share: float = 0.0
     code_share: float = 0.0
+    answer_marker: str | None = None
+    final_answer_share: float = 0.0
+    reason: str = ""
+    detected_kind: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -165,7 +176,12 @@ class TaskProfile:
 
     def summary(self, *, lengths: bool = True) -> str:
         """The profile in one line, as `data inspect` and the TUI Data view show it."""
-        parts = [f"task: {self.output_kind}" + (" (set by you)" if self.source == "user" else "")]
+        parts = [f"task: {self.output_kind}" + (" (set by you)" if self.source == "user" else "")
+                 + (" (from the training data)" if self.source == "training_data" else "")]
+        if self.detected_kind and self.detected_kind != self.output_kind:
+            parts.append(f"the rows alone read as {self.detected_kind}: {self.reason}")
+        if self.answer_marker:
+            parts.append(f"final answer marked '{self.answer_marker}' on {self.final_answer_share:.0%} of rows")
         if self.code_languages:
             parts.append("code in " + ", ".join(self.code_languages[:4]))
         if self.labels:

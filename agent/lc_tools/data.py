@@ -11,7 +11,7 @@ from langchain_core.tools import tool
 def inspect_dataset(path: str, fmt: str | None = None, model: str | None = None,
                     task_kind: str | None = None) -> dict[str, Any]:
     """Describe a data file: format, rows, validity problems (file:line:field), the task profile (what the
-    outputs are: label, structured, code, short_answer, text; ``task_kind`` overrides it), lengths, tokens, labels."""
+    outputs are: label, structured, code, short_answer, reasoning, text; ``task_kind`` overrides it), lengths, tokens, labels."""
     from tools.data import inspect
 
     return inspect(path, fmt=fmt, model=model, task_kind=task_kind).to_dict()

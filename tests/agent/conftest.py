@@ -21,6 +21,7 @@ class FakePromptEvalConfig:
     variants: bool = False
     bar: float | None = None
     alt_systems: list[str] | None = None
+    task_kind: str | None = None
 
 
 class Calls(list):  # type: ignore[type-arg]

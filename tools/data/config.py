@@ -67,6 +67,11 @@ def _defaults() -> dict[str, Any]:
         "boilerplate_min_rows": ck["near_duplicates_lsh"]["boilerplate_min_rows"],
         "profile_min_share": ck["profile"]["min_share"],
         "short_answer_min_share": ck["profile"]["short_answer_min_share"],
+        "reasoning_min_share": ck["profile"]["reasoning_min_share"],
+        "reasoning_min_working_chars": ck["profile"]["reasoning_min_working_chars"],
+        "label_min_repeated_share": ck["profile"]["label_min_repeated_share"],
+        "label_min_name_share": ck["profile"]["label_min_name_share"],
+        "label_max_words": ck["profile"]["label_max_words"],
         "input_language_min_probability": kind_rule("data.clean.language.carrier")["input_min_probability"],
         "short_answer_min_share_in_text":
             kind_rule("data.clean.min_length.short_answers")["short_answer_min_share_in_text"],
@@ -158,6 +163,11 @@ class CleanConfig:
     code_markers: list[str] = _d("code_markers")
     profile_min_share: float = _d("profile_min_share")
     short_answer_min_share: float = _d("short_answer_min_share")
+    reasoning_min_share: float = _d("reasoning_min_share")
+    reasoning_min_working_chars: int = _d("reasoning_min_working_chars")
+    label_min_repeated_share: float = _d("label_min_repeated_share")
+    label_min_name_share: float = _d("label_min_name_share")
+    label_max_words: int = _d("label_max_words")
     input_language_min_probability: float = _d("input_language_min_probability")
     short_answer_min_share_in_text: float = _d("short_answer_min_share_in_text")
     request_min_words: int = _d("request_min_words")
@@ -167,7 +177,7 @@ class CleanConfig:
     dangling_words: list[str] = _d("dangling_words")
     language_vocabulary: dict[str, Any] = _d("language_vocabulary")
     task_kind: str | None = field(default=None, metadata={
-        "help": "The task kind (label, structured, code, short_answer, text); default: detected from the rows."})
+        "help": "The task kind (label, structured, code, short_answer, reasoning, text); default: detected from the rows."})
     # reading and reporting
     fmt: str | None = None
     skip_invalid: bool = False

@@ -42,12 +42,18 @@ _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assista
 # Column names, most telling first. Output names that hold labels come first: they also mark ``meta["label"]``.
 _LABEL_COLUMNS = ("label", "labels", "intent", "category", "class", "sentiment", "topic", "tag", "emotion", "stance",
                   "polarity", "domain", "genre")
-_OUTPUT_COLUMNS = (*_LABEL_COLUMNS, "output", "completion", "answer", "response", "target", "reply", "code",
+_OUTPUT_COLUMNS = (*_LABEL_COLUMNS, "rationale", "output", "completion", "answer", "response", "target", "reply", "code",
                    "solution", "summary", "chosen", "translation", "rewrite", "correction", "result", "assistant")
 _INPUT_COLUMNS = ("text", "input", "prompt", "question", "instruction", "query", "utterance", "sentence", "source",
                   "content", "message", "review", "document", "passage", "article", "problem", "request", "user",
                   "dialogue", "comment", "tweet", "title")
 _CONTEXT_COLUMNS = ("context", "passage", "document", "article")
+# Multiple-choice options, listed after the input (AQuA's ``options``: ["A)32400", "B)6000", ...]).
+_OPTION_COLUMNS = ("options", "choices")
+# A worked-solution output (AQuA's ``rationale``) beside its final answer (``correct``): the answer is kept in
+# ``meta["answer"]``, what a reasoning task's reply is scored against (tools.data.answers).
+_RATIONALE_COLUMNS = ("rationale", "explanation")
+_ANSWER_COLUMNS = ("correct", "correct_answer", "final_answer", "answer")
 _TEST_COLUMNS = ("test_list", "tests", "test_cases", "test")
 # Columns that never carry the task: row ids and bookkeeping.
 _IGNORED_COLUMNS = ("id", "idx", "index", "task_id", "uid", "guid", "row_id", "unnamed: 0", "", "meta",
@@ -98,6 +104,8 @@ class ColumnMap:
     context: str | None = None
     tests: str | None = None
     setup: str | None = None
+    options: str | None = None
+    answer: str | None = None
 
     @property
     def is_label(self) -> bool:
@@ -194,6 +202,9 @@ def find_columns(cols: list[str], columns: tuple[str, str] | None = None, *, whe
     context = None
     if i is not None:
         context = next((lower[c] for c in _CONTEXT_COLUMNS if c in lower and lower[c] not in (i, o)), None)
+    options = next((lower[c] for c in _OPTION_COLUMNS if c in lower and lower[c] not in (i, o)), None)
+    answer = (next((lower[c] for c in _ANSWER_COLUMNS if c in lower and lower[c] not in (i, o)), None)
+              if o is not None and o.lower().strip() in _RATIONALE_COLUMNS else None)
     if i is None or o is None:
         task_cols = [c for c in cols if c.lower().strip() not in _IGNORED_COLUMNS and c not in (tests, setup)]
         if len(task_cols) == 2:
@@ -206,7 +217,7 @@ def find_columns(cols: list[str], columns: tuple[str, str] | None = None, *, whe
     if i is None or o is None:
         raise AmbiguousColumnsError("cannot tell which column is the input and which the output",
                                     where=where_ or None, columns=cols)
-    return ColumnMap(i, o, context=context, tests=tests, setup=setup)
+    return ColumnMap(i, o, context=context, tests=tests, setup=setup, options=options, answer=answer)
 
 
 # ------------------------------------------------------------------------------------------ records
@@ -342,8 +353,19 @@ def record_to_messages(rec: Any, fmt: str, columns: ColumnMap | tuple[str, str] 
         prompt = _scalar(rec[i], i)
         if cm.context and isinstance(rec.get(cm.context), str) and rec[cm.context].strip():
             prompt = f"{_text(rec[cm.context], cm.context)}\n\n{prompt}"
+        if cm.options and rec.get(cm.options):
+            prompt = f"{prompt}\n{_options(rec[cm.options], cm.options)}"
         return _pair(prompt, _scalar(rec[o], o), i, o, allow_empty=allow_empty)
     raise _RowError(None, f"unknown record format {fmt!r}")
+
+
+def _options(value: Any, field: str) -> str:
+    """Multiple-choice options as lines under the question: ``Options:`` then one option a line."""
+    if isinstance(value, str):
+        return f"Options: {_text(value, field)}"
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _RowError(field, "options must be a list of strings or one string")
+    return "Options:\n" + "\n".join(_text(v, field) for v in value)
 
 
 # ------------------------------------------------------------------------------------------ readers
@@ -541,6 +563,9 @@ def row_meta(rec: Any, cols: ColumnMap | None, msgs: list[dict[str, str]]) -> di
         if cols.is_label:
             meta = meta or {}
             meta["label"] = msgs[-1]["content"]
+        if cols.answer and isinstance(rec.get(cols.answer), (str, int, float)) and str(rec[cols.answer]).strip():
+            meta = meta or {}
+            meta["answer"] = str(rec[cols.answer]).strip()
         if cols.tests:
             tests = rec.get(cols.tests)
             if isinstance(tests, str) and tests.strip():

@@ -22,7 +22,9 @@ from tools.scoring.rows import (
     decide_scoring,
     head,
     load_test,
+    profile_for,
     score_texts,
+    training_rows,
 )
 from tools.types import Example, ProgressCallback, ProgressEvent, emit
 
@@ -108,7 +110,8 @@ def evaluate_test(run_id: str, test: str | Path, *, metric: str | None = None, c
     all_examples = load_test(test)
     examples = head(all_examples, limit)
     test_sha = sha256_file(test)
-    scoring = decide_scoring(all_examples, metric=cfg.metric, max_new_tokens=cfg.max_new_tokens)
+    scoring = decide_scoring(all_examples, metric=cfg.metric, max_new_tokens=cfg.max_new_tokens,
+                             profile=profile_for(all_examples, train=training_rows(rid)))
     earlier = test_evaluations(test_sha)
 
     variants: list[tuple[str, Variant]] = [("tuned", tuned), ("base", base_variant(rid))]

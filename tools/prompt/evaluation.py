@@ -41,6 +41,8 @@ ALT_SYSTEMS = (
     "and nothing else.",
 )
 DEFAULT_SYSTEM = "Reply with the expected output only, with no explanation."
+REASONING_INSTRUCTION = ("Solve the problem. Work through it step by step, as the examples do, then give the final "
+                         "answer on the last line as '{marker}'.")
 
 
 @dataclass
@@ -86,6 +88,10 @@ class PromptEvalConfig:
     choice: bool = True
     """For label tasks on a local model, also score the prompt in choice mode: each allowed label by its
     log-likelihood after the prompt, the best one is the answer (never an invented label)."""
+    task_kind: str | None = None
+    """The task kind the user gave (``--task-kind``, the advisor's task answer): label, structured, code,
+    short_answer, reasoning or text. It outranks the kind read from the rows; without it a test file takes the
+    kind of its training data (``shots_from``) when that is given."""
 
 
 class Backend(Protocol):
@@ -191,6 +197,52 @@ def final_answer(text: str) -> str:
     return lines[-1] if lines else ""
 
 
+def task_profile(test: Sequence[Example], pool: Sequence[Example], task_kind: str | None) -> Any:
+    """The profile prompt evaluation scores by: the user's kind first, else the training data's (the shots
+    pool) for the test file, else the test rows' own (``tools.scoring.rows.profile_for``). Rows that say they
+    are labels (``meta["label"]``) make it a label task even on a few test rows."""
+    from dataclasses import replace
+
+    from tools.scoring.rows import profile_for
+
+    profile = profile_for(test, task_kind=task_kind, train=list(pool) or None)
+    if task_kind is None and profile.output_kind not in ("label", "structured", "code") and \
+            all("label" in e.meta for e in test):
+        profile = replace(profile, output_kind="label", labels=(), detected_kind=profile.output_kind,
+                          reason="every row comes from a label column")
+    return profile
+
+
+def profile_note(profile: Any) -> dict[str, Any]:
+    """The kind used and why, for the result and the advisor: where it came from, and what the rows alone say
+    when that differs (shown before anything is trusted)."""
+    note = {"output_kind": profile.output_kind, "source": profile.source, "reason": profile.reason,
+            "detected_kind": profile.detected_kind}
+    if profile.answer_marker:
+        note.update(answer_marker=profile.answer_marker, final_answer_share=profile.final_answer_share)
+    return note
+
+
+def reasoning_shots() -> int:
+    """Worked examples in a reasoning task's baseline prompt: the seed's 'three to five demonstrations'
+    (rule ``dt.step1.few_shot``, its lower end)."""
+    import knowledge.loader
+
+    return int(knowledge.loader.rule("dt.step1.few_shot").raw["params"]["min_shots"])
+
+
+def baseline_system(own: str | None, profile: Any, labels: Sequence[str] | None) -> str | None:
+    """The baseline's system message when the user gave none: for a reasoning task, work step by step and end
+    with the references' own final-answer marker (chain of thought is this kind's baseline, not a variant);
+    for a label task, the label list (a model cannot guess 77 intent names)."""
+    from tools.data.answers import MARKER_EXAMPLES
+
+    if labels:
+        return _join(own or DEFAULT_SYSTEM, format_spec(labels, None))
+    marker = MARKER_EXAMPLES.get(profile.answer_marker or "answer", MARKER_EXAMPLES["answer"])
+    return _join(own, REASONING_INSTRUCTION.format(marker=marker))
+
+
 def format_spec(labels: Sequence[str] | None, schema: dict[str, Any] | None) -> str:
     """An explicit output-format instruction built from the label set or the JSON schema."""
     import json
@@ -283,7 +335,7 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
 
     from tools.fileio import sha256_file
     from tools.runlog import RunLog
-    from tools.scoring.rows import decide_scoring, load_test, profile_for
+    from tools.scoring.rows import decide_scoring, load_test
 
     if config.shots < 0 or (config.limit is not None and config.limit <= 0):
         raise InputError("shots must be >= 0 and limit > 0", where="--shots/--limit")
@@ -303,15 +355,7 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
         except (OSError, ValueError) as e:
             raise InputError(f"cannot read the JSON schema: {e}", where=config.schema) from e
 
-    refs = [e.output_text for e in test]
-    profile = profile_for(test)
-    # Rows that say they are labels, or a pool that repeats labels, make it a label task even on few test rows.
-    if profile.output_kind not in ("label", "structured", "code") and (
-            all("label" in e.meta for e in test) or (pool and metrics.looks_like_labels(
-                refs + [e.output_text for e in pool]) and not metrics.looks_like_json(refs))):
-        from dataclasses import replace as _replace
-
-        profile = _replace(profile, output_kind="label", labels=())
+    profile = task_profile(test, pool, config.task_kind)
     metric = config.metric or ("json_schema" if schema is not None else None)
     scoring = decide_scoring(test, metric=metric, max_new_tokens=config.max_new_tokens, profile=profile)
     metric = scoring.metric
@@ -329,21 +373,27 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
                              exclude=test_inputs) if pool else []
     shots = [(e.input_text, e.output_text) for e in shot_pool]
     base_system = config.system if config.system is not None else (test[0].system_text or DEFAULT_SYSTEM)
+    reasoning = metric == "final_answer_accuracy"
+    first_system = (baseline_system(test[0].system_text, profile, labels)
+                    if config.system is None and (reasoning or labels) else base_system)
+    base_shots = shots[: config.shots or (reasoning_shots() if reasoning else 0)]
 
     def variant(name: str, description: str, system: str | None, k_shots: list[tuple[str, str]], max_tokens: int,
                 cot: bool = False) -> Variant:
         return Variant(name, "prompt", None, system, k_shots, description=description, max_new_tokens=max_tokens,
                        chain_of_thought=cot)
 
-    todo = [variant("baseline", f"the prompt as given ({config.shots} shots)", base_system, shots[: config.shots],
-                    max_new)]
+    todo = [variant("baseline", f"the prompt as given ({len(base_shots)} shots)"
+                    + (", worked steps then the final answer" if reasoning else ""), first_system, base_shots,
+                    max_new, cot=reasoning)]
     if config.variants:
         for k in (5, 10):
             if k != config.shots and len(shots) >= k:
-                todo.append(variant(f"shots_{k}", f"{k} few-shot examples", base_system, shots[:k], max_new))
-        todo.append(variant("chain_of_thought", "think step by step, then 'Answer: ...'",
-                            _join(base_system, COT_INSTRUCTION), shots[: config.shots],
-                            max(config.cot_max_new_tokens, max_new), cot=True))
+                todo.append(variant(f"shots_{k}", f"{k} few-shot examples", first_system, shots[:k], max_new))
+        if not reasoning:  # for a reasoning task chain of thought is the baseline itself
+            todo.append(variant("chain_of_thought", "think step by step, then 'Answer: ...'",
+                                _join(base_system, COT_INSTRUCTION), shots[: config.shots],
+                                max(config.cot_max_new_tokens, max_new), cot=True))
         todo.append(variant("format_spec", "explicit output format (" + (
             "JSON schema" if schema is not None else "label set" if labels else "answer only") + ")",
             _join(base_system, format_spec(labels, schema)), shots[: config.shots], max_new))
@@ -378,6 +428,7 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
         best = max(results, key=lambda r: (r["quality"], -r["prompt_tokens"]["mean"]))
         ft_tokens = [backend.count_tokens(build_messages(None, [], e)) for e in test]
         extra = {k: base[k] for k in base if k not in _VARIANT_KEYS and not k.startswith("_")}
+        extra["task_profile"] = profile_note(scoring.profile)
         result = PromptEvalResult(
             quality=base["quality"], ci95=base["ci95"], metric=metric, share=metrics.is_share(metric), n=base["n"],
             latency_ms=base["latency_ms"], prompt_tokens=base["prompt_tokens"], output_tokens=base["output_tokens"],
@@ -415,7 +466,8 @@ def _run_variant(v: Variant, test: Sequence[Example], backend: Backend, scoring:
     gens = backend.generate(prompts, max_new_tokens=v.max_new_tokens or scoring.max_new_tokens,
                             on_progress=on_progress)
     raw = [g.text for g in gens]
-    preds = [final_answer(t) for t in raw] if v.chain_of_thought else raw
+    # A reasoning task's metric reads the final answer from the whole reply (strict and flexible).
+    preds = [final_answer(t) for t in raw] if v.chain_of_thought and scoring.metric != "final_answer_accuracy" else raw
     return _scored(v, test, gens, raw, preds, scoring.metric, labels, schema,
                    [tests_of(e) for e in test] if scoring.metric == "pass_at_1" else None, backend.mode)
 
@@ -433,8 +485,11 @@ def _run_choice(v: Variant, test: Sequence[Example], backend: Backend, labels: S
 def _scored(v: Variant, test: Sequence[Example], gens: Sequence[Generation], raw: Sequence[str],
             preds: Sequence[str], metric: str, labels: Sequence[str] | None, schema: dict[str, Any] | None,
             tests: Sequence[Sequence[str]] | None, mode: str) -> dict[str, Any]:
+    from tools.scoring.rows import row_inputs
+
     refs = [e.output_text for e in test]
-    scored = metrics.score(list(preds), refs, metric, labels=labels, schema=schema, tests=tests)
+    scored = metrics.score(list(preds), refs, metric, labels=labels, schema=schema, tests=tests,
+                           **row_inputs(test, metric))
     lat = [g.latency_ms for g in gens]
     out: dict[str, Any] = {
         "name": v.name, "description": v.description, "metric": metric, "quality": round(scored.quality, 4),

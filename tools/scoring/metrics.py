@@ -305,6 +305,73 @@ def extract_code(reply: str | None, language: str = "python") -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Program:
+    """What runs for one row: ``code`` (the prompt's code, then the reply's), ``context`` (the prompt's code run
+    before the reply, "" when the prompt holds none) and ``bare_body`` (the reply continues the prompt's last
+    function, so the two are joined as HumanEval's harness joins prompt + completion)."""
+
+    code: str
+    context: str = ""
+    bare_body: bool = False
+
+
+_DEFINITIONS = ("Import", "ImportFrom", "FunctionDef", "AsyncFunctionDef", "ClassDef")
+
+
+def prompt_code(prompt: str | None) -> tuple[str, str]:
+    """The code a row's prompt holds, as ``(definitions, source)``: its imports and top-level definitions
+    (functions, classes, constants), and the whole code it came from (the prompt itself when it is Python, as
+    HumanEval's are, else its fenced Python blocks). ``("", "")`` for a prose prompt (MBPP's "Write a function
+    to ...")."""
+    import ast
+
+    text = prompt or ""
+    blocks = [body for lang, body in _FENCE.findall(text) if lang.lower() in ("", "python", "py", "python3")]
+    for source in blocks or [text]:
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError, MemoryError, RecursionError):
+            continue
+        if not any(type(node).__name__ in _DEFINITIONS for node in tree.body):
+            continue
+        lines = source.splitlines()
+        keep = []
+        for node in tree.body:
+            if type(node).__name__ in (*_DEFINITIONS, "Assign", "AnnAssign"):
+                first = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+                keep.append("\n".join(lines[first - 1:node.end_lineno]))
+        return "\n".join(keep) + "\n", source
+    return "", ""
+
+
+def program_for(reply: str | None, prompt: str | None = "") -> Program:
+    """The program one row runs, as HumanEval's harness runs a completion: the prompt's imports and definitions
+    first, then the reply's code block; or the prompt + the reply when the reply is a bare function body (its
+    first line indented, or it only parses after the prompt). A prose prompt adds nothing."""
+    import ast
+
+    code = extract_code(reply)
+    definitions, source = prompt_code(prompt)
+    if not definitions:
+        return Program(code)
+    first = next((ln for ln in code.splitlines() if ln.strip()), "")
+    bare = first[:1] in (" ", "\t")
+    if not bare:
+        try:
+            ast.parse(code)
+        except (SyntaxError, ValueError):
+            joined = source.rstrip("\n") + "\n" + code
+            try:
+                ast.parse(joined)
+                bare = True
+            except (SyntaxError, ValueError):
+                pass
+    if bare:
+        return Program(source.rstrip("\n") + "\n" + code, definitions, True)
+    return Program(definitions + "\n" + code, definitions)
+
+
 def python_syntax(pred: str, ref: str | None = None) -> float:
     """1 when the reply's code parses as Python (``ast.parse``; nothing is run), else 0."""
     import ast
@@ -322,12 +389,12 @@ def python_syntax(pred: str, ref: str | None = None) -> float:
 # ---------------------------------------------------------------------------------------------- scoring a set
 
 METRICS = ("exact_match", "label_accuracy", "macro_f1", "contains", "regex", "json_valid", "json_schema",
-           "json_equal", "chrf", "rouge_l", "token_f1", "python_syntax", "pass_at_1")
+           "json_equal", "chrf", "rouge_l", "token_f1", "python_syntax", "pass_at_1", "final_answer_accuracy")
 REFERENCE_METRICS = ("chrf", "rouge_l", "token_f1")
 # Metrics whose value is the share of acceptable answers (each row right or wrong): the quality bar and the
 # ROI rule speak in these units. A reference metric is a similarity, not a share (issue 14, item 5).
 SHARE_METRICS = ("exact_match", "label_accuracy", "contains", "regex", "json_valid", "json_schema", "json_equal",
-                 "python_syntax", "pass_at_1", "judge_pass_rate", "human_votes")
+                 "python_syntax", "pass_at_1", "final_answer_accuracy", "judge_pass_rate", "human_votes")
 # What else is reported beside the chosen metric, so a free-text result shows all three overlaps.
 COMPANIONS: dict[str, tuple[str, ...]] = {
     "chrf": ("rouge_l", "token_f1"), "pass_at_1": ("python_syntax",), "exact_match": ("token_f1",),
@@ -380,7 +447,8 @@ def metric_for_profile(profile: Any, *, has_tests: bool | None = None) -> str:
     """The metric a task's profile calls for, decided once for the whole set (``tools.types.TaskProfile``).
 
     label -> label_accuracy; structured -> json_equal; code with tests -> pass_at_1 (executed), code without
-    tests -> chrf; short_answer -> exact_match (token F1 beside it); text -> chrf (ROUGE-L, token F1 beside).
+    tests -> chrf; reasoning -> final_answer_accuracy (strict, flexible beside it); short_answer -> exact_match
+    (token F1 beside it); text -> chrf (ROUGE-L, token F1 beside).
     """
     kind = getattr(profile, "output_kind", None)
     tests = profile.has_tests if has_tests is None else has_tests
@@ -390,6 +458,8 @@ def metric_for_profile(profile: Any, *, has_tests: bool | None = None) -> str:
         return "json_equal"
     if kind == "code":
         return "pass_at_1" if tests else "chrf"
+    if kind == "reasoning":
+        return "final_answer_accuracy"
     if kind == "short_answer":
         return "exact_match"
     return "chrf"
@@ -424,10 +494,16 @@ def load_user_metric(spec: str) -> Callable[[str, str], float]:
 
 def per_item_scores(metric: str, preds: Sequence[str], refs: Sequence[str], *,
                     labels: Sequence[str] | None = None, schema: dict[str, Any] | None = None,
-                    tests: Sequence[Sequence[str]] | None = None,
+                    tests: Sequence[Sequence[str]] | None = None, answers: Sequence[str | None] | None = None,
+                    prompts: Sequence[str] | None = None, setups: Sequence[str] | None = None,
                     on_progress: Any = None) -> list[float]:
+    """One score per row. ``answers``: each row's own final answer (``meta["answer"]``) for
+    ``final_answer_accuracy`` (else read from the reference); ``prompts`` and ``setups``: each row's prompt (its
+    code is run before the reply, ``program_for``) and test setup code for ``pass_at_1``."""
     if metric in ("label_accuracy", "macro_f1"):
         return label_accuracy(preds, refs, labels)
+    if metric == "final_answer_accuracy":
+        return [s for s, _ in final_answer_scores(preds, refs, answers)]
     simple: dict[str, Callable[[str, str], float]] = {
         "exact_match": exact_match, "contains": contains, "regex": regex_match,
         "json_valid": json_valid, "json_equal": json_equal, "chrf": chrf, "rouge_l": rouge_l,
@@ -445,7 +521,9 @@ def per_item_scores(metric: str, preds: Sequence[str], refs: Sequence[str], *,
 
             raise InputError("pass_at_1 needs tests on every row", where="--metric",
                              fix="give a test file whose rows carry 'tests' (or MBPP's 'test_list')")
-        outcomes = sandbox.run_tests_many([extract_code(p) for p in preds], tests, on_progress=on_progress)
+        programs = [program_for(p, prompts[i] if prompts else "") for i, p in enumerate(preds)]
+        outcomes = sandbox.run_tests_many([prog.code for prog in programs], tests, setups=setups,
+                                          on_progress=on_progress)
         return [1.0 if o.passed else 0.0 for o in outcomes]
     if ":" not in metric:
         from tools.errors import InputError
@@ -457,19 +535,33 @@ def per_item_scores(metric: str, preds: Sequence[str], refs: Sequence[str], *,
     return sandbox.run_user_metric(metric, list(preds), list(refs))
 
 
+def final_answer_scores(preds: Sequence[str], refs: Sequence[str],
+                        answers: Sequence[str | None] | None = None) -> list[tuple[float, float]]:
+    """(strict, flexible) per row, as lm-eval-harness reports GSM8K: strict reads what the reference's own
+    marker marks in the reply, flexible the reply's last number (or option letter); see ``tools.data.answers``."""
+    from tools.data.answers import score_final_answer
+
+    return [score_final_answer(p, r, answers[i] if answers else None)
+            for i, (p, r) in enumerate(zip(preds, refs, strict=True))]
+
+
 def score(preds: Sequence[str], refs: Sequence[str], metric: str | None = None, *,
           labels: Sequence[str] | None = None, schema: dict[str, Any] | None = None,
-          tests: Sequence[Sequence[str]] | None = None, seed: int = 0, companions: bool = True,
-          on_progress: Any = None) -> MetricResult:
+          tests: Sequence[Sequence[str]] | None = None, answers: Sequence[str | None] | None = None,
+          prompts: Sequence[str] | None = None, setups: Sequence[str] | None = None, seed: int = 0,
+          companions: bool = True, on_progress: Any = None) -> MetricResult:
     """Score predictions against references with a 95% CI. ``metric=None`` guesses from the references
-    (prefer deciding it once with ``metric_for_profile``). ``tests``: per-row Python asserts (``pass_at_1``).
+    (prefer deciding it once with ``metric_for_profile``). ``tests``: per-row Python asserts (``pass_at_1``),
+    run after the prompt's own code when the row's prompt holds some (``prompts``; ``code_context_rows`` says on
+    how many rows). ``answers``: per-row final answers (``final_answer_accuracy``, whose quality is the strict
+    reading; ``final_answer_flexible`` with its interval beside it).
     With ``companions``, free text also reports ROUGE-L and token F1 beside chrF (``extra``), code its syntax
     validity beside pass@1, each with its own interval as ``<name>_ci95``."""
     if len(preds) != len(refs):
         raise ValueError(f"{len(preds)} predictions for {len(refs)} references")
     metric = metric or choose_metric(refs)
-    items = per_item_scores(metric, preds, refs, labels=labels, schema=schema, tests=tests,
-                            on_progress=on_progress)
+    items = per_item_scores(metric, preds, refs, labels=labels, schema=schema, tests=tests, answers=answers,
+                            prompts=prompts, setups=setups, on_progress=on_progress)
     n = len(items)
     if metric == "macro_f1":
         f1 = macro_f1(preds, refs, labels)
@@ -481,6 +573,14 @@ def score(preds: Sequence[str], refs: Sequence[str], metric: str | None = None, 
     extra: dict[str, Any] = {}
     if metric == "label_accuracy" and n:
         extra["macro_f1"] = macro_f1(preds, refs, labels)
+    if metric == "final_answer_accuracy" and n:
+        flexible = [f for _, f in final_answer_scores(preds, refs, answers)]
+        f_q, f_ci = mean_ci(flexible, seed=seed)
+        extra.update({"final_answer_strict": q, "final_answer_strict_ci95": list(ci),
+                      "final_answer_flexible": f_q, "final_answer_flexible_ci95": list(f_ci)})
+    if metric == "pass_at_1" and prompts:
+        extra["code_context_rows"] = sum(bool(program_for(p, pr).context) for p, pr in
+                                         zip(preds, prompts, strict=True))
     if companions and n:
         for other in COMPANIONS.get(metric, ()):
             o_items = per_item_scores(other, preds, refs)

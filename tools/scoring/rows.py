@@ -101,15 +101,74 @@ def spread(items: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any
 
 # ---------------------------------------------------------------------------------------------- deciding once
 
-def profile_for(examples: Sequence[Example]) -> TaskProfile:
+def profile_for(examples: Sequence[Example], *, task_kind: str | None = None,
+                train: Sequence[Example] | None = None) -> TaskProfile:
     """The task profile of a set (``tools.data.profile.detect_profile``, the one detector); rows that carry
-    tests make it a set with tests whatever the detector read from the outputs."""
+    tests make it a set with tests whatever the detector read from the outputs.
+
+    What is known outranks the guess: the user's kind (``task_kind``: ``--task-kind``, the advisor's task answer)
+    first; else, when the training data is given (``train``), a test file takes its kind (a 300-row test file
+    of 150 intents cannot show that every intent recurs; its training data can). When the kind used differs
+    from what the rows alone say, ``detected_kind`` and ``reason`` say so."""
     from tools.data.profile import detect_profile
 
-    prof = detect_profile(list(examples))
+    prof = detect_profile(list(examples), task_kind=task_kind)
+    if task_kind is None and train:
+        prof = _kind_from_training(prof, detect_profile(list(train)), examples)
+    if prof.output_kind == "label" and not prof.labels:
+        prof = replace(prof, labels=tuple(sorted({e.output_text.strip() for e in examples})))
     if not prof.has_tests and any(tests_of(e) for e in examples):
         prof = replace(prof, has_tests=True)
     return prof
+
+
+def _kind_from_training(test: TaskProfile, train: TaskProfile, examples: Sequence[Example]) -> TaskProfile:
+    """The test file's profile with its training data's kind (and label set, answer marker), keeping what the
+    test rows alone say in ``detected_kind``/``reason`` when it differs."""
+    if train.output_kind == test.output_kind and train.output_kind != "label":
+        return test
+    if train.output_kind == "label":
+        known = {M.normalize_label(x) for x in train.labels}
+        if any(M.normalize_label(e.output_text) not in known for e in examples):
+            return test  # the test file has values the training labels never take: not the same label set
+        labels = train.labels
+    else:
+        labels = ()
+    differs = train.output_kind != test.output_kind
+    why = (f"the training data is {train.output_kind} ({train.reason}); the test rows alone read as "
+           f"{test.output_kind} ({test.reason})") if differs else test.reason
+    return replace(test, output_kind=train.output_kind, labels=labels, source="training_data",
+                   answer_marker=test.answer_marker or train.answer_marker,
+                   detected_kind=test.output_kind if differs else None, reason=why)
+
+
+def training_rows(run_id: str | None) -> list[Example] | None:
+    """The training data of a logged run (its config's ``train`` file), so a test file can take its kind; None
+    when the run or the file is gone."""
+    if not run_id:
+        return None
+    from tools.data.formats import load_examples
+    from tools.runlog import RunLog
+
+    run = RunLog().get_run(run_id)
+    path = ((run or {}).get("config") or {}).get("train")
+    if not isinstance(path, str) or not Path(path).exists():
+        return None
+    try:
+        return load_examples(path)
+    except (InputError, OSError):  # unreadable now: the test rows decide alone
+        return None
+
+
+def row_inputs(examples: Sequence[Example], metric: str) -> dict[str, Any]:
+    """What a metric needs from the rows beyond the references: final answers for ``final_answer_accuracy``
+    (``meta["answer"]``), the prompts (code run before the reply) and MBPP's test setup code for ``pass_at_1``."""
+    if metric == "final_answer_accuracy":
+        return {"answers": [e.meta.get("answer") for e in examples]}
+    if metric == "pass_at_1":
+        return {"prompts": [e.input_text for e in examples],
+                "setups": [str(e.meta.get("test_setup") or "") for e in examples]}
+    return {}
 
 
 @dataclass(frozen=True)
@@ -151,4 +210,4 @@ def score_texts(texts: Sequence[str], examples: Sequence[Example], scoring: Scor
     tests = [tests_of(e) for e in examples] if scoring.metric == "pass_at_1" else None
     return M.score(list(texts), [e.output_text for e in examples], scoring.metric,
                    labels=list(scoring.labels) if scoring.labels else None, tests=tests, seed=seed,
-                   on_progress=on_progress)
+                   on_progress=on_progress, **row_inputs(examples, scoring.metric))

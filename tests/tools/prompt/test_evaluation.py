@@ -91,12 +91,17 @@ def test_step1_with_fake_backend_logs_everything(tmp_path: Path) -> None:
     res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), shots=3, shots_from=str(train), bar=0.9),
                              backend=be, on_progress=events.append).to_dict()
     assert res["metric"] == "label_accuracy" and res["n"] == 6
-    # card rows right without a format spec; refund/top_up rows answer "no idea" -> 2/6
-    assert res["quality"] == pytest.approx(2 / 6, abs=1e-4)
-    assert res["ci95"][0] < res["quality"] < res["ci95"][1]
+    # The baseline of a label task lists the labels (issue 22): every row is answered with a label -> 6/6
+    assert res["quality"] == 1.0 and "card_arrival, refund, top_up" in res["variants"][0]["system"]
+    assert res["ci95"][0] < res["quality"] == res["ci95"][1]
+    # With the user's own system message the prompt is as given: refund/top_up rows answer "no idea" -> 2/6
+    own = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), shots=3, shots_from=str(train), bar=0.9,
+                                                 system="Classify the message."), backend=KeywordBackend()).to_dict()
+    assert own["quality"] == pytest.approx(2 / 6, abs=1e-4) and own["variants"][0]["system"] == "Classify the message."
     assert set(res["latency_ms"]) >= {"p50", "p95"} and res["prompt_tokens"]["mean"] == 130
     assert res["savings"]["finetuned_prompt_tokens"] == 20 and res["savings"]["token_reduction"] > 0.8
-    assert res["best"] == "baseline" and res["reaches_bar"] is False and len(res["variants"]) == 1
+    assert res["best"] == "baseline" and res["reaches_bar"] is True and len(res["variants"]) == 1
+    assert own["reaches_bar"] is False
     assert len(be.calls[0][0]) == 1 + 6 + 1  # system + 3 shot pairs + input
     log = RunLog()
     run = log.get_run(res["run_id"])
@@ -110,8 +115,8 @@ def test_step1_with_fake_backend_logs_everything(tmp_path: Path) -> None:
 def test_variant_search_picks_the_best_and_checks_the_bar(tmp_path: Path) -> None:
     test = _write_jsonl(tmp_path / "test.jsonl", LABELLED)
     train = _write_jsonl(tmp_path / "train.jsonl", TRAIN)
-    res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), shots_from=str(train), variants=True, bar=0.9),
-                             backend=KeywordBackend()).to_dict()
+    res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), shots_from=str(train), variants=True, bar=0.9,
+                                                 system="Classify the message."), backend=KeywordBackend()).to_dict()
     names = [v["name"] for v in res["variants"]]
     assert names[:5] == ["baseline", "shots_5", "shots_10", "chain_of_thought", "format_spec"]
     assert "system_alt_1" in names and "system_alt_2" in names

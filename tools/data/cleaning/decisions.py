@@ -76,8 +76,11 @@ def decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: Pass1, cfg:
         too_short = (out_short & free & (not short_ok)) | (out_short & ((bits & B_NO_ALNUM) != 0) & ~structured)
         too_long = (bits & (B_TOO_LONG_FORM if kind in ("text", "code") else B_TOO_LONG)) != 0
         mark(((bits & B_INPUT_SHORT) != 0) | too_short | too_long, "length")
+    # Worked solutions end in their marked answer ("ANSWER:D") and are mostly symbols: neither prose's
+    # completeness nor its gibberish heuristics apply (data.clean.completeness, data.clean.quality_heuristics).
+    prose = free & (kind != "reasoning")
     if cfg.completeness:
-        mark(((bits & B_INCOMPLETE) != 0) & free, "incomplete")
+        mark(((bits & B_INCOMPLETE) != 0) & prose, "incomplete")
     majority = None
     # language ID on the text that carries the language (data.clean.language.carrier)
     carrier = lang_in if kind in ("label", "short_answer", "structured", "code") else (~lang_in & free)
@@ -93,7 +96,7 @@ def decide(cols: dict[str, np.ndarray], sigs: np.ndarray | None, p1: Pass1, cfg:
             mark((lang >= 0) & carrier & (lang != want), "language")
     flagged: dict[str, int] = {}
     if cfg.quality:
-        q = ((bits & B_QUALITY) != 0) & free
+        q = ((bits & B_QUALITY) != 0) & prose
         if cfg.quality_action == "remove":
             mark(q, "quality")
         else:

@@ -124,7 +124,8 @@ def scan(batches: Iterator[list[tuple[int, Msgs]]], cfg: CleanConfig, checks: Ro
             if short_answer:
                 b |= B_SHORT_ANSWER
             counts.add(output, is_json=is_json, code_language=code_lang, label_max_chars=label_max,
-                       user_turns=sum(1 for m in ex if m["role"] == "user"))
+                       user_turns=sum(1 for m in ex if m["role"] == "user"),
+                       min_working_chars=cfg.reasoning_min_working_chars)
             if is_json:
                 b |= B_JSON
             if code_lang:
