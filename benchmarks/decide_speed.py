@@ -51,11 +51,12 @@ def write_set(name: str, rows: int, folder: Path) -> Path:
     return out
 
 
-def run_once(test: Path, *, full: bool, cot_max_new_tokens: int, max_new_tokens: int | None) -> tuple[dict[str, Any], float]:
+def run_once(test: Path, *, full: bool, cot_max_new_tokens: int, max_new_tokens: int | None,
+             choice: bool) -> tuple[dict[str, Any], float]:
     from tools.prompt.evaluation import PromptEvalConfig, run_prompt_eval
 
     cfg = PromptEvalConfig(test=str(test), variants=True, full=full, cot_max_new_tokens=cot_max_new_tokens,
-                           max_new_tokens=max_new_tokens)
+                           max_new_tokens=max_new_tokens, choice=choice)
     t0 = time.perf_counter()
     res = run_prompt_eval(cfg).to_dict()
     return res, time.perf_counter() - t0
@@ -79,6 +80,8 @@ def main() -> int:
                     help="cap every other reply (default: from the references, as the advisor does)")
     ap.add_argument("--first-batch", type=int, default=None,
                     help="override the rule's first batch (default: knowledge/decide.yaml's)")
+    ap.add_argument("--choice", action="store_true",
+                    help="also score the plain prompt in choice mode (label sets), as the advisor does")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "decide_speed.json"))
     ap.add_argument("--note", default="", help="free text stored with the result (e.g. machine load)")
     args = ap.parse_args()
@@ -100,9 +103,9 @@ def main() -> int:
             name, _, n = item.partition("=")
             test = write_set(name.strip(), int(n or 100), Path(tmp))
             full, full_s = run_once(test, full=True, cot_max_new_tokens=args.cot_max_new_tokens,
-                                    max_new_tokens=args.max_new_tokens)
+                                    max_new_tokens=args.max_new_tokens, choice=args.choice)
             early, early_s = run_once(test, full=False, cot_max_new_tokens=args.cot_max_new_tokens,
-                                      max_new_tokens=args.max_new_tokens)
+                                      max_new_tokens=args.max_new_tokens, choice=args.choice)
             a, b = summary(full, full_s), summary(early, early_s)
             sets[name] = {
                 "rows": full["n_total"], "looks": early["sequential"]["looks"], "full_sweep": a, "decided_early": b,
@@ -117,7 +120,7 @@ def main() -> int:
         "rule": {"stop": rule.rule_id, "race": rule.race_rule_id, "alpha": rule.alpha,
                  "first_batch": rule.first_batch, "growth": rule.growth, "keep_fraction": rule.keep_fraction},
         "settings": {"rows": args.rows, "cot_max_new_tokens": args.cot_max_new_tokens,
-                     "max_new_tokens": args.max_new_tokens},
+                     "max_new_tokens": args.max_new_tokens, "choice_mode": args.choice},
         "sets": sets, "model": "SmolLM2-135M-Instruct (embedded)", "machine": machine(),
         "note": args.note or "shared 2-core CPU (several engineers at once): absolute times inflated; both paths "
                               "ran in this process on the same loaded model, so the ratio is the finding",
