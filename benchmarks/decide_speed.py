@@ -115,18 +115,22 @@ def main() -> int:
                 "time_ratio_full_over_early": round(full_s / early_s, 2) if early_s else None,
             }
             print(f"{name}: full {full_s:.1f}s, early {early_s:.1f}s; {b['decision']}", file=sys.stderr)
-    result = {
+            save_result(_result(args, rule, sets, machine()), args.out, echo=False)  # each set as it is done
+    save_result(_result(args, rule, sets, machine()), args.out)
+    return 0
+
+
+def _result(args: argparse.Namespace, rule: Any, sets: dict[str, Any], machine: dict[str, Any]) -> dict[str, Any]:
+    return {
         "benchmark": "Steps 1+2: sequential stopping + racing (default) vs the full sweep (--full), same rows",
         "rule": {"stop": rule.rule_id, "race": rule.race_rule_id, "alpha": rule.alpha,
                  "first_batch": rule.first_batch, "growth": rule.growth, "keep_fraction": rule.keep_fraction},
         "settings": {"rows": args.rows, "cot_max_new_tokens": args.cot_max_new_tokens,
                      "max_new_tokens": args.max_new_tokens, "choice_mode": args.choice},
-        "sets": sets, "model": "SmolLM2-135M-Instruct (embedded)", "machine": machine(),
+        "sets": sets, "model": "SmolLM2-135M-Instruct (embedded)", "machine": machine,
         "note": args.note or "shared 2-core CPU (several engineers at once): absolute times inflated; both paths "
                               "ran in this process on the same loaded model, so the ratio is the finding",
     }
-    save_result(result, args.out)
-    return 0
 
 
 if __name__ == "__main__":
