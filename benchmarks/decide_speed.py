@@ -57,14 +57,16 @@ def run_once(test: Path, *, full: bool, cot_max_new_tokens: int, max_new_tokens:
 
     cfg = PromptEvalConfig(test=str(test), variants=True, full=full, cot_max_new_tokens=cot_max_new_tokens,
                            max_new_tokens=max_new_tokens, choice=choice)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = run_prompt_eval(cfg).to_dict()
+    # CPU seconds of this process (all its threads): on a shared machine, less at the mercy of other work
+    res["_cpu_s"] = time.process_time() - c0
     return res, time.perf_counter() - t0
 
 
 def summary(res: dict[str, Any], seconds: float) -> dict[str, Any]:
     race = res.get("race") or {}
-    return {"seconds": round(seconds, 1), "baseline_quality": res["quality"], "baseline_ci95": res["ci95"],
+    return {"seconds": round(seconds, 1), "cpu_seconds": round(res["_cpu_s"], 1), "baseline_quality": res["quality"], "baseline_ci95": res["ci95"],
             "baseline_n": res["n"], "baseline_reaches_bar": res["baseline_reaches_bar"], "best": res["best"],
             "best_quality": res["best_quality"], "best_ci95": res["best_ci95"], "reaches_bar": res["reaches_bar"],
             "metric": res["metric"], "share": res["share"], "generations": race.get("generations"),
@@ -113,6 +115,7 @@ def main() -> int:
                 "same_step2_decision": a["reaches_bar"] == b["reaches_bar"],
                 "same_best_variant": a["best"] == b["best"],
                 "time_ratio_full_over_early": round(full_s / early_s, 2) if early_s else None,
+                "cpu_ratio_full_over_early": round(full["_cpu_s"] / early["_cpu_s"], 2) if early["_cpu_s"] else None,
             }
             print(f"{name}: full {full_s:.1f}s, early {early_s:.1f}s; {b['decision']}", file=sys.stderr)
             save_result(_result(args, rule, sets, machine()), args.out, echo=False)  # each set as it is done
