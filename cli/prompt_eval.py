@@ -39,8 +39,12 @@ def prompt_eval(
     sequential: bool = typer.Option(False, "--sequential",
                                     help="One example at a time (true single-request latency; slow)."),
     base_url: str = typer.Option(None, "--base-url", help="OpenAI-compatible endpoint (default $OPENAI_BASE_URL)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the few-shot selection."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the few-shot selection and of the row order."),
     task_kind: str = TaskKindOpt,
+    full: bool = typer.Option(False, "--full",
+                              help="Score every prompt on every row. Default: stop once the bar is decisively "
+                                   "above or below the interval (rule eval.sequential.stop) and race the Step 2 "
+                                   "variants (eval.race.halving)."),
     json_out: bool = JsonOpt,
 ) -> None:
     """Measure a prompt on a test set: quality with a 95% interval, latency and tokens; with --variants, Step 2.
@@ -64,7 +68,7 @@ def prompt_eval(
         variants=variants, model=model, metric=metric, schema=str(schema) if schema else None, limit=limit,
         bar=bar, max_new_tokens=max_new_tokens,
         cot_max_new_tokens=cot_max_new_tokens, batch_size=batch_size, sequential=sequential,
-        base_url=base_url, seed=seed, task_kind=task_kind)
+        base_url=base_url, seed=seed, task_kind=task_kind, full=full)
     with progress_bar(json_out, "prompt-eval") as on_progress:
         result = run_prompt_eval(config, on_progress=on_progress)
     if json_out:
@@ -80,6 +84,8 @@ def _render(r: dict[str, Any]) -> None:
     lo, hi = r["ci95"]
     con.print(f"[bold]{r['metric']}[/] = {r['quality']:.3f}  (95% CI {lo:.3f}-{hi:.3f}, n={r['n']}, "
               f"model {r['model']})")
+    if r.get("decision"):
+        con.print(f"  [dim]{r['decision']} ({(r.get('race') or r['sequential'])['rule']})[/]")
     for k in ("rouge_l", "token_f1", "python_syntax", "final_answer_strict", "final_answer_flexible"):
         if k in r and f"{k}_ci95" in r:
             con.print(f"  {k} = {r[k]:.3f}  (95% CI {r[k + '_ci95'][0]:.3f}-{r[k + '_ci95'][1]:.3f})")
@@ -104,12 +110,14 @@ def _render(r: dict[str, Any]) -> None:
                   f"({sv['token_reduction']:.0%} fewer); p50 latency at most about {sv['est_latency_ms_p50']:.0f} ms")
     if len(r["variants"]) > 1:
         t = Table(title="Step 2: prompt variants")
-        for c in ("variant", "quality", "95% CI", "shots", "prompt tokens", "p50 ms"):
+        for c in ("variant", "quality", "95% CI", "n", "shots", "prompt tokens", "p50 ms"):
             t.add_column(c)
         for v in r["variants"]:
             mark = " *" if v["name"] == r["best"] else ""
-            t.add_row(v["name"] + mark, f"{v['quality']:.3f}", f"{v['ci95'][0]:.3f}-{v['ci95'][1]:.3f}",
-                      str(v["shots"]), f"{v['prompt_tokens']['mean']:.0f}", f"{v['latency_ms']['p50']:.0f}")
+            gone = f" (dropped at n={v['dropped_at']})" if v.get("dropped_at") else ""
+            t.add_row(v["name"] + mark + gone, f"{v['quality']:.3f}", f"{v['ci95'][0]:.3f}-{v['ci95'][1]:.3f}",
+                      str(v["n"]), str(v["shots"]), f"{v['prompt_tokens']['mean']:.0f}",
+                      f"{v['latency_ms']['p50']:.0f}")
         con.print(t)
     verdict = "reaches" if r["reaches_bar"] else "does not reach"
     con.print(f"best: [bold]{r['best']}[/] ({r['best_quality']:.3f}) {verdict} the bar {r['bar']:.2f} "

@@ -38,6 +38,7 @@ EXPLANATION_TOPICS = (
     "common-issues",
     "corrections",
     "forgetting",
+    "sequential-decision",
 )
 # Keys whose values name other rules; they must resolve, or the advisor would cite a dead id.
 _REFERENCE_KEYS = ("see", "issue", "rule")

@@ -1002,3 +1002,27 @@ class EvaluationFile(_Model):
     grades: GradesRow
     bar_needs_share: BarNeedsShareRow
     bar_ungraded: BarUngradedRow
+
+
+# ---------------------------------------------------------------------------------------------- decide.yaml
+class SequentialStopRow(Row):
+    """When prompt evaluation may stop scoring rows: the planned looks and the error split over them."""
+
+    alpha: float = Field(gt=0, lt=1)
+    first_batch: int = Field(ge=1)
+    growth: float = Field(gt=1)
+
+
+class RaceRow(Row):
+    """Successive halving over prompt variants: the share of survivors kept at each look."""
+
+    keep_fraction: float = Field(gt=0, lt=1)
+    see: RuleId
+
+
+class DecideFile(_Model):
+    """knowledge/decide.yaml: the sequential stopping rule and the racing of prompt variants."""
+
+    version: int
+    sequential_stop: SequentialStopRow
+    race: RaceRow

@@ -35,3 +35,11 @@ def test_gpu_checks_smoke_writes_every_method(tmp_path: Path) -> None:
     if not torch.cuda.is_available():  # no GPU: nothing is measured, nothing is written
         assert gpu_checks.main(["--out", str(tmp_path / "none.json")]) == 2
         assert not (tmp_path / "none.json").exists()
+
+
+def test_peer_benchmark_skips_without_a_server(tmp_path: Path, monkeypatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    peer = _load("peer")
+    out = tmp_path / "peer.json"
+    monkeypatch.setattr(sys, "argv", ["peer.py", "--out", str(out)])
+    assert peer.main() == 0
+    assert "skipped: no --base-url given" in capsys.readouterr().out and not out.exists()

@@ -573,17 +573,70 @@ def _left_pad(suffixes: list[list[int]], plen: int, mask_prefix: int, pad_id: in
 # ---------------------------------------------------------------------------------------------- choice mode
 
 def label_logprobs(model: Any, tokenizer: Any, prompts: Sequence[Chat], labels: Sequence[str], *,
-                   chunk: int = 64, on_progress: ProgressCallback | None = None) -> list[list[float]]:
+                   chunk: int = 64, on_progress: ProgressCallback | None = None, trie: bool = True,
+                   tree_tokens: int = 512) -> list[list[float]]:
     """Log-likelihood of each label as the whole assistant reply, for each prompt (lm-eval-harness's
     multiple-choice scoring).
 
     The token prefix every prompt shares (system message, few-shot pairs) runs through the model once. Rows
     then go in batches: their own suffixes are prefilled together (left-padded after the prefix, as in
-    ``generate``), and every label continues from a copy of each row's cache, at most ``chunk`` (row, label)
-    sequences per forward, right-padded (padding after a label cannot change the label's own positions:
-    attention is causal). A label's score is the sum of its tokens' log-probabilities plus the end-of-turn
-    token's, so a label that is a prefix of another ("card" / "card_arrival") does not win by stopping early.
+    ``generate``). A label's score is the sum of its tokens' log-probabilities plus the end-of-turn token's,
+    so a label that is a prefix of another ("card" / "card_arrival") does not win by stopping early.
+
+    With ``trie`` (the default) every label of a row is scored in ONE forward over the labels' token trie:
+    labels sharing leading tokens ("card_arrival", "card_linking") share those tokens' work, each trie node
+    sees the row and its own ancestors only (a tree attention mask), and the row's cache is read in place, not
+    copied per label. Rows go ``tree_tokens // trie nodes`` at a time. ``trie=False`` is the earlier path:
+    every label continues from a copy of each row's cache, at most ``chunk`` (row, label) sequences per
+    forward, right-padded. Both give the same scores up to float rounding (``tests``: same choices).
     """
+    if trie:
+        return _label_logprobs_trie(model, tokenizer, prompts, labels, tree_tokens=tree_tokens,
+                                    on_progress=on_progress)
+    return _label_logprobs_flat(model, tokenizer, prompts, labels, chunk=chunk, on_progress=on_progress)
+
+
+def _label_seqs(tokenizer: Any, labels: Sequence[str]) -> list[list[int]]:
+    """Each label's tokens as the reply, then the end-of-turn token."""
+    end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    return [list(tokenizer(lab, add_special_tokens=False)["input_ids"]) + end for lab in labels]
+
+
+@dataclass
+class LabelTrie:
+    """The labels' token trie, flattened for one forward: node ``i`` feeds ``tokens[i]`` at ``depth[i]`` after
+    the row; ``ancestors[i]`` are the nodes it may attend to (itself included). A label's score reads the
+    row's own next-token log-probabilities for its first token and node ``paths[label][j-1]``'s for its
+    token ``j``. The last token of a label (the end of turn) is never fed: nothing is read after it."""
+
+    tokens: list[int]
+    depth: list[int]
+    ancestors: list[list[int]]
+    paths: list[list[int]]
+
+    @classmethod
+    def build(cls, seqs: Sequence[Sequence[int]]) -> LabelTrie:
+        tokens: list[int] = []
+        depth: list[int] = []
+        ancestors: list[list[int]] = []
+        node_of: dict[tuple[int, ...], int] = {}
+        paths: list[list[int]] = []
+        for seq in seqs:
+            path: list[int] = []
+            for j in range(len(seq) - 1):
+                key = tuple(seq[: j + 1])
+                if key not in node_of:
+                    node_of[key] = len(tokens)
+                    tokens.append(seq[j])
+                    depth.append(j)
+                    ancestors.append([*(ancestors[path[-1]] if path else []), len(tokens) - 1])
+                path.append(node_of[key])
+            paths.append(path)
+        return cls(tokens, depth, ancestors, paths)
+
+
+def _label_logprobs_trie(model: Any, tokenizer: Any, prompts: Sequence[Chat], labels: Sequence[str], *,
+                         tree_tokens: int, on_progress: ProgressCallback | None) -> list[list[float]]:
     import copy
 
     import torch
@@ -594,8 +647,88 @@ def label_logprobs(model: Any, tokenizer: Any, prompts: Sequence[Chat], labels: 
     device = next(model.parameters()).device
     cache_kw = cache_kwarg(model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    end = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
-    seqs = [list(tokenizer(lab, add_special_tokens=False)["input_ids"]) + end for lab in labels]
+    seqs = _label_seqs(tokenizer, labels)
+    tree = LabelTrie.build(seqs)
+    t_nodes = len(tree.tokens)
+    all_ids = [chat_ids(tokenizer, m) for m in prompts]
+    plen = max(0, min(common_prefix_len(all_ids), min(len(s) for s in all_ids) - 1))
+    rows_per_batch = max(1, tree_tokens // max(1, t_nodes))
+    # trie edges below fed nodes: (node, next token), gathered from that node's logits
+    edges = sorted({(path[j - 1], seq[j]) for seq, path in zip(seqs, tree.paths, strict=True)
+                    for j in range(1, len(seq))})
+    edge_at = {e: k for k, e in enumerate(edges)}
+    width = max((len(seq) - 1 for seq in seqs), default=0)
+    # per label, its edges' columns, padded with the extra zero column (index len(edges))
+    label_edges_list = [[edge_at[(path[j - 1], seq[j])] for j in range(1, len(seq))] for seq, path in
+                        zip(seqs, tree.paths, strict=True)]
+    dtype = next(model.parameters()).dtype
+    tree_mask = torch.full((t_nodes, t_nodes), torch.finfo(dtype).min, dtype=dtype)
+    for i, anc in enumerate(tree.ancestors):
+        tree_mask[i, anc] = 0
+    out: list[list[float]] = [[] for _ in all_ids]
+    with torch.inference_mode():
+        prefix_cache = None
+        if plen:
+            prefix_cache = _out_cache(model(input_ids=torch.tensor([all_ids[0][:plen]], device=device),
+                                            use_cache=True, logits_to_keep=1))
+        node_tokens = torch.tensor(tree.tokens, dtype=torch.long, device=device)
+        node_depth = torch.tensor(tree.depth, dtype=torch.long, device=device)
+        edge_node = torch.tensor([e[0] for e in edges], dtype=torch.long, device=device)
+        edge_token = torch.tensor([e[1] for e in edges], dtype=torch.long, device=device)
+        first_tok = torch.tensor([seq[0] for seq in seqs], dtype=torch.long, device=device)
+        label_edges = torch.tensor([le + [len(edges)] * (width - len(le)) for le in label_edges_list],
+                                   dtype=torch.long, device=device).reshape(len(seqs), width)
+        for r0 in range(0, len(all_ids), rows_per_batch):
+            rows = list(range(r0, min(len(all_ids), r0 + rows_per_batch)))
+            b = len(rows)
+            inp, mask, pos = _left_pad([all_ids[i][plen:] for i in rows], plen, plen, pad_id, device)
+            if prefix_cache is not None:
+                cache = copy.deepcopy(prefix_cache)
+                if b > 1:
+                    cache.batch_repeat_interleave(b)
+            else:
+                cache = DynamicCache(config=model.config)
+            pre = model(input_ids=inp, attention_mask=mask, position_ids=pos, use_cache=True, logits_to_keep=1,
+                        **{cache_kw: cache})
+            first = torch.log_softmax(pre.logits[:, -1].float(), dim=-1)
+            edge_lp = None
+            if t_nodes:
+                # one forward per row batch over every trie node: [row's keys (its mask) | own ancestors]
+                past = torch.where(mask.bool(), 0.0, torch.finfo(dtype).min).to(dtype)
+                full_mask = torch.cat([past[:, None, None, :].expand(b, 1, t_nodes, past.shape[1]),
+                                       tree_mask.to(device)[None, None].expand(b, 1, t_nodes, t_nodes)], dim=-1)
+                res = model(input_ids=node_tokens[None].expand(b, t_nodes),
+                            attention_mask=full_mask,
+                            position_ids=(pos[:, -1:] + 1) + node_depth[None], use_cache=True,
+                            **{cache_kw: _out_cache(pre)})
+                logits = res.logits.float()
+                norm = torch.logsumexp(logits, dim=-1)  # (b, nodes): log-softmax without its full tensor
+                edge_lp = logits[:, edge_node, edge_token] - norm[:, edge_node]
+            # each label: its first token from the row's own logits, the rest from its trie edges (summed in
+            # float64, as the flat path sums Python floats)
+            scores = first.double()[:, first_tok]
+            if edge_lp is not None:
+                padded = torch.cat([edge_lp.double(), torch.zeros((b, 1), dtype=torch.float64, device=device)], 1)
+                scores = scores + padded[:, label_edges].sum(-1)
+            for ri, i in enumerate(rows):
+                out[i] = scores[ri].tolist()
+            emit(on_progress, ProgressEvent("choose", rows[-1] + 1, len(all_ids)))
+    return out
+
+
+def _label_logprobs_flat(model: Any, tokenizer: Any, prompts: Sequence[Chat], labels: Sequence[str], *,
+                         chunk: int, on_progress: ProgressCallback | None) -> list[list[float]]:
+    import copy
+
+    import torch
+    from transformers import DynamicCache
+
+    if not prompts:
+        return []
+    device = next(model.parameters()).device
+    cache_kw = cache_kwarg(model)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    seqs = _label_seqs(tokenizer, labels)
     all_ids = [chat_ids(tokenizer, m) for m in prompts]
     # Keep one token per prompt outside the prefix: its logits score each label's first token.
     plen = max(0, min(common_prefix_len(all_ids), min(len(s) for s in all_ids) - 1))

@@ -48,7 +48,7 @@ def test_openai_compatible_backend_against_stub(stub_server: tuple[str, list[dic
     url, seen = stub_server
     register()
     res = run_prompt_eval(PromptEvalConfig(str(_test_file(tmp_path)), system="Label it.", model="openai:stub-1",
-                                           base_url=url, max_new_tokens=7))
+                                           base_url=url, max_new_tokens=7)).to_dict()
     assert res["quality"] == 1.0 and res["n"] == 4 and res["model"] == "openai:stub-1"
     assert res["latency_ms"]["mode"] == "endpoint" and res["prompt_tokens"]["mean"] == 13
     assert len(seen) == 4 and seen[0]["path"] == "/v1/chat/completions"
@@ -139,3 +139,20 @@ def test_cli_user_metric_runs_outside_and_keeps_stdout_one_document(stub_server:
     assert r.returncode == 2 and "Traceback" not in r.stderr  # a user error, not an internal one
     err = json.loads(r.stdout)["error"]
     assert err["error"] == "InputError" and "wrong signature" in err["what"]
+
+
+def test_cli_full_asks_for_every_row(stub_server: tuple[str, list[dict]], tmp_path: Path) -> None:
+    url, seen = stub_server
+    rows = tmp_path / "many.jsonl"
+    rows.write_text("".join(json.dumps({"prompt": f"{i}: {q}", "completion": a}) + "\n"
+                            for i in range(12) for q, a in ROWS))  # 48 rows: more than the first look
+    r = tw("prompt-eval", "--test", str(rows), "--model", "openai:stub", "--base-url", url, "--bar", "0.5",
+           "--full", "--json")
+    doc = json.loads(r.stdout)
+    assert doc["full"] is True and doc["n"] == 48 == len(seen) and doc["sequential"]["looks"] == [48]
+    seen.clear()
+    doc = json.loads(tw("prompt-eval", "--test", str(rows), "--model", "openai:stub", "--base-url", url,
+                        "--bar", "0.5", "--json").stdout)
+    # every answer right against a 0.5 bar: decided on the first 20 rows
+    assert doc["full"] is False and doc["n"] == 20 == len(seen)
+    assert doc["decision"] == "stopped early: decisive at n=20 of 48"

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from tools.errors import InputError
 from tools.generation import Generation
+from tools.prompt import decide
 from tools.prompt.variants import Variant, build_messages
 from tools.scoring import metrics
 from tools.types import Example, ProgressCallback, ProgressEvent, emit
@@ -92,6 +93,10 @@ class PromptEvalConfig:
     """The task kind the user gave (``--task-kind``, the advisor's task answer): label, structured, code,
     short_answer, reasoning or text. It outranks the kind read from the rows; without it a test file takes the
     kind of its training data (``shots_from``) when that is given."""
+    full: bool = False
+    """Score every prompt on every row. Default: rows in a seeded random order, in growing batches, stopping
+    once the bar is decisively above or below the interval (``eval.sequential.stop``) and racing the Step 2
+    variants (``eval.race.halving``)."""
 
 
 class Backend(Protocol):
@@ -409,32 +414,42 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
                                         **({"shots_from": sha256_file(config.shots_from)}
                                            if config.shots_from else {})})
     try:
-        results = []
         test_sha = sha256_file(config.test)
-        for vi, v in enumerate(todo):
-            emit(on_progress, ProgressEvent("prompt_eval", vi, len(todo), message=v.name))
-            res = _run_variant(v, test, backend, scoring, labels, schema, on_progress)
-            res["eval_id"] = _log_variant(log, run_id, v, res, test, test_sha)
+        arms, step1, raced = _measure(todo, test, backend, scoring, labels, schema, bar, config, on_progress)
+        results = []
+        for arm in arms:
+            res = _arm_result(arm, test, backend.mode, scoring, labels, schema)
+            if arm.dropped_at is not None:
+                res["dropped_at"] = arm.dropped_at
+            res["eval_id"] = _log_variant(log, run_id, arm.variant, res, [test[i] for i in arm.sorted_rows()[0]],
+                                          test_sha)
             results.append(res)
-            emit(on_progress, ProgressEvent("prompt_eval", vi + 1, len(todo),
-                                            metrics={"quality": res["quality"]}, message=v.name))
+        base = results[0]
         choice = None
         if labels and config.choice and hasattr(backend, "choose"):
             emit(on_progress, ProgressEvent("prompt_eval", len(todo), len(todo), message="choice mode"))
-            choice = _run_choice(todo[0], test, backend, labels)
-            choice["eval_id"] = _log_variant(log, run_id, todo[0], choice, test, test_sha, kind="prompt_eval_choice")
+            # the rows the plain prompt was scored on: choice mode is reported beside it, it decides nothing
+            choice_rows = [test[i] for i in arms[0].sorted_rows()[0]]
+            choice = _run_choice(todo[0], choice_rows, backend, labels, on_progress)
+            choice["eval_id"] = _log_variant(log, run_id, todo[0], choice, choice_rows, test_sha,
+                                             kind="prompt_eval_choice")
             choice = _public(choice)
-        base = results[0]
-        best = max(results, key=lambda r: (r["quality"], -r["prompt_tokens"]["mean"]))
+        if raced is not None and len(step1.looks) > 1:
+            best = next(r for r in results if r["name"] == raced.winner)
+        else:  # every prompt on every row: the best by quality, then the fewest prompt tokens
+            best = max(results, key=lambda r: (r["quality"], -r["prompt_tokens"]["mean"]))
         ft_tokens = [backend.count_tokens(build_messages(None, [], e)) for e in test]
         extra = {k: base[k] for k in base if k not in _VARIANT_KEYS and not k.startswith("_")}
         extra["task_profile"] = profile_note(scoring.profile)
+        best_verdict = raced.decision.verdict if raced is not None else step1.verdict
+        extra.update(_decision_keys(step1, raced, config, len(test)))
         result = PromptEvalResult(
             quality=base["quality"], ci95=base["ci95"], metric=metric, share=metrics.is_share(metric), n=base["n"],
             latency_ms=base["latency_ms"], prompt_tokens=base["prompt_tokens"], output_tokens=base["output_tokens"],
             savings=_savings(base, ft_tokens), variants=[_public(r) for r in results],
             best=best["name"], best_quality=best["quality"], best_ci95=best["ci95"],
-            bar=bar, reaches_bar=best["quality"] >= bar, baseline_reaches_bar=base["quality"] >= bar,
+            bar=bar, reaches_bar=_reaches(best_verdict, best["quality"], bar),
+            baseline_reaches_bar=_reaches(step1.verdict, base["quality"], bar),
             rule="dt.step2.quality_bar" if config.variants else "dt.step1.quality_bar",
             model=backend.name, labels=len(labels) if labels else None, run_id=run_id, max_new_tokens=max_new,
             output_kind=scoring.profile.output_kind, choice=choice, extra=extra)
@@ -447,7 +462,84 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
 
 
 _VARIANT_KEYS = ("name", "description", "metric", "quality", "ci95", "n", "shots", "latency_ms", "prompt_tokens",
-                 "output_tokens", "system", "few_shot", "eval_id", "share", "mode")
+                 "output_tokens", "system", "few_shot", "eval_id", "share", "mode", "dropped_at")
+
+
+# ---------------------------------------------------------------------------------------------- deciding early
+
+def _measure(todo: Sequence[Variant], test: Sequence[Example], backend: Backend, scoring: Any,
+             labels: Sequence[str] | None, schema: dict[str, Any] | None, bar: float, config: PromptEvalConfig,
+             on_progress: ProgressCallback | None) -> tuple[list[decide.Arm], decide.Decision, decide.Race | None]:
+    """Step 1 (the plain prompt, scored until the bar is decided) and, with variants, Step 2 (the race).
+
+    Only a share of acceptable answers is compared with the bar; a similarity is scored on every planned look.
+    With ``config.full`` there is one look (every row), so every prompt is scored on every row, as before.
+    """
+    rule = decide.stop_rule()
+    order = decide.row_order(len(test), config.seed)
+    looks = rule.looks(len(test), full=config.full)
+    decide_bar = bar if metrics.is_share(scoring.metric) else None
+    scorer = _row_scorer(test, backend, scoring, labels, schema, on_progress)
+    arms = [decide.Arm(v) for v in todo]
+    stage = {v.name: i for i, v in enumerate(todo)}
+
+    def on_look(name: str, n: int, total: int) -> None:
+        emit(on_progress, ProgressEvent("prompt_eval", stage[name], len(todo), message=f"{name}: {n}/{total} rows"))
+
+    step1 = decide.measure_sequentially(arms[0], order, looks, decide_bar, rule, scorer, seed=config.seed,
+                                        on_look=on_look)
+    raced = decide.race(arms, order, looks, decide_bar, rule, scorer, seed=config.seed,
+                        on_look=on_look) if len(arms) > 1 else None
+    emit(on_progress, ProgressEvent("prompt_eval", len(todo), len(todo), message=(raced or step1).message))
+    return arms, step1, raced
+
+
+def _row_scorer(test: Sequence[Example], backend: Backend, scoring: Any, labels: Sequence[str] | None,
+                schema: dict[str, Any] | None, on_progress: ProgressCallback | None) -> decide.RowScorer:
+    """Answer and score some rows of the test set under a variant (one batch of a sequential measurement)."""
+    from tools.scoring.rows import row_inputs, tests_of
+
+    def score_rows(v: Variant, rows: list[int]) -> tuple[list[Generation], list[str], list[str], list[float]]:
+        exs = [test[i] for i in rows]
+        gens = backend.generate([build_messages(v.system, v.few_shot, e) for e in exs],
+                                max_new_tokens=v.max_new_tokens or scoring.max_new_tokens, on_progress=on_progress)
+        raw = [g.text for g in gens]
+        # A reasoning task's metric reads the final answer from the whole reply (strict and flexible).
+        cot = v.chain_of_thought and scoring.metric != "final_answer_accuracy"
+        preds = [final_answer(t) for t in raw] if cot else raw
+        items = metrics.per_item_scores(scoring.metric, preds, [e.output_text for e in exs], labels=labels,
+                                        schema=schema,
+                                        tests=[tests_of(e) for e in exs] if scoring.metric == "pass_at_1" else None,
+                                        **row_inputs(exs, scoring.metric))
+        return gens, raw, preds, items
+
+    return score_rows
+
+
+def _arm_result(arm: decide.Arm, test: Sequence[Example], mode: str, scoring: Any, labels: Sequence[str] | None,
+                schema: dict[str, Any] | None) -> dict[str, Any]:
+    """A measured prompt's summary over the rows it answered (scored with the shared metrics, companions too)."""
+    from tools.scoring.rows import tests_of
+
+    rows, gens, raw, preds = arm.sorted_rows()
+    exs = [test[i] for i in rows]
+    return _scored(arm.variant, exs, gens, raw, preds, scoring.metric, labels, schema,
+                   [tests_of(e) for e in exs] if scoring.metric == "pass_at_1" else None, mode, idx=rows)
+
+
+def _reaches(verdict: str, quality: float, bar: float) -> bool:
+    """A decided verdict stands; otherwise (every row scored) the point estimate against the bar, as before."""
+    return verdict == "above" if verdict in ("above", "below") else quality >= bar
+
+
+def _decision_keys(step1: decide.Decision, raced: decide.Race | None, config: PromptEvalConfig,
+                   n_total: int) -> dict[str, Any]:
+    """The result's keys about how early it decided: ``sequential`` (Step 1), ``race`` (Step 2), ``full``."""
+    out: dict[str, Any] = {"sequential": step1.to_dict(), "full": config.full, "n_total": n_total,
+                           "decision": (raced or step1).message}
+    if raced is not None:
+        out["race"] = raced.to_dict()
+    return out
 
 
 def default_bar() -> float:
@@ -457,25 +549,11 @@ def default_bar() -> float:
     return float(knowledge.load().rules.quality_bar.default)
 
 
-def _run_variant(v: Variant, test: Sequence[Example], backend: Backend, scoring: Any,
-                 labels: Sequence[str] | None, schema: dict[str, Any] | None,
-                 on_progress: ProgressCallback | None) -> dict[str, Any]:
-    from tools.scoring.rows import tests_of
-
-    prompts = [build_messages(v.system, v.few_shot, e) for e in test]
-    gens = backend.generate(prompts, max_new_tokens=v.max_new_tokens or scoring.max_new_tokens,
-                            on_progress=on_progress)
-    raw = [g.text for g in gens]
-    # A reasoning task's metric reads the final answer from the whole reply (strict and flexible).
-    preds = [final_answer(t) for t in raw] if v.chain_of_thought and scoring.metric != "final_answer_accuracy" else raw
-    return _scored(v, test, gens, raw, preds, scoring.metric, labels, schema,
-                   [tests_of(e) for e in test] if scoring.metric == "pass_at_1" else None, backend.mode)
-
-
-def _run_choice(v: Variant, test: Sequence[Example], backend: Backend, labels: Sequence[str]) -> dict[str, Any]:
+def _run_choice(v: Variant, test: Sequence[Example], backend: Backend, labels: Sequence[str],
+                on_progress: ProgressCallback | None = None) -> dict[str, Any]:
     """The plain prompt in choice mode: each label scored by log-likelihood, the best is the answer."""
     prompts = [build_messages(v.system, v.few_shot, e) for e in test]
-    gens = backend.choose(prompts, labels)  # type: ignore[attr-defined]
+    gens = backend.choose(prompts, labels, on_progress=on_progress)  # type: ignore[attr-defined]
     raw = [g.text for g in gens]
     out = _scored(v, test, gens, raw, raw, "label_accuracy", labels, None, None, "choice")
     out["mode"] = "choice"
@@ -484,10 +562,11 @@ def _run_choice(v: Variant, test: Sequence[Example], backend: Backend, labels: S
 
 def _scored(v: Variant, test: Sequence[Example], gens: Sequence[Generation], raw: Sequence[str],
             preds: Sequence[str], metric: str, labels: Sequence[str] | None, schema: dict[str, Any] | None,
-            tests: Sequence[Sequence[str]] | None, mode: str) -> dict[str, Any]:
+            tests: Sequence[Sequence[str]] | None, mode: str, *, idx: Sequence[int] | None = None) -> dict[str, Any]:
     from tools.scoring.rows import row_inputs
 
     refs = [e.output_text for e in test]
+    idx = list(idx) if idx is not None else list(range(len(test)))
     scored = metrics.score(list(preds), refs, metric, labels=labels, schema=schema, tests=tests,
                            **row_inputs(test, metric))
     lat = [g.latency_ms for g in gens]
@@ -507,8 +586,8 @@ def _scored(v: Variant, test: Sequence[Example], gens: Sequence[Generation], raw
     out["_rows"] = [{"idx": i, "input": e.input_text, "expected": r, "prediction": p, "raw": t,
                      "correct": bool(sc >= 1.0), "score": sc, "latency_ms": g.latency_ms,
                      "prompt_tokens": g.prompt_tokens, "output_tokens": g.output_tokens}
-                    for i, (e, r, p, t, sc, g) in enumerate(zip(test, refs, preds, raw, scored.per_item, gens,
-                                                                strict=True))]
+                    for i, e, r, p, t, sc, g in zip(idx, test, refs, preds, raw, scored.per_item, gens,
+                                                    strict=True)]
     return out
 
 

@@ -590,12 +590,18 @@ def score(preds: Sequence[str], refs: Sequence[str], metric: str | None = None, 
     return MetricResult(metric, q, ci, n, items, extra)
 
 
-def mean_ci(items: Sequence[float], *, seed: int = 0) -> tuple[float, tuple[float, float]]:
-    """Mean of per-row scores with its 95% interval: Wilson for 0/1 scores, bootstrap otherwise."""
+def mean_ci(items: Sequence[float], *, seed: int = 0, alpha: float = 0.05) -> tuple[float, tuple[float, float]]:
+    """Mean of per-row scores with its 1 - ``alpha`` interval (95% by default): Wilson for 0/1 scores,
+    bootstrap otherwise."""
     n = len(items)
     q = sum(items) / n if n else 0.0
     binary = all(x in (0.0, 1.0) for x in items)
-    return q, (wilson_ci(sum(items), n) if binary else bootstrap_ci(items, seed=seed))
+    if alpha == 0.05:
+        return q, (wilson_ci(sum(items), n) if binary else bootstrap_ci(items, seed=seed))
+    from statistics import NormalDist
+
+    z = NormalDist().inv_cdf(1 - alpha / 2)
+    return q, (wilson_ci(sum(items), n, z=z) if binary else bootstrap_ci(items, seed=seed, alpha=alpha))
 
 
 @dataclass

@@ -139,7 +139,7 @@ def test_banking77_label_baseline_lists_the_labels(tmp_path: Path, rows_from: st
         w.writeheader()
         w.writerows(picked)
     replies = {r["text"]: r["category"] for r in picked[::2]}
-    res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), shots_from=str(src / "train.csv"), choice=False),
+    res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), shots_from=str(src / "train.csv"), choice=False, full=True),
                              backend=ScriptedBackend(replies, default="no idea")).to_dict()
     assert res["output_kind"] == "label" and res["metric"] == "label_accuracy" and res["labels"] == 77
     assert "card_arrival" in res["variants"][0]["system"] and "Refund_not_showing_up" in res["variants"][0]["system"]
