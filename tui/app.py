@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.events import Resize
 from textual.lazy import Lazy
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
 from tui import services as default_services
 from tui.messages import Progress
@@ -66,7 +66,9 @@ class TunewiseApp(App[None]):
         # keeps `?` for itself only while the user is writing text in it
         Binding("question_mark", "help", "Help", key_display="?", priority=True),
         Binding("ctrl+b", "revise", "Back"),
-        *[Binding(f"f{i}", f"show_tab('{tab}')", title, show=False) for i, (tab, title) in enumerate(TABS, 1)],
+        # priority: a focused field or table (the runs table, the path fields) never swallows a view key
+        *[Binding(f"f{i}", f"show_tab('{tab}')", title, show=False, priority=True)
+          for i, (tab, title) in enumerate(TABS, 1)],
     ]
 
     def __init__(self, *, advisor_factory: Callable[..., Any] | None = None,
@@ -235,7 +237,34 @@ class TunewiseApp(App[None]):
             self.notify("Nothing is running in this view.", title="Cancel", severity="warning")
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = tab
+        if self.screen is not self.screen_stack[0]:
+            return  # a dialog (help, quit) is open: it keeps the keys until it closes
+        tabs = self.query_one("#tabs", TabbedContent)
+        if tabs.active == tab:
+            self.focus_view(tab)  # already there: the focus still comes back to where typing goes
+        tabs.active = tab
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Whichever way a view is shown (F-key, click), typing goes to it: the current question on the
+        Advisor, the first field of any other view."""
+        self.call_after_refresh(self.focus_view, str(event.pane.id))
+
+    def focus_view(self, tab: str) -> None:
+        if tab == "advisor":
+            views = self.query(AdvisorView)
+            q = views.first().question if views else None
+            if q is not None and not q.disabled:
+                q.focus_control()
+            return
+        panes = self.query(f"TabPane#{tab}")
+        if not panes:
+            return
+        pane = panes.first()
+        # the screen's focus chain skips hidden widgets; a text field (where typing goes) comes first
+        chain = [w for w in self.screen.focus_chain if pane in w.ancestors]
+        fields = [w for w in chain if isinstance(w, Input)]
+        if fields or chain:
+            (fields or chain)[0].focus()
 
     def action_revise(self) -> None:
         self.query_one(AdvisorView).back()
@@ -252,8 +281,6 @@ class TunewiseApp(App[None]):
 
     def show_pipeline(self, pipe: dict[str, Any]) -> None:
         """Put the advisor's pipeline results (clean, train, evaluate) into their views."""
-        from textual.widgets import Input
-
         if pipe.get("clean") and self.query(DataView):
             self.query_one(DataView).show_report("clean", pipe["clean"])
         train = pipe.get("train") or {}

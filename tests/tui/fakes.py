@@ -96,6 +96,16 @@ class FakeAdvisor:
             self.answers.pop(QUESTIONS[self.index].id, None)
         return self._step()
 
+    def change(self, qid: str, value: Any) -> Step:
+        """``set NAME VALUE``: replace an answer; the pending question stays."""
+        self.calls.append(("change", (qid, value)))
+        self.answers[qid] = value
+        return self._step()
+
+    def why(self, text: str | None = None) -> str:
+        self.calls.append(("why", text))
+        return f"Asked because of rule {RULES.get(QUESTIONS[min(self.index, len(QUESTIONS) - 1)].id)}."
+
     def current(self) -> Step:
         return self._step()
 

@@ -238,6 +238,38 @@ class AdvisorView(Horizontal):
             return
         self._call("answer", message.value)
 
+    @on(QuestionInput.CommandTyped)
+    def command(self, message: QuestionInput.CommandTyped) -> None:
+        """``set NAME VALUE``, ``back`` or ``why`` typed at any question: done, or said why not."""
+        message.stop()
+        self.say(f"› {escape(' '.join([message.word, *message.args]))}", classes="answer")
+        if message.word == "back":
+            self.back()
+            return
+        if message.word == "why":
+            if self.advisor is None:
+                self.say("[yellow]The advisor is still starting; ask again in a moment.[/yellow]", classes="note")
+                return
+            self.explain(" ".join(message.args) or None)
+            return
+        change = parse_set(" ".join(["set", *message.args]))
+        if change is None:
+            self.say(f"[red]✗ {escape(set_problem(message.args))}[/red]", classes="rejected")
+            return
+        if self.advisor is None or self.busy:
+            self.say("[yellow]The advisor is busy; type it again when the question is back.[/yellow]", classes="note")
+            return
+        self._call("change", change)
+
+    @work(thread=True, exclusive=True, group="advisor-why")
+    def explain(self, text: str | None) -> None:
+        app: Any = self.app
+        try:
+            answer = self.advisor.why(text)
+        except Exception as e:  # noqa: BLE001 - shown to the user, never a traceback
+            answer = app.services.describe_error(e)
+        app.call_from_thread(self.say, escape(str(answer)), classes="note")
+
     @on(QuestionInput.BackRequested)
     def back(self, message: QuestionInput.BackRequested | None = None) -> None:
         if message is not None:
@@ -286,6 +318,7 @@ class AdvisorView(Horizontal):
         self.busy = False
         self._show_stop(False)
         self.set_status(f"[red]✗ {escape(message.error)}[/red]")
+        self.say(f"[red]✗ {escape(message.error)}[/red]", classes="rejected")  # in the transcript too: never lost
         q = self.question
         if q is not None:
             q.disabled = False
@@ -297,14 +330,27 @@ class AdvisorView(Horizontal):
 
 
 def parse_set(value: Any) -> tuple[str, str] | None:
-    """``set n_examples 500`` -> ("n_examples", "500"): a derived value replaced from any text answer."""
+    """``set n_examples 500`` -> ("n_examples", "500"): any answer (one read from the data, or given earlier)
+    replaced from any text field. Other spellings scripts use (``data_path``) name the same question."""
     parts = str(value).strip().split(None, 2) if isinstance(value, str) else []
     if len(parts) == 3 and parts[0].lower() == "set":
-        from agent.questions import QUESTIONS
+        from agent.questions import ALIASES, QUESTIONS
 
-        if parts[1] in QUESTIONS:
-            return parts[1], parts[2]
+        name = ALIASES.get(parts[1], parts[1])
+        if name in QUESTIONS:
+            return name, parts[2]
     return None
+
+
+def set_problem(args: list[str]) -> str:
+    """Why ``set`` with these words is not a change the advisor can make (said to the user)."""
+    from agent.questions import ALIASES, QUESTIONS
+
+    if not args:
+        return "set needs a name and a value, e.g. set test_set test.csv"
+    if ALIASES.get(args[0], args[0]) not in QUESTIONS:
+        return f"there is no answer named '{args[0]}'; the names are: {', '.join(QUESTIONS)}"
+    return f"set {args[0]} needs a value, e.g. set {args[0]} VALUE"
 
 
 def _show(v: Any) -> str:

@@ -54,6 +54,11 @@ class EvaluationView(Vertical):
         self.query_one("#eval-summary", Static).update(f"{kind}: working…")
         self.run_eval(kind, run_id, test, self._val("eval-b") or "base")
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id in ("eval-run", "eval-test"):  # Enter in the run or test field scores the run
+            event.stop()
+            self.query_one("#eval-test-btn", Button).press()
+
     @work(thread=True, exclusive=True, group="evaluation")
     def run_eval(self, kind: str, run_id: str, test: str, other: str) -> None:
         svc: Any = self.app.services  # type: ignore[attr-defined]

@@ -122,6 +122,11 @@ class TrainingView(Vertical):
         elif bid == "train-resume" and self.run_id:
             self.start(self.query_one("#train-data", Input).value.strip(), resume=self.run_id)
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "train-data":  # Enter in the data field previews it (Start stays a button)
+            event.stop()
+            self.query_one("#train-preview-btn", Button).press()
+
     def _steps(self) -> int | None:
         text = self.query_one("#train-steps", Input).value.strip()
         return int(text) if text.isdigit() and int(text) > 0 else None
