@@ -76,11 +76,19 @@ def _decide(state: AdvisorState, node: str, reasons: list[Any], **updates: Any) 
 
 @asking_node("intake")
 def intake(state: AdvisorState) -> dict[str, Any]:
-    """What the task is, what the user wants, and the quality bar."""
-    _get(state, "task")
+    """The user's files first (the data file and a test set, read at once, so what they answer is not asked),
+    then what the task is, what the user wants, and the quality bar."""
+    _get(state, "data")
+    _get(state, "test_set")
+    read = read_data.__wrapped__(state)  # type: ignore[attr-defined]
+    if read.get("pending"):
+        return read  # the data file could not be read: it is asked again, with why
+    facts = {k: read[k] for k in ("data_facts", "answers", "derived") if k in read}
+    state = {**state, **facts}  # type: ignore[typeddict-item]
+    _get(state, "task", facts)
     _get(state, "goals")
     bar, reasons = routing.quality_bar(_get(state, "quality_target"))
-    return _decide(state, "intake", reasons, bar=bar, go_back=False, next="read_data")
+    return _decide(state, "intake", reasons, **facts, bar=bar, go_back=False, next="read_data")
 
 
 DERIVABLE = ("n_examples", "test_set", "model_params_b")
@@ -111,10 +119,8 @@ def read_data(state: AdvisorState) -> dict[str, Any]:
                   "test_set": (facts.get("test_file"), f"a held-out test split of {facts.get('test_rows')} rows "
                                f"({facts.get('split_rule')}, seed {facts.get('seed')})")}
         for qid, (value, how) in values.items():
-            if value is None or (qid in answers and qid not in derived):
-                continue  # the user's own answer stands
-            if qid == "test_set" and answers.get("test_set") and qid not in derived:
-                continue
+            if value is None or (answers.get(qid) not in (None, "") and qid not in derived):
+                continue  # the user's own answer stands (an empty test set means "split mine")
             answers[qid] = value
             derived[qid] = {"value": value, "from": how}
         reasons.append(routing.why("data.derived", {"data": data, "derived": {k: v["value"] for k, v in
@@ -469,6 +475,8 @@ def _default_for(qid: str, state: AdvisorState) -> Any:
         return dev.get("gpus") or 1
     if qid == "model_params_b" and answers.get("model", questions.EMBEDDED_MODEL) == questions.EMBEDDED_MODEL:
         return questions.EMBEDDED_PARAMS_B
+    if qid == "task":  # the kind the data's outputs show, for Enter to accept
+        return questions.task_from_profile((state.get("data_facts") or {}).get("profile")) or ...
     return ...
 
 
@@ -482,6 +490,11 @@ def pending_question(state: AdvisorState) -> Any:
                 if dev.get("kind") == "cuda" else f"no GPU ({dev.get('name') or 'CPU'})")
         q.help = (f"This machine: {here}. The check run trains here (LoRA on a CPU); this answer is for the "
                   "machine you will train the real model on. 0 or 'none' means no GPU. " + q.help)
+    profile = (state.get("data_facts") or {}).get("profile") or {}
+    if qid == "task" and profile.get("output_kind"):
+        labels = profile.get("labels") or []
+        q.help = (f"Read from your data: {profile.get('output_kind')} outputs"
+                  + (f", {len(labels)} labels" if labels else "") + ". " + q.help)
     if qid == "go_on":
         est = pipeline.estimate_check_run_seconds(dict(state))
         if est:

@@ -299,6 +299,15 @@ def _subset(state: dict[str, Any]) -> dict[str, Any]:
     return ((state.get("plan") or {}).get("short_run") or {}).get("evaluation") or {}
 
 
+def measured_test_file(state: dict[str, Any]) -> str:
+    """The file every step measures on: the user's own test set when they gave one (the prompt baseline was
+    scored on it too), else the held-out split of their data."""
+    answers, derived = state.get("answers") or {}, state.get("derived") or {}
+    if answers.get("test_set") and "test_set" not in derived:
+        return str(answers["test_set"])
+    return str(state["pipeline"]["split"]["files"]["test"])
+
+
 def evaluate_step(state: dict[str, Any]) -> dict[str, Any]:
     """Test set once, a side-by-side table to read, and an A/B comparison against the base model.
 
@@ -307,7 +316,7 @@ def evaluate_step(state: dict[str, Any]) -> dict[str, Any]:
     evaluate = tool_module("evaluate")
 
     run_id = _run_id(state)
-    test = state["pipeline"]["split"]["files"]["test"]
+    test = measured_test_file(state)
     sid = state.get("session_id")
     sub = _subset(state)
     limit = {"limit": sub["test_rows"]} if sub.get("test_rows") else {}
@@ -547,7 +556,7 @@ def learning_curve_step(state: dict[str, Any]) -> dict[str, Any]:
     files = state["pipeline"]["split"]["files"]
     sub = run.get("evaluation") or {}
     train = (state["pipeline"].get("train") or {})
-    config = lc.CurveConfig(train=files["train"], test=files["test"], model=state["answers"].get("model") or
+    config = lc.CurveConfig(train=files["train"], test=measured_test_file(state), model=state["answers"].get("model") or
                             "smollm2-135m-instruct", bar=state.get("bar"),
                             max_steps=run.get("max_steps") or state["answers"].get("max_steps"),
                             per_device_batch_size=run.get("per_device_batch_size") or 8,

@@ -21,6 +21,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.events import Resize
 from textual.lazy import Lazy
+from textual.widget import Widget
 from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
 from tui import services as default_services
@@ -50,6 +51,18 @@ TABS = [("advisor", "Advisor"), ("data", "Data"), ("prompt", "Prompt baseline"),
         ("runs", "Runs"), ("evaluation", "Evaluation")]
 
 
+class ViewTabs(TabbedContent):
+    """The views' tabs. A pane's "a widget in me got the focus" event that was queued before the user switched
+    views (an F-key is a priority binding: it acts at once) must not switch the view back."""
+
+    stale_focus: Widget | None = None  # the focused widget at the user's last switch
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        if self.stale_focus is not None and self.app.focused is self.stale_focus:
+            event.prevent_default()  # TabbedContent's own handler would show that pane again
+            event.stop()
+
+
 class TunewiseApp(App[None]):
     """``TunewiseApp(advisor_factory=..., services=...)``: both injectable, so tests run without the tools."""
 
@@ -72,8 +85,10 @@ class TunewiseApp(App[None]):
     ]
 
     def __init__(self, *, advisor_factory: Callable[..., Any] | None = None,
-                 services: ModuleType | Any = None, chat: bool | None = None) -> None:
+                 services: ModuleType | Any = None, chat: bool | None = None,
+                 answers: dict[str, Any] | None = None) -> None:
         super().__init__()
+        self.start_answers = dict(answers or {})  # from the command line (--data, --test): the user's files
         self.services = services or default_services
         self.advisor_factory = advisor_factory or self.services.make_advisor
         self.chat_enabled = self.services.chat_model_configured() if chat is None else chat
@@ -92,7 +107,7 @@ class TunewiseApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         # Only the advisor is mounted before the first paint; the other views follow (Lazy) right after.
-        with Vertical(id="main"), TabbedContent(id="tabs", initial="advisor"):
+        with Vertical(id="main"), ViewTabs(id="tabs", initial="advisor"):
             with TabPane("Advisor", id="advisor"):
                 yield AdvisorView(id="advisor-view")
             with TabPane("Data", id="data"):
@@ -239,9 +254,10 @@ class TunewiseApp(App[None]):
     def action_show_tab(self, tab: str) -> None:
         if self.screen is not self.screen_stack[0]:
             return  # a dialog (help, quit) is open: it keeps the keys until it closes
-        tabs = self.query_one("#tabs", TabbedContent)
+        tabs = self.query_one("#tabs", ViewTabs)
         if tabs.active == tab:
             self.focus_view(tab)  # already there: the focus still comes back to where typing goes
+        tabs.stale_focus = self.focused
         tabs.active = tab
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -250,16 +266,20 @@ class TunewiseApp(App[None]):
         self.call_after_refresh(self.focus_view, str(event.pane.id))
 
     def focus_view(self, tab: str) -> None:
+        if self.query_one("#tabs", TabbedContent).active != tab:
+            return  # another view was shown meanwhile (focusing into a hidden pane would show it again)
+        panes = self.query(f"TabPane#{tab}")
+        if not panes:
+            return
+        pane = panes.first()
+        if self.focused is not None and pane in self.focused.ancestors:
+            return  # typing already goes there (a second focus would only queue another pane switch)
         if tab == "advisor":
             views = self.query(AdvisorView)
             q = views.first().question if views else None
             if q is not None and not q.disabled:
                 q.focus_control()
             return
-        panes = self.query(f"TabPane#{tab}")
-        if not panes:
-            return
-        pane = panes.first()
         # the screen's focus chain skips hidden widgets; a text field (where typing goes) comes first
         chain = [w for w in self.screen.focus_chain if pane in w.ancestors]
         fields = [w for w in chain if isinstance(w, Input)]
@@ -299,14 +319,14 @@ class TunewiseApp(App[None]):
                 ev.show("test", pipe["evaluate"])
 
 
-def run() -> None:
-    """``tunewise`` with no arguments, and ``make run``."""
+def run(answers: dict[str, Any] | None = None) -> None:
+    """``tunewise`` with no arguments (or only ``--data``/``--test``: ``answers``), and ``make run``."""
 
     # Library progress bars and warnings would write over the screen; the views show progress instead.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    app = TunewiseApp()
+    app = TunewiseApp(answers=answers)
     app.hard_exit = True
     app.run()
     # Worker threads may still be finishing a tool step; the watchdog started by leave() ends the process in

@@ -19,6 +19,13 @@ class AdvisorReady(Message):
 
 
 @dataclass
+class SessionsFound(Message):
+    """Earlier advisor sessions in the run log (newest first), to offer beside a new one."""
+
+    sessions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
 class StepReady(Message):
     """The advisor answered: a new question, the same question with an error, or the recommendation."""
 

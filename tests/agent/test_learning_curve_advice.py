@@ -172,8 +172,9 @@ def test_a_long_prompt_baseline_is_estimated_before_and_timed_after(fake_tools: 
 # ------------------------------------------------------------------ read before asking
 
 def test_a_data_file_answers_the_counts_and_the_test_set(fake_tools: dict[str, Any]) -> None:
-    """Given a data file and no test set: no question about counts or test files; the held-out split of the
-    file measures the prompt; each derived value is shown and can be changed."""
+    """Given a data file and an empty answer for the test set (asked right after the data, issue 26): no
+    question about counts; the held-out split of the file measures the prompt; each derived value is shown and
+    can be changed."""
     adv = Advisor()
     step = adv.start({"task": "classification", "goals": ["quality"], "quality_target": 0.9,
                       "data": fake_tools["data_file"], "model": "smollm2-135m-instruct"})
@@ -181,7 +182,8 @@ def test_a_data_file_answers_the_counts_and_the_test_set(fake_tools: dict[str, A
     while step.kind == "question":
         asked.append(step.question.id)
         step = adv.answer({"gpu_memory_gb": "none"}.get(step.question.id, step.question.default))
-    assert not {"n_examples", "test_set", "prompt_quality", "model_params_b"} & set(asked), asked
+    assert asked[0] == "test_set"  # the user's files first: an empty answer means "split my data"
+    assert not {"n_examples", "prompt_quality", "model_params_b"} & set(asked), asked
     names = fake_tools["calls"].names()
     assert names[:3] == ["clean", "split", "prompt_eval"]
     pe_config = fake_tools["calls"][2][1]

@@ -7,6 +7,7 @@ goes to ``Advisor.answer`` in a worker; the returned Step becomes the next quest
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -17,7 +18,15 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
 
 from agent.api import Question, Step
-from tui.messages import AdvisorFailed, AdvisorReady, Progress, StepReady, Stopped, progress_line
+from tui.messages import (
+    AdvisorFailed,
+    AdvisorReady,
+    Progress,
+    SessionsFound,
+    StepReady,
+    Stopped,
+    progress_line,
+)
 from tui.widgets.charts import LearningCurveChart
 from tui.widgets.panels import Checklist, DecisionPath
 from tui.widgets.question import QuestionInput
@@ -48,6 +57,7 @@ class AdvisorView(Horizontal):
         self.load_error: str | None = None
         self.derived_shown: dict[str, Any] = {}
         self.full_reasons = False
+        self.earlier: dict[str, str] = {}  # a start choice -> the earlier session it resumes
 
     def compose(self) -> ComposeResult:
         # The welcome and the first question are composed, not mounted later: they are in the first paint.
@@ -64,6 +74,10 @@ class AdvisorView(Horizontal):
             yield Checklist(id="checklist")
 
     def on_mount(self) -> None:
+        given: dict[str, Any] = getattr(self.app, "start_answers", {}) or {}
+        if given:
+            self.say("Your files, from the command line (read first when you start your own task): " + "; ".join(
+                f"{escape(k)} = {escape(str(v))}" for k, v in given.items()), classes="note")
         self.call_after_refresh(self._first_question_painted)
 
     def _first_question_painted(self) -> None:
@@ -150,12 +164,47 @@ class AdvisorView(Horizontal):
         except Exception:  # noqa: BLE001 - the checklist is decoration; the advisor still works without it
             pass
         try:
+            sessions = app.services.advisor_sessions()
+        except Exception:  # noqa: BLE001 - no earlier sessions to offer; a new one still starts
+            sessions = []
+        if sessions:
+            self.post_message(SessionsFound(sessions))
+        try:
             adv = app.advisor_factory(on_progress=self._forward_progress)
         except Exception as e:  # noqa: BLE001 - shown to the user, never a traceback
             self.post_message(AdvisorReady(error=app.services.describe_error(e)))
             return
         self.advisor = adv
         self.post_message(AdvisorReady())
+
+    async def on_sessions_found(self, message: SessionsFound) -> None:
+        """Offer the earlier sessions beside a new one, while the first question is still unanswered."""
+        message.stop()
+        q = self.question
+        if q is None or q.question.id != "_start" or q.disabled:
+            return
+        self.earlier = {}
+        for s in message.sessions:
+            what = (f"{s.get('answers')} answers" + (f", {Path(str(s['data'])).name}" if s.get("data") else "")
+                    + f", {str(s.get('updated_at') or '')[:16]}")
+            verb = "show the result of" if s.get("status") == "done" else "resume"
+            self.earlier[f"{verb} {s['session_id']} ({what})"] = str(s["session_id"])
+        start = Question(**{**START.to_dict(), "choices": [*START.choices, *self.earlier]})
+        start.help = (START.help or "") + " Earlier sessions are kept: pick one to resume it where it stopped."
+        await self.ask(start, can_go_back=False)
+
+    @work(thread=True, exclusive=True, group="advisor-resume")
+    def resume_session(self, session_id: str) -> None:
+        """Open an earlier session: its pending question comes back (or its recommendation)."""
+        app: Any = self.app
+        try:
+            adv = app.advisor_factory(session_id=session_id, on_progress=self._forward_progress)
+            self.advisor = adv
+            step = adv.start(None)
+        except Exception as e:  # noqa: BLE001 - shown to the user, never a traceback
+            self.post_message(AdvisorFailed(app.services.describe_error(e)))
+            return
+        self.post_message(StepReady(step))
 
     def _forward_progress(self, event: Any) -> None:
         d = event.to_dict() if hasattr(event, "to_dict") else dict(event)
@@ -192,6 +241,10 @@ class AdvisorView(Horizontal):
         return self.advisor.current()
 
     def _call(self, action: str, value: Any = None) -> None:
+        self._call_started()
+        self.call_advisor(action, value)
+
+    def _call_started(self) -> None:
         self.busy = True
         self.app.services.advisor_step_started()  # type: ignore[attr-defined]
         self._show_stop(True)
@@ -199,7 +252,6 @@ class AdvisorView(Horizontal):
         q = self.question
         if q is not None:
             q.disabled = True
-        self.call_advisor(action, value)
 
     # -- messages ------------------------------------------------------------------------------------------
     def on_advisor_ready(self, message: AdvisorReady) -> None:
@@ -218,9 +270,16 @@ class AdvisorView(Horizontal):
         if current is not None:
             self.say(f"[b]?[/b] {escape(current.question.prompt)}", classes="asked")
         self.say(f"› {escape(_show(message.value))}", classes="answer")
+        if message.question_id == "_start" and message.value in self.earlier:
+            sid = self.earlier[message.value]
+            self.say(f"Resuming session {escape(sid)}.", classes="note")
+            self._call_started()
+            self.resume_session(sid)
+            return
         if message.question_id == "_start":
             demo = message.value == "the built-in demo task"
-            answers = self.app.services.demo_answers() if demo else None  # type: ignore[attr-defined]
+            app: Any = self.app
+            answers = app.services.demo_answers() if demo else (dict(app.start_answers) or None)
             if demo:
                 self.say("Demo task: synthetic support-ticket intents (labelled synthetic).", classes="note")
             if self.advisor is not None:
