@@ -87,8 +87,13 @@ def intake(state: AdvisorState) -> dict[str, Any]:
     state = {**state, **facts}  # type: ignore[typeddict-item]
     _get(state, "task", facts)
     _get(state, "goals")
-    bar, reasons = routing.quality_bar(_get(state, "quality_target"))
+    bar, reasons = routing.quality_bar(_get(state, "quality_target"), user_set=_user_set(state, "quality_target"))
     return _decide(state, "intake", reasons, **facts, bar=bar, go_back=False, next="read_data")
+
+
+def _user_set(state: AdvisorState, qid: str) -> bool:
+    """True when the user gave ``qid`` a value (typed, or in the answers file), not the default by Enter alone."""
+    return (state.get("answers") or {}).get(qid) is not None and qid not in (state.get("defaulted") or [])
 
 
 DERIVABLE = ("n_examples", "test_set", "model_params_b")
@@ -164,8 +169,11 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
     key = _measure_key(answers["test_set"], answers["model"])
     device = state.get("device") or detect_device()
     estimate = pipeline.estimate_prompt_eval_seconds(answers["test_set"], device)
-    if estimate:  # a job longer than a minute says so before it starts
-        pipeline.announce("prompt_eval", f"about {pipeline.duration(estimate)} on this machine (estimate)")
+    if estimate:  # a job longer than a minute says so before it starts, and where the number comes from
+        from tools.estimate_time import prompt_pace
+
+        pipeline.announce("prompt_eval", f"about {pipeline.duration(estimate)} on this machine (estimate: "
+                                         f"{prompt_pace().note()})")
     started = time.monotonic()
     try:
         summary = pipeline.measure_prompts(answers["test_set"], answers["model"], bar=state["bar"],
@@ -176,8 +184,12 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
         qid = "model" if isinstance(e.error, ModelNotFoundError) else "test_set"
         kept = {k: v for k, v in answers.items() if k != qid}
         return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), qid: e.message}, "device": device}
-    summary["baseline"] = {**summary["baseline"], "seconds": round(time.monotonic() - started, 1),
-                           **({"estimate_seconds": estimate} if estimate else {})}
+    took = round(time.monotonic() - started, 1)
+    summary["baseline"] = {**summary["baseline"], "seconds": took, **({"estimate_seconds": estimate} if estimate else {})}
+    from tools.estimate_time import record
+
+    record("prompt_eval", estimate_s=estimate, actual_s=took, units=None, session_id=state.get("session_id"),
+           run_id=summary["baseline"].get("run_id"))
     return {"measured_cache": {**(state.get("measured_cache") or {}), key: summary}, "device": device}
 
 
@@ -336,7 +348,7 @@ def build_recommendation(state: AdvisorState) -> dict[str, Any]:
     decision = routing.decide(facts, curve)
     if decision["path"] != state.get("path"):  # the graph is the authority; keep the card honest about it
         decision = {**decision, "path": state.get("path"), "method": state.get("method") if fine_tune else None}
-    user_bar = (state.get("answers") or {}).get("quality_target") is not None
+    user_bar = _user_set(state, "quality_target")
     summary = routing.summary_line(facts, decision, measured=measured, user_bar=user_bar, curve=curve)
     cfs = routing.counterfactuals(facts, curve)
     rec: dict[str, Any] = {
@@ -349,6 +361,12 @@ def build_recommendation(state: AdvisorState) -> dict[str, Any]:
         "split": plan.get("split") if fine_tune else None,
         "short_run": plan.get("short_run") if fine_tune else None,
         "quality_bar": state.get("bar"),
+        "quality_bar_user_set": user_bar,
+        # the measured baseline as the conversation states it (score, CI, metric, rows, latency vs the budget)
+        "prompt_baseline": {k: (state.get("measured") or {}).get(k) for k in ("quality", "ci95", "metric", "n",
+                                                                              "latency_ms")}
+        if state.get("measured") else None,
+        "latency_budget_ms": (state.get("answers") or {}).get("latency_budget_ms"),
         "prompt_quality": {"plain": (state.get("measured") or {}).get("quality"),
                            "optimized": (state.get("measured_optimized") or {}).get("quality"),
                            "best": state.get("best_prompt_quality"),
@@ -536,8 +554,11 @@ def ask(state: AdvisorState) -> dict[str, Any]:
             break
         q.error = reason
     errors = {k: v for k, v in (state.get("ask_errors") or {}).items() if k != q.id}
+    took_default = raw is None or (isinstance(raw, str) and not raw.strip())
+    defaulted = [k for k in (state.get("defaulted") or []) if k != q.id] + ([q.id] if took_default else [])
     return {"answers": {**(state.get("answers") or {}), q.id: value},
-            "asked": [*(state.get("asked") or []), q.id], "pending": None, "ask_errors": errors}
+            "asked": [*(state.get("asked") or []), q.id], "pending": None, "ask_errors": errors,
+            "defaulted": defaulted}
 
 
 def route(state: AdvisorState) -> str:

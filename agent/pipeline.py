@@ -525,8 +525,10 @@ def estimate_prompt_eval_seconds(test_set: str, device: dict[str, Any] | None) -
             rows = sum(1 for line in f if line.strip())
     except OSError:
         return None
+    from tools.estimate_time import prompt_pace
+
     c = knowledge.rule("cost.check_run.cpu").raw
-    secs = rows * int(c["prompt_variants"]) * float(c["seconds_per_prompt_row_variant"])
+    secs = rows * int(c["prompt_variants"]) * prompt_pace().seconds_per_unit  # this machine's pace when measured
     return round(secs, 1) if secs > 60 else None
 
 
@@ -540,7 +542,9 @@ def estimate_check_run_seconds(state: dict[str, Any]) -> float | None:
     c = knowledge.rule("cost.check_run.cpu").raw
     sub = knowledge.rule("eval.short_run.subset").raw
     steps = int((state.get("answers") or {}).get("max_steps") or knowledge.rule("hp.batch.cpu").raw["max_steps"])
-    secs = (steps * float(c["seconds_per_step"]) + int(sub["test_rows"]) * 3 * float(c["seconds_per_test_row"])
+    from tools.estimate_time import train_pace
+
+    secs = (steps * train_pace().seconds_per_unit + int(sub["test_rows"]) * 3 * float(c["seconds_per_test_row"])
             + int(sub["probes"]) * 2 * float(c["seconds_per_probe"]) + float(c["overhead_seconds"]))
     return round(secs, 1)
 

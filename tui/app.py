@@ -153,6 +153,8 @@ class TunewiseApp(App[None]):
 
     # -- actions -------------------------------------------------------------------------------------------
     def on_input_changed(self) -> None:
+        if not self.screen_stack:
+            return  # a field filled while the app shuts down
         self.refresh_bindings()  # the footer hides `? Help` while the focused field holds text being written
 
     def action_help(self) -> None:

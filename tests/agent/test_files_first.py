@@ -60,3 +60,26 @@ def test_set_test_set_at_a_later_question_takes_effect(fake_tools: dict[str, Any
     assert step.answers["test_set"] == str(Path(mine).resolve()) and "test_set" not in step.derived
     step = adv.answer("")
     assert next(c for c in fake_tools["calls"] if c[0] == "prompt_eval")[1].test == str(Path(mine).resolve())
+
+
+def test_the_bar_is_the_users_when_typed_and_the_card_says_each_sentence_once(fake_tools: dict[str, Any]) -> None:
+    from tui.screens.advisor import render_recommendation
+
+    def finish(bar_answer: str) -> dict[str, Any]:
+        adv = Advisor()
+        answers = {**SCRIPT, "quality_target": bar_answer, "data": fake_tools["data_file"], "test_set": "",
+                   "model": "smollm2-135m-instruct", "latency_budget_ms": "500", "go_on": "yes", "max_steps": "20"}
+        step = drive(adv, adv.start(), answers)
+        assert step.kind == "done"
+        return dict(step.recommendation)
+
+    typed = finish("90%")  # the default's value, typed: the user's bar
+    bar_reason = next(r for r in typed["reasons"] if r["rule"] == "dt.quality_bar")
+    assert bar_reason["evidence"]["user_set"] is True and typed["quality_bar_user_set"] is True
+    card = render_recommendation(typed)
+    assert "accuracy 70% [60%, 80%] on 40 test rows" in card and "your bar 90%" in card
+    assert "latency 12 ms (within your 500 ms budget)" in card
+    assert typed["next_step"] and card.count(typed["next_step"].rstrip(".")) == 1
+    taken = finish("")  # Enter alone: the default bar
+    assert taken["quality_bar_user_set"] is False
+    assert "the default bar 90%" in render_recommendation(taken)

@@ -73,6 +73,8 @@ class FakeAdvisor:
             threading.Event().wait(self.delay)
         q = QUESTIONS[self.index]
         self.error = None
+        if value == "" and q.default is not None:  # as the real advisor: "" takes the default
+            value = q.default
         if q.type == "number" and (not isinstance(value, (int, float)) or value < (q.minimum or 0)):
             self.error = f"{value!r} is not a count of examples"
             return self._step()

@@ -25,6 +25,7 @@ from tui.messages import (
     SessionsFound,
     StepReady,
     Stopped,
+    WorkClock,
     progress_line,
 )
 from tui.widgets.charts import LearningCurveChart
@@ -58,6 +59,7 @@ class AdvisorView(Horizontal):
         self.derived_shown: dict[str, Any] = {}
         self.full_reasons = False
         self.earlier: dict[str, str] = {}  # a start choice -> the earlier session it resumes
+        self.clock = WorkClock()
 
     def compose(self) -> ComposeResult:
         # The welcome and the first question are composed, not mounted later: they are in the first paint.
@@ -295,7 +297,8 @@ class AdvisorView(Horizontal):
         if change is not None:
             self._call("change", change)
             return
-        self._call("answer", message.value)
+        # "" takes the question's default: the advisor then knows the user did not set that value
+        self._call("answer", "" if message.took_default else message.value)
 
     @on(QuestionInput.CommandTyped)
     def command(self, message: QuestionInput.CommandTyped) -> None:
@@ -384,7 +387,8 @@ class AdvisorView(Horizontal):
 
     def on_progress(self, message: Progress) -> None:
         ev = message.event
-        self.set_status(f"[dim]{progress_line(ev)}[/dim]")
+        pace = self.clock.line(ev)  # re-estimated as the work runs, from this machine's pace so far
+        self.set_status(f"[dim]{progress_line(ev)}{' · ' + pace if pace else ''}[/dim]")
         self.app.route_progress(message)  # type: ignore[attr-defined]
 
 
@@ -437,11 +441,15 @@ def render_recommendation(rec: dict[str, Any], *, full: bool = False) -> str:
     lines = [f"[b reverse] Recommendation: {escape(decision.replace('_', ' '))} [/]"]
     if rec.get("summary"):
         lines.append(f"[b]{_fmt(rec['summary'])}[/b]")
-    if rec.get("next_step"):
-        lines.append(f"[b]next[/b]: {_fmt(rec['next_step'])}")
+    nxt = rec.get("next_step")
+    if nxt and str(nxt).rstrip(".") not in str(rec.get("summary") or ""):  # each sentence once
+        lines.append(f"[b]next[/b]: {_fmt(nxt)}")
     card = rec.get("card") or {}
     if card.get("numbers"):
         lines.append("[b]numbers[/b]: " + "; ".join(_number(n) for n in card["numbers"]))
+    baseline = render_baseline(rec)
+    if baseline:
+        lines.append(baseline)
     if rec.get("method"):
         mem = rec.get("memory_estimate_gb")
         lines.append(f"[b]method[/b]: {_fmt(rec['method'])}" + (f" (about {_fmt(mem)} GB on the machine you train on)"
@@ -467,6 +475,29 @@ def render_recommendation(rec: dict[str, Any], *, full: bool = False) -> str:
     elif reasons:
         lines.append(f"[dim]{len(reasons)} rules cited: press w for the full list (also in the decision path).[/dim]")
     return "\n".join(lines)
+
+
+def render_baseline(rec: dict[str, Any]) -> str:
+    """The measured prompt baseline as the side panel has it: score with its CI and metric on n rows, the
+    latency against the user's budget, and the bar as the user set it (or the default)."""
+    base = rec.get("prompt_baseline") or {}
+    bar = rec.get("quality_bar")
+    parts = []
+    if isinstance(base.get("quality"), (int, float)):
+        ci = base.get("ci95") or []
+        ci_text = f" [{ci[0]:.0%}, {ci[1]:.0%}]" if len(ci) == 2 and all(isinstance(c, (int, float)) for c in ci) else ""
+        parts.append(f"{escape(str(base.get('metric') or 'quality'))} {base['quality']:.0%}{escape(ci_text)}"
+                     + (f" on {base['n']} test rows" if base.get("n") else ""))
+    if isinstance(bar, (int, float)):
+        parts.append(f"{'your' if rec.get('quality_bar_user_set') else 'the default'} bar {bar:.0%}")
+    latency = base.get("latency_ms")
+    p50 = latency.get("p50") if isinstance(latency, dict) else latency
+    budget = rec.get("latency_budget_ms")
+    if isinstance(p50, (int, float)):
+        parts.append(f"latency {p50:.0f} ms" + (
+            f" ({'within' if p50 <= budget else 'over'} your {budget:g} ms budget)"
+            if isinstance(budget, (int, float)) else " (no budget given)"))
+    return "[b]prompt baseline[/b]: " + " · ".join(parts) if base and parts else ""
 
 
 def render_pipeline(pipe: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, ProgressBar, Static
 
@@ -29,6 +30,8 @@ RUNNING_STAGES = ("prepare", "train", "eval", "retry")
 
 
 class TrainingView(Vertical):
+    BINDINGS = [Binding("ctrl+r", "resume", "Resume", show=False)]  # a field keeps no ctrl+r: it works from one
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.process: Any = None
@@ -76,8 +79,8 @@ class TrainingView(Vertical):
         self.run_id = str(run["run_id"])
         at = f" at step {run['step']}" + (f" of {run['total']}" if run.get("total") else "") if run.get("step") else ""
         self.query_one("#train-stats", Static).update(
-            f"Run {escape(self.run_id)} was {run.get('status')}{at}; its checkpoint is kept: [b]Resume[/b] continues "
-            "it.")
+            f"Run {escape(self.run_id)} was {run.get('status')}{at}; its checkpoint is kept: [b]Resume[/b] (ctrl+r) "
+            "continues it.")
         self._buttons(running=False)
 
     # -- feeding events (from the child process, or from the advisor) ---------------------------------------
@@ -148,6 +151,12 @@ class TrainingView(Vertical):
             self.cancel()
         elif bid == "train-resume" and self.run_id:
             self.start(self.query_one("#train-data", Input).value.strip(), resume=self.run_id)
+
+    def action_resume(self) -> None:
+        """ctrl+r: Resume, when the button is on (a run with a checkpoint, nothing running)."""
+        button = self.query_one("#train-resume", Button)
+        if not button.disabled:
+            button.press()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "train-data":  # Enter in the data field previews it (Start stays a button)

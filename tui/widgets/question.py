@@ -98,8 +98,12 @@ class ChoiceSet(RadioSet):
         self.call_after_refresh(self._start_on_default)
 
     def _start_on_default(self) -> None:
-        if self.pressed_index >= 0:
-            self._selected = self.pressed_index
+        try:
+            index = self.pressed_index
+        except ValueError:  # answered (and its options removed) before this ran
+            return
+        if index >= 0:
+            self._selected = index
 
     def action_answer(self) -> None:
         index = self._selected
@@ -150,6 +154,7 @@ class QuestionInput(Vertical):
         question_id: str
         value: Any
         free_text: bool = False
+        took_default: bool = False  # Enter on the default, untouched: the advisor records it as not set by the user
 
     @dataclass
     class BackRequested(Message):
@@ -248,7 +253,20 @@ class QuestionInput(Vertical):
         value, error = self.read_value()
         self.show_error(error)
         if error is None:
-            self.post_message(self.Answered(self.question.id, value))
+            self.post_message(self.Answered(self.question.id, value, took_default=self._untouched_default()))
+
+    def _untouched_default(self) -> bool:
+        q = self.question
+        if q.default in (None, "", []):
+            return False
+        control = self.query("#q-control").first()
+        if isinstance(control, Input):
+            return control.value.strip() == str(q.default)
+        if isinstance(control, RadioSet):
+            pressed = control.pressed_button
+            default = ("yes" if q.default else "no") if isinstance(q.default, bool) else str(q.default)
+            return pressed is not None and str(pressed.label) == default
+        return False
 
     # -- events ---------------------------------------------------------------------------------------
     def on_button_pressed(self, event: Button.Pressed) -> None:
