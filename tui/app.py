@@ -58,7 +58,9 @@ class ViewTabs(TabbedContent):
     stale_focus: Widget | None = None  # the focused widget at the user's last switch
 
     def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
-        if self.stale_focus is not None and self.app.focused is self.stale_focus:
+        focused = self.app.focused
+        moved_on = focused is None or event.tab_pane not in focused.ancestors  # the focus has left that pane since
+        if moved_on or (self.stale_focus is not None and focused is self.stale_focus):
             event.prevent_default()  # TabbedContent's own handler would show that pane again
             event.stop()
 
@@ -259,7 +261,12 @@ class TunewiseApp(App[None]):
         tabs = self.query_one("#tabs", ViewTabs)
         if tabs.active == tab:
             self.focus_view(tab)  # already there: the focus still comes back to where typing goes
+            return
         tabs.stale_focus = self.focused
+        # A focused field left in the pane being hidden would hand its focus to its neighbour in that pane, and
+        # that would show the pane again (the F-key seemed to do nothing): the focus leaves first, and the view
+        # shown takes it (focus_view).
+        self.set_focus(None)
         tabs.active = tab
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
