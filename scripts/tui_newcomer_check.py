@@ -13,7 +13,7 @@ from the data, ``none`` for the GPU, yes to the check run. It checks that
 - reopened, the Advisor offers the earlier session, the Training view (F4) shows the run with Resume enabled,
   and Resume (ctrl+r) continues training past the checkpoint's step.
 
-    python scripts/tui_newcomer_check.py [--out result.json] [--labels 6] [--test-rows 12] [--keep]
+    python scripts/tui_newcomer_check.py [--out result.json] [--labels 30] [--test-rows 12] [--keep]
 
 Prints one JSON document; exit 0 when every check holds. ``--app`` is the pane's side (not for people).
 """
@@ -128,7 +128,7 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--app", action="store_true")
     ap.add_argument("--out")
-    ap.add_argument("--labels", type=int, default=6)
+    ap.add_argument("--labels", type=int, default=30)  # 30 intents: about 1,200 rows, the fine-tune band
     ap.add_argument("--test-rows", type=int, default=12)
     ap.add_argument("--keep", action="store_true", help="keep the temporary TUNEWISE_HOME")
     args = ap.parse_args()
