@@ -87,6 +87,9 @@ class Recommendation:
     derived: dict[str, dict[str, Any]]
     device: dict[str, Any] | None
     reasons: list[dict[str, Any]]  # every rule cited, each once ({rule, text, evidence[, also]})
+    quality_bar_user_set: bool = False  # the user gave the bar (typed or in the answers), not Enter on the default
+    prompt_baseline: dict[str, Any] | None = None  # the measured baseline: quality, ci95, metric, n, latency_ms
+    latency_budget_ms: float | None = None
     learning_curve: dict[str, Any] | None = None
     pipeline: dict[str, Any] | None = None  # what the "go on" phase measured
     pre_pipeline_summary: str | None = None  # the summary before the pipeline replaced it

@@ -84,11 +84,24 @@ def _decide(state: AdvisorState, node: str, reasons: list[Any], **updates: Any) 
 
 @asking_node("intake")
 def intake(state: AdvisorState) -> dict[str, Any]:
-    """What the task is, what the user wants, and the quality bar."""
-    _get(state, "task")
+    """The user's files first (the data file and a test set, read at once, so what they answer is not asked),
+    then what the task is, what the user wants, and the quality bar."""
+    _get(state, "data")
+    _get(state, "test_set")
+    read = read_data.__wrapped__(state)  # type: ignore[attr-defined]
+    if read.get("pending"):
+        return read  # the data file could not be read: it is asked again, with why
+    facts = {k: read[k] for k in ("data_facts", "answers", "derived") if k in read}
+    state = {**state, **facts}  # type: ignore[typeddict-item]
+    _get(state, "task", facts)
     _get(state, "goals")
-    bar, reasons = routing.quality_bar(_get(state, "quality_target"))
-    return _decide(state, "intake", reasons, bar=bar, go_back=False)
+    bar, reasons = routing.quality_bar(_get(state, "quality_target"), user_set=_user_set(state, "quality_target"))
+    return _decide(state, "intake", reasons, **facts, bar=bar, go_back=False)
+
+
+def _user_set(state: AdvisorState, qid: str) -> bool:
+    """True when the user gave ``qid`` a value (typed, or in the answers file), not the default by Enter alone."""
+    return (state.get("answers") or {}).get(qid) is not None and qid not in (state.get("defaulted") or [])
 
 
 DERIVABLE = ("n_examples", "test_set", "model_params_b")
@@ -119,10 +132,8 @@ def read_data(state: AdvisorState) -> dict[str, Any]:
                   "test_set": (facts.get("test_file"), f"a held-out test split of {facts.get('test_rows')} rows "
                                f"({facts.get('split_rule')}, seed {facts.get('seed')})")}
         for qid, (value, how) in values.items():
-            if value is None or (qid in answers and qid not in derived):
-                continue  # the user's own answer stands
-            if qid == "test_set" and answers.get("test_set") and qid not in derived:
-                continue
+            if value is None or (answers.get(qid) not in (None, "") and qid not in derived):
+                continue  # the user's own answer stands (an empty test set means "split mine")
             answers[qid] = value
             derived[qid] = {"value": value, "from": how}
         reasons.append(routing.why("data.derived", {"data": data, "derived": {k: v["value"] for k, v in
@@ -190,8 +201,11 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
     key = _measure_key(answers["test_set"], answers["model"])
     device = state.get("device") or detect_device()
     estimate = pipeline.estimate_prompt_eval_seconds(answers["test_set"], device)
-    if estimate:  # a job longer than a minute says so before it starts
-        pipeline.announce("prompt_eval", f"about {pipeline.duration(estimate)} on this machine (estimate)")
+    if estimate:  # a job longer than a minute says so before it starts, and where the number comes from
+        from tools.estimate_time import prompt_pace
+
+        pipeline.announce("prompt_eval", f"about {pipeline.duration(estimate)} on this machine (estimate: "
+                                         f"{prompt_pace().note()})")
     started = time.monotonic()
     try:
         summary = pipeline.measure_prompts(answers["test_set"], answers["model"], bar=state["bar"],
@@ -203,8 +217,12 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
         qid = "model" if isinstance(e.error, ModelNotFoundError) else "test_set"
         kept = {k: v for k, v in answers.items() if k != qid}
         return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), qid: e.message}, "device": device}
-    summary["baseline"] = {**summary["baseline"], "seconds": round(time.monotonic() - started, 1),
-                           **({"estimate_seconds": estimate} if estimate else {})}
+    took = round(time.monotonic() - started, 1)
+    summary["baseline"] = {**summary["baseline"], "seconds": took, **({"estimate_seconds": estimate} if estimate else {})}
+    from tools.estimate_time import record
+
+    record("prompt_eval", estimate_s=estimate, actual_s=took, units=None, session_id=state.get("session_id"),
+           run_id=summary["baseline"].get("run_id"))
     return {"measured_cache": {**(state.get("measured_cache") or {}), key: summary}, "device": device}
 
 
@@ -370,7 +388,7 @@ def build_recommendation(state: AdvisorState) -> Recommendation:
     decision = routing.decide(facts, curve)
     if decision["path"] != state.get("path"):  # the graph is the authority; keep the card honest about it
         decision = {**decision, "path": state.get("path"), "method": state.get("method") if fine_tune else None}
-    user_bar = (state.get("answers") or {}).get("quality_target") is not None
+    user_bar = _user_set(state, "quality_target")
     summary = routing.summary_line(facts, decision, measured=measured, user_bar=user_bar, curve=curve)
     cfs = routing.counterfactuals(facts, curve)
     rec = Recommendation(
@@ -393,6 +411,12 @@ def build_recommendation(state: AdvisorState) -> Recommendation:
         device=state.get("device"),
         reasons=reasons,
         learning_curve=curve or None,
+        quality_bar_user_set=user_bar,
+        # the measured baseline as the conversation states it (score, CI, metric, rows, latency vs the budget)
+        prompt_baseline={k: (state.get("measured") or {}).get(k) for k in ("quality", "ci95", "metric", "n",
+                                                                          "latency_ms")}
+        if state.get("measured") else None,
+        latency_budget_ms=(state.get("answers") or {}).get("latency_budget_ms"),
     )
     if state.get("pipeline"):
         rec.pipeline = dict(state["pipeline"])
@@ -503,6 +527,8 @@ def _default_for(qid: str, state: AdvisorState) -> Any:
         return dev.get("gpus") or 1
     if qid == "model_params_b" and answers.get("model", questions.EMBEDDED_MODEL) == questions.EMBEDDED_MODEL:
         return questions.EMBEDDED_PARAMS_B
+    if qid == "task":  # the kind the data's outputs show, for Enter to accept
+        return questions.task_from_profile((state.get("data_facts") or {}).get("profile")) or ...
     return ...
 
 
@@ -516,6 +542,11 @@ def pending_question(state: AdvisorState) -> Any:
                 if dev.get("kind") == "cuda" else f"no GPU ({dev.get('name') or 'CPU'})")
         q.help = (f"This machine: {here}. The check run trains here (LoRA on a CPU); this answer is for the "
                   "machine you will train the real model on. 0 or 'none' means no GPU. " + q.help)
+    profile = (state.get("data_facts") or {}).get("profile") or {}
+    if qid == "task" and profile.get("output_kind"):
+        labels = profile.get("labels") or []
+        q.help = (f"Read from your data: {profile.get('output_kind')} outputs"
+                  + (f", {len(labels)} labels" if labels else "") + ". " + q.help)
     if qid == "go_on":
         est = pipeline.estimate_check_run_seconds(state)
         if est:
@@ -557,8 +588,11 @@ def ask(state: AdvisorState) -> dict[str, Any]:
             break
         q.error = reason
     errors = {k: v for k, v in (state.get("ask_errors") or {}).items() if k != q.id}
+    took_default = raw is None or (isinstance(raw, str) and not raw.strip())
+    defaulted = [k for k in (state.get("defaulted") or []) if k != q.id] + ([q.id] if took_default else [])
     return {"answers": {**(state.get("answers") or {}), q.id: value},
-            "asked": [*(state.get("asked") or []), q.id], "pending": None, "ask_errors": errors}
+            "asked": [*(state.get("asked") or []), q.id], "pending": None, "ask_errors": errors,
+            "defaulted": defaulted}
 
 
 # Each edge below is a pure function of the state with a ``Literal`` return. The decision tree's edges come from

@@ -318,6 +318,15 @@ def _subset(state: AdvisorState) -> dict[str, Any]:
     return ((state.get("plan") or {}).get("short_run") or {}).get("evaluation") or {}
 
 
+def measured_test_file(state: AdvisorState) -> str:
+    """The file every step measures on: the user's own test set when they gave one (the prompt baseline was
+    scored on it too), else the held-out split of their data."""
+    answers, derived = state.get("answers") or {}, state.get("derived") or {}
+    if answers.get("test_set") and "test_set" not in derived:
+        return str(answers["test_set"])
+    return str(state["pipeline"]["split"]["files"]["test"])
+
+
 def evaluate_step(state: AdvisorState) -> PipelineResults:
     """Test set once, a side-by-side table to read, and an A/B comparison against the base model.
 
@@ -326,7 +335,7 @@ def evaluate_step(state: AdvisorState) -> PipelineResults:
     from tools.evaluate import ab, compare, evaluate_test
 
     run_id = _run_id(state)
-    test = state["pipeline"]["split"]["files"]["test"]
+    test = measured_test_file(state)
     sid = state.get("session_id")
     sub = _subset(state)
     limit = {"limit": sub["test_rows"]} if sub.get("test_rows") else {}
@@ -536,8 +545,10 @@ def estimate_prompt_eval_seconds(test_set: str, device: dict[str, Any] | None) -
             rows = sum(1 for line in f if line.strip())
     except OSError:
         return None
+    from tools.estimate_time import prompt_pace
+
     c = knowledge.rule("cost.check_run.cpu").raw
-    secs = rows * int(c["prompt_variants"]) * float(c["seconds_per_prompt_row_variant"])
+    secs = rows * int(c["prompt_variants"]) * prompt_pace().seconds_per_unit  # this machine's pace when measured
     return round(secs, 1) if secs > 60 else None
 
 
@@ -551,7 +562,9 @@ def estimate_check_run_seconds(state: AdvisorState) -> float | None:
     c = knowledge.rule("cost.check_run.cpu").raw
     sub = knowledge.rule("eval.short_run.subset").raw
     steps = int((state.get("answers") or {}).get("max_steps") or knowledge.rule("hp.batch.cpu").raw["max_steps"])
-    secs = (steps * float(c["seconds_per_step"]) + int(sub["test_rows"]) * 3 * float(c["seconds_per_test_row"])
+    from tools.estimate_time import train_pace
+
+    secs = (steps * train_pace().seconds_per_unit + int(sub["test_rows"]) * 3 * float(c["seconds_per_test_row"])
             + int(sub["probes"]) * 2 * float(c["seconds_per_probe"]) + float(c["overhead_seconds"]))
     return round(secs, 1)
 
@@ -569,7 +582,7 @@ def learning_curve_step(state: AdvisorState) -> PipelineResults:
     files = state["pipeline"]["split"]["files"]
     sub = run.get("evaluation") or {}
     train = (state["pipeline"].get("train") or {})
-    config = CurveConfig(train=files["train"], test=files["test"], model=state["answers"].get("model") or
+    config = CurveConfig(train=files["train"], test=measured_test_file(state), model=state["answers"].get("model") or
                          EMBEDDED_MODEL, bar=state.get("bar"),
                          max_steps=run.get("max_steps") or state["answers"].get("max_steps"),
                          per_device_batch_size=int(run.get("per_device_batch_size") or _cpu_batch()),

@@ -28,7 +28,15 @@ NO_GPU = {"none", "no", "no gpu", "nogpu", "cpu", "cpu only", "n/a", "0 gb"}
 EMBEDDED_MODEL = "smollm2-135m-instruct"  # tools.models.EMBEDDED_NAME, repeated to keep imports light
 EMBEDDED_PARAMS_B = 0.135
 
-_Q = [
+_Q = [  # the user's files first: what they answer (rows, task kind, labels) is read, not asked
+    Question("data", "path", "Your data file (JSONL chat, or CSV/JSONL with input/output columns; empty if you "
+             "have none yet)", default="", required=False,
+             help="data.derived: read first. Its row count, task profile and, without a test set, a held-out test "
+                  "split come from the file; the file itself is never modified."),
+    Question("test_set", "path", "A labelled test set to measure every step on (JSONL/CSV; empty: a held-out "
+             "split of your data, or a score you report)", default="", required=False,
+             help="dt.step1.evaluate: a measured baseline beats a guess. Yours, when given, is the one the prompt "
+                  "baseline and the tuned model are scored on."),
     Question("task", "choice", "What kind of task is it?", choices=TASKS,
              help="Criterion 1 (task.*): simple tasks are usually solved by prompting, complex ones may need training."),
     Question("goals", "multi_choice", "What do you want to improve? (comma-separated)", choices=GOALS,
@@ -37,13 +45,6 @@ _Q = [
     Question("quality_target", "fraction", "Which quality score counts as good enough? (e.g. 0.9 or 90%)",
              default=0.90, minimum=0.0, maximum=1.0, required=False,
              help="dt.quality_bar: prompts that reach this bar stop the process."),
-    Question("data", "path", "Your data file (JSONL chat, or CSV/JSONL with input/output columns; empty if you "
-             "have none yet)", default="", required=False,
-             help="data.derived: read first. Its row count, task profile and, without a test set, a held-out test "
-                  "split come from the file; the file itself is never modified."),
-    Question("test_set", "path", "A labelled test set to measure prompts on (JSONL/CSV; empty to report a score yourself)",
-             default="", required=False,
-             help="dt.step1.evaluate: a measured baseline beats a guess."),
     Question("model", "text", "Which model? (smollm2-135m-instruct, a local folder, or openai:MODEL)",
              default=EMBEDDED_MODEL, required=False, help="The model the prompts are measured on and trained from."),
     Question("prompt_quality", "fraction",
@@ -91,6 +92,13 @@ _Q = [
                   "assistant cannot."),
 ]
 QUESTIONS: dict[str, Question] = {q.id: q for q in _Q}
+# the task kind a data set's outputs show (tools.types.TaskProfile.output_kind); other kinds are asked
+TASK_BY_OUTPUT_KIND = {"label": "classification"}
+
+
+def task_from_profile(profile: dict[str, Any] | None) -> str | None:
+    """The ``task`` answer a data profile suggests (a closed label set is a classification), or None."""
+    return TASK_BY_OUTPUT_KIND.get(str((profile or {}).get("output_kind")))
 ALIASES = {"data_path": "data", "train_data": "data", "base_model": "model"}  # other spellings scripts use
 INTEGER_IDS = {"n_examples", "gpus", "max_steps"}
 

@@ -54,11 +54,13 @@ def unique_reasons(reasons: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 # ------------------------------------------------------------------ the decision tree, steps 1 and 2
 
-def quality_bar(target: float | None) -> tuple[float, list[Reason]]:
-    """The bar prompts must reach: the user's, or ``dt.quality_bar``'s default (0.90)."""
+def quality_bar(target: float | None, *, user_set: bool | None = None) -> tuple[float, list[Reason]]:
+    """The bar prompts must reach: the user's, or ``dt.quality_bar``'s default (0.90). ``user_set``: the user
+    typed the target (even one equal to the default); None judges from the value alone."""
     bar_rule = knowledge.load().rules.quality_bar
     bar = bar_rule.default if target is None else float(target)
-    return bar, [why(bar_rule.id, {"bar": bar, "user_set": target is not None and bar != bar_rule.default})]
+    typed = (target is not None and bar != bar_rule.default) if user_set is None else user_set
+    return bar, [why(bar_rule.id, {"bar": bar, "user_set": typed})]
 
 
 def bar_quality(measured: dict[str, Any] | None, quality: float | None = None) -> tuple[float | None, str]:

@@ -35,6 +35,7 @@ class AdvisorState(TypedDict, total=False):
     return_to: str | None  # the node that asked, resumed once the answer is in
     go_back: bool  # set by `back`: the graph restarts from `intake` with one answer removed
     ask_errors: dict[str, str]  # question id -> why the last value (e.g. an unreadable test set) failed
+    defaulted: list[str]  # ids answered by taking the default (Enter alone): not a value the user set
     bar: float  # the quality bar (dt.quality_bar or the user's)
     measured_cache: dict[str, dict[str, Any]]  # "<test>|<model>" -> summarised prompt-eval result
     measured: dict[str, Any] | None  # the plain prompt's measurement in this session

@@ -26,17 +26,21 @@ for module in (advise, data, prompt_eval, train, evaluate, runs, doctor, learnin
 
 
 @app.callback(invoke_without_command=True)
-def _root(ctx: typer.Context) -> None:
-    """Without a command, open the terminal UI."""
+def _root(ctx: typer.Context,
+          data: str = typer.Option("", "--data", help="Your data file: the terminal UI reads it first."),
+          test: str = typer.Option("", "--test", help="Your test set: every step of the terminal UI measures "
+                                                      "on it.")) -> None:
+    """Without a command, open the terminal UI (with --data/--test: on your files)."""
     if ctx.invoked_subcommand is None:
-        open_tui()
+        open_tui({k: v for k, v in (("data", data), ("test_set", test)) if v})
 
 
-def open_tui() -> None:
-    """Open the terminal UI (Textual is imported here, not at start-up, so `--help` stays fast)."""
+def open_tui(answers: dict[str, str] | None = None) -> None:
+    """Open the terminal UI (Textual is imported here, not at start-up, so `--help` stays fast); ``answers``
+    (question id -> value, e.g. the data file) are given to the advisor when the user starts their own task."""
     from tui.app import run
 
-    run()
+    run(answers)
 
 
 def main() -> None:

@@ -148,6 +148,15 @@ def m006_run_process_start(db: Any) -> None:
     db.execute("ALTER TABLE runs ADD COLUMN pid_start BIGINT")
 
 
+@migration
+def m007_time_estimates(db: Any) -> None:
+    """Each long job's time estimate beside the time it took (issue 26), so the estimates can be checked."""
+    db.execute("""
+        CREATE TABLE time_estimates (
+            kind VARCHAR, session_id VARCHAR, run_id VARCHAR, units BIGINT, estimate_s DOUBLE, actual_s DOUBLE,
+            source VARCHAR, load_1m DOUBLE, cpus BIGINT, created_at TIMESTAMP)""")
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 def now() -> datetime:
@@ -500,6 +509,14 @@ class RunLog:
                                                 "ci_low", "ci_high", "n", "details", "created_at")),
                      [eval_id, run_id, kind, test_sha256, metric, value, lo, hi, n, to_json(details), now()])
         return eval_id
+
+    def log_time_estimate(self, kind: str, *, estimate_s: float | None, actual_s: float, units: int | None = None,
+                          source: str | None = None, session_id: str | None = None, run_id: str | None = None,
+                          load_1m: float | None = None, cpus: int | None = None) -> None:
+        """A long job's estimated and actual seconds (``units``: the rows x variants, or steps, it covered)."""
+        self.execute(insert_sql("time_estimates", ("kind", "session_id", "run_id", "units", "estimate_s", "actual_s",
+                                                   "source", "load_1m", "cpus", "created_at")),
+                     [kind, session_id, run_id, units, estimate_s, actual_s, source, load_1m, cpus, now()])
 
     def log_predictions(self, run_id: str | None, eval_id: str | None, rows: list[dict[str, Any]]) -> None:
         self.executemany(

@@ -21,7 +21,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.events import Resize
 from textual.lazy import Lazy
-from textual.widgets import Footer, Header, Static, TabbedContent, TabPane
+from textual.widget import Widget
+from textual.widgets import Footer, Header, Input, Static, TabbedContent, TabPane
 
 from tui import services as default_services
 from tui.messages import Progress
@@ -50,6 +51,20 @@ TABS = [("advisor", "Advisor"), ("data", "Data"), ("prompt", "Prompt baseline"),
         ("runs", "Runs"), ("evaluation", "Evaluation")]
 
 
+class ViewTabs(TabbedContent):
+    """The views' tabs. A pane's "a widget in me got the focus" event that was queued before the user switched
+    views (an F-key is a priority binding: it acts at once) must not switch the view back."""
+
+    stale_focus: Widget | None = None  # the focused widget at the user's last switch
+
+    def _on_tab_pane_focused(self, event: TabPane.Focused) -> None:
+        focused = self.app.focused
+        moved_on = focused is None or event.tab_pane not in focused.ancestors  # the focus has left that pane since
+        if moved_on or (self.stale_focus is not None and focused is self.stale_focus):
+            event.prevent_default()  # TabbedContent's own handler would show that pane again
+            event.stop()
+
+
 class TunewiseApp(App[None]):
     """``TunewiseApp(advisor_factory=..., services=...)``: both injectable, so tests run without the tools."""
 
@@ -67,12 +82,16 @@ class TunewiseApp(App[None]):
         Binding("question_mark", "help", "Help", key_display="?", priority=True),
         Binding("ctrl+b", "revise", "Back"),
         Binding("ctrl+g", "grade", "Grade outputs", show=False),  # people's grades: the share the bar needs
-        *[Binding(f"f{i}", f"show_tab('{tab}')", title, show=False) for i, (tab, title) in enumerate(TABS, 1)],
+        # priority: a focused field or table (the runs table, the path fields) never swallows a view key
+        *[Binding(f"f{i}", f"show_tab('{tab}')", title, show=False, priority=True)
+          for i, (tab, title) in enumerate(TABS, 1)],
     ]
 
     def __init__(self, *, advisor_factory: Callable[..., Any] | None = None,
-                 services: ModuleType | Any = None, chat: bool | None = None) -> None:
+                 services: ModuleType | Any = None, chat: bool | None = None,
+                 answers: dict[str, Any] | None = None) -> None:
         super().__init__()
+        self.start_answers = dict(answers or {})  # from the command line (--data, --test): the user's files
         self.services = services or default_services
         self.advisor_factory = advisor_factory or self.services.make_advisor
         self.chat_enabled = self.services.chat_model_configured() if chat is None else chat
@@ -91,7 +110,7 @@ class TunewiseApp(App[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         # Only the advisor is mounted before the first paint; the other views follow (Lazy) right after.
-        with Vertical(id="main"), TabbedContent(id="tabs", initial="advisor"):
+        with Vertical(id="main"), ViewTabs(id="tabs", initial="advisor"):
             with TabPane("Advisor", id="advisor"):
                 yield AdvisorView(id="advisor-view")
             with TabPane("Data", id="data"):
@@ -137,6 +156,8 @@ class TunewiseApp(App[None]):
 
     # -- actions -------------------------------------------------------------------------------------------
     def on_input_changed(self) -> None:
+        if not self.screen_stack:
+            return  # a field filled while the app shuts down
         self.refresh_bindings()  # the footer hides `? Help` while the focused field holds text being written
 
     def action_help(self) -> None:
@@ -236,7 +257,44 @@ class TunewiseApp(App[None]):
             self.notify("Nothing is running in this view.", title="Cancel", severity="warning")
 
     def action_show_tab(self, tab: str) -> None:
-        self.query_one("#tabs", TabbedContent).active = tab
+        if self.screen is not self.screen_stack[0]:
+            return  # a dialog (help, quit) is open: it keeps the keys until it closes
+        tabs = self.query_one("#tabs", ViewTabs)
+        if tabs.active == tab:
+            self.focus_view(tab)  # already there: the focus still comes back to where typing goes
+            return
+        tabs.stale_focus = self.focused
+        # A focused field left in the pane being hidden would hand its focus to its neighbour in that pane, and
+        # that would show the pane again (the F-key seemed to do nothing): the focus leaves first, and the view
+        # shown takes it (focus_view).
+        self.set_focus(None)
+        tabs.active = tab
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Whichever way a view is shown (F-key, click), typing goes to it: the current question on the
+        Advisor, the first field of any other view."""
+        self.call_after_refresh(self.focus_view, str(event.pane.id))
+
+    def focus_view(self, tab: str) -> None:
+        if self.query_one("#tabs", TabbedContent).active != tab:
+            return  # another view was shown meanwhile (focusing into a hidden pane would show it again)
+        panes = self.query(f"TabPane#{tab}")
+        if not panes:
+            return
+        pane = panes.first()
+        if self.focused is not None and pane in self.focused.ancestors:
+            return  # typing already goes there (a second focus would only queue another pane switch)
+        if tab == "advisor":
+            views = self.query(AdvisorView)
+            q = views.first().question if views else None
+            if q is not None and not q.disabled:
+                q.focus_control()
+            return
+        # the screen's focus chain skips hidden widgets; a text field (where typing goes) comes first
+        chain = [w for w in self.screen.focus_chain if pane in w.ancestors]
+        fields = [w for w in chain if isinstance(w, Input)]
+        if fields or chain:
+            (fields or chain)[0].focus()
 
     def action_grade(self) -> None:
         """Open the grading pane on the Evaluation view's run, else the newest prompt baseline."""
@@ -269,8 +327,6 @@ class TunewiseApp(App[None]):
 
     def show_pipeline(self, pipe: dict[str, Any]) -> None:
         """Put the advisor's pipeline results (clean, train, evaluate) into their views."""
-        from textual.widgets import Input
-
         if pipe.get("clean") and self.query(DataView):
             self.query_one(DataView).show_report("clean", pipe["clean"])
         train = pipe.get("train") or {}
@@ -289,14 +345,14 @@ class TunewiseApp(App[None]):
                 ev.show("test", pipe["evaluate"])
 
 
-def run() -> None:
-    """``tunewise`` with no arguments, and ``make run``."""
+def run(answers: dict[str, Any] | None = None) -> None:
+    """``tunewise`` with no arguments (or only ``--data``/``--test``: ``answers``), and ``make run``."""
 
     # Library progress bars and warnings would write over the screen; the views show progress instead.
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    app = TunewiseApp()
+    app = TunewiseApp(answers=answers)
     app.hard_exit = True
     app.run()
     # Worker threads may still be finishing a tool step; the watchdog started by leave() ends the process in

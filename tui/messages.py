@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,13 @@ class AdvisorReady(Message):
     """The advisor was created in the background (or failed to be: ``error``)."""
 
     error: str | None = None
+
+
+@dataclass
+class SessionsFound(Message):
+    """Earlier advisor sessions in the run log (newest first), to offer beside a new one."""
+
+    sessions: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -66,3 +74,37 @@ class PreviewReady(Message):
     """``tools.train.preview.TrainPreview``: the first examples as the model will see them."""
 
     preview: Any = None
+
+
+class WorkClock:
+    """Re-estimates each stage's time as it runs, from the pace measured so far: "12 of 30 min, about 18 left".
+
+    The first event of a stage starts its clock; the time per step since then, times the steps left, is what is
+    left. A stage whose step goes back (a new run of it) starts again."""
+
+    def __init__(self, now: Any = None) -> None:
+        self.now = now or time.monotonic
+        self.started: dict[str, tuple[float, int]] = {}
+        self.last_step: dict[str, int] = {}
+
+    def line(self, ev: dict[str, Any]) -> str:
+        stage, step, total = str(ev.get("stage", "")), int(ev.get("step") or 0), ev.get("total")
+        t = self.now()
+        first = self.started.get(stage)
+        before, self.last_step[stage] = self.last_step.get(stage, step), step
+        if first is None or step < before:
+            self.started[stage] = (t, step)
+            return ""
+        t0, s0 = first
+        if not total or step <= s0:
+            return ""
+        spent = t - t0
+        left = spent / (step - s0) * max(0, int(total) - step)
+        return _spent_of_total(spent, spent + left, left)
+
+
+def _spent_of_total(spent: float, whole: float, left: float) -> str:
+    unit, name = (60.0, "min") if whole >= 120 else (1.0, "s")
+    a, b = round(spent / unit), round(left / unit)  # the three numbers add up as shown
+    return f"{a} of {a + b} {name}, about {b} left"
+

@@ -8,6 +8,7 @@ before the first question is on screen. Tests replace this module's functions wi
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -180,9 +181,15 @@ def start_training(data: str, *, model: str | None = None, resume: str | None = 
         args += ["--model", model]
     if resume:
         args += ["--resume", resume]
+        run_id = resume
+    else:  # the id is chosen here, so the quit dialog and the view name the run from its first second
+        from tools.runlog import new_id
+
+        run_id = new_id("train-")
+        args += ["--run-id", run_id]
     if max_steps:
         args += ["--max-steps", str(max_steps)]
-    return TrainingProcess(args, source="training")
+    return TrainingProcess(args, run_id=run_id, source="training")
 
 
 def train_preview(data: str, *, model: str | None = None) -> Any:
@@ -222,6 +229,64 @@ def list_runs(text_filter: str = "") -> list[dict[str, Any]]:
         rows = [r for r in rows if any(f in str(r.get(k) or "").lower()
                                        for k in ("run_id", "kind", "status", "method", "model"))]
     return rows
+
+
+def resumable_training() -> dict[str, Any] | None:
+    """The newest training run that stopped before its end (interrupted, or crashed: its process is gone) and
+    has a complete checkpoint to resume from; None when there is none."""
+    from tools import paths
+    from tools.runlog import RunLog
+    from tools.train.checkpoints import newest_complete
+
+    rows = RunLog().query(
+        """SELECT run_id, status, steps, model, config, started_at, pid, host, heartbeat_at FROM runs
+           WHERE kind = 'train' ORDER BY started_at DESC LIMIT 20""")
+    for r in rows:
+        if RunLog.live_status(r) not in ("interrupted", "crashed"):
+            continue
+        ckpt = newest_complete(paths.run_dir(r["run_id"]) / "checkpoints")
+        if ckpt is not None:
+            total = _decoded(r.get("config")).get("max_steps")
+            return {"run_id": r["run_id"], "status": RunLog.live_status(r), "checkpoint": str(ckpt),
+                    "step": _checkpoint_step(ckpt), "total": total, "model": r.get("model")}
+    return None
+
+
+def _checkpoint_step(ckpt: Path) -> int | None:
+    tail = ckpt.name.rsplit("-", 1)[-1]  # checkpoint-40
+    return int(tail) if tail.isdigit() else None
+
+
+def past_evaluations(limit: int = 20) -> list[dict[str, Any]]:
+    """The run log's evaluations, newest first (test scores, forgetting checks, prompt baselines)."""
+    from tools.runlog import RunLog
+
+    return RunLog().query("SELECT run_id, kind, metric, value, ci_low, ci_high, n, created_at FROM evaluations "
+                          "ORDER BY created_at DESC LIMIT ?", [limit])
+
+
+def advisor_sessions(limit: int = 5) -> list[dict[str, Any]]:
+    """Earlier advisor sessions, newest first: id, status (asking or done), when, and how many answers."""
+    from tools.runlog import RunLog
+
+    rows = RunLog().query("SELECT session_id, status, updated_at, answers FROM sessions "
+                          "ORDER BY updated_at DESC LIMIT ?", [limit])
+    out = []
+    for r in rows:
+        answers = _decoded(r.get("answers"))
+        out.append({"session_id": r["session_id"], "status": r.get("status"), "updated_at": r.get("updated_at"),
+                    "answers": len(answers), "data": answers.get("data") or ""})
+    return out
+
+
+def _decoded(value: Any) -> dict[str, Any]:
+    """A JSON object column of the run log as a dict ({} when empty or unreadable)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return {}
+    return value if isinstance(value, dict) else {}
 
 
 def run_detail(run_id: str) -> dict[str, Any]:

@@ -30,7 +30,7 @@ def drive(adv: Advisor, step: Step, answers: dict[str, Any], *, stop_at: str | N
 def test_interrupt_resume_by_id_across_instances() -> None:
     first = Advisor()
     step = first.start()
-    assert step.kind == "question" and step.question.id == "task"
+    assert step.kind == "question" and step.question.id == "data"  # the user's files first
     step = drive(first, step, SCRIPT, stop_at="n_examples")
     sid = first.session_id
     del first
@@ -76,6 +76,11 @@ def test_bad_answers_are_reasked_with_the_reason() -> None:
 def test_choice_and_path_answers_are_validated(tmp_path: Any) -> None:
     adv = Advisor()
     step = adv.start()
+    assert step.question.id == "data"
+    step = adv.answer("")  # no data file yet
+    step = adv.answer(str(tmp_path / "missing.jsonl"))
+    assert step.question.id == "test_set" and "does not exist" in step.question.error
+    step = adv.answer("")
     step = adv.answer("sorting")
     assert step.question.id == "task" and "classification" in step.question.error
     step = adv.answer("2")  # the number shown next to a choice
@@ -85,15 +90,11 @@ def test_choice_and_path_answers_are_validated(tmp_path: Any) -> None:
     step = adv.answer("quality")
     step = adv.answer("")  # quality_target: the default bar
     assert step.answers["quality_target"] == 0.9
-    assert step.question.id == "data"
-    step = adv.answer("")  # no data file yet
-    step = adv.answer(str(tmp_path / "missing.jsonl"))
-    assert step.question.id == "test_set" and "does not exist" in step.question.error
 
 
 def test_back_revises_the_previous_answer() -> None:
     adv = Advisor()
-    step = adv.start()
+    step = adv.start({"data": "", "test_set": ""})
     step = adv.answer("classification")
     step = adv.answer("quality")
     assert step.question.id == "quality_target"

@@ -9,7 +9,8 @@ ANSWERS = dict(task="domain_language", goals=["quality"], quality_target=0.9, te
                optimized_prompt_quality=0.7, n_examples=5000, consistency="variable", gpu_memory_gb=24, gpus=1,
                model_params_b=7)
 KEYS = ["path", "summary", "method", "hyperparameters", "memory_estimate_gb", "roi", "split", "short_run",
-        "quality_bar", "prompt_quality", "card", "what_would_change", "derived", "device", "reasons"]
+        "quality_bar", "prompt_quality", "card", "what_would_change", "derived", "device", "reasons",
+        "quality_bar_user_set", "prompt_baseline", "latency_budget_ms"]
 
 
 def test_the_document_keeps_its_keys_and_reads_back_equal() -> None:

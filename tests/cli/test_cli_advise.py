@@ -93,8 +93,9 @@ def test_readme_diagram_is_current() -> None:
 
 def test_interactive_reask_back_quit_then_resume() -> None:
     runner = CliRunner()
-    # task, goals, bar (default), no data file, no test set, a bad score (re-asked), back to the test set, quit
-    first = runner.invoke(app, ["advise"], input="1\nquality\n\n\n\nlots\nback\n\nquit\n")
+    # no data file, no test set (the files first), task, goals, bar (default), a bad score (re-asked), back to
+    # the bar, quit
+    first = runner.invoke(app, ["advise"], input="\n\n1\nquality\n\nlots\nback\n\nquit\n")
     assert first.exit_code == 0, first.output
     assert "not a number" in first.output
     sid = first.output.split("--resume ")[-1].split("`")[0].strip()

@@ -73,6 +73,8 @@ class FakeAdvisor:
             threading.Event().wait(self.delay)
         q = QUESTIONS[self.index]
         self.error = None
+        if value == "" and q.default is not None:  # as the real advisor: "" takes the default
+            value = q.default
         if q.type == "number" and (not isinstance(value, (int, float)) or value < (q.minimum or 0)):
             self.error = f"{value!r} is not a count of examples"
             return self._step()
@@ -95,6 +97,16 @@ class FakeAdvisor:
             self.index -= 1
             self.answers.pop(QUESTIONS[self.index].id, None)
         return self._step()
+
+    def change(self, qid: str, value: Any) -> Step:
+        """``set NAME VALUE``: replace an answer; the pending question stays."""
+        self.calls.append(("change", (qid, value)))
+        self.answers[qid] = value
+        return self._step()
+
+    def why(self, text: str | None = None) -> str:
+        self.calls.append(("why", text))
+        return f"Asked because of rule {RULES.get(QUESTIONS[min(self.index, len(QUESTIONS) - 1)].id)}."
 
     def current(self) -> Step:
         return self._step()

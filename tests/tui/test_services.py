@@ -33,8 +33,9 @@ def test_start_training_builds_the_train_command(tmp_path, monkeypatch) -> None:
     seen: list[list[str]] = []
     monkeypatch.setattr(services, "TrainingProcess", lambda args, **kw: seen.append(args) or args)
     services.start_training(str(tmp_path), max_steps=30)
+    run_id = seen[0][5]  # chosen here, so the view and the quit dialog name the run from the start
     assert seen[0] == ["--train", str(tmp_path / "train.jsonl"), "--val", str(tmp_path / "val.jsonl"),
-                       "--max-steps", "30"]
+                       "--run-id", run_id, "--max-steps", "30"] and run_id.startswith("train-")
     services.start_training("", resume="train-x")
     assert seen[1] == ["--resume", "train-x"]
 

@@ -7,6 +7,7 @@ goes to ``Advisor.answer`` in a worker; the returned Step becomes the next quest
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
@@ -17,7 +18,16 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Static
 
 from agent.api import Question, Recommendation, Step
-from tui.messages import AdvisorFailed, AdvisorReady, Progress, StepReady, Stopped, progress_line
+from tui.messages import (
+    AdvisorFailed,
+    AdvisorReady,
+    Progress,
+    SessionsFound,
+    StepReady,
+    Stopped,
+    WorkClock,
+    progress_line,
+)
 from tui.widgets.charts import LearningCurveChart
 from tui.widgets.panels import Checklist, DecisionPath
 from tui.widgets.question import QuestionInput
@@ -48,6 +58,8 @@ class AdvisorView(Horizontal):
         self.load_error: str | None = None
         self.derived_shown: dict[str, Any] = {}
         self.full_reasons = False
+        self.earlier: dict[str, str] = {}  # a start choice -> the earlier session it resumes
+        self.clock = WorkClock()
 
     def compose(self) -> ComposeResult:
         # The welcome and the first question are composed, not mounted later: they are in the first paint.
@@ -64,6 +76,10 @@ class AdvisorView(Horizontal):
             yield Checklist(id="checklist")
 
     def on_mount(self) -> None:
+        given: dict[str, Any] = getattr(self.app, "start_answers", {}) or {}
+        if given:
+            self.say("Your files, from the command line (read first when you start your own task): " + "; ".join(
+                f"{escape(k)} = {escape(str(v))}" for k, v in given.items()), classes="note")
         self.call_after_refresh(self._first_question_painted)
 
     def _first_question_painted(self) -> None:
@@ -150,12 +166,47 @@ class AdvisorView(Horizontal):
         except Exception:  # noqa: BLE001 - the checklist is decoration; the advisor still works without it
             pass
         try:
+            sessions = app.services.advisor_sessions()
+        except Exception:  # noqa: BLE001 - no earlier sessions to offer; a new one still starts
+            sessions = []
+        if sessions:
+            self.post_message(SessionsFound(sessions))
+        try:
             adv = app.advisor_factory(on_progress=self._forward_progress)
         except Exception as e:  # noqa: BLE001 - shown to the user, never a traceback
             self.post_message(AdvisorReady(error=app.services.describe_error(e)))
             return
         self.advisor = adv
         self.post_message(AdvisorReady())
+
+    async def on_sessions_found(self, message: SessionsFound) -> None:
+        """Offer the earlier sessions beside a new one, while the first question is still unanswered."""
+        message.stop()
+        q = self.question
+        if q is None or q.question.id != "_start" or q.disabled:
+            return
+        self.earlier = {}
+        for s in message.sessions:
+            what = (f"{s.get('answers')} answers" + (f", {Path(str(s['data'])).name}" if s.get("data") else "")
+                    + f", {str(s.get('updated_at') or '')[:16]}")
+            verb = "show the result of" if s.get("status") == "done" else "resume"
+            self.earlier[f"{verb} {s['session_id']} ({what})"] = str(s["session_id"])
+        start = Question(**{**START.to_dict(), "choices": [*START.choices, *self.earlier]})
+        start.help = (START.help or "") + " Earlier sessions are kept: pick one to resume it where it stopped."
+        await self.ask(start, can_go_back=False)
+
+    @work(thread=True, exclusive=True, group="advisor-resume")
+    def resume_session(self, session_id: str) -> None:
+        """Open an earlier session: its pending question comes back (or its recommendation)."""
+        app: Any = self.app
+        try:
+            adv = app.advisor_factory(session_id=session_id, on_progress=self._forward_progress)
+            self.advisor = adv
+            step = adv.start(None)
+        except Exception as e:  # noqa: BLE001 - shown to the user, never a traceback
+            self.post_message(AdvisorFailed(app.services.describe_error(e)))
+            return
+        self.post_message(StepReady(step))
 
     def _forward_progress(self, event: Any) -> None:
         d = event.to_dict() if hasattr(event, "to_dict") else dict(event)
@@ -192,6 +243,10 @@ class AdvisorView(Horizontal):
         return self.advisor.current()
 
     def _call(self, action: str, value: Any = None) -> None:
+        self._call_started()
+        self.call_advisor(action, value)
+
+    def _call_started(self) -> None:
         self.busy = True
         self.app.services.advisor_step_started()  # type: ignore[attr-defined]
         self._show_stop(True)
@@ -199,7 +254,6 @@ class AdvisorView(Horizontal):
         q = self.question
         if q is not None:
             q.disabled = True
-        self.call_advisor(action, value)
 
     # -- messages ------------------------------------------------------------------------------------------
     def on_advisor_ready(self, message: AdvisorReady) -> None:
@@ -218,9 +272,16 @@ class AdvisorView(Horizontal):
         if current is not None:
             self.say(f"[b]?[/b] {escape(current.question.prompt)}", classes="asked")
         self.say(f"› {escape(_show(message.value))}", classes="answer")
+        if message.question_id == "_start" and message.value in self.earlier:
+            sid = self.earlier[message.value]
+            self.say(f"Resuming session {escape(sid)}.", classes="note")
+            self._call_started()
+            self.resume_session(sid)
+            return
         if message.question_id == "_start":
             demo = message.value == "the built-in demo task"
-            answers = self.app.services.demo_answers() if demo else None  # type: ignore[attr-defined]
+            app: Any = self.app
+            answers = app.services.demo_answers() if demo else (dict(app.start_answers) or None)
             if demo:
                 self.say("Demo task: synthetic support-ticket intents (labelled synthetic).", classes="note")
             if self.advisor is not None:
@@ -236,7 +297,40 @@ class AdvisorView(Horizontal):
         if change is not None:
             self._call("change", change)
             return
-        self._call("answer", message.value)
+        # "" takes the question's default: the advisor then knows the user did not set that value
+        self._call("answer", "" if message.took_default else message.value)
+
+    @on(QuestionInput.CommandTyped)
+    def command(self, message: QuestionInput.CommandTyped) -> None:
+        """``set NAME VALUE``, ``back`` or ``why`` typed at any question: done, or said why not."""
+        message.stop()
+        self.say(f"› {escape(' '.join([message.word, *message.args]))}", classes="answer")
+        if message.word == "back":
+            self.back()
+            return
+        if message.word == "why":
+            if self.advisor is None:
+                self.say("[yellow]The advisor is still starting; ask again in a moment.[/yellow]", classes="note")
+                return
+            self.explain(" ".join(message.args) or None)
+            return
+        change = parse_set(" ".join(["set", *message.args]))
+        if change is None:
+            self.say(f"[red]✗ {escape(set_problem(message.args))}[/red]", classes="rejected")
+            return
+        if self.advisor is None or self.busy:
+            self.say("[yellow]The advisor is busy; type it again when the question is back.[/yellow]", classes="note")
+            return
+        self._call("change", change)
+
+    @work(thread=True, exclusive=True, group="advisor-why")
+    def explain(self, text: str | None) -> None:
+        app: Any = self.app
+        try:
+            answer = self.advisor.why(text)
+        except Exception as e:  # noqa: BLE001 - shown to the user, never a traceback
+            answer = app.services.describe_error(e)
+        app.call_from_thread(self.say, escape(str(answer)), classes="note")
 
     @on(QuestionInput.BackRequested)
     def back(self, message: QuestionInput.BackRequested | None = None) -> None:
@@ -286,25 +380,40 @@ class AdvisorView(Horizontal):
         self.busy = False
         self._show_stop(False)
         self.set_status(f"[red]✗ {escape(message.error)}[/red]")
+        self.say(f"[red]✗ {escape(message.error)}[/red]", classes="rejected")  # in the transcript too: never lost
         q = self.question
         if q is not None:
             q.disabled = False
 
     def on_progress(self, message: Progress) -> None:
         ev = message.event
-        self.set_status(f"[dim]{progress_line(ev)}[/dim]")
+        pace = self.clock.line(ev)  # re-estimated as the work runs, from this machine's pace so far
+        self.set_status(f"[dim]{progress_line(ev)}{' · ' + pace if pace else ''}[/dim]")
         self.app.route_progress(message)  # type: ignore[attr-defined]
 
 
 def parse_set(value: Any) -> tuple[str, str] | None:
-    """``set n_examples 500`` -> ("n_examples", "500"): a derived value replaced from any text answer."""
+    """``set n_examples 500`` -> ("n_examples", "500"): any answer (one read from the data, or given earlier)
+    replaced from any text field. Other spellings scripts use (``data_path``) name the same question."""
     parts = str(value).strip().split(None, 2) if isinstance(value, str) else []
     if len(parts) == 3 and parts[0].lower() == "set":
-        from agent.questions import QUESTIONS
+        from agent.questions import ALIASES, QUESTIONS
 
-        if parts[1] in QUESTIONS:
-            return parts[1], parts[2]
+        name = ALIASES.get(parts[1], parts[1])
+        if name in QUESTIONS:
+            return name, parts[2]
     return None
+
+
+def set_problem(args: list[str]) -> str:
+    """Why ``set`` with these words is not a change the advisor can make (said to the user)."""
+    from agent.questions import ALIASES, QUESTIONS
+
+    if not args:
+        return "set needs a name and a value, e.g. set test_set test.csv"
+    if ALIASES.get(args[0], args[0]) not in QUESTIONS:
+        return f"there is no answer named '{args[0]}'; the names are: {', '.join(QUESTIONS)}"
+    return f"set {args[0]} needs a value, e.g. set {args[0]} VALUE"
 
 
 def _show(v: Any) -> str:
@@ -336,13 +445,17 @@ def render_recommendation(rec: Recommendation | dict[str, Any], *, full: bool = 
     lines = [f"[b reverse] Recommendation: {escape(decision.replace('_', ' '))} [/]"]
     if rec.get("summary"):
         lines.append(f"[b]{_fmt(rec['summary'])}[/b]")
-    if rec.get("next_step"):
-        lines.append(f"[b]next[/b]: {_fmt(rec['next_step'])}")
+    nxt = rec.get("next_step")
+    if nxt and str(nxt).rstrip(".") not in str(rec.get("summary") or ""):  # each sentence once
+        lines.append(f"[b]next[/b]: {_fmt(nxt)}")
     card = rec.get("card") or {}
     if card.get("numbers"):
         lines.append("[b]numbers[/b]: " + "; ".join(_number(n) for n in card["numbers"]))
     if (card.get("deciding_number") or {}).get("text"):
         lines.append(f"[b]deciding number[/b]: {_fmt(card['deciding_number']['text'])}")
+    baseline = render_baseline(rec)
+    if baseline:
+        lines.append(baseline)
     if rec.get("method"):
         mem = rec.get("memory_estimate_gb")
         lines.append(f"[b]method[/b]: {_fmt(rec['method'])}" + (f" (about {_fmt(mem)} GB on the machine you train on)"
@@ -368,6 +481,29 @@ def render_recommendation(rec: Recommendation | dict[str, Any], *, full: bool = 
     elif reasons:
         lines.append(f"[dim]{len(reasons)} rules cited: press w for the full list (also in the decision path).[/dim]")
     return "\n".join(lines)
+
+
+def render_baseline(rec: dict[str, Any]) -> str:
+    """The measured prompt baseline as the side panel has it: score with its CI and metric on n rows, the
+    latency against the user's budget, and the bar as the user set it (or the default)."""
+    base = rec.get("prompt_baseline") or {}
+    bar = rec.get("quality_bar")
+    parts = []
+    if isinstance(base.get("quality"), (int, float)):
+        ci = base.get("ci95") or []
+        ci_text = f" [{ci[0]:.0%}, {ci[1]:.0%}]" if len(ci) == 2 and all(isinstance(c, (int, float)) for c in ci) else ""
+        parts.append(f"{escape(str(base.get('metric') or 'quality'))} {base['quality']:.0%}{escape(ci_text)}"
+                     + (f" on {base['n']} test rows" if base.get("n") else ""))
+    if isinstance(bar, (int, float)):
+        parts.append(f"{'your' if rec.get('quality_bar_user_set') else 'the default'} bar {bar:.0%}")
+    latency = base.get("latency_ms")
+    p50 = latency.get("p50") if isinstance(latency, dict) else latency
+    budget = rec.get("latency_budget_ms")
+    if isinstance(p50, (int, float)):
+        parts.append(f"latency {p50:.0f} ms" + (
+            f" ({'within' if p50 <= budget else 'over'} your {budget:g} ms budget)"
+            if isinstance(budget, (int, float)) else " (no budget given)"))
+    return "[b]prompt baseline[/b]: " + " · ".join(parts) if base and parts else ""
 
 
 def render_pipeline(pipe: dict[str, Any]) -> str:

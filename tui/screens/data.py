@@ -165,6 +165,9 @@ class DataView(Vertical):
                 f"{r.get('format')}, outputs: {r.get('output_kind')}"
                 + (f", {r['label_count']} labels" if r.get("label_count") else "")
                 + (f", output chars mean {chars.get('mean'):.0f}" if isinstance(chars.get("mean"), (int, float)) else ""))
+        if not r.get("rows"):
+            head += "\n  [yellow]⚠ the file holds no rows: nothing to measure or train on; check the path and the " \
+                    "file's format.[/yellow]"
         profile = r.get("profile")
         if isinstance(profile, dict):
             head += "\n  " + escape(profile_line(profile))
@@ -246,6 +249,10 @@ class DataView(Vertical):
         self._record(verdict, None)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "data-path":  # Enter in the path field inspects that file (a new path, a new report)
+            event.stop()
+            self.query_one("#data-inspect", Button).press()
+            return
         if event.input.id == "spot-reason":
             event.stop()
             event.input.add_class("-hidden")

@@ -36,6 +36,41 @@ class EvaluationView(Vertical):
         table: DataTable[str] = DataTable(id="eval-table", zebra_stripes=True)
         yield table
 
+    def on_show(self) -> None:
+        # read the run log when the view is first shown, not at start-up (duckdb loads after the first paint)
+        if not getattr(self, "_read_log", False):
+            self._read_log = True
+            self.load_past()
+
+    @work(thread=True, exclusive=True, group="evaluation-past")
+    def load_past(self) -> None:
+        """After a reopen: the evaluations already in the run log, newest first."""
+        svc: Any = self.app.services  # type: ignore[attr-defined]
+        try:
+            rows = svc.past_evaluations()
+        except Exception:  # noqa: BLE001 - an unreadable run log: the view starts empty
+            return
+        if rows:
+            self.post_message(TaskDone("past", result={"rows": rows}))
+
+    def show_past(self, rows: list[dict[str, Any]]) -> None:
+        table = self.query_one("#eval-table", DataTable)
+        if table.row_count:
+            return  # a result of this session is on screen
+        table.clear(columns=True)
+        table.add_columns("run", "kind", "metric", "score", "95% CI", "n", "when")
+        for r in rows:
+            ci = (f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}]" if isinstance(r.get("ci_low"), float)
+                  and isinstance(r.get("ci_high"), float) else "")
+            value = f"{r['value']:.3f}" if isinstance(r.get("value"), float) else str(r.get("value") or "")
+            table.add_row(str(r.get("run_id")), str(r.get("kind")), str(r.get("metric") or ""), value, ci,
+                          str(r.get("n") or ""), str(r.get("created_at") or "")[:16])
+        self.query_one("#eval-summary", Static).update(
+            f"{len(rows)} earlier evaluation{'s' if len(rows) != 1 else ''} from the run log (newest first); a "
+            "run id and a test file score again.")
+        if not self._val("eval-run"):
+            self.query_one("#eval-run", Input).value = str(rows[0].get("run_id") or "")
+
     def _val(self, wid: str) -> str:
         return self.query_one(f"#{wid}", Input).value.strip()
 
@@ -53,6 +88,11 @@ class EvaluationView(Vertical):
             return
         self.query_one("#eval-summary", Static).update(f"{kind}: working…")
         self.run_eval(kind, run_id, test, self._val("eval-b") or "base")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id in ("eval-run", "eval-test"):  # Enter in the run or test field scores the run
+            event.stop()
+            self.query_one("#eval-test-btn", Button).press()
 
     @work(thread=True, exclusive=True, group="evaluation")
     def run_eval(self, kind: str, run_id: str, test: str, other: str) -> None:
@@ -117,6 +157,9 @@ class EvaluationView(Vertical):
             summary.update(f"[red]✗ {escape(message.error)}[/red]")
             return
         r = message.result or {}
+        if message.source == "past":
+            self.show_past(r["rows"])
+            return
         if message.source == "report":
             summary.update(f"report written to {escape(str(r.get('path')))}")
             return

@@ -52,6 +52,11 @@ class PromptView(Vertical):
         self._set_running(True)
         self.run_eval(path)
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "prompt-data":  # Enter in the data field runs the baseline (unless one runs)
+            event.stop()
+            self.query_one("#prompt-run", Button).press()
+
     def _set_running(self, running: bool) -> None:
         self.busy = running
         self.query_one("#prompt-run", Button).disabled = running

@@ -72,6 +72,12 @@ class RunsView(Vertical):
                           "" if r.get("best_val_loss") is None else f"{r['best_val_loss']:.4f}",
                           "" if r.get("steps") is None else str(r["steps"]), key=str(r["run_id"]))
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "runs-filter":  # Enter: the filtered runs, with the cursor in the table
+            event.stop()
+            self.reload()
+            self.query_one("#runs-table", DataTable).focus()
+
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id == "runs-filter":
             self.reload()

@@ -15,6 +15,7 @@ from typing import Any
 from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Input, ProgressBar, Static
 
@@ -29,6 +30,8 @@ RUNNING_STAGES = ("prepare", "train", "eval", "retry")
 
 
 class TrainingView(Vertical):
+    BINDINGS = [Binding("ctrl+r", "resume", "Resume", show=False)]  # a field keeps no ctrl+r: it works from one
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.process: Any = None
@@ -52,6 +55,33 @@ class TrainingView(Vertical):
             yield Static("", id="train-preview-text")
         yield LossChart(id="loss-chart")
         yield Static("", id="train-diagnosis")
+
+    def on_show(self) -> None:
+        # read the run log when the view is first shown, not at start-up (duckdb loads after the first paint)
+        if not getattr(self, "_read_log", False):
+            self._read_log = True
+            self.find_resumable()
+
+    @work(thread=True, exclusive=True, group="training-resumable")
+    def find_resumable(self) -> None:
+        """After a reopen: the newest run that stopped with a checkpoint, for Resume (read from the run log)."""
+        services: Any = self.app.services  # type: ignore[attr-defined]
+        try:
+            found = services.resumable_training()
+        except Exception:  # noqa: BLE001 - an unreadable run log: the view starts empty, as with no run
+            return
+        if found:
+            self.post_message(TaskDone("resumable", result=found))
+
+    def show_resumable(self, run: dict[str, Any]) -> None:
+        if self.process is not None or self.advisor_run or self.run_id:
+            return  # something newer is on screen
+        self.run_id = str(run["run_id"])
+        at = f" at step {run['step']}" + (f" of {run['total']}" if run.get("total") else "") if run.get("step") else ""
+        self.query_one("#train-stats", Static).update(
+            f"Run {escape(self.run_id)} was {run.get('status')}{at}; its checkpoint is kept: [b]Resume[/b] (ctrl+r) "
+            "continues it.")
+        self._buttons(running=False)
 
     # -- feeding events (from the child process, or from the advisor) ---------------------------------------
     def feed(self, event: dict[str, Any]) -> None:
@@ -122,6 +152,17 @@ class TrainingView(Vertical):
         elif bid == "train-resume" and self.run_id:
             self.start(self.query_one("#train-data", Input).value.strip(), resume=self.run_id)
 
+    def action_resume(self) -> None:
+        """ctrl+r: Resume, when the button is on (a run with a checkpoint, nothing running)."""
+        button = self.query_one("#train-resume", Button)
+        if not button.disabled:
+            button.press()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "train-data":  # Enter in the data field previews it (Start stays a button)
+            event.stop()
+            self.query_one("#train-preview-btn", Button).press()
+
     def _steps(self) -> int | None:
         text = self.query_one("#train-steps", Input).value.strip()
         return int(text) if text.isdigit() and int(text) > 0 else None
@@ -177,6 +218,7 @@ class TrainingView(Vertical):
                     self.post_message(TaskDone("train", error=f"refused to start: {preview.refusal}"))
                     return
             self.process = services.start_training(data_dir, resume=resume, max_steps=max_steps)
+            self.run_id = getattr(self.process, "run_id", None) or self.run_id  # named from the start
             for event in self.process:
                 self.post_message(Progress("train", event))
             result = getattr(self.process, "result", None) or {}
@@ -223,6 +265,9 @@ class TrainingView(Vertical):
 
     def on_task_done(self, message: TaskDone) -> None:
         message.stop()
+        if message.source == "resumable":
+            self.show_resumable(message.result or {})
+            return
         if message.error:
             self.query_one("#train-stats", Static).update(f"[red]✗ {escape(message.error)}[/red]")
             if message.source == "preview":

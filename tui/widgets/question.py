@@ -52,6 +52,12 @@ def parse_answer(q: Question, raw: str) -> tuple[Any, str | None]:
         try:
             value: float | int = int(body) if body.lstrip("-").isdigit() and not percent else float(body)
         except ValueError:
+            # the advisor's own reading: every word a question's help offers ("none" for no GPU, "16 GB", "2k")
+            from agent.questions import coerce
+
+            ok, coerced, _ = coerce(q, text)
+            if ok and isinstance(coerced, (int, float)):
+                return coerced, None
             kind = "a fraction such as 0.9 or 90%" if q.type == "fraction" else "a number"
             return None, f"'{text}' is not {kind}"
         if percent:
@@ -87,8 +93,17 @@ class ChoiceSet(RadioSet):
         label: str
 
     def on_mount(self) -> None:
-        if self.pressed_index >= 0:  # start on the default, so Enter alone accepts it
-            self._selected = self.pressed_index
+        # RadioSet's own mount handler runs after this one and puts the cursor on the first option; the
+        # default's place is known only then, so the cursor moves there after that (Enter alone accepts it)
+        self.call_after_refresh(self._start_on_default)
+
+    def _start_on_default(self) -> None:
+        try:
+            index = self.pressed_index
+        except ValueError:  # answered (and its options removed) before this ran
+            return
+        if index >= 0:
+            self._selected = index
 
     def action_answer(self) -> None:
         index = self._selected
@@ -104,6 +119,33 @@ class ChoiceSet(RadioSet):
         self.post_message(self.Chosen(str(button.label)))
 
 
+class AnswerList(SelectionList[str]):
+    """Boxes for a multi-choice: space toggles the highlighted box, Enter answers with the ticked ones."""
+
+    BINDINGS = [Binding("enter", "answer", "Answer", show=False), Binding("space", "select", "Toggle", show=False)]
+
+    class Done(Message):
+        """Enter: answer with what is ticked."""
+
+    def action_answer(self) -> None:
+        self.post_message(self.Done())
+
+
+COMMAND_WORDS = ("set", "back", "why")
+
+
+def parse_command(text: str) -> tuple[str, list[str]] | None:
+    """A command typed where an answer goes: ``set NAME VALUE``, ``back`` or ``why [question]`` ->
+    ``(word, rest)``; anything else is an answer (None)."""
+    parts = text.strip().split(None, 2)
+    if not parts or parts[0].lower() not in COMMAND_WORDS:
+        return None
+    word = parts[0].lower()
+    if word == "back" and len(parts) > 1:
+        return None  # "back pain": text, not the command
+    return word, parts[1:]
+
+
 class QuestionInput(Vertical):
     """The pending question, its typed control, an inline error line, the default, and Answer / Back."""
 
@@ -112,10 +154,19 @@ class QuestionInput(Vertical):
         question_id: str
         value: Any
         free_text: bool = False
+        took_default: bool = False  # Enter on the default, untouched: the advisor records it as not set by the user
 
     @dataclass
     class BackRequested(Message):
         question_id: str
+
+    @dataclass
+    class CommandTyped(Message):
+        """``set NAME VALUE`` / ``back`` / ``why``, typed in any field of the question."""
+
+        question_id: str
+        word: str
+        args: list[str]
 
     def __init__(self, question: Question, *, free_text: bool = False, can_go_back: bool = True,
                  id: str | None = None) -> None:
@@ -133,6 +184,9 @@ class QuestionInput(Vertical):
         yield Static(q.error or "", id="q-error", classes="q-error" + ("" if q.error else " -empty"), markup=False)
         if self.free_text:
             yield Field(placeholder="…or answer in your own words (the chat model reads it)", id="q-free")
+        elif q.type in ("choice", "yes_no", "multi_choice") and not q.id.startswith("_"):
+            # options have no text field of their own: the commands the app suggests are typed here
+            yield Field(placeholder="…or type a command: set NAME VALUE, back, why", id="q-free", compact=True)
         with Horizontal(classes="q-buttons"):
             yield Button("Answer", id="q-submit", variant="primary", compact=True)
             if self.can_go_back:
@@ -154,7 +208,7 @@ class QuestionInput(Vertical):
             yield ChoiceSet(*[RadioButton(c, value=(c == default)) for c in choices], id="q-control", compact=True)
         elif q.type == "multi_choice":
             defaults = set(q.default or [])
-            yield SelectionList[str](*[(c, c, c in defaults) for c in q.choices], id="q-control", compact=True)
+            yield AnswerList(*[(c, c, c in defaults) for c in q.choices], id="q-control", compact=True)
         else:
             value = "" if q.default is None else str(q.default)
             placeholder = {"number": "a number", "fraction": "e.g. 0.9 or 90%", "path": "a file path (→ completes)",
@@ -164,6 +218,10 @@ class QuestionInput(Vertical):
                         classes="-numeric" if q.type in ("number", "fraction") else "")
 
     def on_mount(self) -> None:
+        self.focus_control()
+
+    def focus_control(self) -> None:
+        """Give the question's control the focus (also when the Advisor view is shown again)."""
         self.query_one("#q-control").focus()
 
     # -- reading and checking the answer --------------------------------------------------------------
@@ -190,10 +248,25 @@ class QuestionInput(Vertical):
         err.set_class(not message, "-empty")
 
     def submit(self) -> None:
+        if self._command(self.query("#q-control").first()):
+            return
         value, error = self.read_value()
         self.show_error(error)
         if error is None:
-            self.post_message(self.Answered(self.question.id, value))
+            self.post_message(self.Answered(self.question.id, value, took_default=self._untouched_default()))
+
+    def _untouched_default(self) -> bool:
+        q = self.question
+        if q.default in (None, "", []):
+            return False
+        control = self.query("#q-control").first()
+        if isinstance(control, Input):
+            return control.value.strip() == str(q.default)
+        if isinstance(control, RadioSet):
+            pressed = control.pressed_button
+            default = ("yes" if q.default else "no") if isinstance(q.default, bool) else str(q.default)
+            return pressed is not None and str(pressed.label) == default
+        return False
 
     # -- events ---------------------------------------------------------------------------------------
     def on_button_pressed(self, event: Button.Pressed) -> None:
@@ -213,9 +286,31 @@ class QuestionInput(Vertical):
         self.show_error(None)
         self.post_message(self.Answered(q.id, _as_bool(event.label) if q.type == "yes_no" else event.label))
 
+    def _command(self, field: Any) -> bool:
+        """A command in a text field goes to the view as a command, never as an answer (or dropped)."""
+        if not isinstance(field, Input):
+            return False
+        cmd = parse_command(field.value)
+        if cmd is None:
+            return False
+        self.show_error(None)
+        self.post_message(self.CommandTyped(self.question.id, cmd[0], cmd[1]))
+        field.value = "" if field.id == "q-free" or self.question.default is None else str(self.question.default)
+        return True
+
+    def on_answer_list_done(self, event: AnswerList.Done) -> None:
+        event.stop()
+        self.submit()
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
-        if event.input.id == "q-free" and event.value.strip():
+        if self._command(event.input):
+            return
+        if event.input.id == "q-free" and event.value.strip() and not self.free_text:
+            # no chat model reads free text: say so, never drop it
+            self.show_error(f"'{event.value.strip()}' is not understood here: pick an option above (Enter answers), "
+                            "or type set NAME VALUE, back or why")
+        elif event.input.id == "q-free" and event.value.strip():
             self.post_message(self.Answered(self.question.id, event.value.strip(), free_text=True))
         else:
             self.submit()
