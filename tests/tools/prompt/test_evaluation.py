@@ -187,7 +187,7 @@ def test_real_model_on_banking77_rows(banking77: Path, tmp_path: Path) -> None:
         w.writeheader()
         w.writerows(rows)
     res = pe.run_prompt_eval(pe.PromptEvalConfig(str(test), shots=2, shots_from=str(banking77 / "train.csv"),
-                                                 max_new_tokens=12))
+                                                 max_new_tokens=12)).to_dict()
     assert res["metric"] == "label_accuracy" and res["n"] == 4 and res["labels"] == 77
     logged = RunLog().query("SELECT eval_id, idx FROM predictions WHERE run_id = ?", [res["run_id"]])
     # each 4-row scoring is logged under its own evaluation: generated answers, and for labels choice mode too
