@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
             "flexible_over_chance": round(res.extra["final_answer_flexible"] / CHANCE, 3),
             "seconds": round(prompt_s, 1), "run_id": res.run_id},
         "train": train,
-        "train_note": None if train else "prompt side only: the CPU was shared by 7 sessions (2 cores); "
-                                         "rerun with --max-steps 30 for the tuned side on the same rows",
+        "train_note": None if train else "prompt side only (--max-steps 0): rerun with --max-steps 30 for "
+                                         "the tuned side on the same rows",
         "machine": machine(),
         "note": args.note,
     }
