@@ -378,7 +378,10 @@ def watch_parent(on_gone: Callable[[], None] | None = None) -> bool:
         if fired.is_set() or (keep and Path(keep).exists()):
             return
         fired.set()
-        (on_gone or (lambda: os.kill(os.getpid(), signal.SIGTERM)))()
+        if stop_count() == 0:
+            # A stop already asked for (the parent's SIGINT just before it quit) is in progress: another signal
+            # now would read as a second Ctrl-C and drop the checkpoint the first one is writing.
+            (on_gone or (lambda: os.kill(os.getpid(), signal.SIGTERM)))()
         grace = stop_grace_s()
 
         def last_resort() -> None:

@@ -91,3 +91,71 @@ def test_a_pid_names_one_process_only_with_its_start_time() -> None:
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
     assert not processes.alive(p.pid)
+
+
+# The trainer's side in miniature: the first stop signal starts a 1.5 s "checkpoint"; a second one drops it.
+CHECKPOINTER = textwrap.dedent("""
+    import pathlib, signal, sys, time
+    from tools import processes
+    mark = pathlib.Path(sys.argv[1])
+    state = {"asked": 0}
+    def on_stop(signum, frame):
+        processes.note_stop(signum)
+        state["asked"] += 1
+        if state["asked"] > 1:
+            mark.write_text("second signal: checkpoint dropped")
+            sys.exit(130)
+    signal.signal(signal.SIGINT, on_stop)
+    signal.signal(signal.SIGTERM, on_stop)
+    processes.watch_parent()
+    print("ready", flush=True)
+    while not state["asked"]:
+        time.sleep(0.02)
+    time.sleep(1.5)  # writing the checkpoint, while the parent has already quit
+    mark.write_text("saved")
+""")
+
+# The TUI's quit in miniature: ask the child to stop (SIGINT), then exit at once without waiting for it.
+QUITTING_PARENT = textwrap.dedent("""
+    import subprocess, sys
+    from tools import processes
+    child = processes.spawn([sys.executable, "-c", sys.argv[1], sys.argv[2]], label="trainer", checkpoints=True,
+                            stdout=subprocess.PIPE, text=True)
+    assert child.proc.stdout.readline().strip() == "ready"
+    print(child.proc.pid, flush=True)
+    processes.request_stop()
+""")
+
+
+def test_a_child_already_stopping_is_not_asked_again_when_its_parent_quits(tmp_path: Path) -> None:
+    """The quit asks the trainer to checkpoint and the TUI is gone a second later: finding its parent gone must
+    not read as a second Ctrl-C (which drops the checkpoint). CI caught exactly this in the tmux quit check."""
+    mark = tmp_path / "mark"
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    parent = subprocess.run([sys.executable, "-c", QUITTING_PARENT, CHECKPOINTER, str(mark)], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert parent.returncode == 0, parent.stderr
+    pid = int(parent.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while processes.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not processes.alive(pid)
+    assert mark.read_text() == "saved"
+
+
+def test_an_orphan_not_asked_to_stop_is_told_when_its_parent_dies(tmp_path: Path) -> None:
+    """The other half: a parent killed with -9 asked nothing, so the child signals itself and checkpoints."""
+    mark = tmp_path / "mark"
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    parent_code = QUITTING_PARENT.replace("processes.request_stop()", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+    parent = subprocess.run([sys.executable, "-c", parent_code, CHECKPOINTER, str(mark)], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert parent.returncode == -signal.SIGKILL, parent.stderr
+    pid = int(parent.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while processes.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not processes.alive(pid)
+    assert mark.read_text() == "saved"
