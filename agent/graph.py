@@ -200,12 +200,15 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
     answers = state["answers"]
     key = _measure_key(answers["test_set"], answers["model"])
     device = state.get("device") or detect_device()
-    estimate = pipeline.estimate_prompt_eval_seconds(answers["test_set"], device)
-    if estimate:  # a job longer than a minute says so before it starts, and where the number comes from
-        from tools.estimate_time import prompt_pace
+    from tools.estimate_time import prompt_pace, record
 
-        pipeline.announce("prompt_eval", f"about {pipeline.duration(estimate)} on this machine (estimate: "
-                                         f"{prompt_pace().note()})")
+    shape = (pipeline.task_kind_of(answers.get("task"))
+             or ((state.get("data_facts") or {}).get("profile") or {}).get("output_kind"))
+    pace = prompt_pace(shape=shape)
+    estimate = pipeline.estimate_prompt_eval_seconds(answers["test_set"], device, shape)
+    if estimate:  # a job longer than a minute says so before it starts, and where the number comes from
+        pipeline.announce("prompt_eval", f"at most about {pipeline.duration(estimate)} on this machine, less when "
+                                         f"the answer is clear early (estimate: {pace.note()})")
     started = time.monotonic()
     try:
         summary = pipeline.measure_prompts(answers["test_set"], answers["model"], bar=state["bar"],
@@ -219,9 +222,9 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
         return {"answers": kept, "ask_errors": {**(state.get("ask_errors") or {}), qid: e.message}, "device": device}
     took = round(time.monotonic() - started, 1)
     summary["baseline"] = {**summary["baseline"], "seconds": took, **({"estimate_seconds": estimate} if estimate else {})}
-    from tools.estimate_time import record
-
-    record("prompt_eval", estimate_s=estimate, actual_s=took, units=None, session_id=state.get("session_id"),
+    units = int(summary["baseline"].get("row_variants") or 0) or None
+    record("prompt_eval", estimate_s=estimate, actual_s=took, units=units, pace=pace,
+           shape=summary["baseline"].get("output_kind") or shape, session_id=state.get("session_id"),
            run_id=summary["baseline"].get("run_id"))
     return {"measured_cache": {**(state.get("measured_cache") or {}), key: summary}, "device": device}
 

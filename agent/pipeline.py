@@ -126,6 +126,11 @@ def summarise_prompt_eval(result: dict[str, Any]) -> dict[str, Any]:
     keys = ("quality", "ci95", "metric", "share", "n", "latency_ms", "prompt_tokens", "run_id", "task_profile",
             "final_answer_flexible", "final_answer_flexible_ci95")
     baseline = {k: result.get(k) for k in keys if result.get(k) is not None}
+    from tools.estimate_time import row_variants
+
+    baseline["row_variants"] = row_variants(result)  # the work it took: the time estimate's units
+    if result.get("output_kind"):
+        baseline["output_kind"] = result["output_kind"]
     variants = [v for v in _variant_list(result.get("variants")) if v.get("quality") is not None]
     best = result.get("best")
     best_row = None
@@ -243,7 +248,14 @@ def train_step(state: AdvisorState) -> PipelineResults:
         state.get("plan"), train=files["train"], val=val, model=state["answers"].get("model"),
         method=run.get("method") or state.get("method"),  # a CPU check run trains LoRA
         max_steps=run.get("max_steps") or state["answers"].get("max_steps"))
+    from tools.estimate_time import record, train_pace
+
+    pace = train_pace()
     result = call_tool("train", train_runner, config, session_id=state.get("session_id"), log_args={"config": config})
+    if result.get("status") == "completed" and result.get("train_seconds") and result.get("steps"):
+        steps = int(result["steps"])
+        record("train", estimate_s=round(steps * pace.seconds_per_unit, 1), actual_s=float(result["train_seconds"]),
+               units=steps, pace=pace, session_id=state.get("session_id"), run_id=result.get("run_id"))
     if result.get("status") == "interrupted":
         raise ToolFailed(f"training run {result.get('run_id')} was stopped at step {result.get('steps')}; its "
                          f"checkpoint is kept: resume it with the Training view's Resume or `tunewise train "
@@ -533,9 +545,11 @@ def announce(stage: str, message: str) -> None:
         cb(ProgressEvent(stage, 0, None, message=message))
 
 
-def estimate_prompt_eval_seconds(test_set: str, device: dict[str, Any] | None) -> float | None:
-    """The prompt baseline's time on this CPU (plain prompt + step-2 variants over the test rows), when it is
-    over a minute; None on a GPU or for a short job."""
+def estimate_prompt_eval_seconds(test_set: str, device: dict[str, Any] | None,
+                                 shape: str | None = None) -> float | None:
+    """The prompt baseline's longest time on this CPU (plain prompt + step-2 variants over every test row, at
+    this machine's pace for the task ``shape`` and its load now), when it is over a minute; None on a GPU or for
+    a short job. The sequential rule usually stops well before every row is scored."""
     import knowledge
 
     if ((device or {}).get("kind") or "cpu") != "cpu":
@@ -548,7 +562,7 @@ def estimate_prompt_eval_seconds(test_set: str, device: dict[str, Any] | None) -
     from tools.estimate_time import prompt_pace
 
     c = knowledge.rule("cost.check_run.cpu").raw
-    secs = rows * int(c["prompt_variants"]) * prompt_pace().seconds_per_unit  # this machine's pace when measured
+    secs = rows * int(c["prompt_variants"]) * prompt_pace(shape=shape).seconds_per_unit
     return round(secs, 1) if secs > 60 else None
 
 

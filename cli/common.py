@@ -166,7 +166,8 @@ def progress_bar(json_mode: bool, description: str = "working") -> Iterator[Call
     def on_progress(ev: Any) -> None:
         if ev.stage not in tasks:
             tasks[ev.stage] = progress.add_task(ev.stage, total=ev.total, info="")
-        info = " ".join(f"{k}={v:.4g}" for k, v in list(ev.metrics.items())[:4]) or ev.message
+        info = " ".join(f"{k}={v:.4g}" for k, v in list(ev.metrics.items())[:3] if isinstance(v, int | float))
+        info = " ".join(p for p in (info, ev.message) if p)
         progress.update(tasks[ev.stage], completed=ev.step, total=ev.total, info=info)
 
     with progress:

@@ -157,6 +157,12 @@ def m007_time_estimates(db: Any) -> None:
             source VARCHAR, load_1m DOUBLE, cpus BIGINT, created_at TIMESTAMP)""")
 
 
+@migration
+def m008_time_estimate_shape(db: Any) -> None:
+    """The task shape of each timed job (labels and code run at very different paces)."""
+    db.execute("ALTER TABLE time_estimates ADD COLUMN shape VARCHAR")
+
+
 # ---------------------------------------------------------------------------------------------- helpers
 
 def now() -> datetime:
@@ -512,11 +518,12 @@ class RunLog:
 
     def log_time_estimate(self, kind: str, *, estimate_s: float | None, actual_s: float, units: int | None = None,
                           source: str | None = None, session_id: str | None = None, run_id: str | None = None,
-                          load_1m: float | None = None, cpus: int | None = None) -> None:
-        """A long job's estimated and actual seconds (``units``: the rows x variants, or steps, it covered)."""
+                          load_1m: float | None = None, cpus: int | None = None, shape: str | None = None) -> None:
+        """A long job's estimated and actual seconds (``units``: the rows x variants, or steps, it covered;
+        ``load_1m``: the load when it started; ``shape``: the task's output kind)."""
         self.execute(insert_sql("time_estimates", ("kind", "session_id", "run_id", "units", "estimate_s", "actual_s",
-                                                   "source", "load_1m", "cpus", "created_at")),
-                     [kind, session_id, run_id, units, estimate_s, actual_s, source, load_1m, cpus, now()])
+                                                   "source", "load_1m", "cpus", "shape", "created_at")),
+                     [kind, session_id, run_id, units, estimate_s, actual_s, source, load_1m, cpus, shape, now()])
 
     def log_predictions(self, run_id: str | None, eval_id: str | None, rows: list[dict[str, Any]]) -> None:
         self.executemany(

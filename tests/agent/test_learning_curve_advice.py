@@ -153,10 +153,20 @@ def test_forgetting_asks_what_the_model_is_for(fake_tools: dict[str, Any], monke
     assert step.kind == "done" and "use.assistant" in [r["rule"] for r in rec.reasons]
     assert "a defect for an assistant" in rec.summary and rec.pre_pipeline_summary.startswith("Fine-tune")
     assert rec.next_step and rec.outcome["timings"]["train_model"] >= 0
+    from tools.runlog import RunLog
+
+    # the check run's training time is recorded beside its estimate: 5 steps at this machine's pace
+    trained = RunLog().query("SELECT units, actual_s, estimate_s FROM time_estimates WHERE kind = 'train'")
+    assert len(trained) == 1 and trained[0]["units"] == 5 and trained[0]["actual_s"] == 1.0
+    assert trained[0]["estimate_s"] > 0
 
 
-def test_a_long_prompt_baseline_is_estimated_before_and_timed_after(fake_tools: dict[str, Any]) -> None:
+def test_a_long_prompt_baseline_is_estimated_before_and_timed_after(fake_tools: dict[str, Any],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from tools import estimate_time
     from tools.types import ProgressEvent
+
+    monkeypatch.setattr(estimate_time, "load_now", lambda: (0.0, 2))  # an idle 2-core machine
 
     big = Path(fake_tools["test_file"]).with_name("big_test.jsonl")
     big.write_text(Path(fake_tools["test_file"]).read_text() * 200)
@@ -166,15 +176,17 @@ def test_a_long_prompt_baseline_is_estimated_before_and_timed_after(fake_tools: 
                       "test_set": str(big), "model": "smollm2-135m-instruct"})
     first = next(e for e in events if e.stage == "prompt_eval")
     # 200 rows x 5 variants x 0.37 s: nothing measured on this machine yet, so the cost table, said so
-    assert first.message.startswith("about 6 min on this machine (estimate: 0.37 s a row x variant from the cost "
-                                    "table (nothing measured here yet)")
+    assert first.message.startswith("at most about 6 min on this machine, less when the answer is clear early "
+                                    "(estimate: 0.37 s a row x variant from the cost table (nothing measured here "
+                                    "yet), load 0.0 on 2 cores")
     measured = adv._graph.get_state(adv._config).values["measured"]
     assert measured["estimate_seconds"] == 370.0 and measured["seconds"] >= 0
     assert step.kind in ("question", "done")
     from tools.runlog import RunLog
 
-    logged = RunLog().query("SELECT kind, estimate_s, actual_s FROM time_estimates")
-    assert logged == [{"kind": "prompt_eval", "estimate_s": 370.0, "actual_s": measured["seconds"]}]
+    logged = RunLog().query("SELECT kind, estimate_s, actual_s, shape, load_1m FROM time_estimates")
+    assert logged == [{"kind": "prompt_eval", "estimate_s": 370.0, "actual_s": measured["seconds"], "shape": "label",
+                       "load_1m": 0.0}]
 
 
 # ------------------------------------------------------------------ read before asking

@@ -4,9 +4,22 @@ runs, the cost table when nothing was measured, and the estimate recorded beside
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+
+import pytest
 
 from tools import estimate_time
 from tools.runlog import RunLog, now
+
+LOAD = {"now": 0.0}
+
+
+@pytest.fixture(autouse=True)
+def machine_load(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, float]]:
+    """A 2-core machine whose 1-minute load the test sets (idle unless it says otherwise)."""
+    LOAD["now"] = 0.0
+    monkeypatch.setattr(estimate_time, "load_now", lambda: (LOAD["now"], 2))
+    yield LOAD
 
 
 def _prompt_call(log: RunLog, i: int, duration_s: float, result: dict[str, object]) -> None:
@@ -44,3 +57,41 @@ def test_an_estimate_is_recorded_beside_the_time_it_took() -> None:
     rows = RunLog().query("SELECT kind, estimate_s, actual_s, units, session_id, cpus FROM time_estimates")
     assert rows == [{"kind": "prompt_eval", "estimate_s": 420.0, "actual_s": 1820.0, "units": 1115,
                      "session_id": "adv-1", "cpus": rows[0]["cpus"]}] and rows[0]["cpus"] >= 1
+
+
+def _timed(kind: str, actual_s: float, units: int, *, load: float, shape: str | None) -> None:
+    RunLog().log_time_estimate(kind, estimate_s=None, actual_s=actual_s, units=units, load_1m=load, cpus=2,
+                               shape=shape)
+
+
+def test_the_pace_is_scaled_by_the_load_then_and_now() -> None:
+    # 100 row-variants in 200 s while another job kept both cores busy (load 2): 1 s each on an idle machine
+    _timed("prompt_eval", 200.0, 100, load=2.0, shape="label")
+    pace = estimate_time.prompt_pace(shape="label")
+    assert pace.idle_seconds_per_unit == pytest.approx(1.0) and pace.seconds_per_unit == pytest.approx(1.0)
+    LOAD["now"] = 4.0  # twice as much other work now: (2 + 4) / 2 = 3 x the idle pace
+    assert estimate_time.prompt_pace(shape="label").seconds_per_unit == pytest.approx(3.0)
+    assert "load 4.0 on 2 cores" in estimate_time.prompt_pace(shape="label").note()
+
+
+def test_a_shape_is_estimated_from_its_own_runs_first() -> None:
+    import knowledge
+
+    _timed("prompt_eval", 50.0, 100, load=0.0, shape="label")  # 0.5 s a row-variant
+    _timed("prompt_eval", 400.0, 100, load=0.0, shape="code")  # 4 s: code replies are long
+    assert estimate_time.prompt_pace(shape="code").seconds_per_unit == pytest.approx(4.0)
+    assert estimate_time.prompt_pace(shape="label").seconds_per_unit == pytest.approx(0.5)
+    assert "last 1 code run" in estimate_time.prompt_pace(shape="code").note()
+    # a shape not measured here: the table's number for it, times how this machine compares with the table
+    cost = knowledge.rule("cost.check_run.cpu").raw
+    table = cost.get("seconds_per_prompt_row_variant_by_shape") or {}
+    general = cost["seconds_per_prompt_row_variant"]
+    speed = sorted([0.5 / table.get("label", general), 4.0 / table.get("code", general)])
+    pace = estimate_time.prompt_pace(shape="reasoning")
+    assert pace.carried_over and "other task shapes" in pace.note()
+    assert pace.seconds_per_unit == pytest.approx(table.get("reasoning", general) * sum(speed) / 2)
+
+
+def test_the_training_pace_comes_from_recorded_steps() -> None:
+    _timed("train", 30.0, 10, load=0.0, shape=None)
+    assert estimate_time.train_pace().seconds_per_unit == pytest.approx(3.0)

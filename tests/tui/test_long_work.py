@@ -214,22 +214,35 @@ async def test_advisor_stop_ends_its_step_and_asks_again() -> None:
 
 
 async def test_prompt_variants_fill_the_table_row_by_row() -> None:
+    """The events prompt evaluation sends: an estimate line (never a table row), then one event per look of a
+    variant with its score so far; a 0% variant shows its interval, latency and n like any other."""
     app, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: bool(app.query(PromptView)))
         view = app.query_one(PromptView)
         table = view.query_one("#prompt-table", DataTable)
-        view.feed({"stage": "prompt_eval", "step": 0, "total": 3, "message": "plain"})
+        view.feed({"stage": "prompt_eval", "step": 0, "total": None,
+                   "message": "about 7 min on this machine (estimate: 0.9 s a row x variant)"})
         await pilot.pause(0.02)
-        assert table.row_count == 1 and "measuring" in str(table.get_row_at(0))
-        view.feed({"stage": "prompt_eval", "step": 1, "total": 3, "message": "plain", "metrics": {"quality": 0.153}})
-        view.feed({"stage": "prompt_eval", "step": 1, "total": 3, "message": "few_shot"})
+        assert table.row_count == 0 and "about 7 min" in str(view.query_one("#prompt-summary").render())
+        view.feed({"stage": "prompt_eval", "step": 0, "total": 3, "message": "plain: 10/300 rows",
+                   "metrics": {"n": 10, "of": 300, "quality": 0.0, "ci_low": 0.0, "ci_high": 0.2775,
+                               "latency_ms": 41.0, "prompt_tokens": 812.0}})
+        view.feed({"stage": "prompt_eval", "step": 0, "total": 3, "message": "plain: 20/300 rows",
+                   "metrics": {"n": 20, "of": 300, "quality": 0.0, "ci_low": 0.0, "ci_high": 0.1611,
+                               "latency_ms": 40.0, "prompt_tokens": 812.0}})
+        view.feed({"stage": "prompt_eval", "step": 1, "total": 3, "message": "few_shot: 20/300 rows",
+                   "metrics": {"n": 20, "of": 300, "quality": 0.153, "ci_low": 0.05, "ci_high": 0.36,
+                               "latency_ms": 55.0, "prompt_tokens": 990.0}})
         await pilot.pause(0.02)
-        assert table.row_count == 2 and "15.3%" in table.get_row_at(0)  # step 1's score, before step 2 ends
-        view.feed({"stage": "prompt_eval", "step": 2, "total": 3, "message": "few_shot",
-                   "metrics": {"quality": 0.21}})
+        assert table.row_count == 2
+        plain = [str(c) for c in table.get_row_at(0)]
+        assert plain == ["plain", "0.0%", "0.0%–16.1%", "40", "812", "20"]
+        assert "15.3%" in table.get_row_at(1)  # few-shot's score, before the race ends
+        view.feed({"stage": "prompt_eval", "step": 3, "total": 3, "message": "stopped early: decisive at n=20"})
         await pilot.pause(0.02)
-        assert "21.0%" in table.get_row_at(1)
+        assert table.row_count == 2  # the closing line is said above the table, not added to it
+        assert "decisive at n=20" in str(view.query_one("#prompt-summary").render())
 
 
 async def test_prompt_view_cancel_button_stops_its_run(tmp_path: Path) -> None:

@@ -483,8 +483,23 @@ def _measure(todo: Sequence[Variant], test: Sequence[Example], backend: Backend,
     arms = [decide.Arm(v) for v in todo]
     stage = {v.name: i for i, v in enumerate(todo)}
 
+    by_name = {a.name: a for a in arms}
+
     def on_look(name: str, n: int, total: int) -> None:
-        emit(on_progress, ProgressEvent("prompt_eval", stage[name], len(todo), message=f"{name}: {n}/{total} rows"))
+        # The variant's score so far (plain 95% interval, for the eye; the decision uses its own level), so a
+        # live table shows every variant's quality, interval and n as the rows come in.
+        arm = by_name[name]
+        seen: dict[str, float] = {}
+        if arm.items:
+            q, (lo, hi) = metrics.mean_ci(arm.items, seed=config.seed)
+            seen.update(quality=round(q, 4), ci_low=round(lo, 4), ci_high=round(hi, 4))
+        seen.update(n=float(n), of=float(total))
+        if arm.items:
+            lat = [g.latency_ms for g in arm.gens]
+            seen["latency_ms"] = round(metrics.percentile(lat, 50), 1)
+            seen["prompt_tokens"] = round(arm.prompt_tokens(), 1)
+        emit(on_progress, ProgressEvent("prompt_eval", stage[name], len(todo), metrics=seen,
+                                        message=f"{name}: {n}/{total} rows"))
 
     step1 = decide.measure_sequentially(arms[0], order, looks, decide_bar, rule, scorer, seed=config.seed,
                                         on_look=on_look)

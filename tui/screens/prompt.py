@@ -24,6 +24,7 @@ class PromptView(Vertical):
         super().__init__(id=id)
         self.rows: dict[str, dict[str, Any]] = {}  # variant -> what is known so far
         self.busy = False
+        self.note = ""  # the time estimate the work was announced with
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="toolbar"):
@@ -48,6 +49,7 @@ class PromptView(Vertical):
         self.query_one("#prompt-summary", Static).update("scoring prompt variants…")
         self.query_one("#prompt-progress", ProgressBar).remove_class("-hidden")
         self.rows = {}
+        self.note = ""
         self._render_rows()
         self._set_running(True)
         self.run_eval(path)
@@ -96,25 +98,29 @@ class PromptView(Vertical):
             bar.remove_class("-hidden")
             bar.update(total=ev["total"], progress=ev.get("step", 0))
         m = ev.get("metrics") or {}
-        if ev.get("stage") == "prompt_eval" and ev.get("message"):
-            name = str(ev["message"])
-            if m.get("quality") is not None:  # a variant finished: its row appears now
-                row = self.rows.setdefault(name, {"name": name})
+        message = str(ev.get("message") or "")
+        name = message.partition(":")[0].strip()
+        if ev.get("stage") == "prompt_eval" and name and "n" in m:
+            # one look of one variant ("plain: 40/300 rows"): its row shows the score so far
+            row = self.rows.setdefault(name, {"name": name})
+            row.pop("pending", None)
+            row["n"] = int(m["n"])
+            if m.get("quality") is not None:
                 row["quality"] = m["quality"]
-                if m.get("ci_low") is not None and m.get("ci_high") is not None:
-                    row["ci95"] = [m["ci_low"], m["ci_high"]]
-                for k in ("latency_ms", "prompt_tokens", "n"):
-                    if m.get(k) is not None:
-                        row[k] = m[k]
-                self._render_rows()
-            else:  # a variant starts
-                self.rows.setdefault(name, {"name": name, "pending": True})
-                self._render_rows()
-        if ev.get("message"):
+            if m.get("ci_low") is not None and m.get("ci_high") is not None:
+                row["ci95"] = [m["ci_low"], m["ci_high"]]
+            for k in ("latency_ms", "prompt_tokens"):
+                if m.get(k) is not None:
+                    row[k] = m[k]
+            self._render_rows()
+        elif ev.get("stage") == "prompt_eval" and message and not ev.get("total") and not m:
+            # a line about the work, not a variant (the time estimate before it starts): above the table
+            self.note = message
+        if message:
             q = m.get("quality")
             self.query_one("#prompt-summary", Static).update(
-                f"scoring prompt variants: {escape(str(ev['message']))}"
-                + (f" → {float(q):.1%}" if q is not None else ""))
+                f"scoring prompt variants: {escape(message)}" + (f" → {float(q):.1%}" if q is not None else "")
+                + (f"\n[dim]{escape(self.note)}[/dim]" if self.note and self.note != message else ""))
 
     def _render_rows(self) -> None:
         table = self.query_one("#prompt-table", DataTable)

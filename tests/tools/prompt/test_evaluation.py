@@ -102,6 +102,10 @@ def test_step1_with_fake_backend_logs_everything(tmp_path: Path) -> None:
     assert res["savings"]["finetuned_prompt_tokens"] == 20 and res["savings"]["token_reduction"] > 0.8
     assert res["best"] == "baseline" and res["reaches_bar"] is True and len(res["variants"]) == 1
     assert own["reaches_bar"] is False
+    # each look of a variant reports its score so far, for a live table: n, quality and its interval
+    looks = [e for e in events if "n" in e.metrics]
+    assert looks and looks[-1].message == f"baseline: {res['n']}/6 rows" and looks[-1].metrics["n"] == res["n"]
+    assert looks[-1].metrics["quality"] == res["quality"] and looks[-1].metrics["ci_high"] == 1.0
     assert len(be.calls[0][0]) == 1 + 6 + 1  # system + 3 shot pairs + input
     log = RunLog()
     run = log.get_run(res["run_id"])
