@@ -254,7 +254,7 @@ def train_step(state: AdvisorState) -> PipelineResults:
     result = call_tool("train", train_runner, config, session_id=state.get("session_id"), log_args={"config": config})
     if result.get("status") == "completed" and result.get("train_seconds") and result.get("steps"):
         steps = int(result["steps"])
-        record("train", estimate_s=round(steps * pace.seconds_per_unit, 1), actual_s=float(result["train_seconds"]),
+        record("train", estimate_s=round(pace.seconds(steps), 1), actual_s=float(result["train_seconds"]),
                units=steps, pace=pace, session_id=state.get("session_id"), run_id=result.get("run_id"))
     if result.get("status") == "interrupted":
         raise ToolFailed(f"training run {result.get('run_id')} was stopped at step {result.get('steps')}; its "
@@ -562,7 +562,7 @@ def estimate_prompt_eval_seconds(test_set: str, device: dict[str, Any] | None,
     from tools.estimate_time import prompt_pace
 
     c = knowledge.rule("cost.check_run.cpu").raw
-    secs = rows * int(c["prompt_variants"]) * prompt_pace(shape=shape).seconds_per_unit
+    secs = prompt_pace(shape=shape).seconds(rows * int(c["prompt_variants"]))
     return round(secs, 1) if secs > 60 else None
 
 
@@ -578,7 +578,7 @@ def estimate_check_run_seconds(state: AdvisorState) -> float | None:
     steps = int((state.get("answers") or {}).get("max_steps") or knowledge.rule("hp.batch.cpu").raw["max_steps"])
     from tools.estimate_time import train_pace
 
-    secs = (steps * train_pace().seconds_per_unit + int(sub["test_rows"]) * 3 * float(c["seconds_per_test_row"])
+    secs = (train_pace().seconds(steps) + int(sub["test_rows"]) * 3 * float(c["seconds_per_test_row"])
             + int(sub["probes"]) * 2 * float(c["seconds_per_probe"]) + float(c["overhead_seconds"]))
     return round(secs, 1)
 

@@ -1,18 +1,19 @@
 """How far the prompt baseline's time estimate is from the time it takes, on three task shapes (issue 26).
 
 For labels (banking77), code (mbpp) and reasoning (aqua), in that order, in a fresh run log:
-1. a calibration run: the prompt baseline (plain prompt + the Step 2 variants, ``--full`` so that every prompt
-   scores every row and the work is known in advance) on ``--calibrate`` rows; its time is recorded as the
-   advisor records it (``tools.estimate_time.record``: units, task shape, the load when it started);
+1. calibration runs: the prompt baseline (plain prompt + the Step 2 variants, ``--full`` so that every prompt
+   scores every row and the work is known in advance) on ``--calibrate`` rows (two sizes, so that a job's
+   fixed cost is told apart from its cost per row); each time is recorded as the advisor records it
+   (``tools.estimate_time.record``: units, task shape, the other work's load when it started);
 2. the estimates the advisor would make *now* for a run on the next ``--rows`` rows (other rows of the same
    set), then that run, timed:
-   - ``estimate_own_shape``: this machine's pace on this shape (the calibration run), scaled by the load now;
+   - ``estimate_own_shape``: this machine's pace on this shape (the calibration runs), scaled by the load now;
    - ``estimate_other_shapes``: before this shape's calibration, the shapes measured earlier carried over by
      the cost table's ratio between shapes (none for the first shape);
    - ``estimate_table``: the cost table alone, as on a machine that measured nothing.
 The error is (estimate - actual) / actual; the goal is within +-30% for the estimate from this machine's pace.
 
-    PYTHONPATH=. python benchmarks/estimate_error.py [--calibrate 6] [--rows 12]
+    PYTHONPATH=. python benchmarks/estimate_error.py [--calibrate 4,8] [--rows 16]
         [--out benchmarks/results/estimate_error.json]
 
 The load is recorded with every run (the estimates are scaled by it); run it on an otherwise idle machine for
@@ -70,8 +71,8 @@ def timed_run(test: Path, kind: str) -> tuple[float, int, str | None, Any]:
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--calibrate", type=int, default=6, help="rows of each shape's calibration run")
-    ap.add_argument("--rows", type=int, default=12, help="rows of each shape's estimated run")
+    ap.add_argument("--calibrate", default="4,8", help="rows of each shape's calibration runs")
+    ap.add_argument("--rows", type=int, default=16, help="rows of each shape's estimated run")
     ap.add_argument("--shapes", default="labels,code,reasoning")
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "estimate_error.json"))
     args = ap.parse_args()
@@ -91,31 +92,34 @@ def main() -> int:
         for shape in args.shapes.split(","):
             kind = SHAPE_KIND[shape]
             other = prompt_pace(shape=kind)  # before this shape ran: other shapes' pace (or the table)
-            calib = Path(home) / f"{shape}-calibrate.jsonl"
-            calib.write_text("".join(json.dumps(r) + "\n" for r in shape_rows(shape, 0, args.calibrate)),
-                             encoding="utf-8")
-            took, units, got_kind, pace_before = timed_run(calib, kind)
-            record("prompt_eval", estimate_s=None, actual_s=took, units=units, pace=pace_before,
-                   shape=got_kind or kind)
-            per_row = units // args.calibrate  # prompts scored per row (the plain prompt + the variants)
+            sizes = [int(x) for x in args.calibrate.split(",")]
+            calibration = []
+            for size in sizes:
+                calib = Path(home) / f"{shape}-calibrate-{size}.jsonl"
+                calib.write_text("".join(json.dumps(r) + "\n" for r in shape_rows(shape, 0, size)), encoding="utf-8")
+                took, units, got_kind, pace_before = timed_run(calib, kind)
+                record("prompt_eval", estimate_s=None, actual_s=took, units=units, pace=pace_before,
+                       shape=got_kind or kind)
+                calibration.append({"rows": size, "seconds": round(took, 1), "row_variants": units,
+                                    "other_load_at_start": pace_before.load_1m})
+            per_row = units // sizes[-1]  # prompts scored per row (the plain prompt + the variants)
+            start = max(sizes)
 
             test = Path(home) / f"{shape}.jsonl"
-            test.write_text("".join(json.dumps(r) + "\n" for r in shape_rows(shape, args.calibrate, args.rows)),
+            test.write_text("".join(json.dumps(r) + "\n" for r in shape_rows(shape, start, args.rows)),
                             encoding="utf-8")
             planned = args.rows * per_row
             own = prompt_pace(shape=kind)
             load, cpus = load_now()
-            estimates = {"estimate_own_shape": planned * own.seconds_per_unit,
-                         "estimate_other_shapes": planned * other.seconds_per_unit if other.source == "measured"
-                         else None,
+            estimates = {"estimate_own_shape": own.seconds(planned),
+                         "estimate_other_shapes": other.seconds(planned) if other.source == "measured" else None,
                          "estimate_table": planned * _prompt_table(kind)}
             actual, scored, _, pace_run = timed_run(test, kind)
             record("prompt_eval", estimate_s=estimates["estimate_own_shape"], actual_s=actual, units=scored,
                    pace=pace_run, shape=kind)
             row: dict[str, Any] = {
-                "shape": shape, "output_kind": got_kind, "calibration_rows": args.calibrate,
-                "calibration_s": round(took, 1), "rows": args.rows, "row_variants": planned,
-                "row_variants_scored": scored, "actual_s": round(actual, 1), "load_at_start": load, "cpus": cpus,
+                "shape": shape, "output_kind": got_kind, "calibration": calibration, "rows": args.rows, "row_variants": planned,
+                "row_variants_scored": scored, "actual_s": round(actual, 1), "other_load_at_start": load, "cpus": cpus,
                 "pace_note": own.note()}
             for k, v in estimates.items():
                 row[k + "_s"] = None if v is None else round(v, 1)

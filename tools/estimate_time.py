@@ -37,6 +37,12 @@ class Pace:
     shape: str | None = None  # the task shape the measured runs had (None: any shape)
     idle_seconds_per_unit: float | None = None  # the same pace on an idle machine
     carried_over: bool = False  # measured on other task shapes, carried over by the cost table's ratio
+    fixed_seconds: float = 0.0  # at the load now: what a job costs whatever its size (fitted from runs of
+    # several sizes; 0 until there are some)
+
+    def seconds(self, units: float) -> float:
+        """How long ``units`` of work take now."""
+        return self.fixed_seconds + self.seconds_per_unit * units
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -47,17 +53,65 @@ class Pace:
         carried = " (other task shapes, carried over by the cost table's ratio)" if self.carried_over else ""
         where = (f"this machine's last {runs}{carried}" if self.source == "measured"
                  else "the cost table (nothing measured here yet)")
-        load = f", load {self.load_1m:.1f} on {self.cpus} cores" if self.load_1m is not None else ""
-        return f"{self.seconds_per_unit:.2g} s a {self.unit} from {where}{load}"
+        load = (f", other work on {self.load_1m:.1f} of {self.cpus} cores now" if self.load_1m is not None
+                else "")
+        fixed = f" + {self.fixed_seconds:.0f} s a job" if self.fixed_seconds >= 1 else ""
+        return f"{self.seconds_per_unit:.2g} s a {self.unit}{fixed} from {where}{load}"
 
 
-def load_now() -> tuple[float | None, int]:
-    """The 1-minute load average (None where the OS has none) and the CPU count."""
+SAMPLE_S = 0.5  # how long the machine is watched before an estimate
+REUSE_S = 10.0  # a sample this recent is reused (several estimates in a row watch the machine once)
+_sampled: list[Any] = []
+
+
+def load_now(sample_s: float = SAMPLE_S) -> tuple[float | None, int]:
+    """How many cores' worth of *other* work the machine runs now, and the CPU count.
+
+    The 1-minute load average alone misleads right after tunewise's own work (the run that just ended is still
+    in it for a minute or more), so the CPU time the whole machine spent over ``sample_s`` (``/proc/stat``)
+    minus this process's own is measured instead. When the other work fills every core the load average says
+    how much more is waiting, and is used. None where neither can be read."""
+    import time
+
+    cpus = os.cpu_count() or 1
+    if _sampled and time.monotonic() - _sampled[0] < REUSE_S:
+        return _sampled[1], cpus
     try:
-        load: float | None = os.getloadavg()[0]
+        avg: float | None = os.getloadavg()[0]
     except (OSError, AttributeError):
-        load = None
-    return load, os.cpu_count() or 1
+        avg = None
+    busy = _busy_cores_of_others(sample_s)
+    if busy is None:
+        return avg, cpus
+    load = max(busy, avg) if avg is not None and busy >= 0.9 * cpus else round(busy, 2)
+    _sampled[:] = [time.monotonic(), load]
+    return load, cpus
+
+
+def _busy_cores_of_others(sample_s: float) -> float | None:
+    def machine_busy() -> float | None:
+        try:
+            with open("/proc/stat", encoding="ascii") as f:
+                fields = [float(x) for x in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+        return (sum(fields[:8]) - idle) / (os.sysconf("SC_CLK_TCK") or 100)  # busy seconds, all cores
+
+    def mine() -> float:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+
+    import time
+
+    b0, m0, w0 = machine_busy(), mine(), time.monotonic()
+    if b0 is None:
+        return None
+    time.sleep(sample_s)
+    b1, m1, w1 = machine_busy(), mine(), time.monotonic()
+    if b1 is None:
+        return None
+    return max(0.0, (b1 - b0) - (m1 - m0)) / max(1e-3, w1 - w0)
 
 
 def load_factor(load: float | None, cpus: int) -> float:
@@ -99,7 +153,7 @@ def prompt_pace(log: Any = None, *, shape: str | None = None) -> Pace:
             result = _decoded(r.get("result"))
             units = row_variants(result) if isinstance(result, dict) else 0
             if units:
-                done.append((float(r["duration_s"]) / units, None))
+                done.append((float(r["duration_s"]), units, None))
     return _pace(done, "row x variant", _prompt_table, shape)
 
 
@@ -113,7 +167,7 @@ def train_pace(log: Any = None, *, shape: str | None = None) -> Pace:
     if not done:
         rows = log.query("SELECT train_seconds, steps FROM runs WHERE kind = 'train' AND steps > 0 AND "
                          "train_seconds > 0 ORDER BY started_at DESC LIMIT ?", [LAST_RUNS])
-        done = [(float(r["train_seconds"]) / int(r["steps"]), None) for r in rows]
+        done = [(float(r["train_seconds"]), int(r["steps"]), None) for r in rows]
     return _pace(done, "step", lambda _shape: _table()["seconds_per_step"], shape)
 
 
@@ -131,25 +185,45 @@ def _prompt_table(shape: str | None) -> float:
     return float(by_shape.get(shape or "", table["seconds_per_prompt_row_variant"]))
 
 
-def _recorded(log: Any, kind: str) -> list[tuple[float, str | None]]:
-    """(idle-machine seconds per unit, task shape) of the jobs of ``kind`` recorded last, per shape."""
+Done = list[tuple[float, int, str | None]]  # (idle-machine seconds, units, task shape) of finished jobs
+
+
+def _recorded(log: Any, kind: str) -> Done:
+    """The last recorded jobs of ``kind`` per task shape, their seconds brought back to an idle machine."""
     rows = log.query("SELECT actual_s, units, load_1m, cpus, shape, row_number() OVER (PARTITION BY shape "
                      "ORDER BY created_at DESC) AS k FROM time_estimates WHERE kind = ? AND units > 0 AND "
                      "actual_s > 0 QUALIFY k <= ?", [kind, LAST_RUNS])
-    return [(float(r["actual_s"]) / int(r["units"]) / load_factor(r.get("load_1m"), int(r.get("cpus") or 1)),
+    return [(float(r["actual_s"]) / load_factor(r.get("load_1m"), int(r.get("cpus") or 1)), int(r["units"]),
              r.get("shape")) for r in rows]
 
 
-def _pace(done: list[tuple[float, str | None]], unit: str, table: Callable[[str | None], float],
-          shape: str | None) -> Pace:
+def fit(jobs: list[tuple[float, int]]) -> tuple[float, float]:
+    """(fixed seconds, seconds per unit) of jobs of one kind: a straight line through (units, seconds) when they
+    differ in size (a job's fixed cost, e.g. the shared prompt prefix and the label set's encoding, is then not
+    spread over its rows), else the median seconds per unit and no fixed part. Neither part is negative."""
+    sizes = {u for _, u in jobs}
+    per_unit = statistics.median(x / u for x, u in jobs)
+    if len(sizes) < 2:
+        return 0.0, per_unit
+    mu = statistics.fmean(u for _, u in jobs)
+    mx = statistics.fmean(x for x, _ in jobs)
+    slope = (sum((u - mu) * (x - mx) for x, u in jobs) / sum((u - mu) ** 2 for _, u in jobs))
+    fixed = mx - slope * mu
+    if slope <= 0 or fixed < 0:  # noise larger than the size effect: the plain ratio says more
+        return 0.0, per_unit
+    return fixed, slope
+
+
+def _pace(done: Done, unit: str, table: Callable[[str | None], float], shape: str | None) -> Pace:
     load, cpus = load_now()
     factor = load_factor(load, cpus)
-    same = [x for x, sh in done if shape is not None and sh == shape]
+    same = [(x, u) for x, u, sh in done if shape is not None and sh == shape]
     if same:
-        base = statistics.median(same)
-        return Pace(base * factor, unit, "measured", len(same), load, cpus, shape=shape, idle_seconds_per_unit=base)
+        fixed, base = fit(same)
+        return Pace(base * factor, unit, "measured", len(same), load, cpus, shape=shape, idle_seconds_per_unit=base,
+                    fixed_seconds=fixed * factor)
     if done:  # other shapes (or unknown ones): how this machine compares with the table, applied to this shape
-        speed = statistics.median(x / table(sh) for x, sh in done)
+        speed = statistics.median(x / u / table(sh) for x, u, sh in done)
         base = table(shape) * speed
         return Pace(base * factor, unit, "measured", len(done), load, cpus, idle_seconds_per_unit=base,
                     carried_over=shape is not None)

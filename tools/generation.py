@@ -249,6 +249,7 @@ class _ContinuousBatch:
         self.scale = [1.0] * n  # per row: the largest |top logit| so far (the size of the rounding), at least 1
         self.cost_s = [stats.prefix_s / n] * n  # per row: its share of the wall time
         self.recomputed = [False] * n
+        self.refs: dict[int, _Reference] = {}  # rows that met a near tie: their reference path so far
         self.results: list[Generation | None] = [None] * n
         self.done = 0
         self.rows: list[int] = []  # batch position -> prompt index
@@ -368,11 +369,17 @@ class _ContinuousBatch:
         this prompt, run up to this step (batch 1, the prompt's prefill then one token at a time). Its tokens
         before this step must be the row's; if they are not (an earlier clear margin was not clear enough),
         the row takes the reference's whole reply and ``None`` says it is finished. A stop token (EOS) comes
-        back as -1."""
+        back as -1.
+
+        The reference's state is kept for the row's next tie (``_Reference``): a second tie costs the steps
+        since the first, not the prompt's prefill and every step again (a long reply meets several)."""
         t0 = time.perf_counter()
         step = len(self.outs[i])
-        ref = _sequential_one(self.model, self.tokenizer, self.all_ids[i], step + 1, self.device).token_ids
+        ref = self._reference(i).tokens_to(self.outs[i], step)
         t: int | None
+        if ref is None:  # the reference's earlier tokens are not the row's
+            self.refs.pop(i, None)
+            ref = _sequential_one(self.model, self.tokenizer, self.all_ids[i], step + 1, self.device).token_ids
         if ref[:step] != self.outs[i]:
             self.outs[i] = _sequential_one(self.model, self.tokenizer, self.all_ids[i], self.max_new_tokens,
                                            self.device).token_ids
@@ -388,7 +395,17 @@ class _ContinuousBatch:
         self.stats.tie_s += dt
         return t
 
+    def _reference(self, i: int) -> _Reference:
+        """Row ``i``'s kept reference path (at most ``KEPT_REFERENCES`` rows keep one: the least recently used
+        one is dropped, and starts again from its prompt at its next tie)."""
+        ref = self.refs.pop(i, None) or _Reference(self.model, self.tokenizer, self.all_ids[i], self.device)
+        self.refs[i] = ref  # most recently used last
+        while len(self.refs) > KEPT_REFERENCES:
+            self.refs.pop(next(iter(self.refs)))
+        return ref
+
     def _finish(self, i: int) -> None:
+        self.refs.pop(i, None)
         new = self.outs[i]
         self.results[i] = Generation(self.tokenizer.decode(new, skip_special_tokens=True).strip(),
                                      len(self.all_ids[i]), len(new), self.cost_s[i] * 1000,
@@ -415,6 +432,48 @@ class _ContinuousBatch:
         self.stats.decode_s += dt
         self.stats.decode_steps += 1
         self.stats.row_steps += b
+
+
+KEPT_REFERENCES = 16  # rows whose reference path is kept between near ties (a batch-1 KV cache each)
+
+
+class _Reference:
+    """One prompt's ``generate_sequential`` computation, advanced step by step and kept between near ties.
+
+    The reference is Hugging Face's greedy ``generate`` on the prompt alone: a prefill of the prompt, then one
+    token at a time through its cache. Here each step is one ``generate(max_new_tokens=1)`` call on the prompt
+    and the reply so far with the kept cache, which feeds only the one token the cache lacks: the same
+    forward, with the same shapes, as the reference's own loop, so the same logits and the same token."""
+
+    def __init__(self, model: Any, tokenizer: Any, ids: list[int], device: Any) -> None:
+        from transformers import DynamicCache
+
+        self.model, self.tokenizer, self.ids, self.device = model, tokenizer, ids, device
+        self.cache = DynamicCache(config=model.config)
+        self.tokens: list[int] = []  # the reference's token at each step computed so far
+        self.stops = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+
+    def tokens_to(self, reply: list[int], step: int) -> list[int] | None:
+        """The reference's tokens for steps 0..``step``, the reply's tokens fed in between (as the reference
+        would have fed its own); None when one of them differs from the reply's, or the reference stopped."""
+        import torch
+
+        while len(self.tokens) <= step:
+            j = len(self.tokens)
+            if j and (self.tokens[j - 1] != reply[j - 1] or self.tokens[j - 1] in self.stops):
+                return None
+            seq = self.ids + reply[:j]
+            with torch.inference_mode():
+                out = self.model.generate(torch.tensor([seq], device=self.device),
+                                          attention_mask=torch.ones(1, len(seq), dtype=torch.long,
+                                                                    device=self.device),
+                                          **{cache_kwarg(self.model): self.cache}, max_new_tokens=1, do_sample=False,
+                                          pad_token_id=self.tokenizer.pad_token_id)
+            self.tokens.append(int(out[0, -1]))
+        if self.tokens[:step] != reply[:step]:
+            return None
+        return _cut_at_eos(self.tokens[: step + 1], self.tokenizer) if self.tokens[step] in self.stops \
+            else self.tokens[: step + 1]
 
 
 def _length_groups(lengths: list[int], most: int, slack: float = 1.25) -> list[list[int]]:

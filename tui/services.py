@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -151,12 +152,47 @@ def accept_rule(rule: dict[str, Any], spot: Any) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ prompt baseline
-def prompt_eval(data_path: str, *, on_progress: ProgressCallback | None = None) -> PromptEvalResult:
+def prompt_eval(data_path: str, *, on_progress: ProgressCallback | None = None,
+                limit: int | None = None) -> PromptEvalResult:
+    """The prompt baseline on ``data_path`` (its first ``limit`` rows when given)."""
     from tools.prompt.evaluation import PromptEvalConfig, run_prompt_eval
 
     # variants=True: the plain prompt, few-shot, chain-of-thought... each scored with its CI
     with job("prompt", "prompt baseline on " + Path(data_path).name, on_progress) as relay:
-        return run_prompt_eval(PromptEvalConfig(test=data_path, variants=True), on_progress=relay)
+        started = time.monotonic()
+        result = run_prompt_eval(PromptEvalConfig(test=data_path, variants=True, limit=limit), on_progress=relay)
+        _record_prompt_time(result, time.monotonic() - started)
+        return result
+
+
+def prompt_estimate(data_path: str, *, limit: int | None = None) -> str:
+    """What the prompt baseline on ``data_path`` should take at most on this machine, in words ('' when the
+    file cannot be read or it is under a minute)."""
+    import knowledge
+    from tools.estimate_time import prompt_pace
+
+    try:
+        with open(data_path, encoding="utf-8", errors="replace") as f:
+            rows = sum(1 for line in f if line.strip())
+    except OSError:
+        return ""
+    rows = min(rows, limit) if limit else rows
+    pace = prompt_pace()
+    secs = pace.seconds(rows * int(knowledge.rule("cost.check_run.cpu").raw["prompt_variants"]))
+    if secs < 60:
+        return ""
+    return (f"at most about {round(secs / 60)} min for {rows:,} rows, less when the answer is clear early "
+            f"(estimate: {pace.note()})")
+
+
+def _record_prompt_time(result: Any, seconds: float) -> None:
+    from tools.estimate_time import record, row_variants
+
+    doc = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+    units = row_variants(doc)
+    if units:
+        record("prompt_eval", estimate_s=None, actual_s=round(seconds, 1), units=units,
+               shape=doc.get("output_kind"), run_id=doc.get("run_id"))
 
 
 # ------------------------------------------------------------------------------------------------ training

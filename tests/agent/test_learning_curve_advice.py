@@ -178,7 +178,7 @@ def test_a_long_prompt_baseline_is_estimated_before_and_timed_after(fake_tools: 
     # 200 rows x 5 variants x 0.37 s: nothing measured on this machine yet, so the cost table, said so
     assert first.message.startswith("at most about 6 min on this machine, less when the answer is clear early "
                                     "(estimate: 0.37 s a row x variant from the cost table (nothing measured here "
-                                    "yet), load 0.0 on 2 cores")
+                                    "yet), other work on 0.0 of 2 cores now")
     measured = adv._graph.get_state(adv._config).values["measured"]
     assert measured["estimate_seconds"] == 370.0 and measured["seconds"] >= 0
     assert step.kind in ("question", "done")

@@ -71,7 +71,7 @@ def test_the_pace_is_scaled_by_the_load_then_and_now() -> None:
     assert pace.idle_seconds_per_unit == pytest.approx(1.0) and pace.seconds_per_unit == pytest.approx(1.0)
     LOAD["now"] = 4.0  # twice as much other work now: (2 + 4) / 2 = 3 x the idle pace
     assert estimate_time.prompt_pace(shape="label").seconds_per_unit == pytest.approx(3.0)
-    assert "load 4.0 on 2 cores" in estimate_time.prompt_pace(shape="label").note()
+    assert "other work on 4.0 of 2 cores now" in estimate_time.prompt_pace(shape="label").note()
 
 
 def test_a_shape_is_estimated_from_its_own_runs_first() -> None:
@@ -95,3 +95,51 @@ def test_a_shape_is_estimated_from_its_own_runs_first() -> None:
 def test_the_training_pace_comes_from_recorded_steps() -> None:
     _timed("train", 30.0, 10, load=0.0, shape=None)
     assert estimate_time.train_pace().seconds_per_unit == pytest.approx(3.0)
+
+
+def test_the_load_is_other_work_not_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A core kept busy by this process is not other work; one kept busy by another process is."""
+    import subprocess
+    import sys
+    import threading
+
+    monkeypatch.undo()  # the real load_now
+
+    def sample() -> float:
+        estimate_time._sampled.clear()
+        load, _ = estimate_time.load_now(sample_s=1.0)
+        assert load is not None
+        return load
+
+    stop = threading.Event()
+
+    def spin() -> None:
+        while not stop.is_set():
+            sum(range(1000))
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        ours = sample()
+    finally:
+        stop.set()
+        t.join()
+    other = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        theirs = sample()
+    finally:
+        other.kill()
+        other.wait()
+    assert theirs - ours > 0.5, (ours, theirs)
+
+
+def test_jobs_of_several_sizes_give_a_fixed_part_and_a_pace() -> None:
+    # 30 s whatever the size (the label set's encoding, the shared prefix) + 1 s a row-variant
+    for units in (30, 60, 120):
+        _timed("prompt_eval", 30.0 + units, units, load=0.0, shape="label")
+    pace = estimate_time.prompt_pace(shape="label")
+    assert pace.fixed_seconds == pytest.approx(30.0) and pace.seconds_per_unit == pytest.approx(1.0)
+    assert pace.seconds(300) == pytest.approx(330.0)  # a per-unit median alone would say 300 x 1.5 = 450
+    assert "+ 30 s a job" in pace.note()
+    # one size only: no fixed part can be told apart, the ratio stands
+    assert estimate_time.fit([(60.0, 30), (62.0, 30)]) == (0.0, pytest.approx(61.0 / 30))

@@ -181,8 +181,13 @@ class FakeServices:
         return {"verdict": "healthy", "issues": [{"rule": "diag.ok", "text": "validation loss kept falling"}],
                 "next_config": None}
 
-    def prompt_eval(self, path: str, *, on_progress: Any = None) -> dict[str, Any]:
+    def prompt_estimate(self, path: str, *, limit: int | None = None) -> str:
+        self.calls.append(("prompt_estimate", path, limit))
+        return f"at most about 3 min for {limit or 120} rows (fake)"
+
+    def prompt_eval(self, path: str, *, on_progress: Any = None, limit: int | None = None) -> dict[str, Any]:
         """The shape of tools.prompt.evaluation.run_prompt_eval (issue 5)."""
+        self.calls.append(("prompt_eval", path, limit))
         return {"quality": 0.55, "ci95": [0.46, 0.63], "metric": "accuracy", "n": 120,
                 "latency_ms": {"p50": 250.0, "p95": 400.0, "mode": "batched"}, "best": "few_shot",
                 "best_quality": 0.72, "best_ci95": [0.65, 0.79], "bar": 0.9, "reaches_bar": False,

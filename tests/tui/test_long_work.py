@@ -249,7 +249,7 @@ async def test_prompt_view_cancel_button_stops_its_run(tmp_path: Path) -> None:
     services = FakeServices()
     gate = threading.Event()
 
-    def prompt_eval(path: str, *, on_progress: Any = None) -> dict[str, Any]:
+    def prompt_eval(path: str, *, on_progress: Any = None, limit: int | None = None) -> dict[str, Any]:
         from tui import services as real
 
         with real.job("prompt", "prompt baseline", on_progress) as relay:
@@ -381,3 +381,25 @@ def test_the_exit_note_says_what_happened_to_each_stopped_run() -> None:
     assert "train-a stopped at step 12; checkpoint kept" in note
     assert "train-b is writing its checkpoint (pid 42)" in note and "--resume train-b" in note
     assert "train-c was stopped before its first step: there is no checkpoint" in note
+
+
+async def test_the_prompt_view_runs_on_the_row_limit_the_user_sets(tmp_path: Path) -> None:
+    """A long measurement on a stated subset: the row limit typed in the view reaches the tool, the estimate for
+    that many rows is said before it starts, and a limit that is not a row count is refused in place."""
+    services = FakeServices()
+    app, _ = make_app(services)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f3")
+        await until(pilot, lambda: bool(app.query("#prompt-data")))
+        app.query_one("#prompt-data", Input).value = str(tmp_path / "x.jsonl")
+        app.query_one("#prompt-rows", Input).value = "0"
+        await pilot.click("#prompt-run")
+        await pilot.pause(0.05)
+        assert "not a row count" in str(app.query_one("#prompt-summary").render())
+        assert not [c for c in services.calls if c[0] == "prompt_eval"]
+        app.query_one("#prompt-rows", Input).value = "40"
+        await pilot.click("#prompt-run")
+        await until(pilot, lambda: any(c[0] == "prompt_eval" for c in services.calls))
+        assert ("prompt_eval", str(tmp_path / "x.jsonl"), 40) in services.calls
+        assert ("prompt_estimate", str(tmp_path / "x.jsonl"), 40) in services.calls
+        await until(pilot, lambda: "best" in str(app.query_one("#prompt-summary").render()))

@@ -30,6 +30,9 @@ class PromptView(Vertical):
         with Horizontal(classes="toolbar"):
             yield Field(compact=True, placeholder="labelled examples to score prompts on", id="prompt-data",
                         suggester=PathSuggester())
+            yield Field(compact=True, placeholder="rows: all", id="prompt-rows", type="integer", classes="steps",
+                        tooltip="Score at most this many rows (the first ones). Empty: every row; the measurement "
+                                "still stops early once the answer against the bar is clear.")
             yield Button("Run baseline", compact=True, id="prompt-run", variant="primary")
             yield Button("Cancel", compact=True, id="prompt-cancel", variant="error", disabled=True)
         yield ProgressBar(id="prompt-progress", show_eta=False, classes="-hidden")
@@ -46,13 +49,20 @@ class PromptView(Vertical):
         if not path:
             self.query_one("#prompt-summary", Static).update("[red]Give a data file first.[/red]")
             return
+        rows_text = self.query_one("#prompt-rows", Input).value.strip()
+        limit = int(rows_text) if rows_text.isdigit() and int(rows_text) > 0 else None
+        if rows_text and limit is None:
+            self.query_one("#prompt-summary", Static).update(
+                f"[red]rows: {escape(rows_text)!s} is not a row count[/red] (a whole number above 0, or empty for "
+                "every row)")
+            return
+        self.note = ""
         self.query_one("#prompt-summary", Static).update("scoring prompt variants…")
         self.query_one("#prompt-progress", ProgressBar).remove_class("-hidden")
         self.rows = {}
-        self.note = ""
         self._render_rows()
         self._set_running(True)
-        self.run_eval(path)
+        self.run_eval(path, limit)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id == "prompt-data":  # Enter in the data field runs the baseline (unless one runs)
@@ -72,14 +82,18 @@ class PromptView(Vertical):
         self.query_one("#prompt-summary", Static).update("stopping after the current batch…")
 
     @work(thread=True, exclusive=True, group="prompt")
-    def run_eval(self, path: str) -> None:
+    def run_eval(self, path: str, limit: int | None = None) -> None:
         svc: Any = self.app.services  # type: ignore[attr-defined]
 
         def progress(ev: Any) -> None:
             self.post_message(Progress("prompt", ev.to_dict() if hasattr(ev, "to_dict") else dict(ev)))
 
+        # the estimate watches the machine for a moment (how busy other work keeps it): here, not in the UI
+        note = svc.prompt_estimate(path, limit=limit)
+        if note:
+            self.post_message(Progress("prompt", {"stage": "prompt_eval", "step": 0, "total": None, "message": note}))
         try:
-            result = svc.prompt_eval(path, on_progress=progress)
+            result = svc.prompt_eval(path, on_progress=progress, limit=limit)
         except BaseException as e:  # noqa: BLE001 - a cancel is a KeyboardInterrupt (agent.jobs.JobCancelled)
             if not isinstance(e, Exception) and not svc.is_cancelled(e):
                 raise

@@ -166,3 +166,38 @@ def test_prefill_groups_keep_similar_lengths_together() -> None:
     assert generation._length_groups([50, 10, 12, 11, 100, 13], 16) == [[1, 3, 2], [5], [0], [4]]
     assert generation._length_groups([10, 10, 10], 2) == [[0, 1], [2]]
     assert generation._length_groups([], 4) == []
+
+
+@pytest.mark.parametrize("kept", [16, 1])
+def test_a_rows_reference_is_kept_between_its_near_ties(diverse, monkeypatch: pytest.MonkeyPatch, kept: int) -> None:
+    """Every step a near tie (tolerance inf): each row's reference path is advanced from its last tie, never
+    restarted from the prompt (the one-shot reference is not called at all), and the outputs are still the
+    reference's, also when only one row may keep its reference and the others start again at each tie."""
+    model, tok = diverse
+    prompts = _chats(INPUTS[:6])
+    ref = generation.generate_sequential(model, tok, prompts, max_new_tokens=10)
+    calls = {"one_shot": 0, "steps": 0}
+    real_tokens_to = generation._Reference.tokens_to
+
+    def counted(self, reply, step):  # type: ignore[no-untyped-def]
+        before = len(self.tokens)
+        out = real_tokens_to(self, reply, step)
+        calls["steps"] += len(self.tokens) - before
+        return out
+
+    def one_shot(*a, **k):  # type: ignore[no-untyped-def]
+        calls["one_shot"] += 1
+        raise AssertionError("a consistent row never needs the reference from scratch")
+
+    monkeypatch.setattr(generation._Reference, "tokens_to", counted)
+    monkeypatch.setattr(generation, "_sequential_one", one_shot)
+    monkeypatch.setattr(generation, "KEPT_REFERENCES", kept)
+    stats = generation.GenerationStats()
+    fast = generation.generate(model, tok, prompts, max_new_tokens=10, batch_size=3, tie_tolerance=float("inf"),
+                               stats=stats)
+    assert [g.token_ids for g in fast] == [g.token_ids for g in ref]
+    assert calls["one_shot"] == 0 and stats.tie_resolutions == _decisions(ref, 10)
+    if kept >= 3:  # every running row keeps its reference: one reference step per decision, nothing recomputed
+        assert calls["steps"] == stats.tie_resolutions
+    else:  # rows start again from their prompt after another row took the one place: more steps
+        assert calls["steps"] > stats.tie_resolutions
