@@ -129,6 +129,12 @@ class LocalBackend:
         self.spec = models.resolve(config.model)
         self.model, self.tokenizer = models.load_cached(self.spec)
         self.name = self.spec.label
+        self.threads = None
+        if next(self.model.parameters()).device.type == "cpu":  # the free cores, as training picks them
+            from tools.train import threads
+
+            self.threads = threads.choose_threads()
+            threads.apply(self.threads)
         self.sequential = config.sequential
         self.batch_size = config.batch_size
         self.mode = "sequential" if config.sequential else "batched"
@@ -441,6 +447,8 @@ def run_prompt_eval(config: PromptEvalConfig, *, on_progress: ProgressCallback |
         ft_tokens = [backend.count_tokens(build_messages(None, [], e)) for e in test]
         extra = {k: base[k] for k in base if k not in _VARIANT_KEYS and not k.startswith("_")}
         extra["task_profile"] = profile_note(scoring.profile)
+        if getattr(backend, "threads", None) is not None:  # torch threads chosen for the free cores
+            extra["threads"] = backend.threads.to_dict()  # type: ignore[attr-defined]
         best_verdict = raced.decision.verdict if raced is not None else step1.verdict
         extra.update(_decision_keys(step1, raced, config, len(test)))
         result = PromptEvalResult(

@@ -3,8 +3,14 @@
 torch starts one thread per core it can see. On a machine shared with other jobs that oversubscribes the
 cores, and a training step can get an order of magnitude slower than with one thread (issue 18: ~60 s
 against 4.5 s). So tunewise asks which cores are free now: the cores this process may run on
-(``os.sched_getaffinity``) minus the load average, shared among the processes of this run. The user's
-setting (``TrainConfig.threads``, or the ``TUNEWISE_THREADS`` environment variable) wins.
+(``os.sched_getaffinity``) minus the cores other work keeps busy (``tools.estimate_time.load_now``: sampled
+from /proc/stat without tunewise's own CPU time, so the run that just ended does not count as other work, as
+it would in the 1-minute load average), shared among the processes of this run. The user's setting
+(``TrainConfig.threads``, or the ``TUNEWISE_THREADS`` environment variable) wins.
+
+Measured for generation too (``benchmarks/results/threads_rule.json``): on the 2-core machine with one other
+busy process, 1 thread took 11.1 s and 2 threads 21.9 s; idle, 2 threads were 1.7x faster; the rule picked the
+faster at each level. Prompt evaluation applies it as training does.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ class ThreadChoice:
     threads: int
     source: str  # "config", "env" or "free_cores"
     cores: int  # cores this process may use
-    load_1m: float | None  # the 1-minute load average when chosen
+    load_1m: float | None  # cores' worth of other work when chosen (``tools.estimate_time.load_now``)
     processes: int = 1  # processes of this run on this machine
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,13 +45,12 @@ def choose_threads(requested: int | None = None, *, processes: int = 1, cores: i
                    load_1m: float | None = None) -> ThreadChoice:
     """The thread count per process: ``requested``, else ``$TUNEWISE_THREADS``, else the free cores shared out."""
     cores = usable_cores() if cores is None else cores
-    if load_1m is None:
-        try:
-            load_1m = os.getloadavg()[0]
-        except OSError:
-            load_1m = None
     if requested:
         return ThreadChoice(max(1, int(requested)), "config", cores, load_1m, processes)
+    if load_1m is None:
+        from tools.estimate_time import load_now
+
+        load_1m = load_now()[0]
     env = os.environ.get(ENV, "").strip()
     if env.isdigit() and int(env) > 0:
         return ThreadChoice(int(env), "env", cores, load_1m, processes)

@@ -401,6 +401,40 @@ def test_threads_come_from_free_cores_or_the_user(monkeypatch: pytest.MonkeyPatc
     assert (c.threads, c.source) == (5, "env")
 
 
+def test_threads_leave_a_core_to_other_work_but_not_to_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The load is other work's (sampled), not the load average: this process busy on two cores keeps both
+    cores; another process busy on one leaves one (measured: 1 thread 2x faster then, threads_rule.json)."""
+    import subprocess
+    import sys
+    import threading
+
+    from tools import estimate_time
+    from tools.train.threads import choose_threads
+
+    monkeypatch.delenv("TUNEWISE_THREADS", raising=False)
+    stop = threading.Event()
+    spin = [threading.Thread(target=lambda: [sum(range(100)) for _ in iter(lambda: stop.is_set(), True)])
+            for _ in range(2)]
+    for t in spin:
+        t.start()
+    try:
+        estimate_time._sampled.clear()
+        ours = choose_threads(cores=2).load_1m
+    finally:
+        stop.set()
+        for t in spin:
+            t.join()
+    other = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        estimate_time._sampled.clear()
+        theirs = choose_threads(cores=2)
+    finally:
+        other.kill()
+        other.wait()
+    assert ours is not None and theirs.load_1m is not None and theirs.load_1m - ours > 0.5
+    assert theirs.threads == 1
+
+
 @pytest.mark.real_model
 def test_real_model_resume_in_epoch_two_on_banking77(real_model_dir: Path, banking77: Path) -> None:
     """SmolLM2-135M on 16 banking77 rows (4 steps an epoch): stopped in epoch 2 and resumed, the same losses."""
