@@ -38,7 +38,7 @@ class OpenAIChatBackend:
 
     def generate(self, prompts: Sequence[Chat], *, max_new_tokens: int,
                  on_progress: ProgressCallback | None = None) -> list[Generation]:
-        llm = self.llm.bind(max_tokens=max_new_tokens)
+        llm = self.llm.bind(max_tokens=max_new_tokens, **self._length_limit(max_new_tokens))
         out: list[Generation] = []
         for i, msgs in enumerate(prompts):
             t0 = time.perf_counter()
@@ -56,6 +56,15 @@ class OpenAIChatBackend:
                                   int(usage.get("output_tokens") or 0), ms))
             emit(on_progress, ProgressEvent("generate", i + 1, len(prompts)))
         return out
+
+    def _length_limit(self, max_new_tokens: int) -> dict[str, Any]:
+        """langchain-openai sends the length limit as ``max_completion_tokens`` (OpenAI's current name). Servers
+        that only read the older ``max_tokens`` (llama.cpp's server before mid-2025, Ollama) ignore it and
+        generate until their context is full, so to any endpoint but OpenAI's own both names are sent."""
+        from urllib.parse import urlparse
+
+        host = urlparse(self.base_url or "https://api.openai.com/v1").hostname or ""
+        return {} if host.endswith("openai.com") else {"extra_body": {"max_tokens": max_new_tokens}}
 
     def count_tokens(self, messages: Chat) -> int | None:
         return None  # the endpoint's tokenizer is not known locally

@@ -74,9 +74,26 @@ async def main() -> int:
     wall_start = datetime.now(UTC)
     load_start = os.getloadavg()
     async with app.run_test(size=(110, 34)) as pilot:
-        q = app.query_one("#question", QuestionInput)
-        q.query_one(RadioSet).focus()
-        await pilot.press("down", "enter")  # Enter on the highlighted option answers: the demo
+        # the cursor starts on the default ("my own task") once the options are laid out: let that happen (and
+        # the start question be the one shown), then one down to the demo; Enter on the highlighted option answers
+        for _ in range(100):
+            await pilot.pause(0.1)
+            found = app.query("#question")
+            if found and found.first(QuestionInput).question.id == "_start" and found.first().query(RadioSet):
+                break
+        await pilot.pause(1.5)  # the start question is asked again once the earlier sessions are listed
+        for _ in range(50):
+            radios = app.query("#question RadioSet")
+            if radios:
+                break
+            await pilot.pause(0.1)
+        radios.first().focus()
+        await pilot.pause(0.3)
+        await pilot.press("down", "enter")
+        await pilot.pause(0.5)
+        if not any("Demo task" in str(n.render()) for n in app.query(".note")):
+            print("the demo was not chosen: the start question took another option", flush=True)
+            return 1
         view = app.query_one(AdvisorView)
         asked: list[str] = []
         while time.monotonic() - t0 < args.timeout:
@@ -102,7 +119,8 @@ async def main() -> int:
             print(f"[{time.monotonic() - t0:6.1f}s] {qi.question.id} -> {value!r}", flush=True)
             qi.post_message(QuestionInput.Answered(qi.question.id, value))
             view.busy = True
-        rec = (view.step.recommendation or {}) if view.step else {}
+        typed = view.step.recommendation if view.step else None  # agent.api.Recommendation (typed)
+        rec = typed.to_dict() if typed is not None and hasattr(typed, "to_dict") else dict(typed or {})
         pipe = rec.get("pipeline") or {}
         total_s = round(time.monotonic() - t0, 1)
         phases = phase_times(view.step.session_id if view.step else None)
