@@ -204,11 +204,12 @@ def measure_prompts(state: AdvisorState) -> dict[str, Any]:
 
     shape = (pipeline.task_kind_of(answers.get("task"))
              or ((state.get("data_facts") or {}).get("profile") or {}).get("output_kind"))
-    pace = prompt_pace(shape=shape)
-    estimate = pipeline.estimate_prompt_eval_seconds(answers["test_set"], device, shape)
-    if estimate:  # a job longer than a minute says so before it starts, and where the number comes from
-        pipeline.announce("prompt_eval", f"at most about {pipeline.duration(estimate)} on this machine, less when "
-                                         f"the answer is clear early (estimate: {pace.note()})")
+    est = pipeline.estimate_prompt_eval(answers["test_set"], device, shape)
+    estimate = est.seconds if est is not None else None
+    pace = est.pace if est is not None else prompt_pace(shape=shape)  # recorded with the time it took
+    if est is not None:  # a job longer than a minute says so before it starts, and where the number comes from
+        pipeline.announce("prompt_eval", f"at most about {pipeline.duration(est.seconds)} on this machine, less "
+                                         f"when the answer is clear early (estimate: {pace.note()})")
     started = time.monotonic()
     try:
         summary = pipeline.measure_prompts(answers["test_set"], answers["model"], bar=state["bar"],

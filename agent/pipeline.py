@@ -545,25 +545,15 @@ def announce(stage: str, message: str) -> None:
         cb(ProgressEvent(stage, 0, None, message=message))
 
 
-def estimate_prompt_eval_seconds(test_set: str, device: dict[str, Any] | None,
-                                 shape: str | None = None) -> float | None:
-    """The prompt baseline's longest time on this CPU (plain prompt + step-2 variants over every test row, at
-    this machine's pace for the task ``shape`` and its load now), when it is over a minute; None on a GPU or for
-    a short job. The sequential rule usually stops well before every row is scored."""
-    import knowledge
-
+def estimate_prompt_eval(test_set: str, device: dict[str, Any] | None, shape: str | None = None) -> Any:
+    """``tools.estimate_time.prompt_eval_estimate`` for a job over a minute on this CPU; None on a GPU, for a
+    short job or an unreadable file."""
     if ((device or {}).get("kind") or "cpu") != "cpu":
         return None
-    try:
-        with open(test_set, encoding="utf-8", errors="replace") as f:
-            rows = sum(1 for line in f if line.strip())
-    except OSError:
-        return None
-    from tools.estimate_time import prompt_pace
+    from tools.estimate_time import prompt_eval_estimate
 
-    c = knowledge.rule("cost.check_run.cpu").raw
-    secs = prompt_pace(shape=shape).seconds(rows * int(c["prompt_variants"]))
-    return round(secs, 1) if secs > 60 else None
+    est = prompt_eval_estimate(test_set, shape=shape)
+    return est if est is not None and est.seconds > 60 else None
 
 
 def estimate_check_run_seconds(state: AdvisorState) -> float | None:

@@ -27,27 +27,11 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 
-def restart_resolve(self, i: int, batched: int):  # type: ignore[no-untyped-def]
-    """The resolution before this change: the reference from the prompt up to this step, at every tie."""
+def restart_from_prompt(self, i: int, step: int) -> list[int]:  # type: ignore[no-untyped-def]
+    """The reference's tokens as before this change: its computation from the prompt up to ``step``, at every tie."""
     from tools import generation
 
-    t0 = time.perf_counter()
-    step = len(self.outs[i])
-    ref = generation._sequential_one(self.model, self.tokenizer, self.all_ids[i], step + 1, self.device).token_ids
-    if ref[:step] != self.outs[i]:
-        self.outs[i] = generation._sequential_one(self.model, self.tokenizer, self.all_ids[i], self.max_new_tokens,
-                                                  self.device).token_ids
-        self.stats.reference_mismatches += 1
-        t = None
-    else:
-        t = ref[step] if len(ref) > step else -1
-    dt = time.perf_counter() - t0
-    self.recomputed[i] = True
-    self.cost_s[i] += dt
-    self.stats.tie_resolutions += 1
-    self.stats.tie_changed += int(t != batched and not (t == -1 and batched in self.stops))
-    self.stats.tie_s += dt
-    return t
+    return generation._sequential_one(self.model, self.tokenizer, self.all_ids[i], step + 1, self.device).token_ids
 
 
 def main() -> int:
@@ -78,12 +62,12 @@ def main() -> int:
         return took, stats, out
 
     kept_s, kept, kept_out = run("kept")
-    real = generation._ContinuousBatch._resolve
-    generation._ContinuousBatch._resolve = restart_resolve  # type: ignore[method-assign]
+    real = generation._ContinuousBatch._reference_tokens
+    generation._ContinuousBatch._reference_tokens = restart_from_prompt  # type: ignore[method-assign]
     try:
         restart_s, restart, restart_out = run("restart")
     finally:
-        generation._ContinuousBatch._resolve = real  # type: ignore[method-assign]
+        generation._ContinuousBatch._reference_tokens = real  # type: ignore[method-assign]
     same_as_each_other = [g.token_ids for g in kept_out] == [g.token_ids for g in restart_out]
     reference: dict[str, object] = {}
     if not args.no_reference:

@@ -157,6 +157,30 @@ def prompt_pace(log: Any = None, *, shape: str | None = None) -> Pace:
     return _pace(done, "row x variant", _prompt_table, shape)
 
 
+@dataclass
+class PromptEstimate:
+    """The prompt baseline's longest time: every one of ``rows`` rows under every prompt, at ``pace``."""
+
+    seconds: float
+    rows: int
+    pace: Pace
+
+
+def prompt_eval_estimate(test_set: str, *, shape: str | None = None, limit: int | None = None,
+                         log: Any = None) -> PromptEstimate | None:
+    """How long the prompt baseline on ``test_set`` (its first ``limit`` rows) takes at most at this machine's
+    pace for ``shape`` and the load now: the plain prompt and the Step 2 variants (``cost.check_run.cpu``
+    prompt_variants) on every row. The sequential rule usually stops sooner. None when the file cannot be read."""
+    try:
+        with open(test_set, encoding="utf-8", errors="replace") as f:
+            rows = sum(1 for line in f if line.strip())
+    except OSError:
+        return None
+    rows = min(rows, limit) if limit else rows
+    pace = prompt_pace(log, shape=shape)
+    return PromptEstimate(round(pace.seconds(rows * int(_table()["prompt_variants"])), 1), rows, pace)
+
+
 def train_pace(log: Any = None, *, shape: str | None = None) -> Pace:
     """Seconds per optimizer step now, from this machine's last training runs (of ``shape`` first), else the
     cost table."""

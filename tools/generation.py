@@ -375,11 +375,8 @@ class _ContinuousBatch:
         since the first, not the prompt's prefill and every step again (a long reply meets several)."""
         t0 = time.perf_counter()
         step = len(self.outs[i])
-        ref = self._reference(i).tokens_to(self.outs[i], step)
+        ref = self._reference_tokens(i, step)
         t: int | None
-        if ref is None:  # the reference's earlier tokens are not the row's
-            self.refs.pop(i, None)
-            ref = _sequential_one(self.model, self.tokenizer, self.all_ids[i], step + 1, self.device).token_ids
         if ref[:step] != self.outs[i]:
             self.outs[i] = _sequential_one(self.model, self.tokenizer, self.all_ids[i], self.max_new_tokens,
                                            self.device).token_ids
@@ -394,6 +391,15 @@ class _ContinuousBatch:
         self.stats.tie_changed += int(t != batched and not (t == -1 and batched in self.stops))
         self.stats.tie_s += dt
         return t
+
+    def _reference_tokens(self, i: int, step: int) -> list[int]:
+        """The reference's tokens for row ``i`` up to ``step``: from its kept state, or from the prompt when the
+        kept state does not match the row (then the caller sees the mismatch)."""
+        ref = self._reference(i).tokens_to(self.outs[i], step)
+        if ref is None:  # the reference's earlier tokens are not the row's
+            self.refs.pop(i, None)
+            ref = _sequential_one(self.model, self.tokenizer, self.all_ids[i], step + 1, self.device).token_ids
+        return ref
 
     def _reference(self, i: int) -> _Reference:
         """Row ``i``'s kept reference path (at most ``KEPT_REFERENCES`` rows keep one: the least recently used

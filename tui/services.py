@@ -168,21 +168,13 @@ def prompt_eval(data_path: str, *, on_progress: ProgressCallback | None = None,
 def prompt_estimate(data_path: str, *, limit: int | None = None) -> str:
     """What the prompt baseline on ``data_path`` should take at most on this machine, in words ('' when the
     file cannot be read or it is under a minute)."""
-    import knowledge
-    from tools.estimate_time import prompt_pace
+    from tools.estimate_time import prompt_eval_estimate
 
-    try:
-        with open(data_path, encoding="utf-8", errors="replace") as f:
-            rows = sum(1 for line in f if line.strip())
-    except OSError:
+    est = prompt_eval_estimate(data_path, limit=limit)
+    if est is None or est.seconds < 60:
         return ""
-    rows = min(rows, limit) if limit else rows
-    pace = prompt_pace()
-    secs = pace.seconds(rows * int(knowledge.rule("cost.check_run.cpu").raw["prompt_variants"]))
-    if secs < 60:
-        return ""
-    return (f"at most about {round(secs / 60)} min for {rows:,} rows, less when the answer is clear early "
-            f"(estimate: {pace.note()})")
+    return (f"at most about {round(est.seconds / 60)} min for {est.rows:,} rows, less when the answer is clear "
+            f"early (estimate: {est.pace.note()})")
 
 
 def _record_prompt_time(result: Any, seconds: float) -> None:

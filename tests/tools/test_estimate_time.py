@@ -143,3 +143,17 @@ def test_jobs_of_several_sizes_give_a_fixed_part_and_a_pace() -> None:
     assert "+ 30 s a job" in pace.note()
     # one size only: no fixed part can be told apart, the ratio stands
     assert estimate_time.fit([(60.0, 30), (62.0, 30)]) == (0.0, pytest.approx(61.0 / 30))
+
+
+def test_the_prompt_baseline_estimate_prices_every_row_under_every_prompt(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import knowledge
+
+    test = tmp_path / "test.jsonl"
+    test.write_text("".join('{"input": "q%d", "output": "a"}\n' % i for i in range(200)) + "\n\n")
+    _timed("prompt_eval", 100.0, 100, load=0.0, shape="code")  # 1 s a row-variant for code here
+    variants = knowledge.rule("cost.check_run.cpu").raw["prompt_variants"]
+    est = estimate_time.prompt_eval_estimate(str(test), shape="code")
+    assert est is not None and est.rows == 200 and est.seconds == pytest.approx(200 * variants)
+    limited = estimate_time.prompt_eval_estimate(str(test), shape="code", limit=40)
+    assert limited is not None and limited.rows == 40 and limited.seconds == pytest.approx(40 * variants)
+    assert estimate_time.prompt_eval_estimate(str(tmp_path / "missing.jsonl")) is None
