@@ -149,7 +149,7 @@ def test_the_prompt_baseline_estimate_prices_every_row_under_every_prompt(tmp_pa
     import knowledge
 
     test = tmp_path / "test.jsonl"
-    test.write_text("".join('{"input": "q%d", "output": "a"}\n' % i for i in range(200)) + "\n\n")
+    test.write_text("".join(json.dumps({"input": f"q{i}", "output": "a"}) + "\n" for i in range(200)) + "\n\n")
     _timed("prompt_eval", 100.0, 100, load=0.0, shape="code")  # 1 s a row-variant for code here
     variants = knowledge.rule("cost.check_run.cpu").raw["prompt_variants"]
     est = estimate_time.prompt_eval_estimate(str(test), shape="code")
